@@ -1,0 +1,245 @@
+//! `cometail-bench`: measures a real cometail process (and frontail, side by side) from a
+//! separate load-generating process over loopback sockets, and prints the figures as a table
+//! (and optionally JSON).
+//!
+//! ```text
+//! cargo run --release -p cometail-bench -- latency --clients 1,1000 --servers cometail,frontail
+//! cargo run --release -p cometail-bench -- all --repeat 3 --json-out target/bench.json
+//! ```
+//!
+//! Module map: `http` (minimal HTTP/1.1 client), `sse` (event-stream parser), `ws` (WebSocket
+//! frames for frontail's socket.io), `marks` (the line format), `client` (simulated viewers),
+//! `writer` (the appender), `server` (the process under test), `scenario` (what is measured),
+//! `stats` and `report` (figures). Only loopback addresses are ever connected to.
+
+mod client;
+mod http;
+mod marks;
+mod report;
+mod scenario;
+mod server;
+mod sse;
+mod stats;
+mod writer;
+mod ws;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Parser;
+
+use crate::client::Mode;
+use crate::report::Row;
+use crate::scenario::Ctx;
+use crate::server::{Kind, Launch};
+
+/// What to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// Append-to-receipt latency, lost and doubled lines, for N clients.
+    Latency,
+    /// Highest append rate with every line delivered to every client and p99 < 1 s.
+    Throughput,
+    /// Server memory per idle SSE client and CPU while idle.
+    Idle,
+    /// N clients connect at once: time until all have their first entry.
+    Storm,
+    /// Lines/s from one growing file into the stream, no clients (cometail only).
+    Ingest,
+    /// `last=1000` and `before` pages in a large file (cometail only).
+    History,
+    /// Spawn to listening line and to first HTTP 200.
+    Startup,
+    /// Every scenario above.
+    All,
+}
+
+/// Benchmark a real cometail process over loopback.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Scenario to run.
+    #[arg(value_enum)]
+    scenario: Scenario,
+    /// Servers to measure, side by side (frontail: latency, throughput, idle, storm, startup).
+    #[arg(long, value_delimiter = ',', default_value = "cometail")]
+    servers: Vec<Kind>,
+    /// The cometail binary.
+    #[arg(long, default_value = "target/release/cometail")]
+    cometail: PathBuf,
+    /// frontail's index.js (installed by bench/peers/frontail.sh).
+    #[arg(long, default_value = "bench/peers/frontail/node_modules/frontail/index.js")]
+    frontail: PathBuf,
+    /// The node binary for frontail.
+    #[arg(long, default_value = "node")]
+    node: PathBuf,
+    /// Client counts for latency and storm.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000,10000")]
+    clients: Vec<usize>,
+    /// cometail client modes for latency (frontail always uses socket.io over WebSocket).
+    #[arg(long, value_delimiter = ',', default_value = "sse,longpoll")]
+    modes: Vec<Mode>,
+    /// Append rate for latency, lines/s; default 100/s up to 1,000 clients, 10/s above.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Seconds of appending per latency run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Client counts for throughput.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    throughput_clients: Vec<usize>,
+    /// Seconds of appending per throughput trial.
+    #[arg(long, default_value_t = 4.0)]
+    throughput_duration: f64,
+    /// First rate tried by the throughput search, lines/s (doubled until a trial fails).
+    #[arg(long, default_value_t = 2000)]
+    throughput_start: u64,
+    /// Highest rate the throughput search tries, lines/s.
+    #[arg(long, default_value_t = 2_000_000)]
+    throughput_max: u64,
+    /// Idle client counts (capped by RLIMIT_NOFILE; raise `ulimit -n` first).
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+    idle_clients: Vec<usize>,
+    /// Seconds over which idle CPU is measured.
+    #[arg(long, default_value_t = 10.0)]
+    idle_secs: f64,
+    /// Client counts for storm.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    storm_clients: Vec<usize>,
+    /// Lines appended by ingest.
+    #[arg(long, default_value_t = 20_000_000)]
+    ingest_lines: u64,
+    /// Size of the history file, GiB (kept under the work dir and reused).
+    #[arg(long, default_value_t = 10.0)]
+    history_gib: f64,
+    /// Query template that seeks to a byte offset, e.g. 'at={offset}', if the server has one.
+    #[arg(long)]
+    history_seek: Option<String>,
+    /// Spawns measured by startup.
+    #[arg(long, default_value_t = 20)]
+    startup_runs: usize,
+    /// Bytes per appended line, newline included.
+    #[arg(long, default_value_t = 100)]
+    line_bytes: usize,
+    /// Runs of each configuration; tables show medians.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    /// Clients connecting at once while a run is set up (storm ignores this).
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Seconds clients may take to receive the last line after the writer stops.
+    #[arg(long, default_value_t = 3.0)]
+    grace: f64,
+    /// Load generator threads (the machine has 2 cores, shared with the server).
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+    /// Scratch directory (large files for ingest and history go here).
+    #[arg(long, default_value = "target/bench-work")]
+    workdir: PathBuf,
+    /// Print the result rows as JSON to stdout after the table.
+    #[arg(long)]
+    json: bool,
+    /// Also write the result rows as JSON to this file.
+    #[arg(long)]
+    json_out: Option<PathBuf>,
+    /// Less progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.client_threads.max(1))
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    let rows = rt.block_on(run(&cli))?;
+    let rows = report::medians(&rows);
+    println!("{}", report::table(&rows));
+    let json = report::json(&rows);
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    }
+    if let Some(path) = &cli.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn default_rate(clients: usize) -> u64 {
+    if clients > 1000 { 10 } else { 100 }
+}
+
+async fn run(cli: &Cli) -> Result<Vec<Row>> {
+    let ctx = Ctx {
+        launch: Launch { cometail: cli.cometail.clone(), frontail: cli.frontail.clone(), node: cli.node.clone() },
+        workdir: cli.workdir.clone(),
+        line_bytes: cli.line_bytes.max(48),
+        connect_concurrency: cli.connect_concurrency,
+        grace: Duration::from_secs_f64(cli.grace),
+        verbose: !cli.quiet,
+    };
+    let want = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
+    let mut rows = Vec::new();
+    let mut push = |r: Result<Row>, what: &str| match r {
+        Ok(row) => {
+            eprintln!("{}", report::table(std::slice::from_ref(&row)).trim_start());
+            rows.push(row);
+        }
+        Err(e) => eprintln!("[cometail-bench] {what} failed: {e:#}"),
+    };
+    for rep in 0..cli.repeat.max(1) {
+        if cli.repeat > 1 {
+            eprintln!("[cometail-bench] repetition {} of {}", rep + 1, cli.repeat);
+        }
+        if want(Scenario::Startup) {
+            for &k in &cli.servers {
+                push(scenario::startup(&ctx, k, cli.startup_runs).await, "startup");
+            }
+        }
+        if want(Scenario::Latency) {
+            for &n in &cli.clients {
+                let rate = cli.rate.unwrap_or_else(|| default_rate(n));
+                for &k in &cli.servers {
+                    let modes: &[Mode] = if k == Kind::Frontail { &[Mode::Socketio] } else { &cli.modes };
+                    for &m in modes {
+                        let d = Duration::from_secs_f64(cli.duration);
+                        push(scenario::latency(&ctx, k, m, n, rate, d).await, "latency");
+                    }
+                }
+            }
+        }
+        if want(Scenario::Throughput) {
+            for &n in &cli.throughput_clients {
+                for &k in &cli.servers {
+                    let d = Duration::from_secs_f64(cli.throughput_duration);
+                    let r = scenario::throughput(&ctx, k, Mode::Sse, n, cli.throughput_start, cli.throughput_max, d).await;
+                    push(r, "throughput");
+                }
+            }
+        }
+        if want(Scenario::Storm) {
+            for &n in &cli.storm_clients {
+                for &k in &cli.servers {
+                    push(scenario::storm(&ctx, k, Mode::Sse, n).await, "storm");
+                }
+            }
+        }
+        if want(Scenario::Idle) {
+            for &n in &cli.idle_clients {
+                for &k in &cli.servers {
+                    push(scenario::idle(&ctx, k, n, Duration::from_secs_f64(cli.idle_secs)).await, "idle");
+                }
+            }
+        }
+        if want(Scenario::Ingest) && cli.servers.contains(&Kind::Cometail) {
+            push(scenario::ingest(&ctx, cli.ingest_lines).await, "ingest");
+        }
+        if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
+            push(scenario::history(&ctx, cli.history_gib, cli.history_seek.as_deref()).await, "history");
+        }
+    }
+    Ok(rows)
+}
