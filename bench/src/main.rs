@@ -113,9 +113,6 @@ struct Cli {
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
-    /// Query template that seeks to a byte offset, e.g. 'at={offset}', if the server has one.
-    #[arg(long)]
-    history_seek: Option<String>,
     /// Spawns measured by startup.
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
@@ -238,7 +235,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             push(scenario::ingest(&ctx, cli.ingest_lines).await, "ingest");
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
-            push(scenario::history(&ctx, cli.history_gib, cli.history_seek.as_deref()).await, "history");
+            push(scenario::history(&ctx, cli.history_gib).await, "history");
         }
     }
     Ok(rows)
