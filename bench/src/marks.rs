@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 static MARK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"cmt "));
-static NEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"next\":\""));
+static NEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"next\":"));
 
 /// Formats line `seq` sent at `ts_ns`, padded with `x` to `line_bytes` (newline included).
 pub(crate) fn format_line(out: &mut Vec<u8>, seq: u64, ts_ns: u64, line_bytes: usize) {
@@ -55,7 +55,14 @@ fn digits(b: &[u8]) -> (u64, usize) {
 /// The value of the JSON string field `"next"` in `body`, if any (cursors are URL-safe and so
 /// never contain escapes).
 pub(crate) fn next_cursor(body: &[u8]) -> Option<&str> {
-    let at = NEXT.find(body)? + 8;
+    let mut at = NEXT.find(body)? + 7;
+    while body.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    if body.get(at) != Some(&b'"') {
+        return None;
+    }
+    at += 1;
     let len = memchr::memchr(b'"', &body[at..])?;
     std::str::from_utf8(&body[at..at + len]).ok()
 }
@@ -90,5 +97,6 @@ mod tests {
         for_each_mark(br#"{"text":"cmt x 1","t2":"cmt 5","t3":"cmt 5 "}"#, |s, t| got.push((s, t)));
         assert!(got.is_empty());
         assert_eq!(next_cursor(br#"{"next":null}"#), None);
+        assert_eq!(next_cursor(br#"{"next": "ab"}"#), Some("ab"));
     }
 }
