@@ -171,6 +171,10 @@ pub(crate) struct Trial {
     pub(crate) server_cpu: f64,
     /// This load generator's CPU over the same time, percent of one core.
     pub(crate) client_cpu: f64,
+    /// Server read-like system calls per appended line.
+    pub(crate) reads_per_line: f64,
+    /// Server write-like system calls per appended line.
+    pub(crate) writes_per_line: f64,
     /// Server RSS at the end, MiB.
     pub(crate) rss_mib: f64,
     /// Errors seen.
@@ -211,6 +215,7 @@ async fn latency_trial_in(
     let crowd = Crowd::start(&server, mode, clients, lines, ctx.connect_concurrency, deadline).await?;
     ctx.log(format!("{} {} n={clients}: {} live, writing {lines} lines at {rate}/s", kind.name(), mode.name(), crowd.ready()));
     let (cpu0, me0, t0) = (server.cpu_tree(), server::cpu_time(std::process::id()).unwrap_or_default(), Instant::now());
+    let (r0, w0) = server::syscalls(server.pid);
     let plan = writer::Plan { path: file.clone(), rate, lines, line_bytes: ctx.line_bytes };
     let limit = duration * 3 + Duration::from_secs(10);
     let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, limit)).await??;
@@ -219,6 +224,7 @@ async fn latency_trial_in(
     let server_cpu = (server.cpu_tree().saturating_sub(cpu0)).as_secs_f64() / wall * 100.0;
     let client_cpu = server::cpu_time(std::process::id()).unwrap_or_default().saturating_sub(me0).as_secs_f64() / wall * 100.0;
     let rss_mib = server.rss_bytes().unwrap_or(0) as f64 / 1_048_576.0;
+    let (r1, w1) = server::syscalls(server.pid);
     let ready = crowd.ready();
     let (shared, outcomes) = crowd.finish().await;
     server.stop().await;
@@ -240,6 +246,8 @@ async fn latency_trial_in(
         doubled,
         server_cpu,
         client_cpu,
+        reads_per_line: r1.saturating_sub(r0) as f64 / wrote.written.max(1) as f64,
+        writes_per_line: w1.saturating_sub(w0) as f64 / wrote.written.max(1) as f64,
         rss_mib,
         note: note.trim().to_string(),
         clients,
@@ -257,6 +265,8 @@ fn trial_row(scenario: &str, kind: Kind, params: String, t: &Trial) -> Row {
         .m("doubled", t.doubled as f64)
         .m("srv_cpu_%", t.server_cpu)
         .m("gen_cpu_%", t.client_cpu)
+        .m("srv_rd/line", t.reads_per_line)
+        .m("srv_wr/line", t.writes_per_line)
         .m("srv_rss_MiB", t.rss_mib);
     r.note = t.note.clone();
     r
@@ -323,7 +333,11 @@ pub(crate) async fn throughput(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize
     }
     let mut row = Row::new("throughput", kind.name(), format!("{} n={clients}", mode.name())).m("max_lines_per_s", best as f64);
     if let Some(t) = &best_trial {
-        row = row.m("p99_ms_at_max", t.p99_ms).m("srv_cpu_%", t.server_cpu).m("gen_cpu_%", t.client_cpu);
+        row = row
+            .m("p99_ms_at_max", t.p99_ms)
+            .m("srv_cpu_%", t.server_cpu)
+            .m("gen_cpu_%", t.client_cpu)
+            .m("srv_wr/line", t.writes_per_line);
     }
     row = row.m("first_fail_rate", fail.map_or(f64::NAN, |f| f as f64)).m("trials", trials as f64);
     notes.truncate(1);

@@ -236,6 +236,19 @@ fn clock_ticks() -> u64 {
     })
 }
 
+/// Read-like and write-like system calls made so far by `pid` (`syscr`, `syscw` in
+/// /proc/PID/io), or zeros when unreadable.
+pub(crate) fn syscalls(pid: u32) -> (u64, u64) {
+    let Ok(io) = std::fs::read_to_string(format!("/proc/{pid}/io")) else { return (0, 0) };
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("syscr:"), field("syscw:"))
+}
+
 /// The soft limit on open files of this process.
 pub(crate) fn nofile_limit() -> u64 {
     std::fs::read_to_string("/proc/self/limits")
