@@ -1,0 +1,238 @@
+//! Server-Sent Events: one stream (`/api/streams/{id}/events`) or several on one connection
+//! (`/api/events?streams=a,b`).
+//!
+//! A response body is an async stream that reads from the client's own cursor, so nothing is
+//! queued for a slow client: hyper polls the body only when the socket can take more, and the
+//! client simply falls behind in the file. Every event is one `data:` line of JSON, and JSON
+//! escapes CR, LF and NUL, so no log line can break the framing
+//! (<https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream>).
+//! The body ends by itself on shutdown, which graceful shutdown needs.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::future::select_all;
+
+use super::AppState;
+use super::api::{Params, page_json, params, read_page, stream};
+use super::error::ApiError;
+use super::params::{DEFAULT_LIMIT, cursor, selection};
+use crate::stream::{Cursor, Page, Query, Stream};
+
+/// A comment is sent when nothing else was for this long, to keep proxies from closing.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Reconnection delay suggested to browsers.
+const RETRY_MS: u32 = 2000;
+/// Most streams one multiplexed connection may carry.
+pub(crate) const MAX_MULTIPLEXED: usize = 64;
+
+fn last_event_id(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    headers
+        .get("last-event-id")
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::BadRequest("`Last-Event-ID` is not valid".into()))
+        })
+        .transpose()
+        .map(|v| v.filter(|s| !s.is_empty()))
+}
+
+/// `GET /api/streams/{id}/events`.
+pub(super) async fn events(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let stream = stream(&app, &id)?;
+    let sel = selection(
+        &params(p)?,
+        last_event_id(&headers)?,
+        app.config.default_lines,
+    )?;
+    let first = read_page(&stream, sel.query, sel.limit.min(DEFAULT_LIMIT)).await?;
+    let ids = vec![stream.id().to_string()];
+    let positions = vec![first.next];
+    let first = VecDeque::from([(0, first)]);
+    let state = Feed {
+        app,
+        streams: vec![stream],
+        positions,
+        ids,
+        first,
+        multiplexed: false,
+    };
+    Ok(sse_response(state))
+}
+
+/// `GET /api/events?streams=a,b[&after=a:C,b:C][&last=N]`.
+pub(super) async fn multiplexed(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let params = params(p)?;
+    let names = params
+        .get("streams")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let mut ids: Vec<String> = Vec::new();
+    for name in names.split(',').filter(|s| !s.is_empty()) {
+        if !ids.iter().any(|i| i == name) {
+            ids.push(name.to_owned());
+        }
+    }
+    if ids.is_empty() {
+        return Err(ApiError::BadRequest(
+            "`streams` must name at least one stream".into(),
+        ));
+    }
+    if ids.len() > MAX_MULTIPLEXED {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_MULTIPLEXED} streams per connection"
+        )));
+    }
+    let streams = ids
+        .iter()
+        .map(|id| stream(&app, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let resume = match last_event_id(&headers)? {
+        Some(value) => positions(value, "Last-Event-ID")?,
+        None => params
+            .get("after")
+            .map(|v| positions(v, "after"))
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let mut rest = params.clone();
+    rest.retain(|k, _| matches!(k.as_str(), "last" | "limit"));
+    let sel = selection(&rest, None, app.config.default_lines)?;
+    let mut positions = Vec::new();
+    let mut first = VecDeque::new();
+    for (i, s) in streams.iter().enumerate() {
+        match resume.get(s.id().as_str()) {
+            Some(c) => positions.push(*c),
+            None => {
+                // Streams without a resume point start with their last entries.
+                let page = read_page(s, sel.query, sel.limit.min(DEFAULT_LIMIT)).await?;
+                positions.push(page.next);
+                first.push_back((i, page));
+            }
+        }
+    }
+    let state = Feed {
+        app,
+        streams,
+        positions,
+        ids,
+        first,
+        multiplexed: true,
+    };
+    Ok(sse_response(state))
+}
+
+/// Parses `ID:CURSOR,ID:CURSOR`.
+fn positions(value: &str, name: &str) -> Result<HashMap<String, Cursor>, ApiError> {
+    let mut out = HashMap::new();
+    for pair in value.split(',').filter(|s| !s.is_empty()) {
+        let (id, c) = pair
+            .rsplit_once(':')
+            .ok_or_else(|| ApiError::BadRequest(format!("`{name}` must be ID:CURSOR pairs")))?;
+        out.insert(id.to_owned(), cursor(name, c)?);
+    }
+    Ok(out)
+}
+
+/// The state of one SSE connection.
+struct Feed {
+    app: AppState,
+    streams: Vec<Arc<Stream>>,
+    /// Each stream's cursor: the last entry sent.
+    positions: Vec<Cursor>,
+    ids: Vec<String>,
+    /// Pages already read, to send first (the starting entries).
+    first: VecDeque<(usize, Page)>,
+    multiplexed: bool,
+}
+
+impl Feed {
+    fn event(&self, index: usize, page: &Page) -> Bytes {
+        let data = page_json(page, self.multiplexed.then(|| self.ids[index].as_str()));
+        let mut out = BytesMut::with_capacity(data.len() + 128);
+        out.put_slice(b"event: entries\nid: ");
+        if self.multiplexed {
+            for (i, (id, pos)) in self.ids.iter().zip(&self.positions).enumerate() {
+                if i > 0 {
+                    out.put_slice(b",");
+                }
+                out.put_slice(id.as_bytes());
+                out.put_slice(b":");
+                out.put_slice(pos.to_string().as_bytes());
+            }
+        } else {
+            out.put_slice(page.next.to_string().as_bytes());
+        }
+        out.put_slice(b"\ndata: ");
+        out.put_slice(&data);
+        out.put_slice(b"\n\n");
+        out.freeze()
+    }
+
+    /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some((i, page)) = self.first.pop_front() {
+            return Some(self.event(i, &page));
+        }
+        loop {
+            let mut receivers: Vec<_> = self.streams.iter().map(|s| s.subscribe()).collect();
+            for rx in &mut receivers {
+                rx.borrow_and_update();
+            }
+            for i in 0..self.streams.len() {
+                let page = read_page(
+                    &self.streams[i],
+                    Query::After(self.positions[i]),
+                    DEFAULT_LIMIT,
+                )
+                .await
+                .ok()?;
+                if !page.entries.is_empty() {
+                    self.positions[i] = page.next;
+                    return Some(self.event(i, &page));
+                }
+            }
+            let changed = select_all(receivers.iter_mut().map(|rx| Box::pin(rx.changed())));
+            tokio::select! {
+                (res, _, _) = changed => if res.is_err() { return None },
+                () = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                () = self.app.shutdown.cancelled() => return None,
+            }
+        }
+    }
+}
+
+fn sse_response(feed: Feed) -> Response {
+    let retry = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
+    let body = futures_util::stream::unfold((feed, Some(retry)), |(mut feed, hello)| async move {
+        if let Some(hello) = hello {
+            return Some((Ok::<_, std::convert::Infallible>(hello), (feed, None)));
+        }
+        let chunk = feed.next_chunk().await?;
+        Some((Ok(chunk), (feed, None)))
+    });
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

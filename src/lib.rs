@@ -1,0 +1,75 @@
+//! cometail follows log files the way `tail -F` does and serves them to web browsers by
+//! Comet: long polling and Server-Sent Events.
+//!
+//! How a line travels: a file event (or a poll tick) wakes a stream's follower task
+//! ([`sources`]); the [`tail::Follower`] reads the new bytes off the async workers and splits
+//! them into lines with their byte offsets; the [`stream::Stream`] turns lines into entries,
+//! each encoded to JSON once, keeps the newest in memory and bumps a `watch` channel; every
+//! waiting reader ([`http`]: a long poll, an SSE body, a raw follow) wakes, reads "entries
+//! after my cursor" and writes them. A cursor names a file generation and a byte offset, so
+//! readers hold no server state between requests and the file on disk is the history.
+//!
+//! [`run`] ties it together; the binary is a thin shim around it, and tests run it in-process.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod shutdown;
+pub mod sources;
+pub mod stream;
+pub mod tail;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The stdin spool could not be created.
+    #[error("cannot spool standard input: {0}")]
+    Spool(#[source] std::io::Error),
+}
+
+/// Runs cometail on `listener` until `shutdown` is cancelled.
+///
+/// Shutdown order: the accept loop stops and asks open connections to finish; streaming
+/// responses and follower tasks end on the same token; then this waits for the follower tasks.
+///
+/// # Errors
+/// Fails when a source cannot be set up at all (a missing or unreadable file is not an error:
+/// it is a state of its stream).
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let config = Arc::new(config);
+    let tracker = TaskTracker::new();
+    let sources = Sources::start(config.clone(), tracker.clone(), shutdown.clone())
+        .await
+        .map_err(RunError::Spool)?;
+    let state = http::AppState::new(sources.clone(), config.clone(), shutdown.clone());
+    http::serve(
+        listener,
+        http::router(state),
+        config.max_connections,
+        shutdown,
+    )
+    .await;
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+/// Escapes control characters (and backslashes) so that text from a request or a file name
+/// cannot forge or garble lines of cometail's own log.
+pub fn escape_for_log(s: &str) -> String {
+    s.chars().flat_map(char::escape_default).collect()
+}
+
+pub use sources::Sources;

@@ -1,0 +1,71 @@
+//! The `cometail` binary: parse the command line, bind, run, map errors to exit codes
+//! (0: clean shutdown, 1: could not run, 2: bad usage).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cometail::cli::Cli;
+use cometail::{Config, shutdown};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with code 2.
+    let cli = Cli::parse();
+    let config = match Config::from_cli(cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("cometail: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("cometail=info")),
+        )
+        .init();
+    match serve(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cometail: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
+        let addr = listener.local_addr()?;
+        let token = CancellationToken::new();
+        shutdown::on_signal(token.clone())?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let mut stdout = std::io::stdout().lock();
+        // A closed stdout (e.g. piped to `head`) must not stop the server.
+        let _ = writeln!(
+            stdout,
+            "cometail: serving on http://{host}:{}/",
+            addr.port()
+        );
+        let _ = stdout.flush();
+        drop(stdout);
+        cometail::run(config, listener, token).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,372 @@
+//! A followed source as readers see it: entries, cursors, history and waiting.
+//!
+//! A [`Stream`] is fed by its follower's events and answers one question for every reader
+//! (long poll, SSE, plain text, history, a first load): "the entries after — or before — this
+//! position". Recent entries are kept in memory, encoded once, for fan-out; everything older is
+//! read back from the file on disk, which is the history. Readers never subscribe to a
+//! broadcast: they read from their own cursor and, when nothing is new, wait on a `watch`
+//! channel that the stream bumps on every change. So a slow reader costs nothing while it does
+//! not read, and a reconnect is just another read.
+//!
+//! Invariant (`cache_from`): every entry whose position is after `cache_from` is in the cache,
+//! in order, with no holes; entries at or before it are read from disk (or are gone).
+
+mod cursor;
+mod disk;
+mod read;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::tail::{Event, FileState, Generation, Notice, RawLine, line_text};
+
+pub use cursor::{Cursor, CursorError};
+pub use read::{Page, Query};
+
+/// How many generations a stream remembers (older cursors get a `gap`).
+const MAX_GENERATIONS: usize = 64;
+
+/// A stream's URL-safe identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(String);
+
+impl StreamId {
+    /// An id derived from a file name: characters outside `[A-Za-z0-9._-]` become `_`.
+    pub fn from_name(name: &str) -> Self {
+        let id: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        // "." and ".." would be read as path segments by clients; keep ids plain.
+        if id.is_empty() || id.chars().all(|c| c == '.') {
+            Self(format!("stream{id}"))
+        } else {
+            Self(id)
+        }
+    }
+
+    /// `self` with a numeric suffix, to make a colliding id unique.
+    pub fn with_suffix(&self, n: usize) -> Self {
+        Self(format!("{}-{n}", self.0))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Limits of one stream; each bounds memory a stream holds.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Bytes of recent entries kept in memory (encoded forms counted). Older entries are
+    /// served from disk; at the limit the oldest cached entries are dropped.
+    pub cache_bytes: usize,
+    /// Longest line kept whole (the follower's setting, needed to read history alike).
+    pub max_line_bytes: usize,
+}
+
+/// One entry, with its encoded forms ready to send.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Generation sequence number; with `point`, the entry's position in stream order.
+    pub(crate) gen_seq: u64,
+    pub(crate) point: u64,
+    /// The entry's cursor.
+    pub cursor: Cursor,
+    /// The entry as a JSON object (`{"cursor":…,"text":…}`), encoded once for every reader.
+    pub json: Bytes,
+    /// The entry as a line of plain text, with its `\n`.
+    pub plain: Bytes,
+}
+
+impl Entry {
+    fn key(&self) -> (u64, u64) {
+        (self.gen_seq, self.point)
+    }
+
+    fn weight(&self) -> usize {
+        self.json.len() + self.plain.len() + std::mem::size_of::<Self>()
+    }
+
+    fn line(
+        generation: &Generation,
+        line: &RawLine,
+        max_line_bytes: usize,
+        time: Option<u64>,
+    ) -> Self {
+        let point = line.start + 1;
+        let cursor = cursor_for(generation, point);
+        let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
+        let json = serde_json::to_vec(&LineJson {
+            cursor: &cursor.to_string(),
+            text: &text,
+            truncated,
+            time,
+        })
+        .expect("a struct of strings and integers always serializes");
+        let mut plain = text.into_bytes();
+        plain.push(b'\n');
+        Self {
+            gen_seq: generation.seq,
+            point,
+            cursor,
+            json: json.into(),
+            plain: plain.into(),
+        }
+    }
+
+    fn notice(generation: &Generation, point: u64, notice: &Notice) -> Self {
+        let cursor = cursor_for(generation, point);
+        let json = serde_json::to_vec(&NoticeJson {
+            cursor: &cursor.to_string(),
+            notice: notice.kind.as_str(),
+            detail: &notice.detail,
+        })
+        .expect("a struct of strings always serializes");
+        let plain = format!(
+            "==> {}: {} <==\n",
+            notice.kind.as_str(),
+            notice.detail.replace(['\n', '\r'], " ")
+        );
+        Self {
+            gen_seq: generation.seq,
+            point,
+            cursor,
+            json: json.into(),
+            plain: plain.into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LineJson<'a> {
+    cursor: &'a str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct NoticeJson<'a> {
+    cursor: &'a str,
+    notice: &'a str,
+    detail: &'a str,
+}
+
+fn cursor_for(generation: &Generation, point: u64) -> Cursor {
+    // The follower reads a generation's first bytes before any of its lines, so the prefix
+    // covers every point handed out; 0 is a harmless fallback that can only cause a `gap`.
+    Cursor {
+        ident: generation.ident,
+        check: generation.check(point).unwrap_or(0),
+        point,
+    }
+}
+
+/// The cursor that lies before everything, handed out while a stream has no file yet.
+pub const ORIGIN: Cursor = Cursor {
+    ident: 0,
+    check: 0,
+    point: 0,
+};
+
+/// A generation as the stream remembers it.
+#[derive(Debug, Clone)]
+struct GenRecord {
+    generation: Arc<Generation>,
+    /// The notice that opens it, at point 0.
+    opening: Option<Entry>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    gens: VecDeque<GenRecord>,
+    cache: VecDeque<Entry>,
+    cache_weight: usize,
+    /// See the module invariant. `None` until the first generation opens.
+    cache_from: Option<(u64, u64)>,
+    state: FileState,
+}
+
+/// A followed source; see the module documentation.
+#[derive(Debug)]
+pub struct Stream {
+    id: StreamId,
+    name: String,
+    limits: StreamLimits,
+    inner: Mutex<Inner>,
+    changed: watch::Sender<u64>,
+}
+
+/// What `GET /api/streams` says of a stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The stream's id.
+    pub id: String,
+    /// The path as given.
+    pub name: String,
+    /// `following`, `waiting` or `error`.
+    pub state: &'static str,
+    /// Why it is waiting or in error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Stream {
+    /// A stream with no file yet.
+    pub fn new(id: StreamId, name: String, limits: StreamLimits) -> Self {
+        Self {
+            id,
+            name,
+            limits,
+            inner: Mutex::new(Inner {
+                gens: VecDeque::new(),
+                cache: VecDeque::new(),
+                cache_weight: 0,
+                cache_from: None,
+                state: FileState::Waiting("not looked at yet".into()),
+            }),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    /// The stream's id.
+    pub fn id(&self) -> &StreamId {
+        &self.id
+    }
+
+    /// The path as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A receiver that is marked changed whenever entries are appended or the state changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The stream's state and name, for listings.
+    pub fn summary(&self) -> Summary {
+        let inner = self.lock();
+        let (state, reason) = match &inner.state {
+            FileState::Following => ("following", None),
+            FileState::Waiting(r) => ("waiting", Some(r.clone())),
+            FileState::Error(r) => ("error", Some(r.clone())),
+        };
+        Summary {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            state,
+            reason,
+        }
+    }
+
+    /// Whether a file is open and followed.
+    pub fn is_following(&self) -> bool {
+        self.lock().state == FileState::Following
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave `Inner` half-updated in a way that
+        // matters more than stopping the whole stream would, so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies a follower's events, in order, and wakes waiting readers once.
+    pub fn apply(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut inner = self.lock();
+        for event in events {
+            match event {
+                Event::Opened {
+                    generation,
+                    notice,
+                    from,
+                } => {
+                    let opening = notice.as_ref().map(|n| Entry::notice(&generation, 0, n));
+                    if inner.cache_from.is_none() {
+                        inner.cache_from = Some((generation.seq, from));
+                    }
+                    if let Some(entry) = &opening {
+                        inner.push(entry.clone());
+                    }
+                    inner.gens.push_back(GenRecord {
+                        generation,
+                        opening,
+                    });
+                    while inner.gens.len() > MAX_GENERATIONS {
+                        inner.gens.pop_front();
+                    }
+                }
+                Event::Lines { generation, lines } => {
+                    for line in &lines {
+                        inner.push(Entry::line(
+                            &generation,
+                            line,
+                            self.limits.max_line_bytes,
+                            Some(time),
+                        ));
+                    }
+                }
+                Event::State(state) => inner.state = state,
+            }
+        }
+        inner.trim(self.limits.cache_bytes);
+        drop(inner);
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+impl Inner {
+    fn push(&mut self, entry: Entry) {
+        self.cache_weight += entry.weight();
+        self.cache.push_back(entry);
+    }
+
+    /// Drops the oldest cached entries beyond the budget, moving `cache_from` past them.
+    fn trim(&mut self, budget: usize) {
+        while self.cache_weight > budget && self.cache.len() > 1 {
+            let Some(old) = self.cache.pop_front() else {
+                break;
+            };
+            self.cache_weight -= old.weight();
+            // Entries up to the dropped one's end are now on disk only. Its end is where the
+            // next cached entry of the same generation starts, or the generation's end.
+            let end = match self.cache.front() {
+                Some(next) if next.gen_seq == old.gen_seq => next.point - 1,
+                _ => self
+                    .gens
+                    .iter()
+                    .find(|r| r.generation.seq == old.gen_seq)
+                    .map_or(old.point, |r| r.generation.end()),
+            };
+            self.cache_from = Some((old.gen_seq, end.max(old.point.saturating_sub(1))));
+        }
+    }
+}

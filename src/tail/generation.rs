@@ -1,0 +1,144 @@
+//! A file generation as both the follower and history readers see it.
+//!
+//! The follower creates a [`Generation`] when it opens a file (or sees one truncated) and
+//! advances its committed end as it delivers lines; readers use it to serve history from disk.
+//! Invariant: bytes `[0, end())` of an open generation are complete, delivered lines (plus, once
+//! `finished()`, the final unterminated line), so a reader never sees a line the follower has not
+//! delivered, and the two agree on every line boundary.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::identity::{FileId, PREFIX_BYTES, prefix_check};
+
+/// One generation of a followed file.
+#[derive(Debug)]
+pub struct Generation {
+    /// Position of this generation in its stream (0, 1, 2…); orders generations.
+    pub seq: u64,
+    /// Identity of the file when it was opened.
+    pub id: FileId,
+    /// `id.digest()`, as carried by cursors.
+    pub ident: u64,
+    /// The file, while history can still be read from it. Dropped when the bytes on disk no
+    /// longer belong to this generation (truncation) or the file is released (rotated away).
+    file: Mutex<Option<Arc<File>>>,
+    /// The generation's first bytes, up to `PREFIX_BYTES`; only ever grows.
+    prefix: Mutex<Vec<u8>>,
+    /// End of the delivered bytes; only ever grows.
+    end: AtomicU64,
+    /// No more bytes will be delivered from this generation.
+    finished: AtomicBool,
+}
+
+impl Generation {
+    /// A generation of `file`, whose delivered bytes end at `end`.
+    pub fn new(seq: u64, id: FileId, file: Arc<File>, end: u64) -> Self {
+        Self {
+            seq,
+            id,
+            ident: id.digest(),
+            file: Mutex::new(Some(file)),
+            prefix: Mutex::new(Vec::new()),
+            end: AtomicU64::new(end),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// The file to read history from, if it is still held.
+    pub fn file(&self) -> Option<Arc<File>> {
+        self.file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops serving history from disk for this generation and closes its file (once no
+    /// reader holds it).
+    pub fn release(&self) {
+        self.file
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// End of the delivered bytes.
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Acquire)
+    }
+
+    /// Whether the generation has ended (its last line may lack a `\n`).
+    pub fn finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn advance(&self, end: u64) {
+        self.end.fetch_max(end, Ordering::AcqRel);
+    }
+
+    pub(crate) fn finish(&self, end: u64) {
+        self.advance(end);
+        self.finished.store(true, Ordering::Release);
+    }
+
+    /// Number of prefix bytes known.
+    pub fn prefix_len(&self) -> usize {
+        self.prefix
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Checksum for a cursor at `point`, or `None` if the prefix does not cover it yet.
+    pub fn check(&self, point: u64) -> Option<u32> {
+        prefix_check(
+            &self.prefix.lock().unwrap_or_else(PoisonError::into_inner),
+            point,
+        )
+    }
+
+    /// Whether the generation's prefix has the same first bytes as `other`, over the shorter.
+    pub(crate) fn prefix_matches(&self, other: &[u8]) -> bool {
+        let prefix = self.prefix.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = prefix.len().min(other.len());
+        prefix[..n] == other[..n]
+    }
+
+    /// Reads more of the file's first bytes into the prefix, up to `limit` bytes of the file.
+    ///
+    /// # Errors
+    /// Fails when the file cannot be read.
+    pub(crate) fn fill_prefix(&self, file: &File, limit: u64) -> std::io::Result<()> {
+        let mut prefix = self.prefix.lock().unwrap_or_else(PoisonError::into_inner);
+        let want = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(PREFIX_BYTES);
+        if prefix.len() >= want {
+            return Ok(());
+        }
+        let have = prefix.len();
+        prefix.resize(want, 0);
+        let n = read_full_at(file, &mut prefix[have..], have as u64)?;
+        prefix.truncate(have + n);
+        Ok(())
+    }
+}
+
+/// Reads into `buf` at `offset` until it is full or the file ends; returns the bytes read.
+///
+/// # Errors
+/// Fails when a read fails for another reason than an interruption.
+pub fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,19 @@
+//! Following files: identity, line splitting, the follower state machine, and wake-ups.
+//!
+//! This module owns everything between a path on disk and complete lines with their byte
+//! offsets. It knows nothing of HTTP or of readers: the follower turns file system facts into
+//! [`Event`]s, and [`crate::stream`] turns those into entries. File events only *wake* a
+//! follower ([`watch`]); they never carry data, so a missed or coalesced event costs latency,
+//! never a line.
+
+pub(crate) mod follower;
+pub(crate) mod generation;
+pub(crate) mod identity;
+pub(crate) mod lines;
+pub(crate) mod watch;
+
+pub use follower::{Event, FileState, FollowOptions, Follower, Notice, NoticeKind, Step};
+pub use generation::Generation;
+pub use identity::FileId;
+pub use lines::{RawLine, Splitter, line_text};
+pub use watch::Watcher;
