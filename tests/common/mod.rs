@@ -1,0 +1,175 @@
+//! Shared helpers for integration tests: a real cometail server started in-process on
+//! `127.0.0.1:0`, a temp dir for its files, an HTTP client, a WHATWG-conformant SSE parser,
+//! and a `wait_until` with a deadline (nothing in these tests sleeps to synchronise).
+
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+pub mod sse;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use cometail::cli::Cli;
+use cometail::config::Config;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running server and the directory its files live in.
+pub struct Server {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub shutdown: CancellationToken,
+    handle: Option<JoinHandle<()>>,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    /// Starts a server on port 0. `args` are command-line arguments after the binary name;
+    /// the token `{dir}` in them is replaced by the server's temp dir.
+    pub async fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, args).await
+    }
+
+    /// Like [`Server::start`], in an existing dir (to restart a server on the same files).
+    pub async fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Self {
+        let d = dir.path().display().to_string();
+        let mut argv: Vec<String> = vec!["cometail".into(), "--port".into(), "0".into()];
+        argv.extend(args.iter().map(|a| a.replace("{dir}", &d)));
+        let config = Config::from_cli(Cli::try_parse_from(&argv).unwrap()).unwrap();
+        let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            cometail::run(config, listener, token).await.unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let server = Self {
+            url,
+            dir,
+            shutdown,
+            handle: Some(handle),
+            client,
+        };
+        // The server answers once its sources are set up.
+        wait_until("server answers", Duration::from_secs(10), || async {
+            server
+                .client
+                .get(format!("{}/api/streams", server.url))
+                .send()
+                .await
+                .is_ok()
+        })
+        .await;
+        server
+    }
+
+    /// Path of a file in the server's dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// GET `path` (starting with `/`), returning the status and the body parsed as JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap();
+        let value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:?}"));
+        (status, value)
+    }
+
+    /// GET `path` and expect 200, returning the JSON body.
+    pub async fn ok_json(&self, path: &str) -> Value {
+        let (status, value) = self.get_json(path).await;
+        assert_eq!(status, 200, "GET {path}: {value}");
+        value
+    }
+
+    /// Stops the server and waits for it to finish (it must within 2 s); returns its dir.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        let handle = self.handle.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), handle)
+            .await
+            .expect("server stops within 2 s")
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Polls `cond` until it holds; panics with `what` after `deadline`.
+pub async fn wait_until<F, Fut>(what: &str, deadline: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + deadline;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Appends bytes to a file, creating it if needed.
+pub fn append(path: &Path, bytes: impl AsRef<[u8]>) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(bytes.as_ref()).unwrap();
+}
+
+/// The texts of a page's line entries (notices as `<notice>`).
+pub fn texts(page: &Value) -> Vec<String> {
+    page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| match e.get("text") {
+            Some(t) => t.as_str().unwrap().to_owned(),
+            None => format!("<{}>", e["notice"].as_str().unwrap()),
+        })
+        .collect()
+}
+
+/// Percent-encodes a query value (cursors are URL-safe already; this is for the rest).
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
