@@ -1,0 +1,319 @@
+// view.js: the virtual scroller and row rendering for the log area.
+//
+// Only the rows in (and just around) the viewport exist in the DOM; a spacer element gives the
+// scroll area its full height. Without wrapping every row has the same height (one line), so
+// positions are `index * rowH`. With wrapping, a row's height is computed, not measured: the
+// log font is monospace and rows wrap at any character (`overflow-wrap: anywhere`), so a
+// row's line count is `ceil(cells / columns)`; rows get that height explicitly and the prefix
+// sums of heights locate rows in O(log n).
+//
+// Rows are kept in document order, so a selection across several rows copies them in order.
+// Log text only ever enters the DOM through textContent / text nodes.
+
+import { parseAnsi, styleSpan } from "./ansi.js";
+
+const OVERSCAN = 15;
+/** Longest line text put in the DOM; the copy action still copies the whole line. */
+const MAX_RENDER_CHARS = 10000;
+
+// East Asian wide and fullwidth ranges, counted as two cells when estimating wrapped heights.
+const WIDE_RE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/g;
+
+/** Parsed ANSI form of an entry, cached on it. */
+export function parsed(e) {
+  if (!e.p) e.p = e.notice !== undefined ? { plain: noticeText(e), segs: null } : parseAnsi(e.text);
+  return e.p;
+}
+
+export function noticeText(e) {
+  const label = { rotated: "rotated", truncated: "truncated", gap: "gap", waiting: "waiting", error: "error" }[e.notice] || e.notice;
+  return `── ${label}${e.detail ? `: ${e.detail}` : ""} ──`;
+}
+
+function cells(s) {
+  let n = s.length;
+  if (n > MAX_RENDER_CHARS) n = MAX_RENDER_CHARS + 40;
+  let tabs = 0;
+  for (let i = s.indexOf("\t"); i >= 0 && i < MAX_RENDER_CHARS; i = s.indexOf("\t", i + 1)) tabs++;
+  n += tabs * 7;
+  const wide = s.length < 4096 ? s.match(WIDE_RE) : null;
+  if (wide) n += wide.length;
+  return n;
+}
+
+/** Append `plain` (with ANSI `segs` and highlight `ranges`) to `parent` as DOM nodes. */
+export function buildText(parent, plain, segs, ranges) {
+  const limit = Math.min(plain.length, MAX_RENDER_CHARS);
+  const pieces = segs || [{ t: plain, st: null }];
+  let pos = 0;
+  let ri = 0;
+  for (const seg of pieces) {
+    if (pos >= limit) break;
+    const end = Math.min(pos + seg.t.length, limit);
+    let target = parent;
+    if (seg.st) {
+      target = document.createElement("span");
+      styleSpan(target, seg.st);
+      parent.appendChild(target);
+    }
+    let p = pos;
+    while (p < end) {
+      while (ranges && ri < ranges.length && ranges[ri][1] <= p) ri++;
+      const r = ranges && ri < ranges.length ? ranges[ri] : null;
+      if (r && r[0] <= p) {
+        const stop = Math.min(end, r[1]);
+        const mark = document.createElement("mark");
+        mark.textContent = plain.slice(p, stop);
+        target.appendChild(mark);
+        p = stop;
+      } else {
+        const stop = r ? Math.min(end, r[0]) : end;
+        target.appendChild(document.createTextNode(plain.slice(p, stop)));
+        p = stop;
+      }
+    }
+    pos += seg.t.length;
+  }
+  if (plain.length > limit) {
+    const more = document.createElement("span");
+    more.className = "more";
+    more.textContent = ` … ${plain.length - limit} more characters (copy the line to get them)`;
+    parent.appendChild(more);
+  }
+}
+
+export class LogView {
+  /**
+   * @param {HTMLElement} scroller the scrolling element
+   * @param {HTMLElement} spacer its only in-flow child, sized to the full height
+   * @param {object} hooks {decorate(entry, rowEl), onScroll(), labelCols()}
+   */
+  constructor(scroller, spacer, hooks) {
+    this.el = scroller;
+    this.spacer = spacer;
+    this.hooks = hooks;
+    this.rows = [];
+    this.wrap = false;
+    this.tops = null; // prefix sums (wrap mode), length rows.length + 1
+    this.live = new Map(); // entry -> element currently in the DOM
+    this.ranges = null;
+    this.gen = 0; // bump to force re-rendering of every row (filter, theme of labels...)
+    this.measure();
+    // onScroll derives everything (following or paused) from the position, so it does not
+    // need to tell our own scrolls from the user's.
+    this.el.addEventListener("scroll", () => {
+      this.render();
+      this.hooks.onScroll();
+    }, { passive: true });
+    new ResizeObserver(() => {
+      const w = this.el.clientWidth;
+      if (w !== this.width) {
+        this.width = w;
+        this.measure();
+        this.relayout();
+      }
+      this.render();
+    }).observe(this.el);
+  }
+
+  measure() {
+    const probe = document.createElement("div");
+    probe.className = "row probe";
+    const t = document.createElement("span");
+    t.className = "txt";
+    t.textContent = "X".repeat(100);
+    probe.appendChild(t);
+    this.spacer.appendChild(probe);
+    const r = t.getBoundingClientRect();
+    this.charW = r.width / 100 || 7.8;
+    this.rowH = Math.max(1, Math.round(probe.getBoundingClientRect().height)) || 18;
+    const cs = getComputedStyle(probe);
+    this.padX = (parseFloat(cs.paddingLeft) || 0) + (parseFloat(cs.paddingRight) || 0);
+    this.lineH = this.rowH;
+    probe.remove();
+    this.width = this.el.clientWidth;
+  }
+
+  columns() {
+    // Two spare pixels: sub-pixel character widths must not wrap a line one column early.
+    const pad = this.padX + 2 + this.hooks.labelCols() * this.charW;
+    return Math.max(10, Math.floor((this.el.clientWidth - pad) / this.charW));
+  }
+
+  rowHeight(e) {
+    if (!this.wrap) return this.rowH;
+    const cols = this.cols;
+    if (e.hc !== cols) {
+      e.hc = cols;
+      e.h = Math.max(1, Math.ceil(cells(parsed(e).plain) / cols)) * this.lineH;
+    }
+    return e.h;
+  }
+
+  relayout() {
+    if (!this.wrap) {
+      this.tops = null;
+    } else {
+      this.cols = this.columns();
+      const n = this.rows.length;
+      const tops = new Float64Array(n + 1);
+      let y = 0;
+      for (let i = 0; i < n; i++) {
+        tops[i] = y;
+        y += this.rowHeight(this.rows[i]);
+      }
+      tops[n] = y;
+      this.tops = tops;
+    }
+    this.spacer.style.height = `${this.total()}px`;
+  }
+
+  total() {
+    return this.wrap ? this.tops[this.rows.length] : this.rows.length * this.rowH;
+  }
+
+  top(i) {
+    return this.wrap ? this.tops[i] : i * this.rowH;
+  }
+
+  /** Index of the row at offset y. */
+  indexAt(y) {
+    const n = this.rows.length;
+    if (!n) return 0;
+    if (!this.wrap) return Math.max(0, Math.min(n - 1, Math.floor(y / this.rowH)));
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.tops[mid] <= y) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Replace the shown rows (entries in order, each with a `seq`); keeps the anchor if asked. */
+  setRows(rows, keepAnchor) {
+    const anchor = keepAnchor ? this.anchor() : null;
+    this.rows = rows;
+    this.relayout();
+    if (anchor) this.restore(anchor);
+    this.render();
+  }
+
+  setWrap(on) {
+    const anchor = this.anchor();
+    this.wrap = on;
+    this.el.classList.toggle("wrap", on);
+    this.clear();
+    this.relayout();
+    this.restore(anchor);
+    this.render();
+  }
+
+  /** Drop every row element so that the next render rebuilds them. */
+  clear() {
+    for (const el of this.live.values()) el.remove();
+    this.live.clear();
+  }
+
+  anchor() {
+    if (!this.rows.length) return null;
+    const i = this.indexAt(this.el.scrollTop);
+    return { seq: this.rows[i].seq, off: this.el.scrollTop - this.top(i) };
+  }
+
+  /** Index of the first row with seq >= `seq` (rows are sorted by seq). */
+  findSeq(seq) {
+    let lo = 0;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.rows[mid].seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  restore(a) {
+    if (!a) return;
+    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.rows.length - 1));
+    const off = this.rows[i] && this.rows[i].seq === a.seq ? a.off : 0;
+    this.scrollTo(this.top(i) + off);
+  }
+
+  scrollTo(y) {
+    const max = Math.max(0, this.total() - this.el.clientHeight);
+    const t = Math.max(0, Math.min(max, y));
+    if (Math.abs(this.el.scrollTop - t) >= 1) this.el.scrollTop = t;
+  }
+
+  scrollToBottom() {
+    this.scrollTo(this.total());
+    this.render();
+  }
+
+  scrollToIndex(i) {
+    this.scrollTo(this.top(i) - this.el.clientHeight / 3);
+    this.render();
+  }
+
+  atBottom() {
+    return this.el.scrollTop + this.el.clientHeight >= this.total() - Math.max(4, this.rowH / 2);
+  }
+
+  /** First and last row index drawn. */
+  range() {
+    const n = this.rows.length;
+    if (!n) return [0, -1];
+    const a = this.indexAt(this.el.scrollTop);
+    const b = this.indexAt(this.el.scrollTop + this.el.clientHeight);
+    return [Math.max(0, a - OVERSCAN), Math.min(n - 1, b + OVERSCAN)];
+  }
+
+  render() {
+    const [a, b] = this.range();
+    const want = new Map();
+    let changed = false;
+    for (let i = a; i <= b; i++) {
+      const e = this.rows[i];
+      let el = this.live.get(e);
+      if (!el || el.gen !== this.gen) {
+        if (el) el.remove();
+        el = this.hooks.build(e);
+        el.gen = this.gen;
+        changed = true;
+      }
+      const y = this.top(i);
+      if (el.y !== y) {
+        el.y = y;
+        el.style.transform = `translateY(${y}px)`;
+      }
+      if (this.wrap) {
+        const h = `${this.rowHeight(e)}px`;
+        if (el.style.height !== h) el.style.height = h;
+      } else if (el.style.height) el.style.height = "";
+      want.set(e, el);
+    }
+    for (const [e, el] of this.live) {
+      if (!want.has(e)) {
+        el.remove();
+        changed = true;
+      }
+    }
+    this.live = want;
+    if (changed) {
+      // Keep document order equal to visual order (selection copy), moving as little as we can.
+      let prev = null;
+      for (const el of want.values()) {
+        const expected = prev ? prev.nextSibling : this.spacer.firstChild;
+        if (expected !== el) this.spacer.insertBefore(el, expected);
+        prev = el;
+      }
+    }
+  }
+
+  /** The element showing `e`, if it is in the DOM. */
+  elementFor(e) {
+    return this.live.get(e) || null;
+  }
+}
