@@ -105,7 +105,10 @@ pub(crate) fn source_for(idx: usize) -> IpAddr {
 }
 
 pub(crate) fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Receipt bookkeeping for one client.
@@ -118,7 +121,12 @@ struct Recv<'a> {
 
 impl<'a> Recv<'a> {
     fn new(shared: &'a Shared) -> Self {
-        Self { shared, delivery: Delivery::new(), ready: false, done: false }
+        Self {
+            shared,
+            delivery: Delivery::new(),
+            ready: false,
+            done: false,
+        }
     }
 
     fn on_payload(&mut self, payload: &[u8], now: u64) {
@@ -126,7 +134,9 @@ impl<'a> Recv<'a> {
             if seq == 0 {
                 if !self.ready {
                     self.ready = true;
-                    self.shared.first_entry.record(self.shared.t0.elapsed().as_nanos() as u64);
+                    self.shared
+                        .first_entry
+                        .record(self.shared.t0.elapsed().as_nanos() as u64);
                     self.shared.ready.fetch_add(1, Ordering::Relaxed);
                 }
                 return;
@@ -144,7 +154,11 @@ impl<'a> Recv<'a> {
         if result.is_err() {
             self.shared.failed.fetch_add(1, Ordering::Relaxed);
         }
-        Outcome { delivery: self.delivery, ready: self.ready, error: result.err().map(|e| format!("{e:#}")) }
+        Outcome {
+            delivery: self.delivery,
+            ready: self.ready,
+            error: result.err().map(|e| format!("{e:#}")),
+        }
     }
 }
 
@@ -171,10 +185,16 @@ pub(crate) async fn run(
     recv.finish(result)
 }
 
-async fn sse(idx: usize, shared: &Shared, recv: &mut Recv<'_>, permit: Option<OwnedSemaphorePermit>) -> Result<()> {
+async fn sse(
+    idx: usize,
+    shared: &Shared,
+    recv: &mut Recv<'_>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<()> {
     let mut conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
     let path = format!("/api/streams/{}/events?last=1", shared.stream);
-    conn.send_get(&path, "Accept: text/event-stream\r\n").await?;
+    conn.send_get(&path, "Accept: text/event-stream\r\n")
+        .await?;
     let head = conn.read_head().await?;
     drop(permit);
     if head.status != 200 {
@@ -194,29 +214,45 @@ async fn sse(idx: usize, shared: &Shared, recv: &mut Recv<'_>, permit: Option<Ow
     }
 }
 
-async fn longpoll(idx: usize, shared: &Shared, recv: &mut Recv<'_>, permit: Option<OwnedSemaphorePermit>) -> Result<()> {
+async fn longpoll(
+    idx: usize,
+    shared: &Shared,
+    recv: &mut Recv<'_>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<()> {
     let mut conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
-    let (head, body) = conn.get(&format!("/api/streams/{}/lines?last=1", shared.stream)).await?;
+    let (head, body) = conn
+        .get(&format!("/api/streams/{}/lines?last=1", shared.stream))
+        .await?;
     drop(permit);
     if head.status != 200 {
         bail!("GET lines?last=1 answered {}", head.status);
     }
     recv.on_payload(&body, now_ns());
-    let mut cursor = next_cursor(&body).ok_or_else(|| anyhow!("no next cursor in {}", String::from_utf8_lossy(&body)))?.to_owned();
+    let mut cursor = next_cursor(&body)
+        .ok_or_else(|| anyhow!("no next cursor in {}", String::from_utf8_lossy(&body)))?
+        .to_owned();
     let mut close = head.close;
     let mut body = Vec::with_capacity(4096);
     loop {
         if close {
             conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
         }
-        let path = format!("/api/streams/{}/lines?after={cursor}&wait=30", shared.stream);
+        let path = format!(
+            "/api/streams/{}/lines?after={cursor}&wait=30",
+            shared.stream
+        );
         conn.send_get(&path, "").await?;
         let head = conn.read_head().await?;
         body.clear();
         conn.read_body(&head, &mut body).await?;
         let now = now_ns();
         if head.status != 200 {
-            bail!("long poll answered {}: {}", head.status, String::from_utf8_lossy(&body));
+            bail!(
+                "long poll answered {}: {}",
+                head.status,
+                String::from_utf8_lossy(&body)
+            );
         }
         recv.on_payload(&body, now);
         if let Some(c) = next_cursor(&body) {
@@ -232,7 +268,12 @@ async fn longpoll(idx: usize, shared: &Shared, recv: &mut Recv<'_>, permit: Opti
 /// (25 s + 5 s by default) or be dropped.
 const EIO3_PING_EVERY: Duration = Duration::from_secs(20);
 
-async fn socketio(idx: usize, shared: &Shared, recv: &mut Recv<'_>, permit: Option<OwnedSemaphorePermit>) -> Result<()> {
+async fn socketio(
+    idx: usize,
+    shared: &Shared,
+    recv: &mut Recv<'_>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<()> {
     let mut conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
     conn.send_get(
         "/socket.io/?EIO=3&transport=websocket",
@@ -246,7 +287,10 @@ async fn socketio(idx: usize, shared: &Shared, recv: &mut Recv<'_>, permit: Opti
     }
     let mut frames = ws::FrameReader::new(conn.take_leftover());
     let mut stream = conn;
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + EIO3_PING_EVERY, EIO3_PING_EVERY);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + EIO3_PING_EVERY,
+        EIO3_PING_EVERY,
+    );
     let mut out = Vec::new();
     loop {
         let got = tokio::select! {

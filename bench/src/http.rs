@@ -75,7 +75,9 @@ pub(crate) fn parse_head(head: &[u8]) -> io::Result<Head> {
     let mut chunked = false;
     let mut close = version == "HTTP/1.0";
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
             length = value.parse::<u64>().ok();
@@ -95,7 +97,11 @@ pub(crate) fn parse_head(head: &[u8]) -> io::Result<Head> {
     } else {
         BodyKind::UntilClose
     };
-    Ok(Head { status, body, close })
+    Ok(Head {
+        status,
+        body,
+        close,
+    })
 }
 
 fn bad(msg: String) -> io::Error {
@@ -132,7 +138,12 @@ impl BodyDecoder {
             BodyKind::None => (0, true),
             _ => (0, false),
         };
-        Self { kind, remaining, chunk: Chunk::Size(0, false), done }
+        Self {
+            kind,
+            remaining,
+            chunk: Chunk::Size(0, false),
+            done,
+        }
     }
 
     /// The body is complete.
@@ -172,8 +183,11 @@ impl BodyDecoder {
                     i += 1;
                     match b {
                         b'\n' => {
-                            self.chunk =
-                                if size == 0 { Chunk::Trailer(true) } else { Chunk::Data(size) };
+                            self.chunk = if size == 0 {
+                                Chunk::Trailer(true)
+                            } else {
+                                Chunk::Data(size)
+                            };
                         }
                         b'\r' => {}
                         _ if ext => {}
@@ -194,7 +208,11 @@ impl BodyDecoder {
                     let n = left.min((input.len() - i) as u64) as usize;
                     out.extend_from_slice(&input[i..i + n]);
                     i += n;
-                    self.chunk = if left == n as u64 { Chunk::DataEnd } else { Chunk::Data(left - n as u64) };
+                    self.chunk = if left == n as u64 {
+                        Chunk::DataEnd
+                    } else {
+                        Chunk::Data(left - n as u64)
+                    };
                 }
                 Chunk::DataEnd => {
                     let b = input[i];
@@ -233,7 +251,13 @@ pub(crate) struct Conn {
 impl Conn {
     /// Wraps a connected stream; `host` is sent as the `Host` header.
     pub(crate) fn new(stream: TcpStream, host: String) -> Self {
-        Self { stream, host, raw: Vec::new(), raw_pos: 0, eof: false }
+        Self {
+            stream,
+            host,
+            raw: Vec::new(),
+            raw_pos: 0,
+            eof: false,
+        }
     }
 
     /// Connects (see [`connect`]) and wraps the stream.
@@ -263,7 +287,10 @@ impl Conn {
     /// # Errors
     /// Write failure.
     pub(crate) async fn send_get(&mut self, path: &str, extra_headers: &str) -> io::Result<()> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n{extra_headers}\r\n", self.host);
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{extra_headers}\r\n",
+            self.host
+        );
         self.stream.write_all(req.as_bytes()).await
     }
 
@@ -305,7 +332,10 @@ impl Conn {
                 return Err(bad("response head too large".into()));
             }
             if self.fill().await? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before head"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed before head",
+                ));
             }
         }
     }
@@ -328,7 +358,10 @@ impl Conn {
                 return if matches!(dec.kind, BodyKind::UntilClose) {
                     Ok(false)
                 } else {
-                    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed inside body"))
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed inside body",
+                    ))
                 };
             }
         }
@@ -423,13 +456,30 @@ mod tests {
 
     #[test]
     fn head_parsing_finds_status_and_framing() {
-        let h = parse_head(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nTransfer-Encoding: chunked")
-            .expect("valid");
-        assert_eq!(h, Head { status: 200, body: BodyKind::Chunked, close: false });
+        let h = parse_head(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nTransfer-Encoding: chunked",
+        )
+        .expect("valid");
+        assert_eq!(
+            h,
+            Head {
+                status: 200,
+                body: BodyKind::Chunked,
+                close: false
+            }
+        );
         let h = parse_head(b"HTTP/1.1 404 Not Found\r\nContent-Length: 12\r\nConnection: close")
             .expect("valid");
-        assert_eq!(h, Head { status: 404, body: BodyKind::Length(12), close: true });
-        let h = parse_head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket").expect("valid");
+        assert_eq!(
+            h,
+            Head {
+                status: 404,
+                body: BodyKind::Length(12),
+                close: true
+            }
+        );
+        let h =
+            parse_head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket").expect("valid");
         assert_eq!(h.body, BodyKind::None);
         assert!(parse_head(b"garbage").is_err());
     }

@@ -69,7 +69,10 @@ struct Cli {
     #[arg(long, default_value = "target/release/cometail")]
     cometail: PathBuf,
     /// frontail's index.js (installed by bench/peers/frontail.sh).
-    #[arg(long, default_value = "bench/peers/frontail/node_modules/frontail/index.js")]
+    #[arg(
+        long,
+        default_value = "bench/peers/frontail/node_modules/frontail/index.js"
+    )]
     frontail: PathBuf,
     /// The node binary for frontail.
     #[arg(long, default_value = "node")]
@@ -160,7 +163,8 @@ fn main() -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
     if let Some(path) = &cli.json_out {
-        std::fs::write(path, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -171,7 +175,11 @@ fn default_rate(clients: usize) -> u64 {
 
 async fn run(cli: &Cli) -> Result<Vec<Row>> {
     let ctx = Ctx {
-        launch: Launch { cometail: cli.cometail.clone(), frontail: cli.frontail.clone(), node: cli.node.clone() },
+        launch: Launch {
+            cometail: cli.cometail.clone(),
+            frontail: cli.frontail.clone(),
+            node: cli.node.clone(),
+        },
         workdir: cli.workdir.clone(),
         line_bytes: cli.line_bytes.max(48),
         connect_concurrency: cli.connect_concurrency,
@@ -193,14 +201,21 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::Startup) {
             for &k in &cli.servers {
-                push(scenario::startup(&ctx, k, cli.startup_runs).await, "startup");
+                push(
+                    scenario::startup(&ctx, k, cli.startup_runs).await,
+                    "startup",
+                );
             }
         }
         if want(Scenario::Latency) {
             for &n in &cli.clients {
                 let rate = cli.rate.unwrap_or_else(|| default_rate(n));
                 for &k in &cli.servers {
-                    let modes: &[Mode] = if k == Kind::Frontail { &[Mode::Socketio] } else { &cli.modes };
+                    let modes: &[Mode] = if k == Kind::Frontail {
+                        &[Mode::Socketio]
+                    } else {
+                        &cli.modes
+                    };
                     for &m in modes {
                         let d = Duration::from_secs_f64(cli.duration);
                         push(scenario::latency(&ctx, k, m, n, rate, d).await, "latency");
@@ -212,7 +227,16 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             for &n in &cli.throughput_clients {
                 for &k in &cli.servers {
                     let d = Duration::from_secs_f64(cli.throughput_duration);
-                    let r = scenario::throughput(&ctx, k, Mode::Sse, n, cli.throughput_start, cli.throughput_max, d).await;
+                    let r = scenario::throughput(
+                        &ctx,
+                        k,
+                        Mode::Sse,
+                        n,
+                        cli.throughput_start,
+                        cli.throughput_max,
+                        d,
+                    )
+                    .await;
                     push(r, "throughput");
                 }
             }
@@ -227,7 +251,10 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         if want(Scenario::Idle) {
             for &n in &cli.idle_clients {
                 for &k in &cli.servers {
-                    push(scenario::idle(&ctx, k, n, Duration::from_secs_f64(cli.idle_secs)).await, "idle");
+                    push(
+                        scenario::idle(&ctx, k, n, Duration::from_secs_f64(cli.idle_secs)).await,
+                        "idle",
+                    );
                 }
             }
         }

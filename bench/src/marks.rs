@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn other_text_is_ignored() {
         let mut got = Vec::new();
-        for_each_mark(br#"{"text":"cmt x 1","t2":"cmt 5","t3":"cmt 5 "}"#, |s, t| got.push((s, t)));
+        for_each_mark(
+            br#"{"text":"cmt x 1","t2":"cmt 5","t3":"cmt 5 "}"#,
+            |s, t| got.push((s, t)),
+        );
         assert!(got.is_empty());
         assert_eq!(next_cursor(br#"{"next":null}"#), None);
         assert_eq!(next_cursor(br#"{"next": "ab"}"#), Some("ab"));

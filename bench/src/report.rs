@@ -27,7 +27,14 @@ pub(crate) struct Row {
 impl Row {
     /// A row with no metrics yet.
     pub(crate) fn new(scenario: &str, server: &str, params: String) -> Self {
-        Self { scenario: scenario.into(), server: server.into(), params, metrics: Vec::new(), note: String::new(), runs: 1 }
+        Self {
+            scenario: scenario.into(),
+            server: server.into(),
+            params,
+            metrics: Vec::new(),
+            note: String::new(),
+            runs: 1,
+        }
     }
 
     /// Adds a metric.
@@ -38,7 +45,10 @@ impl Row {
 
     /// A metric's value.
     pub(crate) fn get(&self, name: &str) -> Option<f64> {
-        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.metrics
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -53,16 +63,24 @@ pub(crate) fn medians(rows: &[Row]) -> Vec<Row> {
     }
     keys.into_iter()
         .map(|(s, srv, p)| {
-            let group: Vec<&Row> = rows.iter().filter(|r| r.scenario == s && r.server == srv && r.params == p).collect();
+            let group: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.scenario == s && r.server == srv && r.params == p)
+                .collect();
             let mut out = Row::new(&s, &srv, p);
             out.runs = group.len();
             if let Some(first) = group.first() {
                 for (name, _) in &first.metrics {
                     let mut vals: Vec<f64> = group.iter().filter_map(|r| r.get(name)).collect();
-                    out.metrics.push((name.clone(), median(&mut vals).unwrap_or(f64::NAN)));
+                    out.metrics
+                        .push((name.clone(), median(&mut vals).unwrap_or(f64::NAN)));
                 }
             }
-            let mut notes: Vec<&str> = group.iter().map(|r| r.note.as_str()).filter(|n| !n.is_empty()).collect();
+            let mut notes: Vec<&str> = group
+                .iter()
+                .map(|r| r.note.as_str())
+                .filter(|n| !n.is_empty())
+                .collect();
             notes.dedup();
             out.note = notes.join("; ");
             out
@@ -127,11 +145,23 @@ pub(crate) fn table(rows: &[Row]) -> String {
                     .collect()
             })
             .collect();
-        let widths: Vec<usize> =
-            (0..cols.len()).map(|i| cells.iter().map(|row| row[i].len()).chain([cols[i].len()]).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..cols.len())
+            .map(|i| {
+                cells
+                    .iter()
+                    .map(|row| row[i].len())
+                    .chain([cols[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         let _ = writeln!(out, "\n== {s} ==");
         let line = |vals: &[String]| {
-            vals.iter().enumerate().map(|(i, v)| format!("{v:>w$}", w = widths[i])).collect::<Vec<_>>().join("  ")
+            vals.iter()
+                .enumerate()
+                .map(|(i, v)| format!("{v:>w$}", w = widths[i]))
+                .collect::<Vec<_>>()
+                .join("  ")
         };
         let _ = writeln!(out, "{}", line(&cols));
         for (row, r) in cells.iter().zip(&group) {
@@ -149,8 +179,11 @@ pub(crate) fn json(rows: &[Row]) -> serde_json::Value {
     serde_json::Value::Array(
         rows.iter()
             .map(|r| {
-                let metrics: serde_json::Map<String, serde_json::Value> =
-                    r.metrics.iter().map(|(n, v)| (n.clone(), serde_json::json!(v))).collect();
+                let metrics: serde_json::Map<String, serde_json::Value> = r
+                    .metrics
+                    .iter()
+                    .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+                    .collect();
                 serde_json::json!({
                     "scenario": r.scenario, "server": r.server, "params": r.params,
                     "runs": r.runs, "metrics": metrics, "note": r.note,

@@ -41,7 +41,9 @@ static RUN: AtomicU64 = AtomicU64::new(0);
 impl Ctx {
     fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
         let n = RUN.fetch_add(1, Ordering::Relaxed);
-        let dir = self.workdir.join(format!("{name}-{}-{n}", std::process::id()));
+        let dir = self
+            .workdir
+            .join(format!("{name}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(dir)
     }
@@ -80,7 +82,14 @@ struct Crowd {
 impl Crowd {
     /// Starts `n` clients (at most `concurrency` connecting at once) and waits until each has
     /// its first entry or failed, or `deadline` passes.
-    async fn start(server: &Server, mode: Mode, n: usize, expected: u64, concurrency: usize, deadline: Duration) -> Result<Self> {
+    async fn start(
+        server: &Server,
+        mode: Mode,
+        n: usize,
+        expected: u64,
+        concurrency: usize,
+        deadline: Duration,
+    ) -> Result<Self> {
         let shared = Arc::new(Shared::new(server.addr, server.stream.clone(), expected));
         let (cancel, rx) = watch::channel(false);
         let sem = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -90,9 +99,19 @@ impl Crowd {
             let permit = if concurrency >= n {
                 None
             } else {
-                Some(tokio::time::timeout(deadline, sem.clone().acquire_owned()).await.context("connect slots")??)
+                Some(
+                    tokio::time::timeout(deadline, sem.clone().acquire_owned())
+                        .await
+                        .context("connect slots")??,
+                )
             };
-            handles.push(tokio::spawn(client::run(mode, i, shared.clone(), rx.clone(), permit)));
+            handles.push(tokio::spawn(client::run(
+                mode,
+                i,
+                shared.clone(),
+                rx.clone(),
+                permit,
+            )));
         }
         let mut all_ready_after = None;
         while t0.elapsed() < deadline {
@@ -105,7 +124,12 @@ impl Crowd {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(Self { shared, cancel, handles, all_ready_after })
+        Ok(Self {
+            shared,
+            cancel,
+            handles,
+            all_ready_after,
+        })
     }
 
     fn ready(&self) -> usize {
@@ -130,8 +154,14 @@ impl Crowd {
             let left = Duration::from_secs(20).saturating_sub(t0.elapsed());
             match tokio::time::timeout(left, h).await {
                 Ok(Ok(o)) => outcomes.push(o),
-                Ok(Err(e)) => outcomes.push(Outcome { error: Some(format!("client task: {e}")), ..Outcome::default() }),
-                Err(_) => outcomes.push(Outcome { error: Some("client did not stop".into()), ..Outcome::default() }),
+                Ok(Err(e)) => outcomes.push(Outcome {
+                    error: Some(format!("client task: {e}")),
+                    ..Outcome::default()
+                }),
+                Err(_) => outcomes.push(Outcome {
+                    error: Some("client did not stop".into()),
+                    ..Outcome::default()
+                }),
             }
         }
         (self.shared, outcomes)
@@ -146,7 +176,10 @@ fn first_errors(outcomes: &[Outcome]) -> String {
     if total == 0 {
         String::new()
     } else {
-        format!("{total} client errors, e.g. {}", errs.iter().take(3).copied().collect::<Vec<_>>().join(" | "))
+        format!(
+            "{total} client errors, e.g. {}",
+            errs.iter().take(3).copied().collect::<Vec<_>>().join(" | ")
+        )
     }
 }
 
@@ -171,6 +204,8 @@ pub(crate) struct Trial {
     pub(crate) server_cpu: f64,
     /// This load generator's CPU over the same time, percent of one core.
     pub(crate) client_cpu: f64,
+    /// CPU taken by every other process on the machine over the same time, percent of a core.
+    pub(crate) other_cpu: f64,
     /// Server read-like system calls per appended line.
     pub(crate) reads_per_line: f64,
     /// Server write-like system calls per appended line.
@@ -186,12 +221,22 @@ pub(crate) struct Trial {
 impl Trial {
     /// Every client live and every line delivered once with p99 under `p99_limit_ms`.
     pub(crate) fn perfect(&self, p99_limit_ms: f64) -> bool {
-        self.ready == self.clients && self.lost == 0 && self.doubled == 0 && self.p99_ms < p99_limit_ms
+        self.ready == self.clients
+            && self.lost == 0
+            && self.doubled == 0
+            && self.p99_ms < p99_limit_ms
     }
 }
 
 /// N clients follow while a writer appends `rate` lines/s for `duration`.
-pub(crate) async fn latency_trial(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize, rate: u64, duration: Duration) -> Result<Trial> {
+pub(crate) async fn latency_trial(
+    ctx: &Ctx,
+    kind: Kind,
+    mode: Mode,
+    clients: usize,
+    rate: u64,
+    duration: Duration,
+) -> Result<Trial> {
     let dir = ctx.fresh_dir("latency")?;
     let result = latency_trial_in(ctx, &dir, kind, mode, clients, rate, duration).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -212,17 +257,47 @@ async fn latency_trial_in(
     let server = Server::start(kind, &ctx.launch, &file, Duration::from_secs(30)).await?;
     let lines = ((rate as f64) * duration.as_secs_f64()).round().max(1.0) as u64;
     let deadline = Duration::from_secs(30) + Duration::from_millis(3 * clients as u64);
-    let crowd = Crowd::start(&server, mode, clients, lines, ctx.connect_concurrency, deadline).await?;
-    ctx.log(format!("{} {} n={clients}: {} live, writing {lines} lines at {rate}/s", kind.name(), mode.name(), crowd.ready()));
-    let (cpu0, me0, t0) = (server.cpu_tree(), server::cpu_time(std::process::id()).unwrap_or_default(), Instant::now());
+    let crowd = Crowd::start(
+        &server,
+        mode,
+        clients,
+        lines,
+        ctx.connect_concurrency,
+        deadline,
+    )
+    .await?;
+    ctx.log(format!(
+        "{} {} n={clients}: {} live, writing {lines} lines at {rate}/s",
+        kind.name(),
+        mode.name(),
+        crowd.ready()
+    ));
+    let (cpu0, me0, t0) = (
+        server.cpu_tree(),
+        server::cpu_time(std::process::id()).unwrap_or_default(),
+        Instant::now(),
+    );
     let (r0, w0) = server::syscalls(server.pid);
-    let plan = writer::Plan { path: file.clone(), rate, lines, line_bytes: ctx.line_bytes };
+    let busy0 = server::machine_busy();
+    let plan = writer::Plan {
+        path: file.clone(),
+        rate,
+        lines,
+        line_bytes: ctx.line_bytes,
+    };
     let limit = duration * 3 + Duration::from_secs(10);
     let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, limit)).await??;
     crowd.wait_done(ctx.grace).await;
     let wall = t0.elapsed().as_secs_f64();
     let server_cpu = (server.cpu_tree().saturating_sub(cpu0)).as_secs_f64() / wall * 100.0;
-    let client_cpu = server::cpu_time(std::process::id()).unwrap_or_default().saturating_sub(me0).as_secs_f64() / wall * 100.0;
+    let client_cpu = server::cpu_time(std::process::id())
+        .unwrap_or_default()
+        .saturating_sub(me0)
+        .as_secs_f64()
+        / wall
+        * 100.0;
+    let busy = server::machine_busy().saturating_sub(busy0).as_secs_f64() / wall * 100.0;
+    let other_cpu = (busy - server_cpu - client_cpu).max(0.0);
     let rss_mib = server.rss_bytes().unwrap_or(0) as f64 / 1_048_576.0;
     let (r1, w1) = server::syscalls(server.pid);
     let ready = crowd.ready();
@@ -233,7 +308,10 @@ async fn latency_trial_in(
     let doubled = live.iter().map(|o| o.delivery.doubled).sum();
     let mut note = first_errors(&outcomes);
     if wrote.written < lines {
-        note.push_str(&format!(" writer fell behind: {} of {lines} lines", wrote.written));
+        note.push_str(&format!(
+            " writer fell behind: {} of {lines} lines",
+            wrote.written
+        ));
     }
     let ms = |ns: u64| ns as f64 / 1e6;
     Ok(Trial {
@@ -246,6 +324,7 @@ async fn latency_trial_in(
         doubled,
         server_cpu,
         client_cpu,
+        other_cpu,
         reads_per_line: r1.saturating_sub(r0) as f64 / wrote.written.max(1) as f64,
         writes_per_line: w1.saturating_sub(w0) as f64 / wrote.written.max(1) as f64,
         rss_mib,
@@ -265,6 +344,7 @@ fn trial_row(scenario: &str, kind: Kind, params: String, t: &Trial) -> Row {
         .m("doubled", t.doubled as f64)
         .m("srv_cpu_%", t.server_cpu)
         .m("gen_cpu_%", t.client_cpu)
+        .m("other_cpu_%", t.other_cpu)
         .m("srv_rd/line", t.reads_per_line)
         .m("srv_wr/line", t.writes_per_line)
         .m("srv_rss_MiB", t.rss_mib);
@@ -273,19 +353,43 @@ fn trial_row(scenario: &str, kind: Kind, params: String, t: &Trial) -> Row {
 }
 
 /// The latency scenario for one configuration.
-pub(crate) async fn latency(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize, rate: u64, duration: Duration) -> Result<Row> {
+pub(crate) async fn latency(
+    ctx: &Ctx,
+    kind: Kind,
+    mode: Mode,
+    clients: usize,
+    rate: u64,
+    duration: Duration,
+) -> Result<Row> {
     let mode = mode_for(kind, mode);
     let n = clients.min(ctx.max_clients());
     let t = latency_trial(ctx, kind, mode, n, rate, duration).await?;
-    let mut row = trial_row("latency", kind, format!("{} n={clients} rate={rate}/s", mode.name()), &t);
+    let mut row = trial_row(
+        "latency",
+        kind,
+        format!("{} n={clients} rate={rate}/s", mode.name()),
+        &t,
+    );
     if n < clients {
-        row.note = format!("capped at {n} clients by RLIMIT_NOFILE {}; {}", server::nofile_limit(), row.note);
+        row.note = format!(
+            "capped at {n} clients by RLIMIT_NOFILE {}; {}",
+            server::nofile_limit(),
+            row.note
+        );
     }
     Ok(row)
 }
 
 /// The throughput scenario: the highest rate with every line delivered and p99 < 1 s.
-pub(crate) async fn throughput(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize, start_rate: u64, max_rate: u64, duration: Duration) -> Result<Row> {
+pub(crate) async fn throughput(
+    ctx: &Ctx,
+    kind: Kind,
+    mode: Mode,
+    clients: usize,
+    start_rate: u64,
+    max_rate: u64,
+    duration: Duration,
+) -> Result<Row> {
     let mode = mode_for(kind, mode);
     const MAX_TRIALS: usize = 12;
     let mut rate = start_rate.max(10);
@@ -331,15 +435,23 @@ pub(crate) async fn throughput(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize
             }
         };
     }
-    let mut row = Row::new("throughput", kind.name(), format!("{} n={clients}", mode.name())).m("max_lines_per_s", best as f64);
+    let mut row = Row::new(
+        "throughput",
+        kind.name(),
+        format!("{} n={clients}", mode.name()),
+    )
+    .m("max_lines_per_s", best as f64);
     if let Some(t) = &best_trial {
         row = row
             .m("p99_ms_at_max", t.p99_ms)
             .m("srv_cpu_%", t.server_cpu)
             .m("gen_cpu_%", t.client_cpu)
+            .m("other_cpu_%", t.other_cpu)
             .m("srv_wr/line", t.writes_per_line);
     }
-    row = row.m("first_fail_rate", fail.map_or(f64::NAN, |f| f as f64)).m("trials", trials as f64);
+    row = row
+        .m("first_fail_rate", fail.map_or(f64::NAN, |f| f as f64))
+        .m("trials", trials as f64);
     notes.truncate(1);
     row.note = notes.join("; ");
     Ok(row)
@@ -350,9 +462,11 @@ fn kernel_slab_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Slab:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+            s.lines().find(|l| l.starts_with("Slab:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
         })
         .unwrap_or(0)
         * 1024
@@ -369,7 +483,15 @@ pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Durati
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (rss0, kmem0) = (server.rss_bytes()?, kernel_slab_bytes());
     let deadline = Duration::from_secs(60) + Duration::from_millis(3 * n as u64);
-    let crowd = Crowd::start(&server, mode, n, u64::MAX, ctx.connect_concurrency, deadline).await?;
+    let crowd = Crowd::start(
+        &server,
+        mode,
+        n,
+        u64::MAX,
+        ctx.connect_concurrency,
+        deadline,
+    )
+    .await?;
     let ready = crowd.ready();
     ctx.log(format!("idle {}: {ready} of {n} clients live", kind.name()));
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -377,11 +499,18 @@ pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Durati
     let cpu0 = server.cpu_tree();
     let t0 = Instant::now();
     tokio::time::sleep(idle_for).await;
-    let cpu_pct = server.cpu_tree().saturating_sub(cpu0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
+    let cpu_pct =
+        server.cpu_tree().saturating_sub(cpu0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
     let (_, outcomes) = crowd.finish().await;
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
-    let per = |d: u64| if ready == 0 { f64::NAN } else { d as f64 / ready as f64 };
+    let per = |d: u64| {
+        if ready == 0 {
+            f64::NAN
+        } else {
+            d as f64 / ready as f64
+        }
+    };
     let mut row = Row::new("idle", kind.name(), format!("{} n={clients}", mode.name()))
         .m("live", ready as f64)
         .m("rss_before_MiB", rss0 as f64 / 1_048_576.0)
@@ -391,9 +520,26 @@ pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Durati
         .m("idle_cpu_%", cpu_pct);
     row.note = first_errors(&outcomes);
     if n < clients {
-        row.note = format!("capped at {n} clients by RLIMIT_NOFILE {} (hard limit here); {}", server::nofile_limit(), row.note);
+        row.note = format!(
+            "capped at {n} clients by RLIMIT_NOFILE {} (hard limit here); {}",
+            server::nofile_limit(),
+            row.note
+        );
     }
     Ok(row)
+}
+
+/// A `TcpExt` counter from /proc/net/netstat (e.g. `ListenOverflows`), or 0.
+fn tcp_ext(name: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/net/netstat") else { return 0 };
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let [names, values, ..] = rows.as_slice() else { return 0 };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The storm scenario: N clients connect at once; time until all have their first entry.
@@ -404,7 +550,9 @@ pub(crate) async fn storm(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize) -> 
     let file = dir.join("bench.log");
     std::fs::write(&file, WARMUP)?;
     let server = Server::start(kind, &ctx.launch, &file, Duration::from_secs(30)).await?;
+    let (over0, drop0) = (tcp_ext("ListenOverflows"), tcp_ext("ListenDrops"));
     let crowd = Crowd::start(&server, mode, n, u64::MAX, n, Duration::from_secs(120)).await?;
+    let (over1, drop1) = (tcp_ext("ListenOverflows"), tcp_ext("ListenDrops"));
     let ready = crowd.ready();
     let all = crowd.all_ready_after;
     let (shared, outcomes) = crowd.finish().await;
@@ -413,9 +561,14 @@ pub(crate) async fn storm(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize) -> 
     let ms = |ns: u64| ns as f64 / 1e6;
     let mut row = Row::new("storm", kind.name(), format!("{} n={clients}", mode.name()))
         .m("live", ready as f64)
-        .m("all_first_entry_ms", all.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3))
+        .m(
+            "all_first_entry_ms",
+            all.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3),
+        )
         .m("p50_first_ms", ms(shared.first_entry.quantile(0.5)))
-        .m("p99_first_ms", ms(shared.first_entry.quantile(0.99)));
+        .m("p99_first_ms", ms(shared.first_entry.quantile(0.99)))
+        .m("listen_overflows", over1.saturating_sub(over0) as f64)
+        .m("listen_drops", drop1.saturating_sub(drop0) as f64);
     row.note = first_errors(&outcomes);
     if n < clients {
         row.note = format!("capped at {n} clients by RLIMIT_NOFILE; {}", row.note);
@@ -426,10 +579,16 @@ pub(crate) async fn storm(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize) -> 
 /// `GET /api/streams/{id}/lines?…` on `conn`, timed; the body on status 200.
 async fn timed_get(conn: &mut Conn, path: &str) -> Result<(Duration, Vec<u8>)> {
     let t = Instant::now();
-    let (head, body) = tokio::time::timeout(Duration::from_secs(60), conn.get(path)).await.context("GET timed out")??;
+    let (head, body) = tokio::time::timeout(Duration::from_secs(60), conn.get(path))
+        .await
+        .context("GET timed out")??;
     let el = t.elapsed();
     if head.status != 200 {
-        bail!("GET {path} answered {}: {}", head.status, String::from_utf8_lossy(&body[..body.len().min(300)]));
+        bail!(
+            "GET {path} answered {}: {}",
+            head.status,
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        );
     }
     Ok((el, body))
 }
@@ -447,11 +606,20 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
     std::fs::write(&file, WARMUP)?;
     let server = Server::start(Kind::Cometail, &ctx.launch, &file, Duration::from_secs(30)).await?;
     let cpu0 = server.cpu_tree();
-    let plan = writer::Plan { path: file.clone(), rate: 0, lines, line_bytes: ctx.line_bytes };
+    let plan = writer::Plan {
+        path: file.clone(),
+        rate: 0,
+        lines,
+        line_bytes: ctx.line_bytes,
+    };
     let t0 = Instant::now();
-    let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, Duration::from_secs(600))).await??;
+    let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, Duration::from_secs(600)))
+        .await??;
     let write_secs = wrote.elapsed.as_secs_f64();
-    ctx.log(format!("ingest: wrote {} lines in {write_secs:.2} s; polling for the last one", wrote.written));
+    ctx.log(format!(
+        "ingest: wrote {} lines in {write_secs:.2} s; polling for the last one",
+        wrote.written
+    ));
     let mut conn = Conn::open(server.addr, None).await?;
     let path = format!("/api/streams/{}/lines?last=1", server.stream);
     let mut visible = None;
@@ -472,17 +640,26 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
     let cpu = server.cpu_tree().saturating_sub(cpu0).as_secs_f64();
     let rss = server.rss_bytes().unwrap_or(0) as f64 / 1_048_576.0;
     server.stop().await;
-    let Some(visible) = visible else { bail!("last line not visible 300 s after the writer finished") };
+    let Some(visible) = visible else {
+        bail!("last line not visible 300 s after the writer finished")
+    };
     let secs = visible.as_secs_f64();
-    Ok(Row::new("ingest", "cometail", format!("{} lines x {} B", lines, ctx.line_bytes))
-        .m("lines_per_s", wrote.written as f64 / secs)
-        .m("MiB_per_s", wrote.written as f64 * ctx.line_bytes as f64 / secs / 1_048_576.0)
-        .m("visible_after_s", secs)
-        .m("writer_only_s", write_secs)
-        .m("srv_cpu_s", cpu)
-        .m("srv_rss_MiB", rss)
-        .m("writes", wrote.writes as f64)
-        .m("polls", polls as f64))
+    Ok(Row::new(
+        "ingest",
+        "cometail",
+        format!("{} lines x {} B", lines, ctx.line_bytes),
+    )
+    .m("lines_per_s", wrote.written as f64 / secs)
+    .m(
+        "MiB_per_s",
+        wrote.written as f64 * ctx.line_bytes as f64 / secs / 1_048_576.0,
+    )
+    .m("visible_after_s", secs)
+    .m("writer_only_s", write_secs)
+    .m("srv_cpu_s", cpu)
+    .m("srv_rss_MiB", rss)
+    .m("writes", wrote.writes as f64)
+    .m("polls", polls as f64))
 }
 
 /// Writes (or reuses) a history file of `gib` GiB of numbered lines; returns its path and line count.
@@ -493,7 +670,7 @@ fn history_file(ctx: &Ctx, gib: f64) -> Result<(PathBuf, u64)> {
     let path = data.join(format!("history-{gib}GiB.log"));
     let lines = ((gib * 1024.0 * 1024.0 * 1024.0) / ctx.line_bytes as f64) as u64;
     let want = lines * ctx.line_bytes as u64;
-    if std::fs::metadata(&path).map(|m| m.len()) .ok() == Some(want) {
+    if std::fs::metadata(&path).map(|m| m.len()).ok() == Some(want) {
         return Ok((path, lines));
     }
     ctx.log(format!("writing {} ({} lines)", path.display(), lines));
@@ -520,7 +697,8 @@ fn history_file(ctx: &Ctx, gib: f64) -> Result<(PathBuf, u64)> {
 /// large file.
 pub(crate) async fn history(ctx: &Ctx, gib: f64) -> Result<Row> {
     let (path, lines) = history_file(ctx, gib)?;
-    let server = Server::start(Kind::Cometail, &ctx.launch, &path, Duration::from_secs(120)).await?;
+    let server =
+        Server::start(Kind::Cometail, &ctx.launch, &path, Duration::from_secs(120)).await?;
     let mut conn = Conn::open(server.addr, None).await?;
     let base = format!("/api/streams/{}/lines", server.stream);
     const REPEAT: usize = 5;
@@ -565,13 +743,14 @@ pub(crate) async fn history(ctx: &Ctx, gib: f64) -> Result<Row> {
         };
         let mut ts = Vec::new();
         for _ in 0..REPEAT {
-            let (t, body) = match timed_get(&mut conn, &format!("{base}?before={c}&limit=1000")).await {
-                Ok(x) => x,
-                Err(e) => {
-                    note = format!("crafted cursor refused: {e:#}");
-                    break;
-                }
-            };
+            let (t, body) =
+                match timed_get(&mut conn, &format!("{base}?before={c}&limit=1000")).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        note = format!("crafted cursor refused: {e:#}");
+                        break;
+                    }
+                };
             let mut last = 0;
             marks::for_each_mark(&body, |s, _| last = s);
             if last != line - 1 {
@@ -615,17 +794,22 @@ pub(crate) async fn startup(ctx: &Ctx, kind: Kind, runs: usize) -> Result<Row> {
     let min = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::min);
     let med = |v: &mut Vec<f64>| crate::stats::median(v).unwrap_or(f64::NAN);
     let (lmin, fmin) = (min(&listening), min(&first));
-    Ok(Row::new("startup", kind.name(), format!("{} spawns", runs.max(1)))
-        .m("to_listening_ms", med(&mut listening))
-        .m("to_listening_min_ms", lmin)
-        .m("to_first_200_ms", med(&mut first))
-        .m("to_first_200_min_ms", fmin))
+    Ok(
+        Row::new("startup", kind.name(), format!("{} spawns", runs.max(1)))
+            .m("to_listening_ms", med(&mut listening))
+            .m("to_listening_min_ms", lmin)
+            .m("to_first_200_ms", med(&mut first))
+            .m("to_first_200_min_ms", fmin),
+    )
 }
 
 /// `template` (a server-issued cursor) moved to the line starting at byte `offset`, if its text
 /// has the recognised shape.
 fn cursor_at(template: &str, offset: u64) -> Option<String> {
-    let hex = template.len() >= 25 && template.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let hex = template.len() >= 25
+        && template
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (hex && offset >= 1024).then(|| format!("{}{:x}", &template[..24], offset + 1))
 }
 
@@ -636,7 +820,10 @@ mod tests {
     #[test]
     fn crafted_cursors_keep_the_generation_and_move_the_point() {
         let c = format!("{}{}{:x}", "0123456789abcdef", "deadbeef", 5000u64);
-        assert_eq!(cursor_at(&c, 2000), Some(format!("0123456789abcdefdeadbeef{:x}", 2001)));
+        assert_eq!(
+            cursor_at(&c, 2000),
+            Some(format!("0123456789abcdefdeadbeef{:x}", 2001))
+        );
         assert_eq!(cursor_at(&c, 10), None);
         assert_eq!(cursor_at("opaque-Base64", 2000), None);
     }

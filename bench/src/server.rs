@@ -65,7 +65,9 @@ pub(crate) struct Server {
 pub(crate) fn parse_listen_line(line: &str) -> Option<SocketAddr> {
     let at = line.find("http://")?;
     let rest = &line[at + 7..];
-    let end = rest.find(|c: char| c == '/' || c.is_whitespace()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| c == '/' || c.is_whitespace())
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -74,7 +76,12 @@ impl Server {
     ///
     /// # Errors
     /// Spawn failure, no address or no answer within the deadline, or a non-loopback address.
-    pub(crate) async fn start(kind: Kind, launch: &Launch, file: &Path, deadline: Duration) -> Result<Self> {
+    pub(crate) async fn start(
+        kind: Kind,
+        launch: &Launch,
+        file: &Path,
+        deadline: Duration,
+    ) -> Result<Self> {
         match kind {
             Kind::Cometail => Self::start_cometail(launch, file, deadline).await,
             Kind::Frontail => Self::start_frontail(launch, file, deadline).await,
@@ -93,8 +100,13 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("spawning {}", launch.cometail.display()))?;
-        let pid = child.id().ok_or_else(|| anyhow!("cometail exited at once"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("cometail exited at once"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no stdout pipe"))?;
         let mut lines = BufReader::new(stdout).lines();
         let addr = tokio::time::timeout(deadline, async {
             while let Some(line) = lines.next_line().await? {
@@ -113,7 +125,14 @@ impl Server {
         check_loopback(addr)?;
         let (to_first_response, body) = first_response(addr, "/api/streams", t0, deadline).await?;
         let stream = first_stream_id(&body)?;
-        Ok(Self { child, pid, addr, stream, to_listening: Some(to_listening), to_first_response })
+        Ok(Self {
+            child,
+            pid,
+            addr,
+            stream,
+            to_listening: Some(to_listening),
+            to_first_response,
+        })
     }
 
     async fn start_frontail(launch: &Launch, file: &Path, deadline: Duration) -> Result<Self> {
@@ -126,7 +145,15 @@ impl Server {
         let t0 = Instant::now();
         let child = Command::new(&launch.node)
             .arg(&launch.frontail)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--disable-usage-stats", "--number", "1"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--disable-usage-stats",
+                "--number",
+                "1",
+            ])
             .arg(file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -134,13 +161,27 @@ impl Server {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("spawning node {}", launch.frontail.display()))?;
-        let pid = child.id().ok_or_else(|| anyhow!("frontail exited at once"))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("frontail exited at once"))?;
         let (to_first_response, body) = first_response(addr, "/", t0, deadline).await?;
         let page = String::from_utf8_lossy(&body);
-        let at = page.find("io.connect('/").ok_or_else(|| anyhow!("no socket.io namespace in frontail's page"))? + 13;
-        let end = page[at..].find('\'').ok_or_else(|| anyhow!("unterminated namespace"))?;
+        let at = page
+            .find("io.connect('/")
+            .ok_or_else(|| anyhow!("no socket.io namespace in frontail's page"))?
+            + 13;
+        let end = page[at..]
+            .find('\'')
+            .ok_or_else(|| anyhow!("unterminated namespace"))?;
         let stream = page[at..at + end].to_string();
-        Ok(Self { child, pid, addr, stream, to_listening: None, to_first_response })
+        Ok(Self {
+            child,
+            pid,
+            addr,
+            stream,
+            to_listening: None,
+            to_first_response,
+        })
     }
 
     /// Resident memory of the server process, bytes.
@@ -154,8 +195,13 @@ impl Server {
     /// CPU time of the server and its direct children (frontail runs `tail -F`).
     pub(crate) fn cpu_tree(&self) -> Duration {
         let mut total = cpu_time(self.pid).unwrap_or_default();
-        if let Ok(children) = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)) {
-            for c in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+        if let Ok(children) =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+        {
+            for c in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
                 total += cpu_time(c).unwrap_or_default();
             }
         }
@@ -177,7 +223,12 @@ fn check_loopback(addr: SocketAddr) -> Result<()> {
 }
 
 /// Polls `GET path` until it answers 200 or `deadline` (from `t0`) passes.
-async fn first_response(addr: SocketAddr, path: &str, t0: Instant, deadline: Duration) -> Result<(Duration, Vec<u8>)> {
+async fn first_response(
+    addr: SocketAddr,
+    path: &str,
+    t0: Instant,
+    deadline: Duration,
+) -> Result<(Duration, Vec<u8>)> {
     let mut last_err = String::new();
     // Bounded by the deadline; each attempt waits at most 1 s.
     while t0.elapsed() < deadline {
@@ -193,7 +244,8 @@ async fn first_response(addr: SocketAddr, path: &str, t0: Instant, deadline: Dur
 }
 
 fn first_stream_id(body: &[u8]) -> Result<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).context("GET /api/streams is not JSON")?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).context("GET /api/streams is not JSON")?;
     v["streams"][0]["id"]
         .as_str()
         .map(str::to_owned)
@@ -206,8 +258,15 @@ fn first_stream_id(body: &[u8]) -> Result<String> {
 /// The process is gone.
 pub(crate) fn rss_bytes(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow!("no VmRSS"))?;
-    let kb: u64 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| anyhow!("bad VmRSS"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or_else(|| anyhow!("no VmRSS"))?;
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("bad VmRSS"))?;
     Ok(kb * 1024)
 }
 
@@ -220,7 +279,8 @@ pub(crate) fn cpu_time(pid: u32) -> Result<Duration> {
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')').ok_or_else(|| anyhow!("bad stat"))? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let ticks: u64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
     Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
 }
 
@@ -236,10 +296,23 @@ fn clock_ticks() -> u64 {
     })
 }
 
+/// Busy CPU time of the whole machine so far (all of /proc/stat's `cpu` line but idle and
+/// iowait), to tell how much of the two cores other processes took during a run.
+pub(crate) fn machine_busy() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return Duration::ZERO };
+    let Some(line) = stat.lines().next() else { return Duration::ZERO };
+    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy: u64 = f.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).take(8).sum();
+    Duration::from_secs_f64(busy as f64 / clock_ticks() as f64)
+}
+
 /// Read-like and write-like system calls made so far by `pid` (`syscr`, `syscw` in
 /// /proc/PID/io), or zeros when unreadable.
 pub(crate) fn syscalls(pid: u32) -> (u64, u64) {
-    let Ok(io) = std::fs::read_to_string(format!("/proc/{pid}/io")) else { return (0, 0) };
+    let Ok(io) = std::fs::read_to_string(format!("/proc/{pid}/io")) else {
+        return (0, 0);
+    };
     let field = |name: &str| {
         io.lines()
             .find_map(|l| l.strip_prefix(name))
@@ -271,7 +344,10 @@ mod tests {
             parse_listen_line("cometail listening on http://127.0.0.1:40123/ (2 streams)"),
             Some("127.0.0.1:40123".parse().expect("addr"))
         );
-        assert_eq!(parse_listen_line("http://127.0.0.1:7001"), Some("127.0.0.1:7001".parse().expect("addr")));
+        assert_eq!(
+            parse_listen_line("http://127.0.0.1:7001"),
+            Some("127.0.0.1:7001".parse().expect("addr"))
+        );
         assert_eq!(parse_listen_line("no address here"), None);
     }
 

@@ -103,7 +103,10 @@ pub(crate) struct Delivery {
 impl Delivery {
     /// A client that expects sequence 1 first.
     pub(crate) fn new() -> Self {
-        Self { next: 1, ..Self::default() }
+        Self {
+            next: 1,
+            ..Self::default()
+        }
     }
 
     /// Accounts one received sequence number (>= 1).
@@ -130,7 +133,11 @@ pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let n = values.len();
-    Some(if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
 }
 
 #[cfg(test)]
@@ -143,7 +150,11 @@ mod tests {
         for v in 1..=100_000u64 {
             h.record(v * 1000);
         }
-        for (q, want) in [(0.5, 50_000_000.0), (0.99, 99_000_000.0), (1.0, 100_000_000.0)] {
+        for (q, want) in [
+            (0.5, 50_000_000.0),
+            (0.99, 99_000_000.0),
+            (1.0, 100_000_000.0),
+        ] {
             let got = h.quantile(q) as f64;
             assert!((got - want).abs() / want < 0.003, "q {q}: {got} vs {want}");
         }

@@ -46,7 +46,10 @@ const FAST_BATCH: u64 = 10_000;
 /// # Errors
 /// The file cannot be opened or written.
 pub(crate) fn write(plan: &Plan, time_limit: Duration) -> io::Result<Report> {
-    let mut file = OpenOptions::new().create(true).append(true).open(&plan.path)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&plan.path)?;
     let mut buf = Vec::with_capacity(plan.line_bytes * FAST_BATCH as usize + 64);
     let start = Instant::now();
     let mut written = 0u64;
@@ -81,7 +84,11 @@ pub(crate) fn write(plan: &Plan, time_limit: Duration) -> io::Result<Report> {
             }
         }
     }
-    Ok(Report { written, elapsed: start.elapsed(), writes })
+    Ok(Report {
+        written,
+        elapsed: start.elapsed(),
+        writes,
+    })
 }
 
 #[cfg(test)]
@@ -90,18 +97,31 @@ mod tests {
 
     #[test]
     fn rate_limited_writer_writes_every_line_on_time() {
-        let dir = std::env::temp_dir().join(format!("cometail-bench-writer-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("cometail-bench-writer-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("w.log");
-        let plan = Plan { path: path.clone(), rate: 2000, lines: 400, line_bytes: 64 };
+        let plan = Plan {
+            path: path.clone(),
+            rate: 2000,
+            lines: 400,
+            line_bytes: 64,
+        };
         let r = write(&plan, Duration::from_secs(5)).expect("write");
         assert_eq!(r.written, 400);
-        assert!(r.elapsed >= Duration::from_millis(190) && r.elapsed < Duration::from_secs(2), "{:?}", r.elapsed);
+        assert!(
+            r.elapsed >= Duration::from_millis(190) && r.elapsed < Duration::from_secs(2),
+            "{:?}",
+            r.elapsed
+        );
         let data = std::fs::read(&path).expect("read");
         assert_eq!(data.len(), 400 * 64);
         let mut seqs = Vec::new();
         crate::marks::for_each_mark(
-            &data.split(|b| *b == b'\n').flat_map(|l| [b"\"", l].concat()).collect::<Vec<u8>>(),
+            &data
+                .split(|b| *b == b'\n')
+                .flat_map(|l| [b"\"", l].concat())
+                .collect::<Vec<u8>>(),
             |s, _| seqs.push(s),
         );
         assert_eq!(seqs, (1..=400).collect::<Vec<_>>());

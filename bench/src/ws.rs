@@ -35,7 +35,11 @@ pub(crate) struct FrameReader {
 impl FrameReader {
     /// A reader that starts with `leftover` bytes already read past the HTTP head.
     pub(crate) fn new(leftover: Vec<u8>) -> Self {
-        Self { buf: leftover, pos: 0, partial: Vec::new() }
+        Self {
+            buf: leftover,
+            pos: 0,
+            partial: Vec::new(),
+        }
     }
 
     /// Decodes the complete frames buffered now.
@@ -63,7 +67,10 @@ impl FrameReader {
                 n => (u64::from(n), 2),
             };
             if len > MAX_FRAME {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "WebSocket frame too large"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "WebSocket frame too large",
+                ));
             }
             let mask = if masked {
                 if b.len() < hdr + 4 {
@@ -123,7 +130,10 @@ impl FrameReader {
             let n = stream.read(&mut self.buf[old..]).await;
             self.buf.truncate(old + *n.as_ref().unwrap_or(&0));
             if n? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "WebSocket closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "WebSocket closed",
+                ));
             }
         }
     }
@@ -190,6 +200,9 @@ mod tests {
         encode_text(&[b'z'; 200], &mut out);
         assert_eq!(out[1], 0x80 | 126);
         let mut r = FrameReader::new(out);
-        assert_eq!(r.decode().expect("valid"), vec![Frame::Text(vec![b'z'; 200])]);
+        assert_eq!(
+            r.decode().expect("valid"),
+            vec![Frame::Text(vec![b'z'; 200])]
+        );
     }
 }
