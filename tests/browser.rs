@@ -372,7 +372,10 @@ fn a_hundred_thousand_lines_keep_the_dom_small_and_history_reaches_the_first_lin
             if b.js(&has_row(first)).await == json!(true) {
                 break;
             }
-            assert!(std::time::Instant::now() < end, "history never reached the first line");
+            assert!(
+                std::time::Instant::now() < end,
+                "history never reached the first line"
+            );
             let grew = format!(
                 "return window.__cometail.retained() !== {before} || window.__cometail.atStart()"
             );
