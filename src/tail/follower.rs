@@ -156,8 +156,6 @@ struct Current {
     /// Next byte to read; `splitter` has seen every byte before it.
     offset: u64,
     splitter: Splitter,
-    /// Size and modification time at the last read, to skip work when nothing changed.
-    seen: Option<(u64, i64, i64)>,
 }
 
 impl Follower {
@@ -181,6 +179,22 @@ impl Follower {
         &self.path
     }
 
+    /// The generation being followed (or drained after a rotation), if a file is open.
+    ///
+    /// While it is open its inode cannot be reused, so comparing its `id` with the path's
+    /// [`FileId`] tells exactly whether the path still names the followed file.
+    pub fn current(&self) -> Option<&Arc<Generation>> {
+        self.cur.as_ref().map(|c| &c.generation)
+    }
+
+    /// The previous generation, kept open for history while its file still has a name (a
+    /// rotated `app.log.1`). At most one per follower: a follower holds at most two files
+    /// open, the current one and this one. It is let go at the first step after its file is
+    /// deleted, and when the next rotation retains another.
+    pub fn retained(&self) -> Option<&Arc<Generation>> {
+        self.retained.as_ref().map(|(g, _)| g)
+    }
+
     /// Looks at the file once; see the module documentation.
     pub fn step(&mut self, now: Instant) -> Step {
         let mut step = Step::default();
@@ -199,10 +213,16 @@ impl Follower {
                     Some(_) => {
                         let since = *self.lost_since.get_or_insert(now);
                         if meta.len() > 0 || now >= since + self.opts.grace {
-                            self.read_current(&mut step.events);
-                            self.close_current(&mut step.events);
-                            let detail = format!("{} now names a new file", self.path.display());
-                            step.more |= self.open(&mut step.events, Some(detail));
+                            if self.read_current(&mut step.events) {
+                                // The old file is not read to its end yet (a step reads at
+                                // most `STEP_BYTES`): finish it first, switch on a later step.
+                                step.more = true;
+                            } else {
+                                self.close_current(&mut step.events);
+                                let detail =
+                                    format!("{} now names a new file", self.path.display());
+                                step.more |= self.open(&mut step.events, Some(detail));
+                            }
                         } else {
                             step.draining = true;
                         }
@@ -217,11 +237,13 @@ impl Follower {
             Look::Absent(state) => {
                 if self.cur.is_some() {
                     let since = *self.lost_since.get_or_insert(now);
-                    if now >= since + self.opts.grace {
-                        self.read_current(&mut step.events);
-                        self.close_current(&mut step.events);
-                    } else {
+                    if now < since + self.opts.grace {
                         step.draining = true;
+                    } else if self.read_current(&mut step.events) {
+                        // Bytes written before the grace expired are still read in full.
+                        step.more = true;
+                    } else {
+                        self.close_current(&mut step.events);
                     }
                 }
                 self.set_state(state, &mut step.events);
@@ -281,7 +303,6 @@ impl Follower {
             file,
             offset: from,
             splitter: Splitter::new(from, self.opts.max_line_bytes),
-            seen: None,
         });
         self.lost_since = None;
         self.set_state(FileState::Following, events);
@@ -301,10 +322,9 @@ impl Follower {
                 return false;
             }
         };
-        let seen = (meta.len(), meta.mtime(), meta.mtime_nsec());
-        if cur.seen == Some(seen) {
-            return false;
-        }
+        // No shortcut on an unchanged (size, mtime): timestamps are coarse (a clock tick), so
+        // a truncate-and-rewrite to the same size within one tick would go unnoticed. The
+        // prefix check below costs one read of at most `PREFIX_BYTES`.
         if meta.len() < cur.offset || !prefix_unchanged(cur, meta.len()) {
             let detail = if meta.len() < cur.offset {
                 format!("file shrank from {} to {} bytes", cur.offset, meta.len())
@@ -345,19 +365,25 @@ impl Follower {
                 }
             }
         }
-        if !more {
-            cur.seen = Some(seen);
-        }
         flush(cur, &mut lines, events);
         more
     }
 
     /// The current file was truncated: end its generation and start a new one at byte 0.
     fn truncated(&mut self, events: &mut Vec<Event>, meta: &fs::Metadata, detail: String) {
-        let Some(mut cur) = self.cur.take() else {
+        let Some(cur) = self.cur.take() else {
             return;
         };
-        end_generation(&mut cur, events);
+        // Unlike a rotated file, a truncated one cannot be read to its end: the rest of a
+        // partial last line is gone (or is now at the start of the file). Delivering the held
+        // bytes as a line would tear it, so they are dropped and the notice says so.
+        let pending = cur.splitter.pending_len();
+        let detail = if pending > 0 {
+            format!("{detail}; a partial last line of {pending} bytes was lost")
+        } else {
+            detail
+        };
+        cur.generation.finish(cur.splitter.line_start());
         // The bytes on disk are no longer the old generation's.
         cur.generation.release();
         let generation = Arc::new(Generation::new(
@@ -380,7 +406,6 @@ impl Follower {
             file: cur.file,
             offset: 0,
             splitter: Splitter::new(0, self.opts.max_line_bytes),
-            seen: None,
         });
     }
 
@@ -628,6 +653,109 @@ mod tests {
         assert!(f.cur.is_none() && f.retained.is_none());
         append(&path, b"y\n");
         assert_eq!(texts(&f.step(now + grace)), ["<rotated>", "y"]);
+    }
+
+    /// Steps until a step reports nothing more to read, collecting what it delivered.
+    fn drain(f: &mut Follower, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let s = f.step(now);
+            out.extend(texts(&s));
+            if !s.more {
+                return out;
+            }
+        }
+        panic!("the follower kept asking for more");
+    }
+
+    #[test]
+    fn rotation_with_more_unread_than_one_step_reads_loses_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        append(&path, b"");
+        let mut f = Follower::new(&path, FollowOptions::default());
+        let now = Instant::now();
+        f.step(now);
+        // Three steps' worth of lines (12 MiB), then a rotation with data in the new file.
+        let line = format!("{}\n", "x".repeat(1023));
+        let n = 3 * STEP_BYTES / line.len();
+        append(&path, line.repeat(n).as_bytes());
+        append(&path, b"last old\n");
+        fs::rename(&path, dir.path().join("a.log.1")).expect("rename");
+        append(&path, b"new\n");
+        let got = drain(&mut f, now);
+        assert_eq!(got.len(), n + 3, "every old line, the notice, the new line");
+        assert_eq!(got[n..], ["last old", "<rotated>", "new"]);
+    }
+
+    #[test]
+    fn deleted_file_with_more_unread_than_one_step_is_read_to_its_end_after_grace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        append(&path, b"");
+        let grace = Duration::from_millis(10);
+        let opts = FollowOptions {
+            grace,
+            ..Default::default()
+        };
+        let mut f = Follower::new(&path, opts);
+        let now = Instant::now();
+        f.step(now);
+        let line = format!("{}\n", "y".repeat(1023));
+        let n = 3 * STEP_BYTES / line.len();
+        // Deleted before the follower looks: the first step sees the loss, then reads.
+        let mut w = fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        w.write_all(line.repeat(n).as_bytes()).expect("write");
+        fs::remove_file(&path).expect("rm");
+        w.write_all(b"late\n").expect("write");
+        let mut got = drain(&mut f, now);
+        got.extend(drain(&mut f, now + grace));
+        assert_eq!(got.len(), n + 1);
+        assert_eq!(got[n], "late");
+        assert!(f.cur.is_none());
+    }
+
+    #[test]
+    fn truncation_drops_a_held_partial_line_instead_of_tearing_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        append(&path, b"");
+        let mut f = Follower::new(&path, FollowOptions::default());
+        let now = Instant::now();
+        f.step(now);
+        append(&path, b"whole\nhalf of a li");
+        assert_eq!(texts(&f.step(now)), ["whole"]);
+        fs::write(&path, b"ne\nnext\n").expect("truncate and rewrite");
+        let s = f.step(now);
+        assert_eq!(texts(&s), ["<truncated>", "ne", "next"]);
+        let detail = s.events.iter().find_map(|e| match e {
+            Event::Opened {
+                notice: Some(n), ..
+            } => Some(n.detail.clone()),
+            _ => None,
+        });
+        assert!(
+            detail.is_some_and(|d| d.contains("partial last line of 12 bytes was lost")),
+            "the notice says what was lost"
+        );
+    }
+
+    #[test]
+    fn same_size_rewrite_within_one_timestamp_tick_is_noticed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        append(&path, b"");
+        let mut f = Follower::new(&path, FollowOptions::default());
+        let now = Instant::now();
+        f.step(now);
+        append(&path, b"aaaa\n");
+        assert_eq!(texts(&f.step(now)), ["aaaa"]);
+        // Same size, and (on a coarse clock) most likely the same mtime.
+        fs::write(&path, b"bbbb\n").expect("rewrite");
+        assert_eq!(texts(&f.step(now)), ["<truncated>", "bbbb"]);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+pub mod files;
+pub mod net;
 pub mod sse;
 
 use std::future::Future;
