@@ -4,6 +4,7 @@
 #
 #   bash bench/run-all.sh                       # full sizes (10 GiB history, 20M-line ingest)
 #   RUNS=5 bash bench/run-all.sh --history-gib 1 --ingest-lines 5000000   # extra args pass through
+#   COMETAIL_BIN=/path/to/cometail bash bench/run-all.sh                  # measure a given binary
 #
 # Idle clients need file descriptors on both sides: this raises the soft RLIMIT_NOFILE to the
 # hard limit. 100,000 idle clients need a hard limit above ~100,200, which only a privileged
@@ -19,7 +20,9 @@ if [ "$hard" = unlimited ] || [ "$hard" -gt 1048576 ]; then hard=1048576; fi
 ulimit -n "$hard" || true
 echo "RLIMIT_NOFILE: soft $(ulimit -n), hard $(ulimit -Hn)" >&2
 
-cargo build --release --bin cometail >&2
+# COMETAIL_BIN=path measures that binary instead of building target/release/cometail.
+cometail_bin="${COMETAIL_BIN:-target/release/cometail}"
+if [ -z "${COMETAIL_BIN:-}" ]; then cargo build --release --bin cometail >&2; fi
 cargo build --release -p cometail-bench >&2
 servers=cometail
 if frontail_js="$(bash bench/peers/frontail.sh)"; then
@@ -32,5 +35,5 @@ fi
 echo "machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') memory, kernel $(uname -r)" >&2
 mkdir -p target
 exec target/release/cometail-bench all \
-  --servers "$servers" --frontail "$frontail_js" \
+  --servers "$servers" --cometail "$cometail_bin" --frontail "$frontail_js" \
   --repeat "$runs" --json-out target/bench-results.json "$@"

@@ -93,10 +93,10 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     throughput_clients: Vec<usize>,
     /// Seconds of appending per throughput trial.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 3.0)]
     throughput_duration: f64,
     /// First rate tried by the throughput search, lines/s (doubled until a trial fails).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 4000)]
     throughput_start: u64,
     /// Highest rate the throughput search tries, lines/s.
     #[arg(long, default_value_t = 2_000_000)]

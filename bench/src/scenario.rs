@@ -531,9 +531,13 @@ pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Durati
 
 /// A `TcpExt` counter from /proc/net/netstat (e.g. `ListenOverflows`), or 0.
 fn tcp_ext(name: &str) -> u64 {
-    let Ok(text) = std::fs::read_to_string("/proc/net/netstat") else { return 0 };
+    let Ok(text) = std::fs::read_to_string("/proc/net/netstat") else {
+        return 0;
+    };
     let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
-    let [names, values, ..] = rows.as_slice() else { return 0 };
+    let [names, values, ..] = rows.as_slice() else {
+        return 0;
+    };
     names
         .split_whitespace()
         .zip(values.split_whitespace())

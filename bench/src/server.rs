@@ -299,11 +299,25 @@ fn clock_ticks() -> u64 {
 /// Busy CPU time of the whole machine so far (all of /proc/stat's `cpu` line but idle and
 /// iowait), to tell how much of the two cores other processes took during a run.
 pub(crate) fn machine_busy() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return Duration::ZERO };
-    let Some(line) = stat.lines().next() else { return Duration::ZERO };
-    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Duration::ZERO;
+    };
+    let Some(line) = stat.lines().next() else {
+        return Duration::ZERO;
+    };
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal ...
-    let busy: u64 = f.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).take(8).sum();
+    let busy: u64 = f
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .take(8)
+        .sum();
     Duration::from_secs_f64(busy as f64 / clock_ticks() as f64)
 }
 
