@@ -64,6 +64,80 @@ pub struct Cli {
     /// Serve the page's files from this directory instead of the copy built in (UI work).
     #[arg(long, env = "COMETAIL_ASSETS", value_name = "DIR")]
     pub assets: Option<PathBuf>,
+
+    /// Require a token: `token` generates one at start and prints the URL that carries it
+    /// (the page trades it for a cookie). A token can also come from --token-file or the
+    /// environment variable COMETAIL_TOKEN, never from the command line.
+    #[arg(long, env = "COMETAIL_AUTH", value_name = "MODE")]
+    pub auth: Option<AuthMode>,
+
+    /// Require this token (the file's first line, at least 16 characters); API clients send
+    /// `Authorization: Bearer TOKEN`. COMETAIL_TOKEN in the environment does the same.
+    #[arg(long, env = "COMETAIL_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Require HTTP Basic authentication by the users of this file: lines `user:$argon2id$…`
+    /// (PHC strings, e.g. from the `argon2` tool with `-id -e`); `#` starts a comment.
+    #[arg(long, env = "COMETAIL_USERS_FILE", value_name = "PATH")]
+    pub users_file: Option<PathBuf>,
+
+    /// Serve on a non-loopback address without authentication (a warning is logged on every
+    /// start). Without it, cometail refuses to start on such an address unless auth is on.
+    #[arg(long, env = "COMETAIL_PUBLIC_WITHOUT_AUTH")]
+    pub public_without_auth: bool,
+
+    /// A host name the server may be reached by, besides loopback names and the address a
+    /// client connected to (repeatable). Requests for any other `Host` get 421.
+    #[arg(
+        long = "allowed-host",
+        env = "COMETAIL_ALLOWED_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// TLS certificate chain (PEM). With --tls-key, serves HTTPS with HTTP/2 and HSTS.
+    #[arg(
+        long,
+        env = "COMETAIL_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "COMETAIL_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// Most open streams (SSE and `raw?follow=1`) from one address; one more gets 429.
+    #[arg(long, env = "COMETAIL_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
+    pub max_streams_per_address: usize,
+
+    /// Longest request head (request line and headers, bytes; K suffix); longer gets 431.
+    #[arg(long, env = "COMETAIL_MAX_HEADER_BYTES", default_value = "16K", value_parser = parse_size)]
+    pub max_header_bytes: u64,
+
+    /// How long a client may take to send a request's head (and the TLS handshake) before
+    /// its connection is closed.
+    #[arg(long, env = "COMETAIL_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+
+    /// The token from the environment (COMETAIL_TOKEN). Read here so that it never has to be
+    /// on the command line, where other local users can see it.
+    #[arg(skip = std::env::var("COMETAIL_TOKEN").ok().filter(|t| !t.is_empty()))]
+    pub env_token: Option<String>,
+}
+
+/// How clients authenticate besides the token and users files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Generate a random token at start and print the URL that carries it.
+    Token,
 }
 
 /// Parses a byte size: a number with an optional K, M or G suffix (powers of 1024).

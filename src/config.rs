@@ -5,10 +5,11 @@
 //! [`ConfigError`], which `main` reports with exit code 2.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::Cli;
+use crate::cli::{AuthMode, Cli};
 
 /// One thing to follow, as named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +49,53 @@ pub struct Config {
     pub max_long_polls: usize,
     /// Serve the UI from this directory instead of the embedded copy.
     pub assets: Option<PathBuf>,
+    /// Who may read; [`Auth::is_on`] is false when anyone who reaches the port may.
+    pub auth: Auth,
+    /// Serving a non-loopback address without auth was asked for explicitly.
+    pub public_without_auth: bool,
+    /// Host names accepted in `Host` besides loopback names and the connection's own
+    /// address, lowercase, without port.
+    pub allowed_hosts: Vec<String>,
+    /// TLS, when `--tls-cert` and `--tls-key` were given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Most open streams (SSE, raw follow) per client address.
+    pub max_streams_per_address: usize,
+    /// Longest request head, in bytes (at least 8K: hyper's minimum buffer).
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request head or finish the TLS handshake.
+    pub header_timeout: Duration,
 }
+
+/// A secret that `Debug` does not print.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Authentication settings, validated (hashes parse, the token is long enough).
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    /// The token clients must present (`Bearer`, the page's cookie, `?token=` on `/`).
+    pub token: Option<Secret>,
+    /// The token was generated at start, so the URL printed at start must carry it.
+    pub token_generated: bool,
+    /// HTTP Basic users: `(name, PHC hash string)`, in file order.
+    pub users: Vec<(String, Secret)>,
+}
+
+impl Auth {
+    /// Whether any authentication is required.
+    pub fn is_on(&self) -> bool {
+        self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+/// Shortest token accepted from a file or the environment.
+pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +178,60 @@ impl Config {
                 ));
             }
         }
+        let auth = auth(&cli)?;
+        if !cli.bind.is_loopback() && !auth.is_on() && !cli.public_without_auth {
+            return Err(invalid(
+                "--bind",
+                format!(
+                    "{} is not a loopback address, so anyone who can reach it could read these \
+                     logs; turn on authentication (--auth token, --token-file, --users-file) or \
+                     pass --public-without-auth to serve them to everyone",
+                    cli.bind
+                ),
+            ));
+        }
+        let tls = match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => Some(Arc::new(
+                crate::http::tls::server_config(cert, key).map_err(|e| invalid("--tls-cert", e))?,
+            )),
+            _ => None,
+        };
+        let allowed_hosts = cli
+            .allowed_hosts
+            .iter()
+            .map(|h| {
+                let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+                let valid = !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
+                valid.then_some(h).ok_or_else(|| {
+                    invalid("--allowed-host", "a host name or address, without port")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if cli.max_streams_per_address == 0 {
+            return Err(invalid("--max-streams-per-address", "at least 1"));
+        }
+        let max_header_bytes = usize::try_from(cli.max_header_bytes)
+            .ok()
+            .filter(|n| ((8 << 10)..=(1 << 20)).contains(n))
+            .ok_or_else(|| invalid("--max-header-bytes", "must be between 8K and 1M"))?;
+        if cli.header_timeout < Duration::from_millis(100)
+            || cli.header_timeout > Duration::from_secs(300)
+        {
+            return Err(invalid(
+                "--header-timeout",
+                "must be between 100ms and 300s",
+            ));
+        }
         Ok(Self {
+            auth,
+            public_without_auth: cli.public_without_auth,
+            allowed_hosts,
+            tls,
+            max_streams_per_address: cli.max_streams_per_address,
+            max_header_bytes,
+            header_timeout: cli.header_timeout,
             sources,
             addr: SocketAddr::new(cli.bind, cli.port),
             default_lines: cli.lines,
@@ -146,6 +246,57 @@ impl Config {
             assets: cli.assets,
         })
     }
+}
+
+/// Reads the token and users files and the environment's token.
+fn auth(cli: &Cli) -> Result<Auth, ConfigError> {
+    let mut auth = Auth::default();
+    if let Some(path) = &cli.token_file {
+        let text = read_secret_file(path, "--token-file")?;
+        let token = text.lines().next().unwrap_or_default().trim().to_owned();
+        auth.token = Some(Secret(token));
+    } else if let Some(token) = &cli.env_token {
+        auth.token = Some(Secret(token.trim().to_owned()));
+    }
+    if let Some(Secret(token)) = &auth.token {
+        if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_control) {
+            return Err(invalid(
+                "--token-file",
+                format!("the token must be at least {MIN_TOKEN_CHARS} characters, on one line"),
+            ));
+        }
+    }
+    if cli.auth == Some(AuthMode::Token) && auth.token.is_none() {
+        auth.token = Some(Secret(crate::http::auth::generate_token()));
+        auth.token_generated = true;
+    }
+    if let Some(path) = &cli.users_file {
+        let text = read_secret_file(path, "--users-file")?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let bad = |why: &str| invalid("--users-file", format!("line {}: {why}", i + 1));
+            let (user, hash) = line
+                .split_once(':')
+                .ok_or_else(|| bad("expected `user:$argon2id$…`"))?;
+            if user.is_empty() || user.chars().any(char::is_control) {
+                return Err(bad("empty or invalid user name"));
+            }
+            crate::http::auth::check_hash(hash).map_err(|e| bad(&e))?;
+            auth.users.push((user.to_owned(), Secret(hash.to_owned())));
+        }
+        if auth.users.is_empty() {
+            return Err(invalid("--users-file", "no users in the file"));
+        }
+    }
+    Ok(auth)
+}
+
+fn read_secret_file(path: &Path, flag: &'static str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| invalid(flag, format!("cannot read {}: {e}", path.display())))
 }
 
 /// A path is a glob when it has glob characters and does not exist as named (a file really
@@ -200,5 +351,25 @@ mod tests {
         assert!(config(&["/tmp/[.log"]).is_err());
         assert!(config(&["--max-line-bytes", "1", "a"]).is_err());
         assert!(config(&["--lines", "20000", "a"]).is_err());
+        assert!(config(&["--max-header-bytes", "1K", "a"]).is_err());
+        assert!(config(&["--allowed-host", "a/b", "a"]).is_err());
+    }
+
+    #[test]
+    fn public_bind_needs_auth_or_an_explicit_opt_out() {
+        let refused = config(&["--bind", "0.0.0.0", "a"]).expect_err("refused");
+        assert!(refused.to_string().contains("--public-without-auth"));
+        assert!(config(&["--bind", "0.0.0.0", "--public-without-auth", "a"]).is_ok());
+        let c = config(&["--bind", "0.0.0.0", "--auth", "token", "a"]).expect("auth is on");
+        assert!(c.auth.token_generated && c.auth.is_on());
+        assert!(config(&["--bind", "::1", "a"]).is_ok());
+        assert!(!config(&["a"]).expect("valid").auth.is_on());
+    }
+
+    #[test]
+    fn the_token_is_never_printed_by_debug() {
+        let c = config(&["--auth", "token", "a"]).expect("valid");
+        let token = c.auth.token.clone().expect("generated").0;
+        assert!(!format!("{c:?}").contains(&token));
     }
 }

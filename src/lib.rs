@@ -54,13 +54,7 @@ pub async fn run(
         .await
         .map_err(RunError::Spool)?;
     let state = http::AppState::new(sources.clone(), config.clone(), shutdown.clone());
-    http::serve(
-        listener,
-        http::router(state),
-        config.max_connections,
-        shutdown,
-    )
-    .await;
+    http::serve(listener, http::router(state), &config, shutdown).await;
     tracker.close();
     tracker.wait().await;
     Ok(())

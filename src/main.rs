@@ -56,11 +56,22 @@ fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             host
         };
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        // A generated token is printed once, in the URL the user opens (like Jupyter); a
+        // token from a file or the environment is the user's already and is not repeated.
+        let query = match (&config.auth.token, config.auth.token_generated) {
+            (Some(token), true) => format!("?token={}", token.0),
+            _ => String::new(),
+        };
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (e.g. piped to `head`) must not stop the server.
         let _ = writeln!(
             stdout,
-            "cometail: serving on http://{host}:{}/",
+            "cometail: serving on {scheme}://{host}:{}/{query}",
             addr.port()
         );
         let _ = stdout.flush();

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::error::ApiError;
+use super::grep::Grep;
 use super::params::{Selection, selection};
 use crate::stream::{Page, Query, Stream};
 
@@ -53,26 +54,42 @@ pub(super) async fn lines(
     p: Params,
 ) -> Result<Response, ApiError> {
     let stream = stream(&app, &id)?;
-    let sel = selection(&params(p)?, None, app.config.default_lines)?;
-    let page = match sel.query {
-        Query::After(_) if !sel.wait.is_zero() => {
-            let first = read_page(&stream, sel.query, sel.limit).await?;
-            if first.entries.is_empty() {
-                // Only requests that really wait hold a permit.
-                let _permit = app.long_polls.clone().try_acquire_owned().map_err(|_| {
-                    ApiError::Busy("too many long polls are held; try again later".into())
-                })?;
-                let deadline = Instant::now() + sel.wait;
-                wait_for_page(&app, &stream, sel.query, sel.limit, Some(deadline))
-                    .await?
-                    .unwrap_or(first)
-            } else {
-                first
+    let params = params(p)?;
+    let sel = selection(&params, None, app.config.default_lines)?;
+    let grep = Grep::from_params(&params)?;
+    let mut page = read_page(&stream, sel.query, sel.limit).await?;
+    filter(grep.as_ref(), &mut page);
+    if matches!(sel.query, Query::After(_)) && !sel.wait.is_zero() && page.entries.is_empty() {
+        // Only requests that really wait hold a permit.
+        let _permit =
+            app.long_polls.clone().try_acquire_owned().map_err(|_| {
+                ApiError::Busy("too many long polls are held; try again later".into())
+            })?;
+        let deadline = Instant::now() + sel.wait;
+        // With a filter, entries that do not match move the cursor on and the wait goes on.
+        while let Some(mut more) = wait_for_page(
+            &app,
+            &stream,
+            Query::After(page.next),
+            sel.limit,
+            Some(deadline),
+        )
+        .await?
+        {
+            filter(grep.as_ref(), &mut more);
+            page = more;
+            if !page.entries.is_empty() {
+                break;
             }
         }
-        query => read_page(&stream, query, sel.limit).await?,
-    };
+    }
     Ok(json(page_json(&page, None).into()))
+}
+
+fn filter(grep: Option<&Grep>, page: &mut Page) {
+    if let Some(g) = grep {
+        g.apply(page);
+    }
 }
 
 /// `GET /api/streams/{id}/raw`: the entries as plain text; with `follow=1`, streamed.
@@ -82,30 +99,42 @@ pub(super) async fn raw(
     p: Params,
 ) -> Result<Response, ApiError> {
     let stream = stream(&app, &id)?;
-    let sel: Selection = selection(&params(p)?, None, app.config.default_lines)?;
-    let page = read_page(&stream, sel.query, sel.limit).await?;
+    let params = params(p)?;
+    let sel: Selection = selection(&params, None, app.config.default_lines)?;
+    let grep = Grep::from_params(&params)?;
+    let mut page = read_page(&stream, sel.query, sel.limit).await?;
+    filter(grep.as_ref(), &mut page);
     let body = if sel.follow {
         let first = plain(&page);
         let state = (app, stream, page.next, Some(first));
-        let chunks = futures_util::stream::unfold(state, |(app, stream, next, first)| async move {
-            if let Some(first) = first {
-                return Some((
-                    Ok::<_, std::convert::Infallible>(first),
-                    (app, stream, next, None),
-                ));
+        let chunks = futures_util::stream::unfold(state, move |(app, stream, mut next, first)| {
+            let grep = grep.clone();
+            async move {
+                if let Some(first) = first {
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(first),
+                        (app, stream, next, None),
+                    ));
+                }
+                loop {
+                    let mut page = wait_for_page(
+                        &app,
+                        &stream,
+                        Query::After(next),
+                        super::params::DEFAULT_LIMIT,
+                        None,
+                    )
+                    .await
+                    .ok()
+                    .flatten()?;
+                    filter(grep.as_ref(), &mut page);
+                    next = page.next;
+                    if !page.entries.is_empty() {
+                        let chunk = plain(&page);
+                        return Some((Ok(chunk), (app, stream, next, None)));
+                    }
+                }
             }
-            let page = wait_for_page(
-                &app,
-                &stream,
-                Query::After(next),
-                super::params::DEFAULT_LIMIT,
-                None,
-            )
-            .await
-            .ok()
-            .flatten()?;
-            let chunk = plain(&page);
-            Some((Ok(chunk), (app, stream, page.next, None)))
         });
         Body::from_stream(chunks)
     } else {

@@ -1,0 +1,580 @@
+//! Authentication: a token (Bearer header, the page's cookie, or `?token=` on `/` traded for
+//! the cookie) and HTTP Basic users with argon2 password hashes; failures are throttled per
+//! client address.
+//!
+//! Secrets are compared in constant time by comparing SHA-256 digests of both sides with a
+//! fold that does not stop at the first difference, so neither the content nor the length of
+//! a guess leaks through timing. Argon2 verifications run on blocking threads, at most
+//! [`MAX_VERIFYING`] at once, and a verified Basic header is remembered (by a keyed digest),
+//! so a browser that sends it on every request costs one verification, not one per request.
+//! Nothing here logs a credential.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ring::digest::SHA256;
+use ring::rand::{SecureRandom, SystemRandom};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::AppState;
+use super::error::json_error;
+use super::guard::LocalAddr;
+use crate::config::Auth;
+
+/// Most argon2 verifications running at once; more wait for a turn.
+pub const MAX_VERIFYING: usize = 2;
+/// Failed attempts an address may make before it is slowed down.
+pub const FREE_FAILURES: u32 = 5;
+/// Longest an address is made to wait after repeated failures.
+pub const MAX_BLOCK: Duration = Duration::from_secs(60);
+/// An address's failures are forgotten after this long without one.
+const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Most addresses whose failures are remembered (bounds the table an attacker can grow).
+const MAX_TRACKED: usize = 65_536;
+/// Most verified Basic headers remembered.
+const MAX_VERIFIED: usize = 1_024;
+/// The Basic realm.
+const REALM: &str = "cometail";
+
+/// A random token: 32 bytes from the system's CSPRNG, hex-encoded.
+///
+/// # Panics
+/// When the operating system has no random source at all (cometail cannot run safely then).
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source works");
+    hex(&bytes)
+}
+
+/// Checks that `phc` is an argon2 PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
+///
+/// # Errors
+/// What is wrong with it, without repeating it.
+pub fn check_hash(phc: &str) -> Result<(), String> {
+    let hash = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string ({e})"))?;
+    if !matches!(hash.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") {
+        return Err("only argon2 hashes are supported".into());
+    }
+    argon2::Params::try_from(&hash).map_err(|e| format!("bad argon2 parameters ({e})"))?;
+    if hash.hash.is_none() {
+        return Err("the hash string has no hash".into());
+    }
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+type Digest = [u8; 32];
+
+fn sha256(parts: &[&[u8]]) -> Digest {
+    let mut ctx = ring::digest::Context::new(&SHA256);
+    for p in parts {
+        ctx.update(p);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// Whether two digests are equal, in time that does not depend on where they differ.
+fn digest_eq(a: &Digest, b: &Digest) -> bool {
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0u8, |acc, (x, y)| std::hint::black_box(acc | (x ^ y)));
+    diff == 0
+}
+
+/// Whether `presented` equals `expected` (given as its digest), in constant time.
+fn secret_eq(presented: &[u8], expected: &Digest) -> bool {
+    digest_eq(&sha256(&[presented]), expected)
+}
+
+/// What a request's credentials came to.
+enum Outcome {
+    /// Valid credentials.
+    Allowed,
+    /// A valid `?token=` on the page: set the cookie and redirect to this location.
+    Exchange(String),
+    /// No credentials (not counted as a failure).
+    Missing,
+    /// Wrong credentials (counted); `clear_cookie` when a stale cookie should be dropped.
+    Wrong { clear_cookie: bool },
+}
+
+/// The run-time side of [`Auth`]: digests of the secrets, the throttle, the caches.
+pub(crate) struct Authenticator {
+    /// SHA-256 of the token.
+    token: Option<Digest>,
+    /// The cookie's value (a digest of the token, so the cookie is not the token itself)
+    /// and its digest.
+    cookie: Option<(String, Digest)>,
+    /// User name → PHC hash string.
+    users: HashMap<String, String>,
+    /// A hash with the first user's parameters, verified for unknown users so that a
+    /// missing user takes as long as a wrong password.
+    decoy: Option<String>,
+    /// Key for the verified-header cache, random per process.
+    key: [u8; 32],
+    verified: Mutex<HashSet<Digest>>,
+    verifying: Semaphore,
+    throttle: Throttle,
+    /// Whether the cookie gets `Secure`.
+    tls: bool,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("token", &self.token.is_some())
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// The authenticator for `auth`, or `None` when authentication is off.
+    pub(crate) fn new(auth: &Auth, tls: bool) -> Option<Self> {
+        if !auth.is_on() {
+            return None;
+        }
+        let token = auth.token.as_ref().map(|t| t.0.as_bytes());
+        let cookie = token.map(|t| {
+            let value = hex(&sha256(&[b"cometail cookie v1\0", t]));
+            let d = sha256(&[value.as_bytes()]);
+            (value, d)
+        });
+        let users: HashMap<String, String> = auth
+            .users
+            .iter()
+            .map(|(u, h)| (u.clone(), h.0.clone()))
+            .collect();
+        let decoy = auth.users.first().and_then(|(_, h)| {
+            let parsed = PasswordHash::new(&h.0).ok()?;
+            // Same algorithm and parameters, another salt and hash: the same cost.
+            Some(h.0.replace(parsed.salt?.as_str(), "ZGVjb3lkZWNveWRlY295ZGVjb3k"))
+        });
+        let mut key = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .expect("the system random source works");
+        Some(Self {
+            token: token.map(|t| sha256(&[t])),
+            cookie,
+            users,
+            decoy,
+            key,
+            verified: Mutex::new(HashSet::new()),
+            verifying: Semaphore::new(MAX_VERIFYING),
+            throttle: Throttle::default(),
+            tls,
+        })
+    }
+
+    fn basic(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    async fn check(&self, uri: &Uri, headers: &HeaderMap, cookie_name: &str) -> Outcome {
+        if uri.path() == "/" && self.token.is_some() {
+            if let Some(presented) = query_token(uri.query()) {
+                return match self.token.as_ref() {
+                    Some(t) if secret_eq(presented.as_bytes(), t) => {
+                        Outcome::Exchange(without_token(uri.query()))
+                    }
+                    _ => Outcome::Wrong {
+                        clear_cookie: false,
+                    },
+                };
+            }
+        }
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
+            let value = value.as_bytes();
+            let (scheme, rest) = match value.iter().position(|b| *b == b' ') {
+                Some(i) => (&value[..i], trim(&value[i + 1..])),
+                None => (value, &[][..]),
+            };
+            if scheme.eq_ignore_ascii_case(b"bearer") {
+                return match &self.token {
+                    Some(t) if secret_eq(rest, t) => Outcome::Allowed,
+                    _ => Outcome::Wrong {
+                        clear_cookie: false,
+                    },
+                };
+            }
+            if scheme.eq_ignore_ascii_case(b"basic") && self.basic() {
+                return if self.verify_basic(rest).await {
+                    Outcome::Allowed
+                } else {
+                    Outcome::Wrong {
+                        clear_cookie: false,
+                    }
+                };
+            }
+            return Outcome::Missing;
+        }
+        if let Some((_, expected)) = &self.cookie {
+            if let Some(value) = cookie(headers, cookie_name) {
+                return if secret_eq(value.as_bytes(), expected) {
+                    Outcome::Allowed
+                } else {
+                    Outcome::Wrong { clear_cookie: true }
+                };
+            }
+        }
+        Outcome::Missing
+    }
+
+    /// Verifies `Basic` credentials (the base64 part).
+    async fn verify_basic(&self, encoded: &[u8]) -> bool {
+        let cache_key = sha256(&[&self.key, encoded]);
+        if self
+            .verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&cache_key)
+        {
+            return true;
+        }
+        let Some((user, password)) = decode_basic(encoded) else {
+            return false;
+        };
+        let (hash, known) = match self.users.get(&user) {
+            Some(h) => (h.clone(), true),
+            None => match &self.decoy {
+                Some(d) => (d.clone(), false),
+                None => return false,
+            },
+        };
+        let Ok(_turn) = self.verifying.acquire().await else {
+            return false;
+        };
+        let ok = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|h| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false)
+            && known;
+        if ok {
+            let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(cache_key);
+        }
+        ok
+    }
+
+    fn set_cookie(&self, name: &str, value: &str, max_age_zero: bool) -> HeaderValue {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+        if self.tls {
+            c.push_str("; Secure");
+        }
+        if max_age_zero {
+            c.push_str("; Max-Age=0");
+        }
+        HeaderValue::from_str(&c).expect("cookie names and values are ASCII")
+    }
+
+    fn unauthorized(&self, reason: &str) -> Response {
+        let mut r = json_error(StatusCode::UNAUTHORIZED, reason);
+        let challenge = if self.basic() {
+            format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"")
+        } else {
+            format!("Bearer realm=\"{REALM}\"")
+        };
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_str(&challenge).expect("ASCII"),
+        );
+        r
+    }
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| *c != b' ').unwrap_or(b.len());
+    let end = b.iter().rposition(|c| *c != b' ').map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
+/// `user:password` from the base64 part of a Basic header.
+fn decode_basic(encoded: &[u8]) -> Option<(String, String)> {
+    use base64ct::Encoding;
+    let raw = base64ct::Base64::decode_vec(std::str::from_utf8(encoded).ok()?).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// The value of cookie `name` in the `Cookie` headers.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The `token` query parameter, percent-decoded (a token is hex, but be exact).
+fn query_token(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| percent_decode(v))
+}
+
+/// The page's URL without its `token` parameter: where the exchange redirects to.
+fn without_token(query: Option<&str>) -> String {
+    let rest: Vec<&str> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty() && *p != "token" && !p.starts_with("token="))
+        .collect();
+    if rest.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/?{}", rest.join("&"))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let hexval = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hexval(b[i + 1]), hexval(b[i + 2])) {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The cookie's name: per port, because browsers share cookies between all ports of a host
+/// and two servers on one machine must not overwrite each other's.
+fn cookie_name(req: &Request) -> String {
+    match req.extensions().get::<LocalAddr>() {
+        Some(LocalAddr(addr)) => format!("cometail-{}", addr.port()),
+        None => "cometail".to_owned(),
+    }
+}
+
+/// The middleware: lets a request through only with valid credentials (or when
+/// authentication is off), trades `?token=` for the cookie, throttles repeated failures.
+pub(super) async fn require(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(auth) = app.auth.as_deref() else {
+        return next.run(req).await;
+    };
+    let ip = super::peer(&req).map(|a| a.ip());
+    if let Some(wait) = auth.throttle.blocked(ip) {
+        return too_many_failures(wait);
+    }
+    let name = cookie_name(&req);
+    match auth.check(req.uri(), req.headers(), &name).await {
+        Outcome::Allowed => {
+            auth.throttle.succeed(ip);
+            next.run(req).await
+        }
+        Outcome::Exchange(location) => {
+            auth.throttle.succeed(ip);
+            let value = auth.cookie.as_ref().map(|c| c.0.as_str()).unwrap_or("");
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            let h = r.headers_mut();
+            h.insert(header::SET_COOKIE, auth.set_cookie(&name, value, false));
+            h.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/")),
+            );
+            r
+        }
+        Outcome::Missing => auth.unauthorized("authentication required"),
+        Outcome::Wrong { clear_cookie } => {
+            let block = auth.throttle.fail(ip);
+            tracing::debug!(
+                "authentication failed from {}",
+                ip.map_or_else(|| "?".to_owned(), |i| i.to_string())
+            );
+            let mut r = match block {
+                Some(wait) => too_many_failures(wait),
+                None => auth.unauthorized("wrong credentials"),
+            };
+            if clear_cookie {
+                r.headers_mut()
+                    .append(header::SET_COOKIE, auth.set_cookie(&name, "", true));
+            }
+            r
+        }
+    }
+}
+
+fn too_many_failures(wait: Duration) -> Response {
+    let mut r = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too many failed attempts from your address; retry later",
+    );
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    r
+}
+
+/// Failed attempts per client address (IPv6 by /64: one host usually has a whole /64).
+#[derive(Debug, Default)]
+struct Throttle {
+    table: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+    blocked_until: Option<Instant>,
+}
+
+fn key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl Throttle {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How long `ip` must still wait, if it is blocked.
+    fn blocked(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let now = Instant::now();
+        let until = self.table().get(&key(ip?))?.blocked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Records a failure; returns the wait it earned, if any.
+    fn fail(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let ip = key(ip?);
+        let now = Instant::now();
+        let mut table = self.table();
+        if table.len() >= MAX_TRACKED && !table.contains_key(&ip) {
+            table.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
+            if table.len() >= MAX_TRACKED {
+                // Forgetting some addresses beats growing without bound.
+                table.retain(|_, f| f.blocked_until.is_some_and(|u| u > now));
+                if table.len() >= MAX_TRACKED {
+                    table.clear();
+                }
+            }
+        }
+        let f = table.entry(ip).or_insert(Failures {
+            count: 0,
+            last: now,
+            blocked_until: None,
+        });
+        if now.duration_since(f.last) >= FORGET_AFTER {
+            f.count = 0;
+        }
+        f.count = f.count.saturating_add(1);
+        f.last = now;
+        if f.count < FREE_FAILURES {
+            return None;
+        }
+        // 1 s after the fifth failure, doubling with each further one, up to MAX_BLOCK.
+        let exp = (f.count - FREE_FAILURES).min(16);
+        let wait = Duration::from_secs(1u64 << exp).min(MAX_BLOCK);
+        f.blocked_until = Some(now + wait);
+        Some(wait)
+    }
+
+    fn succeed(&self, ip: Option<IpAddr>) {
+        if let Some(ip) = ip {
+            let mut table = self.table();
+            if table.contains_key(&key(ip)) {
+                table.remove(&key(ip));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn digests_compare_equal_only_when_equal() {
+        let t = sha256(&[b"secret-token-0123"]);
+        assert!(secret_eq(b"secret-token-0123", &t));
+        assert!(!secret_eq(b"secret-token-0124", &t));
+        assert!(!secret_eq(b"", &t));
+    }
+
+    #[test]
+    fn failures_are_free_then_slowed_down() {
+        let t = Throttle::default();
+        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+        for _ in 1..FREE_FAILURES {
+            assert_eq!(t.fail(ip), None);
+        }
+        assert_eq!(t.fail(ip), Some(Duration::from_secs(1)));
+        assert!(t.blocked(ip).is_some());
+        assert_eq!(t.fail(ip), Some(Duration::from_secs(2)));
+        assert!(t.blocked(Some(IpAddr::from([10, 0, 0, 2]))).is_none());
+        let v6a: IpAddr = "2001:db8::1".parse().expect("valid");
+        let v6b: IpAddr = "2001:db8::2".parse().expect("valid");
+        assert_eq!(key(v6a), key(v6b), "one /64 is one address");
+    }
+
+    #[test]
+    fn the_token_leaves_the_redirect_location() {
+        assert_eq!(without_token(Some("token=abc")), "/");
+        assert_eq!(
+            without_token(Some("transport=poll&token=abc&s=a")),
+            "/?transport=poll&s=a"
+        );
+        assert_eq!(query_token(Some("a=1&token=ab%63")), Some("abc".into()));
+    }
+
+    proptest! {
+        #[test]
+        fn credential_parsers_do_not_panic(s in "\\PC{0,80}", b in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = decode_basic(s.as_bytes());
+            let _ = decode_basic(&b);
+            let _ = query_token(Some(&s));
+            let _ = without_token(Some(&s));
+            let _ = percent_decode(&s);
+            let _ = trim(&b);
+        }
+    }
+}
