@@ -26,13 +26,15 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Starts collecting `id` from the start of the stream.
+    /// Starts collecting `id` from the start of the stream, the way a client's first load
+    /// does: `last=10000` (history from disk), then `after=next` from there on.
     pub fn start(server: &Server, id: &str) -> Self {
-        Self::start_at(&server.client, &server.url, id, &origin())
+        Self::start_at(&server.client, &server.url, id, None)
     }
 
-    /// Starts collecting `id` after `cursor` on the server at `url`.
-    pub fn start_at(client: &reqwest::Client, url: &str, id: &str, cursor: &str) -> Self {
+    /// Starts collecting `id` on the server at `url`: after `cursor`, or (`None`) with a first
+    /// `last=10000` request.
+    pub fn start_at(client: &reqwest::Client, url: &str, id: &str, cursor: Option<&str>) -> Self {
         let entries: Arc<Mutex<Vec<Value>>> = Arc::default();
         let failure: Arc<Mutex<Option<String>>> = Arc::default();
         let cancel = CancellationToken::new();
@@ -40,12 +42,14 @@ impl Collector {
             let (entries, failure, cancel) = (entries.clone(), failure.clone(), cancel.clone());
             let client = client.clone();
             let base = format!("{url}/api/streams/{id}/lines");
-            let mut cursor = cursor.to_owned();
+            let mut cursor = cursor.map(str::to_owned);
             async move {
                 loop {
-                    let req = client
-                        .get(format!("{base}?after={cursor}&wait=1&limit=10000"))
-                        .send();
+                    let query = match &cursor {
+                        Some(c) => format!("after={c}&wait=1&limit=10000"),
+                        None => "last=10000".to_owned(),
+                    };
+                    let req = client.get(format!("{base}?{query}")).send();
                     let resp = tokio::select! {
                         r = req => r,
                         () = cancel.cancelled() => return,
@@ -67,7 +71,7 @@ impl Collector {
                     };
                     let new = page["entries"].as_array().cloned().unwrap_or_default();
                     entries.lock().unwrap().extend(new);
-                    cursor = page["next"].as_str().unwrap().to_owned();
+                    cursor = Some(page["next"].as_str().unwrap().to_owned());
                 }
             }
         });
