@@ -558,7 +558,8 @@ async fn security_headers_are_on_every_route_and_log_data_is_not_stored() {
 
 // ---------------------------------------------------------------- only what was named
 
-/// 1,000 traversal attempts in every place a path segment reaches a handler.
+/// Over 1,000 traversal strings (11 ways to say `..` × 8 separators × 3 targets × 4 depths,
+/// plus the secret's absolute path), for every place a path segment reaches a handler.
 fn traversal_targets(secret: &str) -> Vec<String> {
     let ups = [
         "..",
@@ -583,8 +584,10 @@ fn traversal_targets(secret: &str) -> Vec<String> {
     for up in ups {
         for sep in seps {
             for end in &ends {
-                let end = end.replace('/', sep);
-                out.push(format!("{up}{sep}{up}{sep}{up}{sep}{end}"));
+                for depth in 1..=4 {
+                    let end = end.replace('/', sep);
+                    out.push(format!("{}{end}", format!("{up}{sep}").repeat(depth)));
+                }
             }
         }
     }
@@ -620,26 +623,37 @@ async fn a_thousand_traversal_attempts_get_404_and_touch_nothing() {
     append(&dir.path().join("app.log"), "line\n");
     let secret = dir.path().join("secret.txt").display().to_string();
     let s = Server::start_in(dir, &["--assets", "{dir}/ui", "{dir}/app.log"]).await;
-    let mut conn = net::Conn::open(addr(&s)).await;
     let targets = traversal_targets(&secret);
-    let mut count = 0;
-    for t in &targets {
-        let t = raw_target(t);
-        for place in [
-            format!("/{t}"),
-            format!("/ui/{t}"),
-            format!("/api/streams/{t}/lines"),
-            format!("/api/streams/{t}/raw"),
-            format!("/api/streams/{t}/events"),
-            format!("/api/{t}"),
-        ] {
-            let r = conn.get(&place).await;
-            assert_eq!(r.status, 404, "{place}: {}", r.body);
-            assert!(!r.body.contains("TOP-SECRET-CANARY"));
-            count += 1;
-        }
+    let places: [fn(&str) -> String; 6] = [
+        |t| format!("/{t}"),
+        |t| format!("/ui/{t}"),
+        |t| format!("/api/streams/{t}/lines"),
+        |t| format!("/api/streams/{t}/raw"),
+        |t| format!("/api/streams/{t}/events"),
+        |t| format!("/api/{t}"),
+    ];
+    // One keep-alive connection per place, in parallel.
+    let mut tasks = Vec::new();
+    for place in places {
+        let targets = targets.clone();
+        let a = addr(&s);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = net::Conn::open(a).await;
+            for t in &targets {
+                let target = place(&raw_target(t));
+                let r = conn.get(&target).await;
+                assert_eq!(r.status, 404, "{target}: {}", r.body);
+                assert!(!r.body.contains("TOP-SECRET-CANARY"));
+            }
+            targets.len()
+        }));
     }
-    assert!(count >= 1000, "{count} attempts");
+    let mut count = 0;
+    for t in tasks {
+        count += t.await.unwrap();
+    }
+    assert!(targets.len() >= 1000, "{} strings", targets.len());
+    assert!(count >= 6000, "{count} attempts");
     // The stream list still names only what the command line named.
     let list = s.ok_json("/api/streams").await;
     assert_eq!(list["streams"].as_array().unwrap().len(), 1);

@@ -128,27 +128,27 @@ pub async fn send_request<S: AsyncWrite + Unpin>(
 /// A keep-alive HTTP/1.1 connection for many small requests.
 pub struct Conn {
     pub addr: SocketAddr,
-    tcp: TcpStream,
+    tcp: tokio::io::BufReader<TcpStream>,
 }
 
 impl Conn {
     pub async fn open(addr: SocketAddr) -> Self {
         Self {
             addr,
-            tcp: TcpStream::connect(addr).await.unwrap(),
+            tcp: tokio::io::BufReader::new(TcpStream::connect(addr).await.unwrap()),
         }
     }
 
     /// `GET target`; reconnects once if the server closed the connection.
     pub async fn get(&mut self, target: &str) -> Resp {
         for _ in 0..2 {
-            send_request(&mut self.tcp, self.addr, "GET", target, &[]).await;
+            send_request(self.tcp.get_mut(), self.addr, "GET", target, &[]).await;
             if let Ok(Some(r)) =
                 tokio::time::timeout(Duration::from_secs(10), read_response(&mut self.tcp)).await
             {
                 return r;
             }
-            self.tcp = TcpStream::connect(self.addr).await.unwrap();
+            self.tcp = tokio::io::BufReader::new(TcpStream::connect(self.addr).await.unwrap());
         }
         panic!("no answer to GET {target}");
     }
