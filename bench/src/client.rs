@@ -20,9 +20,14 @@ use crate::sse::SseParser;
 use crate::stats::{Delivery, Histogram};
 use crate::ws;
 
-/// Clients bound to one loopback source address before moving to the next (127.0.0.x):
-/// safely below the ~28k ephemeral ports one address offers.
-pub(crate) const CLIENTS_PER_SOURCE: usize = 16_000;
+/// Clients bound to one loopback source address before moving to the next: well below the
+/// ~14k ports `bind(port 0)` can pick on one address (it uses half of the ~28k ephemeral range;
+/// `connect` the other half).
+pub(crate) const CLIENTS_PER_SOURCE: usize = 5_000;
+
+/// Counts runs, so that each run binds its clients in a fresh 127.N.0.0/16 and never meets
+/// the TIME_WAIT ports a previous run left on its addresses (they linger 60 s).
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How a client follows the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) done: AtomicUsize,
     /// The writer appends lines 1..=expected.
     pub(crate) expected: u64,
+    /// Second octet of this run's source addresses (127.net.0.x).
+    pub(crate) net: u8,
 }
 
 impl Shared {
@@ -82,6 +89,7 @@ impl Shared {
             failed: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
             expected,
+            net: 1 + (RUNS.fetch_add(1, Ordering::Relaxed) % 250) as u8,
         }
     }
 }
@@ -97,11 +105,11 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<String>,
 }
 
-/// The source address for client `idx`: 127.0.0.1 for the first [`CLIENTS_PER_SOURCE`], then
-/// 127.0.0.2, … (all in 127.0.0.0/8).
-pub(crate) fn source_for(idx: usize) -> IpAddr {
-    let k = (idx / CLIENTS_PER_SOURCE) as u8;
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1u8.saturating_add(k)))
+/// The source address for client `idx` of a run in `127.net.0.0/16`: 127.net.0.1 for the first
+/// [`CLIENTS_PER_SOURCE`], then 127.net.0.2, … (all loopback, 127.0.0.0/8).
+pub(crate) fn source_for(net: u8, idx: usize) -> IpAddr {
+    let k = (idx / CLIENTS_PER_SOURCE).min(253) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, net, 0, 1 + k))
 }
 
 pub(crate) fn now_ns() -> u64 {
@@ -191,7 +199,7 @@ async fn sse(
     recv: &mut Recv<'_>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> Result<()> {
-    let mut conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
+    let mut conn = Conn::open(shared.addr, Some(source_for(shared.net, idx))).await?;
     let path = format!("/api/streams/{}/events?last=1", shared.stream);
     conn.send_get(&path, "Accept: text/event-stream\r\n")
         .await?;
@@ -220,7 +228,7 @@ async fn longpoll(
     recv: &mut Recv<'_>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> Result<()> {
-    let mut conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
+    let mut conn = Conn::open(shared.addr, Some(source_for(shared.net, idx))).await?;
     let (head, body) = conn
         .get(&format!("/api/streams/{}/lines?last=1", shared.stream))
         .await?;
@@ -236,7 +244,7 @@ async fn longpoll(
     let mut body = Vec::with_capacity(4096);
     loop {
         if close {
-            conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
+            conn = Conn::open(shared.addr, Some(source_for(shared.net, idx))).await?;
         }
         let path = format!(
             "/api/streams/{}/lines?after={cursor}&wait=30",
@@ -274,7 +282,7 @@ async fn socketio(
     recv: &mut Recv<'_>,
     permit: Option<OwnedSemaphorePermit>,
 ) -> Result<()> {
-    let mut conn = Conn::open(shared.addr, Some(source_for(idx))).await?;
+    let mut conn = Conn::open(shared.addr, Some(source_for(shared.net, idx))).await?;
     conn.send_get(
         "/socket.io/?EIO=3&transport=websocket",
         "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: Y29tZXRhaWwtYmVuY2gtMQ==\r\nSec-WebSocket-Version: 13\r\n",
@@ -325,5 +333,20 @@ async fn socketio(
                 ws::Frame::Close => bail!("server closed the WebSocket"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_stay_in_loopback_and_spread_over_addresses() {
+        assert_eq!(source_for(1, 0), IpAddr::V4(Ipv4Addr::new(127, 1, 0, 1)));
+        assert_eq!(
+            source_for(7, CLIENTS_PER_SOURCE),
+            IpAddr::V4(Ipv4Addr::new(127, 7, 0, 2))
+        );
+        assert!(source_for(250, usize::MAX).is_loopback());
     }
 }

@@ -208,10 +208,20 @@ impl Server {
         total
     }
 
-    /// Kills the server and waits for it.
+    /// Stops the server and waits for it: SIGTERM first (frontail then kills its `tail -F`
+    /// child), SIGKILL after 2 s.
     pub(crate) async fn stop(mut self) {
-        let _ = self.child.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status();
+        if tokio::time::timeout(Duration::from_secs(2), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        }
     }
 }
 
