@@ -116,14 +116,22 @@ impl Entry {
         let point = line.start + 1;
         let cursor = cursor_for(generation, point);
         let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
-        let json = serde_json::to_vec(&LineJson {
-            cursor: &cursor.to_string(),
-            text: &text,
-            truncated,
-            time,
-        })
+        // Sized up front: cached entries are the server's main memory, and a Vec grown by
+        // doubling would hold up to twice what it uses.
+        let mut json = Vec::with_capacity(text.len() + 96);
+        serde_json::to_writer(
+            &mut json,
+            &LineJson {
+                cursor: &cursor.to_string(),
+                text: &text,
+                truncated,
+                time,
+            },
+        )
         .expect("a struct of strings and integers always serializes");
-        let mut plain = text.into_bytes();
+        json.shrink_to_fit();
+        let mut plain = Vec::with_capacity(text.len() + 1);
+        plain.extend_from_slice(text.as_bytes());
         plain.push(b'\n');
         Self {
             gen_seq: generation.seq,

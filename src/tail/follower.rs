@@ -347,6 +347,9 @@ impl Follower {
             match read_full_at(&cur.file, &mut self.buf, cur.offset) {
                 Ok(0) => break,
                 Ok(n) => {
+                    // Cursors of these lines carry a checksum of the generation's first bytes:
+                    // keep the prefix covering everything read, from the very bytes split.
+                    cur.generation.extend_prefix(cur.offset, &self.buf[..n]);
                     cur.splitter.push(&self.buf[..n], |l| lines.push(l));
                     cur.offset += n as u64;
                     read += n;

@@ -106,6 +106,14 @@ impl Generation {
         prefix[..n] == other[..n]
     }
 
+    /// Appends bytes read at `offset` to the prefix, when they continue it and it is short.
+    pub(crate) fn extend_prefix(&self, offset: u64, bytes: &[u8]) {
+        let mut prefix = self.prefix.lock().unwrap_or_else(PoisonError::into_inner);
+        if offset == prefix.len() as u64 && prefix.len() < PREFIX_BYTES {
+            let take = bytes.len().min(PREFIX_BYTES - prefix.len());
+            prefix.extend_from_slice(&bytes[..take]);
+        }
+    }
     /// Reads more of the file's first bytes into the prefix, up to `limit` bytes of the file.
     ///
     /// # Errors
