@@ -32,6 +32,11 @@ else
   frontail_js=bench/peers/frontail/node_modules/frontail/index.js
 fi
 
+# cometail's own resource limits (10,000 connections, 5,000 held long polls by default) would
+# refuse the idle and 10,000-client runs: raise them for the server the benchmark starts.
+export COMETAIL_MAX_CONNECTIONS="${COMETAIL_MAX_CONNECTIONS:-250000}"
+export COMETAIL_MAX_LONG_POLLS="${COMETAIL_MAX_LONG_POLLS:-250000}"
+
 echo "machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') memory, kernel $(uname -r)" >&2
 mkdir -p target
 exec target/release/cometail-bench all \
