@@ -122,6 +122,79 @@ fn public_bind_without_auth_refuses_to_start() {
 }
 
 #[test]
+fn public_bind_with_the_explicit_opt_out_starts_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--bind", "0.0.0.0", "--port", "0", "--public-without-auth"])
+        .arg(dir.path().join("app.log"))
+        .env("RUST_LOG", "cometail=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let warned = rx.recv_timeout(Duration::from_secs(10));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let warned = warned.expect("a warning at start");
+    assert!(warned.contains("without authentication"), "{warned}");
+}
+
+#[test]
+fn a_token_from_the_environment_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--port", "0"])
+        .arg(dir.path().join("app.log"))
+        .env("COMETAIL_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(
+        !line.contains(TOKEN),
+        "a given token is not printed: {line}"
+    );
+    let a: SocketAddr = line
+        .trim()
+        .trim_start_matches("cometail: serving on http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (without, with) = rt.block_on(async {
+        (
+            net::get(a, "/api/streams", &[]).await.status,
+            net::get(
+                a,
+                "/api/streams",
+                &[("Authorization", &format!("Bearer {TOKEN}"))],
+            )
+            .await
+            .status,
+        )
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!((without, with), (401, 200));
+}
+
+#[test]
 fn secrets_are_refused_on_the_command_line() {
     let out = Command::new(env!("CARGO_BIN_EXE_cometail"))
         .args(["--token", "abc", "x.log"])
