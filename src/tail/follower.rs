@@ -144,6 +144,10 @@ pub struct Follower {
     lost_since: Option<Instant>,
     /// The previous generation, still readable for history while its file has a name.
     retained: Option<(Arc<Generation>, Arc<File>)>,
+    /// The file the path named when it stopped naming the current one, opened at once: if
+    /// it is rotated away too before the switch (two quick rotations), its lines are still
+    /// read, where GNU `tail -F` loses them.
+    pending: Option<(File, FileId)>,
     state: Option<FileState>,
     looked: bool,
     buf: Vec<u8>,
@@ -168,6 +172,7 @@ impl Follower {
             cur: None,
             lost_since: None,
             retained: None,
+            pending: None,
             state: None,
             looked: false,
             buf: Vec::new(),
@@ -208,23 +213,30 @@ impl Follower {
                 match &self.cur {
                     Some(cur) if same_file(&cur.generation.id, &id) => {
                         self.lost_since = None;
+                        self.pending = None;
                         self.set_state(FileState::Following, &mut step.events);
                     }
                     Some(_) => {
                         let since = *self.lost_since.get_or_insert(now);
-                        if meta.len() > 0 || now >= since + self.opts.grace {
-                            if self.read_current(&mut step.events) {
-                                // The old file is not read to its end yet (a step reads at
-                                // most `STEP_BYTES`): finish it first, switch on a later step.
-                                step.more = true;
-                            } else {
-                                self.close_current(&mut step.events);
-                                let detail =
-                                    format!("{} now names a new file", self.path.display());
-                                step.more |= self.open(&mut step.events, Some(detail));
-                            }
+                        let known = self
+                            .pending
+                            .as_ref()
+                            .is_some_and(|(_, p)| same_file(p, &id));
+                        if !known && self.pending.is_some() {
+                            // The pending file was rotated away before we switched to it:
+                            // it is done being written; finish the current one and move on.
+                            step.more |= self.switch_to_pending(&mut step.events);
+                            step.more = true;
                         } else {
-                            step.draining = true;
+                            if !known {
+                                self.pending = open_pending(&self.path);
+                            }
+                            let has_data = self.pending_len().unwrap_or(meta.len()) > 0;
+                            if has_data || now >= since + self.opts.grace {
+                                step.more |= self.switch_to_pending(&mut step.events);
+                            } else {
+                                step.draining = true;
+                            }
                         }
                     }
                     None => {
@@ -235,7 +247,11 @@ impl Follower {
                 }
             }
             Look::Absent(state) => {
-                if self.cur.is_some() {
+                if self.cur.is_some() && self.pending.is_some() {
+                    // The path is gone again, but the file it named is held: switch to it.
+                    step.more |= self.switch_to_pending(&mut step.events);
+                    step.more = true;
+                } else if self.cur.is_some() {
                     let since = *self.lost_since.get_or_insert(now);
                     if now < since + self.opts.grace {
                         step.draining = true;
@@ -253,9 +269,43 @@ impl Follower {
         step
     }
 
+    /// Size of the pending file.
+    fn pending_len(&self) -> Option<u64> {
+        self.pending
+            .as_ref()
+            .and_then(|(f, _)| f.metadata().ok())
+            .map(|m| m.len())
+    }
+
+    /// Ends the current generation once it is read to its end, then follows the pending file
+    /// (or the path, when nothing is pending) from its first byte; returns whether more is
+    /// left to read.
+    fn switch_to_pending(&mut self, events: &mut Vec<Event>) -> bool {
+        if self.read_current(events) {
+            // Not read to its end yet (a step reads at most `STEP_BYTES`): switch later.
+            return true;
+        }
+        self.close_current(events);
+        let detail = format!("{} now names a new file", self.path.display());
+        match self.pending.take() {
+            Some((file, _)) => self.open_file(Ok(file), events, Some(detail)),
+            None => self.open(events, Some(detail)),
+        }
+    }
+
     /// Opens the file at the path as a new generation; returns whether more is left to read.
     fn open(&mut self, events: &mut Vec<Event>, detail: Option<String>) -> bool {
-        let opened = File::open(&self.path).and_then(|file| {
+        self.open_file(File::open(&self.path), events, detail)
+    }
+
+    /// Starts a new generation on `file`; returns whether more is left to read.
+    fn open_file(
+        &mut self,
+        file: std::io::Result<File>,
+        events: &mut Vec<Event>,
+        detail: Option<String>,
+    ) -> bool {
+        let opened = file.and_then(|file| {
             let meta = file.metadata()?;
             let size = meta.len();
             let from = if self.opts.start_at_end && !self.looked {
@@ -485,6 +535,13 @@ fn prefix_unchanged(cur: &Current, size: u64) -> bool {
         // Unreadable now: let the read that follows report it.
         Err(_) => true,
     }
+}
+
+/// Opens the file the path names now, with the identity of what was really opened.
+fn open_pending(path: &Path) -> Option<(File, FileId)> {
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok().filter(fs::Metadata::is_file)?;
+    Some((file, FileId::of(&meta)))
 }
 
 fn same_file(a: &FileId, b: &FileId) -> bool {

@@ -106,14 +106,18 @@ impl Generation {
         prefix[..n] == other[..n]
     }
 
-    /// Appends bytes read at `offset` to the prefix, when they continue it and it is short.
+    /// Adds bytes read at `offset` to the prefix where they continue it (it may already hold
+    /// some of them), up to `PREFIX_BYTES`.
     pub(crate) fn extend_prefix(&self, offset: u64, bytes: &[u8]) {
         let mut prefix = self.prefix.lock().unwrap_or_else(PoisonError::into_inner);
-        if offset == prefix.len() as u64 && prefix.len() < PREFIX_BYTES {
-            let take = bytes.len().min(PREFIX_BYTES - prefix.len());
-            prefix.extend_from_slice(&bytes[..take]);
+        let have = prefix.len() as u64;
+        if offset <= have && have < offset + bytes.len() as u64 && prefix.len() < PREFIX_BYTES {
+            let skip = usize::try_from(have - offset).unwrap_or(bytes.len());
+            let take = (bytes.len() - skip).min(PREFIX_BYTES - prefix.len());
+            prefix.extend_from_slice(&bytes[skip..skip + take]);
         }
     }
+
     /// Reads more of the file's first bytes into the prefix, up to `limit` bytes of the file.
     ///
     /// # Errors
