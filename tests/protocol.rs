@@ -1,0 +1,650 @@
+//! The Comet protocol's guarantees over a real socket: exact resume across random
+//! disconnects and restarts, history to the first byte, SSE framing, slow clients bounded,
+//! the multiplexed and plain-text endpoints.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::sse::{Connection, Parser};
+use common::{Server, append, texts, wait_until};
+use serde_json::Value;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A small deterministic generator (xorshift), so failures replay from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// What readers should see for `bytes`: the complete lines, CR of CR LF dropped, decoded
+/// lossily (the contract's rules), and the unterminated tail.
+fn model_lines(bytes: &[u8]) -> (Vec<String>, Vec<u8>) {
+    let mut lines = Vec::new();
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        let mut line = &rest[..i];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        lines.push(String::from_utf8_lossy(line).into_owned());
+        rest = &rest[i + 1..];
+    }
+    (lines, rest.to_vec())
+}
+
+fn line_texts(entries: &[Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.get("text").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// Pages backwards from the end with `before` until `prev` is null; returns all texts.
+async fn page_back(s: &Server, id: &str, limit: usize) -> Vec<String> {
+    let mut page = s
+        .ok_json(&format!(
+            "/api/streams/{id}/lines?last={limit}&limit={limit}"
+        ))
+        .await;
+    let mut all: Vec<Vec<String>> = vec![texts(&page)];
+    let mut pages = 0;
+    while let Some(prev) = page["prev"].as_str() {
+        page = s
+            .ok_json(&format!(
+                "/api/streams/{id}/lines?before={prev}&limit={limit}"
+            ))
+            .await;
+        all.push(texts(&page));
+        pages += 1;
+        assert!(pages < 100_000, "paging must end");
+    }
+    all.into_iter().rev().flatten().collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_pages_back_to_the_first_byte_exactly() {
+    let mut rng = Rng::new(0x5eed_0001);
+    let mut content = Vec::new();
+    for i in 0..3000 {
+        match rng.below(10) {
+            0 => content.extend(vec![b'L'; 1 + rng.below(200_000) as usize]),
+            1 => content.extend_from_slice(b"bad \xff\xfe utf8 \xc3"),
+            2 => content.extend_from_slice(b"crlf line\r"),
+            3 => {}
+            _ => content.extend_from_slice(format!("line {i} é ✓").as_bytes()),
+        }
+        content.push(b'\n');
+    }
+    content.extend_from_slice(b"no trailing newline");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("h.log"), &content).unwrap();
+    let s = Server::start_in(dir, &["{dir}/h.log"]).await;
+    let (expected, tail) = model_lines(&content);
+    for limit in [1, 7, 1000] {
+        let got = page_back(&s, "h.log", limit).await;
+        assert_eq!(got.len(), expected.len(), "limit {limit}");
+        assert!(
+            got == expected,
+            "limit {limit}: history differs from the file"
+        );
+    }
+    // The unterminated last line is held until its newline arrives, then delivered once.
+    let next = s.ok_json("/api/streams/h.log/lines?last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    append(&s.path("h.log"), "\n");
+    let page = s
+        .ok_json(&format!("/api/streams/h.log/lines?after={next}&wait=10"))
+        .await;
+    assert_eq!(texts(&page), [String::from_utf8(tail).unwrap()]);
+    let got = page_back(&s, "h.log", 500).await;
+    assert_eq!(got.len(), expected.len() + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_resumes_the_old_cursor_exactly() {
+    let s = Server::start(&["{dir}/app.log"]).await;
+    append(&s.path("app.log"), "a\nb\n");
+    wait_until("a and b", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines").await) == ["a", "b"]
+    })
+    .await;
+    let cursor = s.ok_json("/api/streams/app.log/lines").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = s.stop().await;
+    append(&dir.path().join("app.log"), "c\nd\n");
+    let s = Server::start_in(dir, &["{dir}/app.log"]).await;
+    append(&s.path("app.log"), "e\n");
+    wait_until("e", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["e"]
+    })
+    .await;
+    let page = s
+        .ok_json(&format!("/api/streams/app.log/lines?after={cursor}"))
+        .await;
+    assert_eq!(texts(&page), ["c", "d", "e"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_into_a_deleted_generation_gets_a_gap_then_the_oldest_entries() {
+    let s = Server::start(&[
+        "--cache-bytes",
+        "64K",
+        "--rotate-grace",
+        "100ms",
+        "{dir}/app.log",
+    ])
+    .await;
+    append(&s.path("app.log"), "");
+    wait_until("following", 5 * SEC, || async {
+        s.ok_json("/api/streams").await["streams"][0]["state"] == "following"
+    })
+    .await;
+    append(&s.path("app.log"), "first\n");
+    wait_until("first", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines").await) == ["first"]
+    })
+    .await;
+    let old = s.ok_json("/api/streams/app.log/lines").await["entries"][0]["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Rotate twice, deleting the rotated files, while writing more than the cache holds.
+    for round in 0..2 {
+        std::fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
+        std::fs::remove_file(s.path("app.log.1")).unwrap();
+        let body: String = (0..2000)
+            .map(|i| format!("round {round} line {i} {}\n", "x".repeat(40)))
+            .collect();
+        append(&s.path("app.log"), body);
+        wait_until("rotation seen", 10 * SEC, || async {
+            texts(&s.ok_json("/api/streams/app.log/lines?last=1").await)
+                == [format!("round {round} line 1999 {}", "x".repeat(40))]
+        })
+        .await;
+    }
+    let page = s
+        .ok_json(&format!("/api/streams/app.log/lines?after={old}&limit=5"))
+        .await;
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["notice"], "gap", "{page}");
+    assert!(
+        entries[1..]
+            .iter()
+            .all(|e| e.get("text").is_some() || e.get("notice").is_some())
+    );
+    // Following `next` from the gap delivers the rest in order, without a second gap.
+    let mut next = page["next"].as_str().unwrap().to_owned();
+    let mut seen = line_texts(&entries[1..]);
+    loop {
+        let page = s
+            .ok_json(&format!(
+                "/api/streams/app.log/lines?after={next}&limit=1000"
+            ))
+            .await;
+        let e = page["entries"].as_array().unwrap();
+        if e.is_empty() {
+            break;
+        }
+        assert!(
+            e.iter().all(|e| e.get("notice").is_none_or(|n| n != "gap")),
+            "one gap only"
+        );
+        seen.extend(line_texts(e));
+        next = page["next"].as_str().unwrap().to_owned();
+    }
+    let last: Vec<_> = seen.iter().rev().take(2000).rev().cloned().collect();
+    let expected: Vec<String> = (0..2000)
+        .map(|i| format!("round 1 line {i} {}", "x".repeat(40)))
+        .collect();
+    assert_eq!(last, expected);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_poll_waits_for_a_missing_file() {
+    let s = Server::start(&["{dir}/later.log"]).await;
+    let page = s.ok_json("/api/streams/later.log/lines").await;
+    let next = page["next"].as_str().unwrap().to_owned();
+    let poll = tokio::spawn({
+        let url = format!("{}/api/streams/later.log/lines?after={next}&wait=20", s.url);
+        let client = s.client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    append(&s.path("later.log"), "hello\n");
+    let page = tokio::time::timeout(10 * SEC, poll).await.unwrap().unwrap();
+    assert_eq!(texts(&page), ["hello"]);
+}
+
+/// A writer appends numbered lines and rotates the file now and then; returns every line
+/// written, in order.
+async fn write_with_rotations(dir: std::path::PathBuf, lines: usize, seed: u64) -> Vec<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut rng = Rng::new(seed);
+        let path = dir.join("app.log");
+        let mut written = Vec::new();
+        let mut rotations = 0;
+        for i in 0..lines {
+            let line = format!("line {i} {}", "z".repeat(rng.below(60) as usize));
+            append(&path, format!("{line}\n"));
+            written.push(line);
+            if rng.below(400) == 0 {
+                rotations += 1;
+                std::fs::rename(&path, dir.join(format!("app.log.{rotations}"))).unwrap();
+                append(&path, "");
+            }
+            if rng.below(20) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        written
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_disconnects_through_long_poll_lose_and_double_nothing() {
+    let s = Server::start(&["--rotate-grace", "200ms", "{dir}/app.log"]).await;
+    append(&s.path("app.log"), "");
+    let start = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut writer = Some(tokio::spawn(write_with_rotations(
+        s.dir.path().to_path_buf(),
+        6000,
+        7,
+    )));
+    let mut rng = Rng::new(99);
+    let mut next = start;
+    let mut got = Vec::new();
+    let mut drops = 0;
+    let deadline = Instant::now() + 60 * SEC;
+    let mut written: Option<Vec<String>> = None;
+    loop {
+        if let Some(w) = &written {
+            if got.len() >= w.len() && drops >= 1000 {
+                break;
+            }
+        } else if writer.as_ref().is_some_and(|w| w.is_finished()) {
+            written = Some(writer.take().unwrap().await.unwrap());
+            continue;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reader kept up within the deadline ({} lines)",
+            got.len()
+        );
+        let limit = 1 + rng.below(8);
+        let url = format!(
+            "{}/api/streams/app.log/lines?after={next}&wait=5&limit={limit}",
+            s.url
+        );
+        // Drop the request at a random point: before it is sent, while it is held, or while
+        // the answer is read. The cursor only moves when a whole answer was read.
+        let cut = Duration::from_micros(rng.below(1000));
+        let attempt = tokio::time::timeout(cut, async {
+            let resp = s.client.get(&url).send().await.ok()?;
+            resp.json::<Value>().await.ok()
+        })
+        .await;
+        match attempt {
+            Ok(Some(page)) => {
+                got.extend(line_texts(page["entries"].as_array().unwrap()));
+                next = page["next"].as_str().unwrap().to_owned();
+            }
+            _ => drops += 1,
+        }
+    }
+    let written = written.unwrap();
+    assert!(drops >= 1000, "exercised {drops} disconnects");
+    if let Some(i) = got.iter().zip(&written).position(|(a, b)| a != b) {
+        panic!(
+            "first difference at {i}: got {:?}, written {:?}",
+            &got[i.saturating_sub(2)..(i + 3).min(got.len())],
+            &written[i.saturating_sub(2)..(i + 3).min(written.len())]
+        );
+    }
+    assert_eq!(got.len(), written.len());
+    assert!(got == written, "delivered lines differ from written lines");
+    eprintln!("long poll: {drops} random disconnects, {} lines", got.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_disconnects_through_sse_lose_and_double_nothing() {
+    use futures_util::StreamExt;
+    let s = Server::start(&["--rotate-grace", "200ms", "{dir}/app.log"]).await;
+    append(&s.path("app.log"), "");
+    let start = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut writer = Some(tokio::spawn(write_with_rotations(
+        s.dir.path().to_path_buf(),
+        6000,
+        11,
+    )));
+    let mut rng = Rng::new(1234);
+    let mut last_id = start;
+    let mut got = Vec::new();
+    let mut drops = 0;
+    let deadline = Instant::now() + 60 * SEC;
+    let mut written: Option<Vec<String>> = None;
+    let url = format!("{}/api/streams/app.log/events", s.url);
+    loop {
+        if let Some(w) = &written {
+            if got.len() >= w.len() && drops >= 1000 {
+                break;
+            }
+        } else if writer.as_ref().is_some_and(|w| w.is_finished()) {
+            written = Some(writer.take().unwrap().await.unwrap());
+            continue;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reader kept up within the deadline ({} lines)",
+            got.len()
+        );
+        // Read a random number of bytes of the stream, then drop the connection; events are
+        // taken only when complete, as a browser does.
+        let budget = if rng.below(2) == 0 {
+            rng.below(4000)
+        } else {
+            rng.below(300_000)
+        } as usize;
+        let Ok(resp) = s
+            .client
+            .get(&url)
+            .header("last-event-id", &last_id)
+            .send()
+            .await
+        else {
+            drops += 1;
+            continue;
+        };
+        let mut body = resp.bytes_stream();
+        let mut parser = Parser::default();
+        let mut read = 0;
+        let cut = Instant::now() + Duration::from_millis(rng.below(25));
+        while read < budget {
+            let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(cut.into(), body.next()).await else {
+                break;
+            };
+            let take = chunk.len().min(budget - read);
+            read += take;
+            for event in parser.feed(&chunk[..take]) {
+                let data: Value = event.json();
+                got.extend(line_texts(data["entries"].as_array().unwrap()));
+                last_id = event.id.clone();
+            }
+        }
+        drops += 1;
+    }
+    let written = written.unwrap();
+    assert!(drops >= 1000, "exercised {drops} disconnects");
+    assert_eq!(got.len(), written.len());
+    assert!(got == written, "delivered lines differ from written lines");
+    eprintln!("sse: {drops} random disconnects, {} lines", got.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_framing_survives_cr_lf_nul_and_line_separators() {
+    let s = Server::start(&["{dir}/f.log"]).await;
+    append(&s.path("f.log"), "");
+    let mut conn = Connection::open(
+        &s.client,
+        &format!("{}/api/streams/f.log/events?last=0", s.url),
+        None,
+    )
+    .await;
+    conn.next(5 * SEC).await.expect("the first event");
+    let mut rng = Rng::new(42);
+    let pieces: [&[u8]; 9] = [
+        b"\r",
+        b"\r\n",
+        b"\n",
+        b"\0",
+        "\u{2028}".as_bytes(),
+        "\u{2029}".as_bytes(),
+        b"\xff",
+        b"data: x",
+        b"plain",
+    ];
+    let mut content = Vec::new();
+    for _ in 0..2000 {
+        content.extend_from_slice(pieces[rng.below(pieces.len() as u64) as usize]);
+    }
+    content.push(b'\n');
+    append(&s.path("f.log"), &content);
+    let (expected, _) = model_lines(&content);
+    let (entries, _) = conn.entries(expected.len(), 10 * SEC).await;
+    assert_eq!(line_texts(&entries), expected);
+}
+
+#[test]
+fn a_client_that_never_reads_costs_bounded_memory_and_others_are_unaffected() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    append(&log, "");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--port", "0"])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let addr = addr
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let rss = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let request =
+        format!("GET /api/streams/big.log/events?last=0 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    // The stalled client asks for events and never reads a byte.
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled.write_all(request.as_bytes()).unwrap();
+    // The live client reads everything, counting lines as they arrive.
+    let mut live = std::net::TcpStream::connect(&addr).unwrap();
+    live.write_all(request.as_bytes()).unwrap();
+    live.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let before = rss(child.id());
+    let chunk = format!("{}\n", "m".repeat(999)).repeat(1000); // 1 MB, 1000 lines
+    let mut peak = before;
+    let mut seen = 0usize;
+    let mut parser = Parser::default();
+    let mut buf = vec![0u8; 1 << 20];
+    for i in 0..100 {
+        append(&log, &chunk);
+        // The live client keeps up with every line despite the stalled one.
+        let want = (i + 1) * 1000;
+        let end = Instant::now() + 30 * SEC;
+        while seen < want {
+            assert!(
+                Instant::now() < end,
+                "live client got {seen} of {want} lines"
+            );
+            let n = live.read(&mut buf).unwrap();
+            assert!(n > 0, "live stream open");
+            for e in parser.feed(&buf[..n]) {
+                seen += line_texts(e.json()["entries"].as_array().unwrap()).len();
+            }
+        }
+        peak = peak.max(rss(child.id()));
+    }
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "stalled client: server RSS {} MiB at start, peak growth {growth_mib} MiB over 100 MB appended",
+        before / 1024
+    );
+    assert!(growth_mib < 96, "server memory grew by {growth_mib} MiB");
+    drop(stalled);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multiplexed_events_name_their_stream_and_resume_every_stream() {
+    let s = Server::start(&["{dir}/a.log", "{dir}/b.log"]).await;
+    append(&s.path("a.log"), "a0\n");
+    append(&s.path("b.log"), "b0\n");
+    wait_until("both read", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/b.log/lines").await) == ["b0"]
+            && texts(&s.ok_json("/api/streams/a.log/lines").await) == ["a0"]
+    })
+    .await;
+    let url = format!("{}/api/events?streams=a.log,b.log", s.url);
+    let mut conn = Connection::open(&s.client, &url, None).await;
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut id = String::new();
+    while seen.len() < 2 {
+        let e = conn.next(5 * SEC).await.unwrap();
+        id = e.id.clone();
+        let data = e.json();
+        for t in line_texts(data["entries"].as_array().unwrap()) {
+            seen.push((data["stream"].as_str().unwrap().to_owned(), t));
+        }
+    }
+    assert!(
+        seen.contains(&("a.log".into(), "a0".into()))
+            && seen.contains(&("b.log".into(), "b0".into()))
+    );
+    drop(conn);
+    append(&s.path("a.log"), "a1\n");
+    append(&s.path("b.log"), "b1\nb2\n");
+    let mut again = Connection::open(&s.client, &url, Some(&id)).await;
+    let mut resumed: Vec<(String, String)> = Vec::new();
+    while resumed.len() < 3 {
+        let e = again.next(5 * SEC).await.unwrap();
+        let data = e.json();
+        for t in line_texts(data["entries"].as_array().unwrap()) {
+            resumed.push((data["stream"].as_str().unwrap().to_owned(), t));
+        }
+    }
+    resumed.sort();
+    assert_eq!(
+        resumed,
+        [
+            ("a.log".into(), "a1".into()),
+            ("b.log".into(), "b1".into()),
+            ("b.log".into(), "b2".into())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn raw_returns_plain_text_and_follows_like_tail_f() {
+    use futures_util::StreamExt;
+    let s = Server::start(&["-n", "2", "{dir}/r.log"]).await;
+    append(&s.path("r.log"), "1\n2\n3\n");
+    wait_until("3 lines", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/r.log/lines").await) == ["2", "3"]
+    })
+    .await;
+    let resp = s
+        .client
+        .get(format!("{}/api/streams/r.log/raw?last=3", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(resp.text().await.unwrap(), "1\n2\n3\n");
+    let resp = s
+        .client
+        .get(format!("{}/api/streams/r.log/raw?follow=1", s.url))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    let mut text = String::new();
+    append(&s.path("r.log"), "4\n");
+    let end = Instant::now() + 5 * SEC;
+    while !text.ends_with("4\n") {
+        let chunk = tokio::time::timeout_at(end.into(), body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert_eq!(text, "2\n3\n4\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limit_bounds_entries_and_sse_carries_its_headers() {
+    let s = Server::start(&["{dir}/l.log"]).await;
+    let body: String = (0..50).map(|i| format!("{i}\n")).collect();
+    append(&s.path("l.log"), "");
+    let first = s.ok_json("/api/streams/l.log/lines?last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    append(&s.path("l.log"), body);
+    let page = s
+        .ok_json(&format!(
+            "/api/streams/l.log/lines?after={first}&limit=7&wait=5"
+        ))
+        .await;
+    assert_eq!(texts(&page).len(), 7);
+    let resp = s
+        .client
+        .get(format!("{}/api/streams/l.log/lines?last=1", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let conn = Connection::open(
+        &s.client,
+        &format!("{}/api/streams/l.log/events", s.url),
+        None,
+    )
+    .await;
+    assert_eq!(conn.headers["x-accel-buffering"], "no");
+    let mut conn = conn;
+    let event = conn.next(5 * SEC).await.unwrap();
+    assert_eq!(
+        event.retry,
+        Some(2000),
+        "a retry hint comes before the first event"
+    );
+}
