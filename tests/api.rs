@@ -1,6 +1,8 @@
 //! The HTTP API v1 over a real socket and real files: reads, long polls, SSE, errors,
 //! shutdown.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! disconnects and restarts, history to the first byte, SSE framing, slow clients bounded,
 //! the multiplexed and plain-text endpoints.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -105,13 +105,18 @@ pub enum Event {
     /// A generation begins; its entries follow. `notice` comes before its first line, and
     /// live delivery starts at byte `from` (bytes before it are history on disk).
     Opened {
+        /// The new generation.
         generation: Arc<Generation>,
+        /// The notice that opens it, if it replaces another.
         notice: Option<Notice>,
+        /// First byte delivered live.
         from: u64,
     },
     /// Complete lines of `generation`, in order.
     Lines {
+        /// Their generation.
         generation: Arc<Generation>,
+        /// The lines, in file order.
         lines: Vec<RawLine>,
     },
     /// The state of the path changed.

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::UNIX_EPOCH;
 
 /// How many leading bytes of a generation its checksum covers.
-pub const PREFIX_BYTES: usize = 1024;
+pub(crate) const PREFIX_BYTES: usize = 1024;
 
 /// The identity of an open file, as far as metadata can tell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,7 +53,7 @@ impl FileId {
 /// Checksum of the first `min(pos, PREFIX_BYTES)` bytes of a generation, given its prefix.
 ///
 /// Returns `None` when `prefix` is too short to cover `pos`.
-pub fn prefix_check(prefix: &[u8], pos: u64) -> Option<u32> {
+pub(crate) fn prefix_check(prefix: &[u8], pos: u64) -> Option<u32> {
     let n = usize::try_from(pos).unwrap_or(usize::MAX).min(PREFIX_BYTES);
     let bytes = prefix.get(..n)?;
     let mut h = Fnv::new();
