@@ -114,9 +114,11 @@ pub struct Cli {
     )]
     pub tls_key: Option<PathBuf>,
 
-    /// Most open streams (SSE and `raw?follow=1`) from one address; one more gets 429.
-    #[arg(long, env = "COMETAIL_MAX_STREAMS_PER_ADDRESS", default_value_t = 32)]
-    pub max_streams_per_address: usize,
+    /// Most open streams (SSE and `raw?follow=1`) from one client address; one more gets 429.
+    /// Default 32, for non-loopback clients only: loopback clients all share one address, so
+    /// they are capped only when this is given (and --max-connections caps them anyway).
+    #[arg(long, env = "COMETAIL_MAX_STREAMS_PER_ADDRESS", value_name = "N")]
+    pub max_streams_per_address: Option<usize>,
 
     /// Longest request head (request line and headers, bytes; K suffix); longer gets 431.
     #[arg(long, env = "COMETAIL_MAX_HEADER_BYTES", default_value = "16K", value_parser = parse_size)]

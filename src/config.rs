@@ -60,6 +60,8 @@ pub struct Config {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Most open streams (SSE, raw follow) per client address.
     pub max_streams_per_address: usize,
+    /// Whether the stream cap applies to loopback clients too (only when it was given).
+    pub cap_loopback_streams: bool,
     /// Longest request head, in bytes (at least 8K: hyper's minimum buffer).
     pub max_header_bytes: usize,
     /// How long a client may take to send a request head or finish the TLS handshake.
@@ -93,6 +95,9 @@ impl Auth {
         self.token.is_some() || !self.users.is_empty()
     }
 }
+
+/// Default of `--max-streams-per-address`.
+pub const DEFAULT_STREAMS_PER_ADDRESS: usize = 32;
 
 /// Shortest token accepted from a file or the environment.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -209,7 +214,7 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if cli.max_streams_per_address == 0 {
+        if cli.max_streams_per_address == Some(0) {
             return Err(invalid("--max-streams-per-address", "at least 1"));
         }
         let max_header_bytes = usize::try_from(cli.max_header_bytes)
@@ -229,7 +234,10 @@ impl Config {
             public_without_auth: cli.public_without_auth,
             allowed_hosts,
             tls,
-            max_streams_per_address: cli.max_streams_per_address,
+            max_streams_per_address: cli
+                .max_streams_per_address
+                .unwrap_or(DEFAULT_STREAMS_PER_ADDRESS),
+            cap_loopback_streams: cli.max_streams_per_address.is_some(),
             max_header_bytes,
             header_timeout: cli.header_timeout,
             sources,

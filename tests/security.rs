@@ -844,6 +844,19 @@ async fn open_streams_per_address_are_capped_with_429() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn loopback_clients_are_not_stream_capped_by_default() {
+    let s = Server::start(&["{dir}/app.log"]).await;
+    let a = addr(&s);
+    let mut open = Vec::new();
+    for _ in 0..40 {
+        let mut tcp = TcpStream::connect(a).await.unwrap();
+        net::send_request(&mut tcp, a, "GET", "/api/streams/app.log/events", &[]).await;
+        assert_eq!(net::read_response(&mut tcp).await.unwrap().status, 200);
+        open.push(tcp);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn held_long_polls_are_capped_with_503() {
     let s = Server::start(&["--max-long-polls", "1", "{dir}/app.log"]).await;
     let a = addr(&s);

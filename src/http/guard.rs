@@ -258,6 +258,11 @@ pub(super) async fn streams(State(app): State<AppState>, req: Request, next: Nex
     let Some(ip) = super::peer(&req).map(|p| p.ip()) else {
         return next.run(req).await;
     };
+    // Loopback clients share one address: capping them would cap the whole machine, which
+    // `--max-connections` does; they are capped only when the limit was given explicitly.
+    if ip.is_loopback() && !app.config.cap_loopback_streams {
+        return next.run(req).await;
+    }
     let Some(permit) = app.streams.open(ip, app.config.max_streams_per_address) else {
         let mut r = refuse(
             StatusCode::TOO_MANY_REQUESTS,
