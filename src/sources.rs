@@ -91,6 +91,10 @@ impl Sources {
                 Source::Glob(pattern) => {
                     for path in glob_matches(pattern) {
                         let name = path.display().to_string();
+                        // A file that an earlier pattern or path already names is one stream.
+                        if sources.list().iter().any(|s| s.name() == name) {
+                            continue;
+                        }
                         sources.add(path, name, true, true).await;
                     }
                     globs.push(pattern.clone());
@@ -216,7 +220,8 @@ impl Sources {
                 continue;
             }
             let tick = if step.draining {
-                DRAIN_TICK
+                // Never slower than the poll interval the user asked for.
+                DRAIN_TICK.min(self.config.poll_interval)
             } else if watched && stream.is_following() {
                 SAFETY_TICK
             } else {
@@ -238,7 +243,8 @@ impl Sources {
                 () = tokio::time::sleep(GLOB_TICK) => {}
                 () = self.cancel.cancelled() => return,
             }
-            let known: HashSet<String> = self.list().iter().map(|s| s.name().to_owned()).collect();
+            let mut known: HashSet<String> =
+                self.list().iter().map(|s| s.name().to_owned()).collect();
             let scan = patterns.clone();
             let found = tokio::task::spawn_blocking(move || {
                 scan.iter()
@@ -249,7 +255,8 @@ impl Sources {
             let Ok(found) = found else { continue };
             for path in found {
                 let name = path.display().to_string();
-                if !known.contains(&name) {
+                // `insert`, not `contains`: two patterns may match the same new file.
+                if known.insert(name.clone()) {
                     tracing::info!("new file matches: {}", crate::escape_for_log(&name));
                     self.add(path, name, true, false).await;
                 }

@@ -83,6 +83,11 @@ impl Collector {
         }
     }
 
+    /// The entries as they are collected, for a thread that scans them as they arrive.
+    pub fn shared(&self) -> Arc<Mutex<Vec<Value>>> {
+        self.entries.clone()
+    }
+
     /// Every entry so far, as JSON.
     pub fn entries(&self) -> Vec<Value> {
         self.check();
