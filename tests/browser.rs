@@ -120,9 +120,17 @@ fn screenshots_are_written_as_artifacts() {
                 )
                 .expect("write");
             },
-            &["api.log", "worker.log", "nginx-access.log"],
+            &["api.log", "worker.log", "nginx-access.log", "missing.log"],
         );
-        for (w, h, name) in [(1280, 800, "desktop"), (390, 844, "phone")] {
+        // (width, height, name, query): the plain view with a rotation marker, a merged view,
+        // and a filtered view on a phone.
+        let shots = [
+            (1280, 800, "desktop", "?s=api.log"),
+            (1280, 800, "desktop-merged", "?s=api.log,worker.log"),
+            (390, 844, "phone", "?s=api.log&q=status%3D500"),
+        ];
+        let mut rotated = false;
+        for (w, h, name, query) in shots {
             for theme in ["dark", "light"] {
                 let b = Browser::start(w, h).await;
                 b.open(&srv.url).await;
@@ -131,20 +139,30 @@ fn screenshots_are_written_as_artifacts() {
                     vec![json!(theme)],
                 )
                 .await;
-                b.open(&format!("{}?s=api.log&q=status%3D500", srv.url))
-                    .await;
+                b.open(&format!("{}{query}", srv.url)).await;
                 b.wait_js(
                     "rows",
                     "return document.querySelectorAll('#log .row').length > 5",
                     SECS10,
                 )
                 .await;
-                b.wait_js(
-                    "live",
-                    "return /live/.test(document.querySelector('#status').textContent)",
-                    SECS10,
-                )
-                .await;
+                wait_live(&b).await;
+                if !rotated {
+                    rotated = true;
+                    std::fs::rename(srv.path("api.log"), srv.path("api.log.1")).expect("mv");
+                    let fresh = sample_log()
+                        .lines()
+                        .take(3)
+                        .map(|l| format!("{l}\n"))
+                        .collect::<String>();
+                    std::fs::write(srv.path("api.log"), fresh).expect("write");
+                    b.wait_js(
+                        "the rotation marker",
+                        "return !!document.querySelector('#log .row.m-rotated')",
+                        SECS10,
+                    )
+                    .await;
+                }
                 let p = b.screenshot(&format!("{name}-{theme}.png")).await;
                 let len = std::fs::metadata(&p).expect("screenshot written").len();
                 assert!(len > 5_000, "{} is suspiciously small", p.display());
@@ -403,7 +421,7 @@ fn a_hundred_thousand_lines_keep_the_dom_small_and_history_reaches_the_first_lin
                 .await
                 .as_str()
                 .unwrap_or("")
-                .contains("Start of file")
+                .contains("start of file")
         );
         // Back to the end (the far end was dropped from memory and is fetched again).
         b.c.find(fantoccini::Locator::Css("#log"))
@@ -780,7 +798,7 @@ fn rotation_truncation_and_a_missing_file_show_marker_rows() {
             SECS10,
         )
         .await;
-        let order = b.js("return [...document.querySelectorAll('#log .row')].map(r => r.classList.contains('marker') ? 'M:' + [...r.classList].find(c => c.startsWith('m-')) : r.querySelector('.txt').textContent)").await;
+        let order = b.js("return window.__cometail.entries()").await;
         let order: Vec<String> = serde_json::from_value(order).expect("strings");
         let pos = |s: &str| {
             order
@@ -789,11 +807,11 @@ fn rotation_truncation_and_a_missing_file_show_marker_rows() {
                 .unwrap_or_else(|| panic!("{s} missing from {order:?}"))
         };
         assert!(
-            pos("first 5") < pos("M:m-rotated") && pos("M:m-rotated") < pos("fresh 1"),
+            pos("first 5") < pos("M:rotated") && pos("M:rotated") < pos("fresh 1"),
             "{order:?}"
         );
         assert!(
-            pos("filler 50") < pos("M:m-truncated") && pos("M:m-truncated") < pos("short"),
+            pos("filler 50") < pos("M:truncated") && pos("M:truncated") < pos("short"),
             "{order:?}"
         );
         assert_clean(&b).await;

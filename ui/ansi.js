@@ -111,3 +111,14 @@ export function styleSpan(el, st) {
   if (st.u) el.classList.add("a-u");
   if (st.s) el.classList.add("a-s");
 }
+
+/** Parsed ANSI form of an entry, cached on it. */
+export function parsed(e) {
+  if (!e.p) e.p = e.notice !== undefined ? { plain: noticeText(e), segs: null } : parseAnsi(e.text);
+  return e.p;
+}
+
+export function noticeText(e) {
+  const label = { rotated: "rotated", truncated: "truncated", gap: "gap", waiting: "waiting", error: "error" }[e.notice] || e.notice;
+  return `── ${label}${e.detail ? `: ${e.detail}` : ""} ──`;
+}

@@ -10,7 +10,8 @@
 
 import { Conn, Status } from "./conn.js";
 import { Filter, checkSpec } from "./filter.js";
-import { LogView, buildText, parsed } from "./view.js";
+import { parsed } from "./ansi.js";
+import { LogView, buildText } from "./view.js";
 
 const RETAIN = 100000; // entries kept in memory per view
 const SLACK = 10000; // trim in chunks, not on every append
@@ -159,20 +160,7 @@ function buildRow(e) {
     }
   }
   row.appendChild(t);
-  const tip = [];
-  if (e.time) tip.push(`arrived ${fmtTime.format(new Date(e.time))}`);
-  if (e.cursor) tip.push("click: link to this line");
-  if (tip.length) row.title = tip.join(" · ");
-  if (e.cursor) {
-    const b = document.createElement("button");
-    b.className = "cp";
-    b.type = "button";
-    b.title = "copy line";
-    b.setAttribute("aria-label", "copy line");
-    b.textContent = "⧉";
-    row.appendChild(b);
-    if (state.linked && e.cursor === state.linked) row.classList.add("linked");
-  }
+  if (e.cursor && state.linked && e.cursor === state.linked) row.classList.add("linked");
   return row;
 }
 
@@ -199,9 +187,11 @@ function flush() {
     view.setRows(rows, anchor);
   }
   if (state.following) view.scrollToBottom();
-  else view.render();
+  else {
+    view.render();
+    maybeLoadMore();
+  }
   updateNewLines();
-  maybeLoadMore();
 }
 
 function updateNewLines() {
@@ -216,22 +206,30 @@ function updateNewLines() {
   renderPicker();
 }
 
+// Following stops only when the view moved *up* from where we last put it: scroll events
+// arrive a frame late, when more lines may already have grown the log, so "not at the bottom"
+// alone would pause a fast stream by itself.
 function onScroll() {
   if (!win) return;
-  const bottom = view.atBottom() && win.tailComplete;
-  if (bottom !== state.following) {
-    state.following = bottom;
-    if (bottom) state.newCount = 0;
+  if (state.following) {
+    if (view.pos < view.lastSet - 2) {
+      state.following = false;
+      updateNewLines();
+    }
+  } else if (view.atBottom() && win.tailComplete) {
+    state.following = true;
+    state.newCount = 0;
     updateNewLines();
   }
+  showTopNote();
   maybeLoadMore();
 }
 
 function maybeLoadMore() {
   if (!win || !view.rows.length) return;
-  const screen = els.log.clientHeight;
-  if (els.log.scrollTop < screen * 2 && win.headPrev && !win.loadingHead) loadOlder();
-  if (!win.tailComplete && !win.loadingTail && view.total() - (els.log.scrollTop + screen) < screen * 2) {
+  const screen = view.viewH;
+  if (view.pos < screen * 2 && win.headPrev && !win.loadingHead) loadOlder();
+  if (!win.tailComplete && !win.loadingTail && view.total() - (view.pos + screen) < screen * 2) {
     loadNewer();
   }
 }
@@ -248,7 +246,6 @@ function addEntries(entries, where) {
     if (entries.length > 2000) win.entries = win.entries.concat(entries);
     else for (const e of entries) win.entries.push(e);
   }
-  for (const e of entries) parsed(e);
   if (state.filter) state.filter.evaluate(entries);
 }
 
@@ -273,6 +270,7 @@ function trim(preferFront) {
   if (dropFront) {
     win.entries = win.entries.slice(over);
     if (!win.merged) win.headPrev = firstCursor();
+    showTopNote();
   } else {
     win.entries = win.entries.slice(0, win.entries.length - over);
     if (win.tailComplete) {
@@ -285,7 +283,7 @@ function trim(preferFront) {
 
 function onLive(stream, entries) {
   if (!win || !win.ids.includes(stream)) return;
-  const es = entries.map((e) => stamp({ ...e }, win.merged ? stream : null));
+  const es = win.merged ? entries.map((e) => stamp(e, stream)) : entries;
   if (!state.following) state.newCount += es.length;
   if (win.tailComplete) {
     addEntries(es, "back");
@@ -351,14 +349,16 @@ async function loadNewer() {
   }
 }
 
+/** The note floating at the top of the log while the view is near its top. */
 function showTopNote() {
   if (!win) return;
   let text = "";
-  if (win.merged) text = "Merged view: open a single stream to page through its earlier history.";
-  else if (win.headPrev === null && win.entries.length) text = "Start of file";
-  else if (win.headPrev) text = "Loading earlier lines…";
-  els.top.textContent = text;
-  els.top.hidden = !text;
+  if (win.merged) text = "merged view · open a single stream to page through its earlier history";
+  else if (win.headPrev === null && win.entries.length) text = "start of file";
+  else if (win.headPrev) text = "loading earlier lines…";
+  if (els.top.textContent !== text) els.top.textContent = text;
+  const near = view.pos < view.rowH * 3 && view.rows.length > 0;
+  els.top.hidden = !text || !near;
 }
 
 /** Open a view of `ids` (one stream, or several merged). */
@@ -789,13 +789,34 @@ document.addEventListener("keydown", (ev) => {
   }
 });
 
+const copyButton = document.createElement("button");
+copyButton.className = "cp";
+copyButton.type = "button";
+copyButton.title = "copy line";
+copyButton.setAttribute("aria-label", "copy line");
+copyButton.textContent = "⧉";
+
+// The tooltip (arrival time) is built on first hover, not for every row drawn.
+els.log.addEventListener("mouseover", (ev) => {
+  const row = ev.target.closest(".row");
+  if (!row || !row.entry) return;
+  // One copy button for the whole log, moved into the row under the pointer.
+  if (copyButton.parentNode !== row) row.appendChild(copyButton);
+  if (row.title) return;
+  const e = row.entry;
+  const tip = [];
+  if (e.time) tip.push(`arrived ${fmtTime.format(new Date(e.time))}`);
+  if (e.cursor && !win.merged) tip.push("click: link to this line");
+  if (tip.length) row.title = tip.join(" · ");
+});
+
 // Click a line: link to it. The copy button copies the whole line.
 els.log.addEventListener("click", (ev) => {
   const row = ev.target.closest(".row");
   if (!row || !row.entry) return;
   const e = row.entry;
   if (ev.target.closest(".cp")) {
-    copyText(e.text !== undefined ? parsed(e).plain : parsed(e).plain);
+    copyText(parsed(e).plain);
     return;
   }
   const sel = getSelection();
@@ -831,6 +852,23 @@ addEventListener("hashchange", () => {
   }
 });
 
+// A hidden tab gives its connections back after a while (browsers allow six HTTP/1.1
+// connections per host across all tabs) and resumes from its cursors when shown again.
+const HIDDEN_GRACE_MS = 30000;
+let hiddenTimer = 0;
+document.addEventListener("visibilitychange", () => {
+  clearTimeout(hiddenTimer);
+  if (document.hidden) {
+    hiddenTimer = setTimeout(() => {
+      if (state.conn) state.conn.disconnect("paused while the tab is hidden");
+      if (state.bg) state.bg.disconnect("paused while the tab is hidden");
+    }, HIDDEN_GRACE_MS);
+  } else {
+    if (state.conn && state.conn.paused) state.conn.resume();
+    if (state.bg && state.bg.paused) state.bg.resume();
+  }
+});
+
 // ---------------------------------------------------------------- debug hooks (tests)
 
 window.__cometail = {
@@ -842,6 +880,7 @@ window.__cometail = {
   following: () => state.following,
   view: () => (win ? win.ids.slice() : []),
   texts: () => (win ? win.entries.filter((e) => e.text !== undefined).map((e) => e.text) : []),
+  entries: () => (win ? win.entries.map((e) => (e.notice !== undefined ? `M:${e.notice}` : e.text)) : []),
   atStart: () => !!win && win.headPrev === null,
   cursorOf: (text) => {
     const e = win && win.entries.find((x) => x.text === text);
@@ -861,11 +900,13 @@ async function main() {
   if (t === "dark" || t === "light") setTheme(t);
   else setTheme(currentTheme());
   document.documentElement.dataset.themeExplicit = t ? "1" : "";
-  let wrap = false;
+  // Wrapping defaults to on for narrow (phone) screens, off otherwise.
+  let wrap = matchMedia("(max-width: 720px)").matches;
   try {
-    wrap = localStorage.getItem("cometail.wrap") === "1";
+    const w = localStorage.getItem("cometail.wrap");
+    if (w !== null) wrap = w === "1";
   } catch {
-    wrap = false;
+    /* storage may be disabled */
   }
   if (wrap) setWrap(true);
 
@@ -882,7 +923,7 @@ async function main() {
   const want = (q.get("s") || "").split(",").filter((id) => state.byId.has(id));
   const ids = want.length ? want : state.streams.length ? [state.streams[0].id] : [];
   if (!ids.length) {
-    els.top.textContent = "No streams yet: waiting for files to match.";
+    els.top.textContent = "no streams yet: waiting for files to match";
     els.top.hidden = false;
     const wait = setInterval(() => {
       if (state.streams.length) {

@@ -65,10 +65,10 @@ export class Conn {
   }
 
   /** Debug/test hook: drop the transport and stay down until `resume()`. */
-  disconnect() {
+  disconnect(why = "disconnected on request") {
     this.paused = true;
     this.teardown();
-    this.setStatus(Status.RECONNECTING, "disconnected on request");
+    this.setStatus(Status.RECONNECTING, why);
   }
 
   resume() {

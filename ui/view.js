@@ -10,25 +10,14 @@
 // Rows are kept in document order, so a selection across several rows copies them in order.
 // Log text only ever enters the DOM through textContent / text nodes.
 
-import { parseAnsi, styleSpan } from "./ansi.js";
+import { parsed, styleSpan } from "./ansi.js";
 
-const OVERSCAN = 15;
+const OVERSCAN = 8;
 /** Longest line text put in the DOM; the copy action still copies the whole line. */
 const MAX_RENDER_CHARS = 10000;
 
 // East Asian wide and fullwidth ranges, counted as two cells when estimating wrapped heights.
 const WIDE_RE = /[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/g;
-
-/** Parsed ANSI form of an entry, cached on it. */
-export function parsed(e) {
-  if (!e.p) e.p = e.notice !== undefined ? { plain: noticeText(e), segs: null } : parseAnsi(e.text);
-  return e.p;
-}
-
-export function noticeText(e) {
-  const label = { rotated: "rotated", truncated: "truncated", gap: "gap", waiting: "waiting", error: "error" }[e.notice] || e.notice;
-  return `── ${label}${e.detail ? `: ${e.detail}` : ""} ──`;
-}
 
 function cells(s) {
   let n = s.length;
@@ -99,13 +88,18 @@ export class LogView {
     this.ranges = null;
     this.gen = 0; // bump to force re-rendering of every row (filter, theme of labels...)
     this.measure();
-    // onScroll derives everything (following or paused) from the position, so it does not
-    // need to tell our own scrolls from the user's.
+    this.lastSet = 0; // the scrollTop we last set ourselves
+    // Cached geometry: reading scrollTop / clientHeight after DOM changes forces a layout,
+    // which at thousands of lines per second costs more than everything else together.
+    this.pos = 0; // scrollTop, updated by scroll events and by our own scrolls
+    this.viewH = this.el.clientHeight;
     this.el.addEventListener("scroll", () => {
+      this.pos = this.el.scrollTop;
       this.render();
       this.hooks.onScroll();
     }, { passive: true });
     new ResizeObserver(() => {
+      this.viewH = this.el.clientHeight;
       const w = this.el.clientWidth;
       if (w !== this.width) {
         this.width = w;
@@ -218,8 +212,8 @@ export class LogView {
 
   anchor() {
     if (!this.rows.length) return null;
-    const i = this.indexAt(this.el.scrollTop);
-    return { seq: this.rows[i].seq, off: this.el.scrollTop - this.top(i) };
+    const i = this.indexAt(this.pos);
+    return { seq: this.rows[i].seq, off: this.pos - this.top(i) };
   }
 
   /** Index of the first row with seq >= `seq` (rows are sorted by seq). */
@@ -242,9 +236,13 @@ export class LogView {
   }
 
   scrollTo(y) {
-    const max = Math.max(0, this.total() - this.el.clientHeight);
+    const max = Math.max(0, this.total() - this.viewH);
     const t = Math.max(0, Math.min(max, y));
-    if (Math.abs(this.el.scrollTop - t) >= 1) this.el.scrollTop = t;
+    this.lastSet = t;
+    if (Math.abs(this.pos - t) >= 1) {
+      this.el.scrollTop = t;
+      this.pos = t;
+    }
   }
 
   scrollToBottom() {
@@ -253,20 +251,20 @@ export class LogView {
   }
 
   scrollToIndex(i) {
-    this.scrollTo(this.top(i) - this.el.clientHeight / 3);
+    this.scrollTo(this.top(i) - this.viewH / 3);
     this.render();
   }
 
   atBottom() {
-    return this.el.scrollTop + this.el.clientHeight >= this.total() - Math.max(4, this.rowH / 2);
+    return this.pos + this.viewH >= this.total() - Math.max(4, this.rowH / 2);
   }
 
   /** First and last row index drawn. */
   range() {
     const n = this.rows.length;
     if (!n) return [0, -1];
-    const a = this.indexAt(this.el.scrollTop);
-    const b = this.indexAt(this.el.scrollTop + this.el.clientHeight);
+    const a = this.indexAt(this.pos);
+    const b = this.indexAt(this.pos + this.viewH);
     return [Math.max(0, a - OVERSCAN), Math.min(n - 1, b + OVERSCAN)];
   }
 

@@ -91,9 +91,26 @@ impl Server {
     /// The binary under test; `COMETAIL_BIN` overrides it (e.g. to run these tests against
     /// another build).
     fn binary() -> PathBuf {
-        std::env::var_os("COMETAIL_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_cometail")))
+        if let Some(p) = std::env::var_os("COMETAIL_BIN") {
+            return PathBuf::from(p);
+        }
+        if let Some(p) = option_env!("CARGO_BIN_EXE_cometail") {
+            return PathBuf::from(p);
+        }
+        // Examples do not get CARGO_BIN_EXE_*: use the binary of the same profile, which
+        // lives next to the `examples/` directory.
+        let exe = std::env::current_exe().expect("current exe");
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("cometail"))
+            .expect("target dir");
+        assert!(
+            bin.exists(),
+            "{} is missing: build it first (cargo build --release)",
+            bin.display()
+        );
+        bin
     }
 
     /// Start `cometail --port 0 ARGS...` with the temp dir as working directory. `make` may
