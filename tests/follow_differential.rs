@@ -11,6 +11,8 @@
 //! renamed or deleted are read by cometail for `--rotate-grace` and may be lost by GNU tail,
 //! so there cometail must deliver everything GNU tail delivers, in order, plus those lines.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! file, offsets past 4 GiB in a sparse file, truncate-and-regrow, and the states of a path
 //! that is missing, a directory, a FIFO (and unreadable, where the test is not root).
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::fs::{self, OpenOptions};

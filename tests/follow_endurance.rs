@@ -15,6 +15,8 @@
 //! Runs in both back ends (`--poll` with a 10 ms interval), one after the other; about 20 s
 //! each on an idle two-core machine.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::fs::{self, OpenOptions};

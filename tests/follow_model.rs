@@ -24,6 +24,8 @@
 //! Runs 1,000 cases by default. More: `FOLLOW_MODEL_CASES=100000 cargo test --release --test
 //! follow_model` (`PROPTEST_CASES` works too; `FOLLOW_MODEL_CASES` wins).
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 mod common;
 
 use std::fs::{self, File, OpenOptions};
