@@ -547,6 +547,40 @@ async fn a_wrong_host_is_refused_as_dns_rebinding() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn http2_authority_and_bodies_are_checked_like_http1() {
+    let s = Server::start(&["{dir}/app.log"]).await;
+    let a = addr(&s);
+    let tcp = TcpStream::connect(a).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut send = |uri: String, body: &'static str| {
+        let req = hyper::Request::get(uri)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                body.as_bytes(),
+            )))
+            .unwrap();
+        sender.send_request(req)
+    };
+    let evil = send(format!("http://evil.example:{}/api/streams", a.port()), "")
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), 421, "`:authority` is checked");
+    let own = send(format!("http://127.0.0.1:{}/api/streams", a.port()), "")
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let body = send(format!("http://127.0.0.1:{}/api/streams", a.port()), "x=1")
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 413, "a request with data");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_foreign_origin_is_refused_on_every_api_and_stream_request() {
     let s = Server::start(&["{dir}/app.log"]).await;
     append(&s.path("app.log"), "x\n");
