@@ -10,8 +10,9 @@
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -75,7 +76,7 @@ impl Sources {
             match source {
                 Source::File(path) => {
                     let name = path.display().to_string();
-                    sources.add(path.clone(), name, true, true).await;
+                    sources.add(path.clone(), name, true, true, None).await;
                 }
                 Source::Stdin => {
                     let dir = sources
@@ -85,8 +86,17 @@ impl Sources {
                         .unwrap_or_default();
                     let path = dir.join("stdin");
                     File::create(&path)?;
-                    let stream = sources.add(path.clone(), "-".into(), false, false).await;
-                    spawn_stdin_spool(path, config.spool_bytes, stream);
+                    let progress = Arc::new(SpoolProgress::default());
+                    let stream = sources
+                        .add(
+                            path.clone(),
+                            "-".into(),
+                            false,
+                            false,
+                            Some(progress.clone()),
+                        )
+                        .await;
+                    spawn_stdin_spool(path, config.spool_bytes, stream, progress);
                 }
                 Source::Glob(pattern) => {
                     for path in glob_matches(pattern) {
@@ -95,7 +105,7 @@ impl Sources {
                         if sources.list().iter().any(|s| s.name() == name) {
                             continue;
                         }
-                        sources.add(path, name, true, true).await;
+                        sources.add(path, name, true, true, None).await;
                     }
                     globs.push(pattern.clone());
                 }
@@ -128,13 +138,15 @@ impl Sources {
             .cloned()
     }
 
-    /// Adds a stream for `path`, looks at it once, and starts its follower task.
+    /// Adds a stream for `path`, looks at it once, and starts its follower task (which
+    /// reports to `spool` what it opens, for the stdin spool).
     async fn add(
         self: &Arc<Self>,
         path: PathBuf,
         name: String,
         announce_rotation: bool,
         start_at_end: bool,
+        spool: Option<Arc<SpoolProgress>>,
     ) -> Arc<Stream> {
         let base = if name == "-" {
             StreamId::from_name("stdin")
@@ -180,18 +192,35 @@ impl Sources {
             (follower, step)
         })
         .await;
-        if let Ok((follower, step)) = first {
-            stream.apply(step.events);
-            let this = self.clone();
-            let s = stream.clone();
-            self.tracker
-                .spawn(async move { this.follow(s, follower).await });
+        match first {
+            Ok((follower, step)) => {
+                if let Some(spool) = &spool {
+                    spool.report(&step.events);
+                }
+                stream.apply(step.events);
+                let this = self.clone();
+                let s = stream.clone();
+                self.tracker
+                    .spawn(async move { this.follow(s, follower, spool).await });
+            }
+            Err(_) => {
+                if let Some(spool) = &spool {
+                    spool.stop();
+                }
+            }
         }
         stream
     }
 
     /// The follower task of one stream.
-    async fn follow(self: Arc<Self>, stream: Arc<Stream>, mut follower: Follower) {
+    async fn follow(
+        self: Arc<Self>,
+        stream: Arc<Stream>,
+        mut follower: Follower,
+        spool: Option<Arc<SpoolProgress>>,
+    ) {
+        // However the task ends, the spool must not wait for it any more.
+        let _stop = spool.clone().map(StopOnDrop);
         let wake = Arc::new(Notify::new());
         let mut watched = self.watcher.watch(follower.path(), &wake);
         loop {
@@ -209,6 +238,9 @@ impl Sources {
                 .events
                 .iter()
                 .any(|e| !matches!(e, Event::Lines { .. }));
+            if let Some(spool) = &spool {
+                spool.report(&step.events);
+            }
             stream.apply(step.events);
             if rewatch || !watched {
                 watched = self.watcher.watch(follower.path(), &wake);
@@ -258,7 +290,7 @@ impl Sources {
                 // `insert`, not `contains`: two patterns may match the same new file.
                 if known.insert(name.clone()) {
                     tracing::info!("new file matches: {}", crate::escape_for_log(&name));
-                    self.add(path, name, true, false).await;
+                    self.add(path, name, true, false, None).await;
                 }
             }
         }
@@ -278,18 +310,81 @@ fn glob_matches(pattern: &str) -> Vec<PathBuf> {
     found
 }
 
+/// What the stdin follower has opened, so that the spool never rolls over a file the follower
+/// has not finished.
+///
+/// A rollover renames the current spool file over the previous one, deleting it. Had the
+/// follower not opened the current file yet, it would still be reading the previous one or
+/// an older one, and a file created and rolled away between two of its looks would be lost
+/// without a trace (no `gap`: the stream would never know it existed). So before a rollover
+/// the spool waits until the follower has opened the current file, which it does as soon as
+/// it has read the one before to its end. Reading stdin pauses meanwhile (the writer into the
+/// pipe waits); readers that fall behind still get a `gap`, as the spool stays bounded.
+#[derive(Debug, Default)]
+struct SpoolProgress {
+    /// Inode of the file the follower opened last, and whether the follower has stopped.
+    state: Mutex<(Option<u64>, bool)>,
+    changed: Condvar,
+}
+
+impl SpoolProgress {
+    /// Notes the file a step opened, if any.
+    fn report(&self, events: &[Event]) {
+        let opened = events.iter().rev().find_map(|e| match e {
+            Event::Opened { generation, .. } => Some(generation.id.ino),
+            _ => None,
+        });
+        if let Some(ino) = opened {
+            self.state.lock().unwrap_or_else(PoisonError::into_inner).0 = Some(ino);
+            self.changed.notify_all();
+        }
+    }
+
+    /// The follower is gone: nothing waits for it any more.
+    fn stop(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.changed.notify_all();
+    }
+
+    /// Blocks until the follower has opened the file with inode `ino`, or has stopped.
+    fn wait_opened(&self, ino: u64) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.0 != Some(ino) && !state.1 {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Calls [`SpoolProgress::stop`] when dropped.
+struct StopOnDrop(Arc<SpoolProgress>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 /// Copies standard input into the spool at `path` on a thread of its own (reading stdin
 /// blocks and cannot be cancelled; the thread ends with the process or at end of input).
 ///
 /// The spool is bounded by `spool_bytes`: when the current file reaches half of it, it is
 /// renamed to `stdin.1` (replacing, and so deleting, the previous one) and a new file is
-/// started, which the follower sees as a rotation. Readers whose cursor pointed into a deleted
-/// spool file get a `gap`.
-fn spawn_stdin_spool(path: PathBuf, spool_bytes: u64, stream: Arc<Stream>) {
+/// started, which the follower sees as a rotation; see [`SpoolProgress`] for why a rollover
+/// waits for the follower. Readers whose cursor pointed into a deleted spool file get a `gap`.
+fn spawn_stdin_spool(
+    path: PathBuf,
+    spool_bytes: u64,
+    stream: Arc<Stream>,
+    progress: Arc<SpoolProgress>,
+) {
     let spawned = std::thread::Builder::new()
         .name("stdin-spool".into())
         .spawn(move || {
-            if let Err(e) = spool_stdin(&path, spool_bytes / 2) {
+            let stdin = std::io::stdin().lock();
+            if let Err(e) = spool(stdin, &path, spool_bytes / 2, &progress) {
                 tracing::warn!("standard input: {e}");
             }
             drop(stream);
@@ -299,14 +394,20 @@ fn spawn_stdin_spool(path: PathBuf, spool_bytes: u64, stream: Arc<Stream>) {
     }
 }
 
-fn spool_stdin(path: &Path, segment_bytes: u64) -> std::io::Result<()> {
-    let mut stdin = std::io::stdin().lock();
+/// Copies `input` into the spool at `path`, rolling over every `segment_bytes` (at a line
+/// boundary) once the follower has opened the current file.
+fn spool(
+    mut input: impl Read,
+    path: &Path,
+    segment_bytes: u64,
+    progress: &SpoolProgress,
+) -> std::io::Result<()> {
     let mut out = OpenOptions::new().append(true).open(path)?;
     let mut written = 0u64;
     let mut last = b'\n';
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let n = match stdin.read(&mut buf) {
+        let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -322,6 +423,7 @@ fn spool_stdin(path: &Path, segment_bytes: u64) -> std::io::Result<()> {
             };
             if let Some(split) = split {
                 out.write_all(&chunk[..split])?;
+                progress.wait_opened(out.metadata()?.ino());
                 std::fs::rename(path, path.with_extension("1"))?;
                 out = OpenOptions::new()
                     .create_new(true)
@@ -340,4 +442,62 @@ fn spool_stdin(path: &Path, segment_bytes: u64) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tail::line_text;
+
+    #[test]
+    fn spool_rolls_over_only_files_the_follower_has_finished() {
+        // 300 KiB through 4 KiB spool files: about 75 rollovers, far faster than the follower
+        // below looks. Without the wait for the follower, files created and rolled away
+        // between two looks would be lost without a trace.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stdin");
+        File::create(&path).expect("create");
+        let input: String = (0..3000)
+            .map(|i| format!("{i:06} {}\n", "x".repeat(93)))
+            .collect();
+        let progress = Arc::new(SpoolProgress::default());
+        let opts = FollowOptions {
+            announce_rotation: false,
+            start_at_end: false,
+            ..FollowOptions::default()
+        };
+        let mut follower = Follower::new(&path, opts);
+        let follower_progress = progress.clone();
+        let reader = std::thread::spawn(move || {
+            let _stop = StopOnDrop(follower_progress.clone());
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while got.len() < 3000 && Instant::now() < deadline {
+                let step = follower.step(Instant::now());
+                follower_progress.report(&step.events);
+                for e in step.events {
+                    if let Event::Lines { lines, .. } = e {
+                        got.extend(lines.iter().map(|l| line_text(&l.head, l.len, 1 << 20).0));
+                    }
+                }
+                if !step.more {
+                    // A follower looks now and then, not continuously (pacing, not a wait).
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        });
+        spool(input.as_bytes(), &path, 4096, &progress).expect("spool");
+        let got = reader.join().expect("follower thread");
+        let want: Vec<String> = input.lines().map(str::to_owned).collect();
+        assert_eq!(got.len(), want.len(), "every line, once");
+        assert!(got == want, "in order");
+    }
+
+    #[test]
+    fn spool_stops_waiting_when_the_follower_is_gone() {
+        let progress = SpoolProgress::default();
+        progress.stop();
+        progress.wait_opened(42);
+    }
 }
