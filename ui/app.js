@@ -897,9 +897,9 @@ async function main() {
   } catch {
     t = null;
   }
+  // Without a stored choice the theme follows prefers-color-scheme (live, through CSS).
   if (t === "dark" || t === "light") setTheme(t);
-  else setTheme(currentTheme());
-  document.documentElement.dataset.themeExplicit = t ? "1" : "";
+  else els.theme.title = "theme: as the system (click to switch)";
   // Wrapping defaults to on for narrow (phone) screens, off otherwise.
   let wrap = matchMedia("(max-width: 720px)").matches;
   try {
