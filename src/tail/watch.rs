@@ -95,30 +95,46 @@ impl Watcher {
         }
         let mut covered = true;
         for dir in dirs.into_iter().flatten() {
-            let mut targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
-            let wakers = targets.entry(dir.clone()).or_default();
-            if wakers.iter().any(|w| Arc::ptr_eq(w, wake)) {
-                continue;
-            }
-            let fresh = wakers.is_empty();
-            wakers.push(wake.clone());
-            drop(targets);
-            if fresh {
-                let added = watcher
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .watch(&dir, RecursiveMode::NonRecursive);
-                if let Err(e) = added {
-                    tracing::warn!("cannot watch {} ({e}); polling it", dir.display());
-                    self.targets
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&dir);
-                    covered = false;
-                }
-            }
+            covered &= self.watch_dir(watcher, dir, wake);
         }
         covered
+    }
+
+    /// Wakes `wake` on events in `dir`; returns whether a watch covers it. A watch that
+    /// cannot be added (the directory just vanished, the watch limit is reached) is
+    /// forgotten, so that the next call tries again, and the caller polls meanwhile.
+    fn watch_dir(
+        &self,
+        watcher: &Mutex<notify::RecommendedWatcher>,
+        dir: PathBuf,
+        wake: &Arc<Notify>,
+    ) -> bool {
+        let mut targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
+        let wakers = targets.entry(dir.clone()).or_default();
+        if wakers.iter().any(|w| Arc::ptr_eq(w, wake)) {
+            return true;
+        }
+        let fresh = wakers.is_empty();
+        wakers.push(wake.clone());
+        drop(targets);
+        if !fresh {
+            return true;
+        }
+        let added = watcher
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .watch(&dir, RecursiveMode::NonRecursive);
+        match added {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("cannot watch {} ({e}); polling it", dir.display());
+                self.targets
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&dir);
+                false
+            }
+        }
     }
 }
 
@@ -131,5 +147,56 @@ fn nearest_existing_dir(path: &Path) -> Option<PathBuf> {
             return Some(dir.to_path_buf());
         }
         dir = dir.parent()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn poll_only_watcher_never_covers_a_path() {
+        let w = Watcher::new(true);
+        assert!(!w.is_active());
+        assert!(!w.watch(Path::new("/tmp/a.log"), &Arc::new(Notify::new())));
+    }
+
+    #[test]
+    fn a_watch_that_cannot_be_added_means_polling_and_is_retried_later() {
+        let w = Watcher::new(false);
+        let Some(watcher) = &w.watcher else {
+            // No inotify instance left on this machine: the fallback is what we test anyway.
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gone = dir.path().join("gone");
+        let wake = Arc::new(Notify::new());
+        assert!(!w.watch_dir(watcher, gone.clone(), &wake), "polled");
+        assert!(
+            !w.targets
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(&gone),
+            "forgotten, so that it is tried again"
+        );
+        std::fs::create_dir(&gone).expect("mkdir");
+        assert!(w.watch_dir(watcher, gone, &wake), "watched once it exists");
+    }
+
+    #[tokio::test]
+    async fn a_change_in_the_watched_directory_wakes_the_follower() {
+        let w = Watcher::new(false);
+        if !w.is_active() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        let wake = Arc::new(Notify::new());
+        assert!(w.watch(&path, &wake));
+        std::fs::write(&path, b"x\n").expect("write");
+        tokio::time::timeout(Duration::from_secs(10), wake.notified())
+            .await
+            .expect("woken by the event");
     }
 }
