@@ -191,10 +191,29 @@ impl Feed {
         }
         loop {
             let mut receivers: Vec<_> = self.streams.iter().map(|s| s.subscribe()).collect();
-            for rx in &mut receivers {
-                rx.borrow_and_update();
+            let versions: Vec<u64> = receivers
+                .iter_mut()
+                .map(|rx| *rx.borrow_and_update())
+                .collect();
+            if !self.multiplexed {
+                // The common fan-out case: many clients at the newest cursor of one stream
+                // share one encoded event.
+                let (stream, after) = (&self.streams[0], self.positions[0]);
+                if let Some((event, next)) = stream.shared_answer(after, versions[0]) {
+                    self.positions[0] = next;
+                    return Some(event);
+                }
+                let page = read_page(stream, Query::After(after), DEFAULT_LIMIT)
+                    .await
+                    .ok()?;
+                if !page.entries.is_empty() {
+                    let event = self.event(0, &page);
+                    stream.share_answer(after, versions[0], event.clone(), page.next);
+                    self.positions[0] = page.next;
+                    return Some(event);
+                }
             }
-            for i in 0..self.streams.len() {
+            for i in (0..self.streams.len()).filter(|_| self.multiplexed) {
                 let page = read_page(
                     &self.streams[i],
                     Query::After(self.positions[i]),

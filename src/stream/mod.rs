@@ -225,6 +225,18 @@ pub struct Stream {
     limits: StreamLimits,
     inner: Mutex<Inner>,
     changed: watch::Sender<u64>,
+    /// The last answer encoded for a reader, shared with every reader that asks the same
+    /// question at the same version (see [`Stream::shared_answer`]).
+    shared: Mutex<Option<SharedAnswer>>,
+}
+
+/// An encoded answer to "entries after `after`", valid for readers at `version` or later.
+#[derive(Debug, Clone)]
+struct SharedAnswer {
+    after: Cursor,
+    version: u64,
+    answer: Bytes,
+    next: Cursor,
 }
 
 /// What `GET /api/streams` says of a stream.
@@ -256,6 +268,7 @@ impl Stream {
                 state: FileState::Waiting("not looked at yet".into()),
             }),
             changed: watch::Sender::new(0),
+            shared: Mutex::new(None),
         }
     }
 
@@ -267,6 +280,37 @@ impl Stream {
     /// The path as given.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// An answer another reader already encoded for "entries after `after`" at `version`
+    /// (the value its `subscribe` receiver saw), and its `next`.
+    ///
+    /// When a line is appended, every reader waiting at the newest cursor asks the same
+    /// question; the first encodes the answer and the rest send the same bytes, so a batch is
+    /// encoded once however many clients follow the stream. Entries never change once
+    /// appended, so an answer computed at one version is still a correct (prefix) answer at any
+    /// later version; the version in the key only makes readers that saw newer entries compute
+    /// a fresher answer.
+    pub fn shared_answer(&self, after: Cursor, version: u64) -> Option<(Bytes, Cursor)> {
+        let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared
+            .as_ref()
+            .filter(|s| s.after == after && s.version == version)
+            .map(|s| (s.answer.clone(), s.next))
+    }
+
+    /// Offers an encoded answer to readers asking the same question; see
+    /// [`Stream::shared_answer`].
+    pub fn share_answer(&self, after: Cursor, version: u64, answer: Bytes, next: Cursor) {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.as_ref().is_none_or(|s| s.version <= version) {
+            *shared = Some(SharedAnswer {
+                after,
+                version,
+                answer,
+                next,
+            });
+        }
     }
 
     /// A receiver that is marked changed whenever entries are appended or the state changes.
