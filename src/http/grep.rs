@@ -67,7 +67,7 @@ impl Grep {
 
     /// Whether an entry passes: notices always do, lines when their text matches.
     pub(crate) fn keeps(&self, entry: &Entry) -> bool {
-        match line_text(entry) {
+        match entry.text() {
             Some(text) => self.0.is_match(text),
             None => true,
         }
@@ -78,22 +78,6 @@ impl Grep {
     pub(crate) fn apply(&self, page: &mut Page) {
         page.entries.retain(|e| self.keeps(e));
     }
-}
-
-/// A line entry's text (its plain form without the `\n`), or `None` for a notice.
-///
-/// FIXME(stream owner): `Entry` has no accessor for its kind or text; this reads the kind from
-/// the JSON encoding (`{"cursor":"…","text"…` or `…,"notice"…`; cursors never hold a quote).
-/// An `Entry::text() -> Option<&[u8]>` in `stream/` would make this exact.
-fn line_text(entry: &Entry) -> Option<&[u8]> {
-    const HEAD: &[u8] = b"{\"cursor\":\"";
-    let json = &entry.json[..];
-    let after = json.strip_prefix(HEAD)?;
-    let quote = memchr::memchr(b'"', after)?;
-    if after[quote..].starts_with(b"\",\"notice\"") {
-        return None;
-    }
-    Some(entry.plain.strip_suffix(b"\n").unwrap_or(&entry.plain))
 }
 
 #[cfg(test)]

@@ -96,9 +96,16 @@ pub struct Entry {
     pub json: Bytes,
     /// The entry as a line of plain text, with its `\n`.
     pub plain: Bytes,
+    /// Whether this is a notice rather than a line of the file.
+    pub(crate) notice: bool,
 }
 
 impl Entry {
+    /// A line entry's text (UTF-8, without its `\n`), or `None` for a notice.
+    pub fn text(&self) -> Option<&[u8]> {
+        (!self.notice).then(|| self.plain.strip_suffix(b"\n").unwrap_or(&self.plain))
+    }
+
     fn key(&self) -> (u64, u64) {
         (self.gen_seq, self.point)
     }
@@ -139,6 +146,7 @@ impl Entry {
             cursor,
             json: json.into(),
             plain: plain.into(),
+            notice: false,
         }
     }
 
@@ -161,6 +169,7 @@ impl Entry {
             cursor,
             json: json.into(),
             plain: plain.into(),
+            notice: true,
         }
     }
 }

@@ -420,5 +420,6 @@ fn unreachable_gap(detail: String) -> Entry {
         cursor: ORIGIN,
         json: json.to_string().into(),
         plain: format!("==> gap: {detail} <==\n").into(),
+        notice: true,
     }
 }
