@@ -235,7 +235,8 @@ pub(super) fn page_json(page: &Page, stream: Option<&str>) -> BytesMut {
 fn plain(page: &Page) -> Bytes {
     let mut out = BytesMut::new();
     for e in &page.entries {
-        out.extend_from_slice(&e.plain);
+        out.extend_from_slice(&e.line);
+        out.extend_from_slice(b"\n");
     }
     out.freeze()
 }

@@ -94,8 +94,9 @@ pub struct Entry {
     pub cursor: Cursor,
     /// The entry as a JSON object (`{"cursor":…,"text":…}`), encoded once for every reader.
     pub json: Bytes,
-    /// The entry as a line of plain text, with its `\n`.
-    pub plain: Bytes,
+    /// The entry as a line of plain text, without a `\n`: a line's text, or a notice
+    /// rendered as `==> rotated: … <==`.
+    pub line: Bytes,
     /// Whether this is a notice rather than a line of the file.
     pub(crate) notice: bool,
 }
@@ -103,7 +104,7 @@ pub struct Entry {
 impl Entry {
     /// A line entry's text (UTF-8, without its `\n`), or `None` for a notice.
     pub fn text(&self) -> Option<&[u8]> {
-        (!self.notice).then(|| self.plain.strip_suffix(b"\n").unwrap_or(&self.plain))
+        (!self.notice).then_some(&self.line[..])
     }
 
     fn key(&self) -> (u64, u64) {
@@ -111,7 +112,8 @@ impl Entry {
     }
 
     fn weight(&self) -> usize {
-        self.json.len() + self.plain.len() + std::mem::size_of::<Self>()
+        // Both forms usually share one buffer (see `Entry::line`).
+        self.json.len() + self.line.len() + std::mem::size_of::<Self>()
     }
 
     fn line(
@@ -123,29 +125,29 @@ impl Entry {
         let point = line.start + 1;
         let cursor = cursor_for(generation, point);
         let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
-        // Sized up front: cached entries are the server's main memory, and a Vec grown by
-        // doubling would hold up to twice what it uses.
-        let mut json = Vec::with_capacity(text.len() + 96);
+        // Both forms share one allocation, sized up front: cached entries are the server's
+        // main memory and its main allocation cost (keys, a cursor and a time take under 100
+        // bytes; only escapes can outgrow this).
+        let mut buf = Vec::with_capacity(2 * text.len() + 100);
         serde_json::to_writer(
-            &mut json,
+            &mut buf,
             &LineJson {
-                cursor: &cursor.to_string(),
+                cursor,
                 text: &text,
                 truncated,
                 time,
             },
         )
         .expect("a struct of strings and integers always serializes");
-        json.shrink_to_fit();
-        let mut plain = Vec::with_capacity(text.len() + 1);
-        plain.extend_from_slice(text.as_bytes());
-        plain.push(b'\n');
+        let split = buf.len();
+        buf.extend_from_slice(text.as_bytes());
+        let buf = Bytes::from(buf);
         Self {
             gen_seq: generation.seq,
             point,
             cursor,
-            json: json.into(),
-            plain: plain.into(),
+            json: buf.slice(..split),
+            line: buf.slice(split..),
             notice: false,
         }
     }
@@ -158,8 +160,8 @@ impl Entry {
             detail: &notice.detail,
         })
         .expect("a struct of strings always serializes");
-        let plain = format!(
-            "==> {}: {} <==\n",
+        let line = format!(
+            "==> {}: {} <==",
             notice.kind.as_str(),
             notice.detail.replace(['\n', '\r'], " ")
         );
@@ -168,7 +170,7 @@ impl Entry {
             point,
             cursor,
             json: json.into(),
-            plain: plain.into(),
+            line: line.into(),
             notice: true,
         }
     }
@@ -176,12 +178,18 @@ impl Entry {
 
 #[derive(Serialize)]
 struct LineJson<'a> {
-    cursor: &'a str,
+    #[serde(serialize_with = "as_text")]
+    cursor: Cursor,
     text: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<u64>,
+}
+
+/// Writes a cursor's text form straight into the JSON, without an intermediate `String`.
+fn as_text<S: serde::Serializer>(cursor: &Cursor, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(cursor)
 }
 
 #[derive(Serialize)]

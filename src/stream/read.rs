@@ -419,7 +419,7 @@ fn unreachable_gap(detail: String) -> Entry {
         point: 0,
         cursor: ORIGIN,
         json: json.to_string().into(),
-        plain: format!("==> gap: {detail} <==\n").into(),
+        line: format!("==> gap: {detail} <==").into(),
         notice: true,
     }
 }

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::identity::{FileId, PREFIX_BYTES, prefix_check};
 
@@ -27,6 +27,8 @@ pub struct Generation {
     file: Mutex<Option<Arc<File>>>,
     /// The generation's first bytes, up to `PREFIX_BYTES`; only ever grows.
     prefix: Mutex<Vec<u8>>,
+    /// The checksum of the whole prefix, once it holds `PREFIX_BYTES` (it never changes then).
+    full_check: OnceLock<u32>,
     /// End of the delivered bytes; only ever grows.
     end: AtomicU64,
     /// No more bytes will be delivered from this generation.
@@ -42,6 +44,7 @@ impl Generation {
             ident: id.digest(),
             file: Mutex::new(Some(file)),
             prefix: Mutex::new(Vec::new()),
+            full_check: OnceLock::new(),
             end: AtomicU64::new(end),
             finished: AtomicBool::new(false),
         }
@@ -93,10 +96,18 @@ impl Generation {
 
     /// Checksum for a cursor at `point`, or `None` if the prefix does not cover it yet.
     pub fn check(&self, point: u64) -> Option<u32> {
-        prefix_check(
-            &self.prefix.lock().unwrap_or_else(PoisonError::into_inner),
-            point,
-        )
+        // Past the prefix every point has the same checksum; hashing 1 KiB per line would
+        // cost more than everything else the follower does for it.
+        let full = point >= PREFIX_BYTES as u64;
+        if let Some(check) = self.full_check.get().filter(|_| full) {
+            return Some(*check);
+        }
+        let prefix = self.prefix.lock().unwrap_or_else(PoisonError::into_inner);
+        let check = prefix_check(&prefix, point)?;
+        if full {
+            let _ = self.full_check.set(check);
+        }
+        Some(check)
     }
 
     /// Whether the generation's prefix has the same first bytes as `other`, over the shorter.

@@ -8,6 +8,8 @@
 //! follower and the history reader both call it, so an entry read from disk is identical to the
 //! same entry delivered live.
 
+use std::borrow::Cow;
+
 use memchr::memchr;
 
 /// One complete line found by a [`Splitter`] or read back from disk.
@@ -29,7 +31,7 @@ impl RawLine {
 }
 
 /// Incremental line splitter with a per-line size cap.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Splitter {
     max_line_bytes: usize,
     /// Offset of the first byte of the unfinished line.
@@ -115,7 +117,8 @@ impl Splitter {
 /// (without its `\n`). A trailing `\r` is dropped (CR LF endings); a line still longer than
 /// `max_line_bytes` is cut on a UTF-8 boundary and reported as truncated; invalid UTF-8 is
 /// decoded lossily (U+FFFD), never dropped.
-pub fn line_text(head: &[u8], len: u64, max_line_bytes: usize) -> (String, bool) {
+/// The text borrows from `head` when it is valid UTF-8 (the common case: no copy).
+pub fn line_text(head: &[u8], len: u64, max_line_bytes: usize) -> (Cow<'_, str>, bool) {
     let mut bytes = head;
     if bytes.len() as u64 == len && bytes.last() == Some(&b'\r') {
         bytes = &bytes[..bytes.len() - 1];
@@ -124,7 +127,7 @@ pub fn line_text(head: &[u8], len: u64, max_line_bytes: usize) -> (String, bool)
     if bytes.len() > max_line_bytes {
         bytes = &bytes[..utf8_floor(bytes, max_line_bytes)];
     }
-    (String::from_utf8_lossy(bytes).into_owned(), truncated)
+    (String::from_utf8_lossy(bytes), truncated)
 }
 
 /// The largest cut point `<= at` that does not split a UTF-8 sequence.
@@ -185,7 +188,7 @@ mod tests {
         assert_eq!(lines[0].len, 20_000);
         assert_eq!(
             line_text(&lines[0].head, lines[0].len, 16),
-            ("a".repeat(16), true)
+            ("a".repeat(16).into(), true)
         );
         assert_eq!(lines[1].start, 20_001);
     }
