@@ -168,7 +168,7 @@ async fn one_run(query: &str) -> Figures {
         max_frame: sorted.last().copied().unwrap_or(0.0),
         dropped,
         long_tasks: long.len() as f64,
-        long_total_ms: long.iter().sum(),
+        long_total_ms: long.iter().sum::<f64>() + 0.0, // an empty f64 sum is -0.0
         long_max_ms: long.iter().copied().fold(0.0, f64::max),
         lag_ms,
         dom_rows: v[2].as_f64().unwrap_or(0.0),

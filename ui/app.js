@@ -227,6 +227,10 @@ function onScroll() {
 
 function maybeLoadMore() {
   if (!win || !view.rows.length) return;
+  // Paused, so reading the real position is affordable; the cached one can lag a scroll
+  // event behind, and a wheel at scrollTop 0 fires no scroll event at all.
+  view.pos = els.log.scrollTop;
+  if (performance.now() - (win.failedAt || -1e9) < 2000) return; // a fetch just failed
   const screen = view.viewH;
   if (view.pos < screen * 2 && win.headPrev && !win.loadingHead) loadOlder();
   if (!win.tailComplete && !win.loadingTail && view.total() - (view.pos + screen) < screen * 2) {
@@ -322,9 +326,13 @@ async function loadOlder() {
     schedule(true, true);
     trim("back");
   } catch (e) {
-    if (!(e instanceof StaleError)) toast(`history: ${e.message}`);
+    if (!(e instanceof StaleError)) {
+      w.failedAt = performance.now();
+      toast(`history: ${e.message}`);
+    }
   } finally {
     w.loadingHead = false;
+    schedule(); // still at the top (or the window moved): the next flush looks again
   }
 }
 
@@ -343,9 +351,13 @@ async function loadNewer() {
     schedule(true, true);
     trim("front");
   } catch (e) {
-    if (!(e instanceof StaleError)) toast(`catch-up: ${e.message}`);
+    if (!(e instanceof StaleError)) {
+      w.failedAt = performance.now();
+      toast(`catch-up: ${e.message}`);
+    }
   } finally {
     w.loadingTail = false;
+    schedule();
   }
 }
 
@@ -882,6 +894,7 @@ window.__cometail = {
   texts: () => (win ? win.entries.filter((e) => e.text !== undefined).map((e) => e.text) : []),
   entries: () => (win ? win.entries.map((e) => (e.notice !== undefined ? `M:${e.notice}` : e.text)) : []),
   atStart: () => !!win && win.headPrev === null,
+  busy: () => dirty || (!!win && (win.loadingHead || win.loadingTail)),
   cursorOf: (text) => {
     const e = win && win.entries.find((x) => x.text === text);
     return e ? e.cursor : null;

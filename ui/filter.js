@@ -14,7 +14,7 @@
 //      whole budget with an otherwise harmless pattern.
 // Plain-text filtering (the default) uses indexOf and is linear, so it runs inline.
 
-import { parsed } from "./ansi.js";
+import { plainText } from "./ansi.js";
 
 export const MAX_PATTERN = 500;
 export const BUDGET_MS = 1500;
@@ -127,7 +127,7 @@ export class Filter {
     if (!this.isRegex) {
       for (const e of entries) {
         if (e.notice) continue;
-        const text = parsed(e).plain;
+        const text = plainText(e);
         e.fm = plainRanges(this.spec.cs ? text : text.toLowerCase(), this.needle);
         e.fg = this.gen;
       }
@@ -139,7 +139,7 @@ export class Filter {
       const id = this.nextId++;
       // The watchdog clock of a batch starts when the previous one is answered (see onResult).
       this.queue.push({ id, entries: chunk, sentAt: this.queue.length ? Infinity : performance.now() });
-      this.worker.postMessage({ type: "test", id, texts: chunk.map((e) => parsed(e).plain) });
+      this.worker.postMessage({ type: "test", id, texts: chunk.map(plainText) });
     }
   }
 

@@ -10,7 +10,7 @@
 // Rows are kept in document order, so a selection across several rows copies them in order.
 // Log text only ever enters the DOM through textContent / text nodes.
 
-import { parsed, styleSpan } from "./ansi.js";
+import { plainText, styleSpan } from "./ansi.js";
 
 const OVERSCAN = 8;
 /** Longest line text put in the DOM; the copy action still copies the whole line. */
@@ -139,7 +139,7 @@ export class LogView {
     const cols = this.cols;
     if (e.hc !== cols) {
       e.hc = cols;
-      e.h = Math.max(1, Math.ceil(cells(parsed(e).plain) / cols)) * this.lineH;
+      e.h = Math.max(1, Math.ceil(cells(plainText(e)) / cols)) * this.lineH;
     }
     return e.h;
   }
