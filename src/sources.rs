@@ -477,7 +477,11 @@ mod tests {
                 follower_progress.report(&step.events);
                 for e in step.events {
                     if let Event::Lines { lines, .. } = e {
-                        got.extend(lines.iter().map(|l| line_text(&l.head, l.len, 1 << 20).0.into_owned()));
+                        got.extend(
+                            lines
+                                .iter()
+                                .map(|l| line_text(&l.head, l.len, 1 << 20).0.into_owned()),
+                        );
                     }
                 }
                 if !step.more {

@@ -397,6 +397,8 @@ impl Follower {
         let mut lines = Vec::new();
         let mut read = 0usize;
         let mut more = false;
+        // To undo this step's reads if the file turns out to have been rewritten under them.
+        let before = (cur.offset, cur.splitter.clone());
         self.buf.resize(CHUNK_BYTES, 0);
         loop {
             match read_full_at(&cur.file, &mut self.buf, cur.offset) {
@@ -420,6 +422,26 @@ impl Follower {
                     flush(cur, &mut lines, events);
                     self.set_state(state, events);
                     return false;
+                }
+            }
+        }
+        // The check above and the reads are not atomic: truncated and rewritten in between,
+        // the file fed the new content's bytes, from the old offset on, to the old generation
+        // (a line skipped, or torn). Look at its first bytes again: if they changed, what was
+        // just read may be new content, so it is dropped and the file is reread from byte 0.
+        // (Lines truncated away right after being read are dropped too: the model allows
+        // truncation to lose lines, never to tear or skip them.)
+        if read > 0 {
+            let rewritten = match cur.file.metadata() {
+                Ok(now) => now.len() < cur.offset || !prefix_unchanged(cur, now.len()),
+                Err(_) => false,
+            };
+            if rewritten {
+                (cur.offset, cur.splitter) = before;
+                if let Ok(now) = cur.file.metadata() {
+                    let detail = "file was rewritten from its start".to_owned();
+                    self.truncated(events, &now, detail);
+                    return self.read_current(events);
                 }
             }
         }
