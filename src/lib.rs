@@ -54,6 +54,10 @@ pub async fn run(
         .await
         .map_err(RunError::Spool)?;
     let state = http::AppState::new(sources.clone(), config.clone(), shutdown.clone());
+    tracker.spawn(http::keep_alive_ticker(
+        state.keep_alive.clone(),
+        shutdown.clone(),
+    ));
     http::serve(listener, http::router(state), &config, shutdown).await;
     tracker.close();
     tracker.wait().await;

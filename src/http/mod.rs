@@ -36,7 +36,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -71,6 +71,24 @@ pub struct AppState {
     pub(crate) auth: Option<Arc<auth::Authenticator>>,
     /// Open streams per client address.
     pub(crate) streams: Arc<guard::Streams>,
+    /// Notified every [`KEEP_ALIVE_TICK`] by [`keep_alive_ticker`]: one timer for every open
+    /// stream, instead of a timer armed and disarmed per client per event.
+    pub keep_alive: Arc<Notify>,
+}
+
+/// How often streaming responses check whether they owe the client a keep-alive comment; a
+/// response that sent nothing for a whole tick sends one, so the longest silence is two ticks.
+pub const KEEP_ALIVE_TICK: Duration = Duration::from_millis(7500);
+
+/// Wakes every streaming response each [`KEEP_ALIVE_TICK`] until `shutdown`.
+pub async fn keep_alive_ticker(tick: Arc<Notify>, shutdown: CancellationToken) {
+    let mut interval = tokio::time::interval(KEEP_ALIVE_TICK);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => tick.notify_waiters(),
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 impl AppState {
@@ -85,6 +103,7 @@ impl AppState {
             long_polls,
             auth,
             streams: Arc::default(),
+            keep_alive: Arc::default(),
         }
     }
 }

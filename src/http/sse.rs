@@ -6,11 +6,12 @@
 //! client simply falls behind in the file. Every event is one `data:` line of JSON, and JSON
 //! escapes CR, LF and NUL, so no log line can break the framing
 //! (<https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream>).
-//! The body ends by itself on shutdown, which graceful shutdown needs.
+//! The body ends by itself on shutdown, which graceful shutdown needs. A keep-alive comment is
+//! sent when a response was silent for a whole tick of the shared keep-alive ticker.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use tokio::sync::watch;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -25,8 +26,6 @@ use super::error::ApiError;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use crate::stream::{Cursor, Page, Query, Stream};
 
-/// A comment is sent when nothing else was for this long, to keep proxies from closing.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Reconnection delay suggested to browsers.
 const RETRY_MS: u32 = 2000;
 /// Most streams one multiplexed connection may carry.
@@ -60,14 +59,7 @@ pub(super) async fn events(
     let ids = vec![stream.id().to_string()];
     let positions = vec![first.next];
     let first = VecDeque::from([(0, first)]);
-    let state = Feed {
-        app,
-        streams: vec![stream],
-        positions,
-        ids,
-        first,
-        multiplexed: false,
-    };
+    let state = Feed::new(app, vec![stream], positions, ids, first, false);
     Ok(sse_response(state))
 }
 
@@ -126,14 +118,7 @@ pub(super) async fn multiplexed(
             }
         }
     }
-    let state = Feed {
-        app,
-        streams,
-        positions,
-        ids,
-        first,
-        multiplexed: true,
-    };
+    let state = Feed::new(app, streams, positions, ids, first, true);
     Ok(sse_response(state))
 }
 
@@ -153,15 +138,40 @@ fn positions(value: &str, name: &str) -> Result<HashMap<String, Cursor>, ApiErro
 struct Feed {
     app: AppState,
     streams: Vec<Arc<Stream>>,
+    /// One change receiver per stream, kept for the life of the response.
+    receivers: Vec<watch::Receiver<u64>>,
     /// Each stream's cursor: the last entry sent.
     positions: Vec<Cursor>,
     ids: Vec<String>,
     /// Pages already read, to send first (the starting entries).
     first: VecDeque<(usize, Page)>,
     multiplexed: bool,
+    /// Whether anything was sent since the last keep-alive tick.
+    sent: bool,
 }
 
 impl Feed {
+    fn new(
+        app: AppState,
+        streams: Vec<Arc<Stream>>,
+        positions: Vec<Cursor>,
+        ids: Vec<String>,
+        first: VecDeque<(usize, Page)>,
+        multiplexed: bool,
+    ) -> Self {
+        let receivers = streams.iter().map(|s| s.subscribe()).collect();
+        Self {
+            app,
+            streams,
+            receivers,
+            positions,
+            ids,
+            first,
+            multiplexed,
+            sent: true,
+        }
+    }
+
     fn event(&self, index: usize, page: &Page) -> Bytes {
         let data = page_json(page, self.multiplexed.then(|| self.ids[index].as_str()));
         let mut out = BytesMut::with_capacity(data.len() + 128);
@@ -186,12 +196,20 @@ impl Feed {
 
     /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        let chunk = self.next_event().await?;
+        self.sent = true;
+        Some(chunk)
+    }
+
+    async fn next_event(&mut self) -> Option<Bytes> {
         if let Some((i, page)) = self.first.pop_front() {
             return Some(self.event(i, &page));
         }
         loop {
-            let mut receivers: Vec<_> = self.streams.iter().map(|s| s.subscribe()).collect();
-            let versions: Vec<u64> = receivers
+            // Marked seen before reading, so an append between the read and the wait still
+            // wakes us: no lost wake-ups, no polling.
+            let versions: Vec<u64> = self
+                .receivers
                 .iter_mut()
                 .map(|rx| *rx.borrow_and_update())
                 .collect();
@@ -212,25 +230,41 @@ impl Feed {
                     self.positions[0] = page.next;
                     return Some(event);
                 }
-            }
-            for i in (0..self.streams.len()).filter(|_| self.multiplexed) {
-                let page = read_page(
-                    &self.streams[i],
-                    Query::After(self.positions[i]),
-                    DEFAULT_LIMIT,
-                )
-                .await
-                .ok()?;
-                if !page.entries.is_empty() {
-                    self.positions[i] = page.next;
-                    return Some(self.event(i, &page));
+            } else {
+                for i in 0..self.streams.len() {
+                    let page = read_page(
+                        &self.streams[i],
+                        Query::After(self.positions[i]),
+                        DEFAULT_LIMIT,
+                    )
+                    .await
+                    .ok()?;
+                    if !page.entries.is_empty() {
+                        self.positions[i] = page.next;
+                        return Some(self.event(i, &page));
+                    }
                 }
             }
-            let changed = select_all(receivers.iter_mut().map(|rx| Box::pin(rx.changed())));
+            let keep_alive = self.app.keep_alive.clone();
+            let tick = keep_alive.notified();
+            let shutdown = self.app.shutdown.clone();
+            let changed = async {
+                if let [rx] = &mut self.receivers[..] {
+                    rx.changed().await
+                } else {
+                    select_all(self.receivers.iter_mut().map(|rx| Box::pin(rx.changed())))
+                        .await
+                        .0
+                }
+            };
             tokio::select! {
-                (res, _, _) = changed => if res.is_err() { return None },
-                () = tokio::time::sleep(KEEP_ALIVE) => return Some(Bytes::from_static(b": keep-alive\n\n")),
-                () = self.app.shutdown.cancelled() => return None,
+                res = changed => if res.is_err() { return None },
+                () = tick => {
+                    if !std::mem::replace(&mut self.sent, false) {
+                        return Some(Bytes::from_static(b": keep-alive\n\n"));
+                    }
+                }
+                () = shutdown.cancelled() => return None,
             }
         }
     }
