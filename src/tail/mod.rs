@@ -3,7 +3,7 @@
 //! This module owns everything between a path on disk and complete lines with their byte
 //! offsets. It knows nothing of HTTP or of readers: the follower turns file system facts into
 //! [`Event`]s, and [`crate::stream`] turns those into entries. File events only *wake* a
-//! follower ([`watch`]); they never carry data, so a missed or coalesced event costs latency,
+//! follower ([`Watcher`]); they never carry data, so a missed or coalesced event costs latency,
 //! never a line.
 
 pub(crate) mod follower;
