@@ -184,9 +184,10 @@ pub(crate) fn json(rows: &[Row]) -> serde_json::Value {
                     .iter()
                     .map(|(n, v)| (n.clone(), serde_json::json!(v)))
                     .collect();
+                let order: Vec<&str> = r.metrics.iter().map(|(n, _)| n.as_str()).collect();
                 serde_json::json!({
                     "scenario": r.scenario, "server": r.server, "params": r.params,
-                    "runs": r.runs, "metrics": metrics, "note": r.note,
+                    "runs": r.runs, "metrics": metrics, "metric_order": order, "note": r.note,
                 })
             })
             .collect(),
