@@ -353,17 +353,15 @@ impl Conn {
         if dec.done() {
             return Ok(false);
         }
-        if self.raw_pos == self.raw.len() {
-            if self.eof || self.fill().await? == 0 {
-                return if matches!(dec.kind, BodyKind::UntilClose) {
-                    Ok(false)
-                } else {
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed inside body",
-                    ))
-                };
-            }
+        if self.raw_pos == self.raw.len() && (self.eof || self.fill().await? == 0) {
+            return if matches!(dec.kind, BodyKind::UntilClose) {
+                Ok(false)
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed inside body",
+                ))
+            };
         }
         let used = dec.feed(&self.raw[self.raw_pos..], out)?;
         self.raw_pos += used;

@@ -93,7 +93,7 @@ impl FrameReader {
             }
             self.pos += hdr + len;
             match opcode {
-                0x0 | 0x1 | 0x2 => {
+                0x0..=0x2 => {
                     self.partial.extend_from_slice(&payload);
                     if fin {
                         frames.push(Frame::Text(std::mem::take(&mut self.partial)));
