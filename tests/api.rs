@@ -323,3 +323,21 @@ fn bad_usage_exits_with_code_two_and_a_message() {
         assert!(!out.stderr.is_empty(), "{args:?} explains itself");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn last_zero_gives_a_prev_to_page_back_from_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), "1\n2\n");
+    let s = Server::start_in(dir, &["{dir}/app.log"]).await;
+    let page = s.ok_json("/api/streams/app.log/lines?last=0").await;
+    let prev = page["prev"]
+        .as_str()
+        .expect("history exists before the end");
+    let back = s
+        .ok_json(&format!("/api/streams/app.log/lines?before={prev}"))
+        .await;
+    assert_eq!(texts(&back), ["1", "2"]);
+    let empty = Server::start(&["{dir}/empty.log"]).await;
+    append(&empty.path("empty.log"), "");
+    assert!(empty.ok_json("/api/streams/empty.log/lines?last=0").await["prev"].is_null());
+}

@@ -245,10 +245,16 @@ impl Stream {
         };
         let full = cached.len() >= limit || first > 0;
         if full || !history_before(&inner, g, before, with_opening) {
-            let prev = if full {
-                cached.first().map(|e| e.cursor)
-            } else {
-                None
+            let prev = match cached.first() {
+                Some(first) if full => Some(first.cursor),
+                // `last=0`: nothing returned, but history may lie before the end.
+                None if limit == 0
+                    && (!inner.cache.is_empty()
+                        || history_before(&inner, g, before, with_opening)) =>
+                {
+                    Some(end.map_or(next, |e| position_cursor(&inner, e)))
+                }
+                _ => None,
             };
             let next = cached.last().map_or(next, |e| e.cursor);
             return Some(Page {
