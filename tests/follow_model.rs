@@ -23,7 +23,12 @@
 //! it (two rotations in quick succession: the follower holds a file from its first look).
 //!
 //! Runs 1,000 cases by default. More: `FOLLOW_MODEL_CASES=100000 cargo test --release --test
-//! follow_model` (`PROPTEST_CASES` works too; `FOLLOW_MODEL_CASES` wins).
+//! follow_model` (`PROPTEST_CASES` works too; `FOLLOW_MODEL_CASES` wins); 100,000 cases take
+//! about a minute in release.
+//!
+//! A smaller model test runs the same ledger through the real server in both back ends (a
+//! server per case, lines read over HTTP): `FOLLOW_SERVER_MODEL_CASES` cases each, 8 by
+//! default.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
