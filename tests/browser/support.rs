@@ -81,8 +81,10 @@ pub(crate) fn wait_sync(what: &str, timeout: Duration, mut cond: impl FnMut() ->
 /// A running `cometail` on port 0, with the temp dir its files live in.
 pub(crate) struct Server {
     child: Child,
-    /// Base URL, `http://127.0.0.1:PORT/`.
+    /// Base URL, `http://127.0.0.1:PORT/` (`https://` under TLS), without any query.
     pub(crate) url: String,
+    /// The URL exactly as cometail printed it: with `?token=…` when it generated a token.
+    pub(crate) printed: String,
     /// Temp dir for the followed files (removed on drop).
     pub(crate) dir: tempfile::TempDir,
 }
@@ -113,8 +115,8 @@ impl Server {
         bin
     }
 
-    /// Start `cometail --port 0 ARGS...` with the temp dir as working directory. `make` may
-    /// create files in the dir first.
+    /// Start `cometail --port 0 ARGS...` with the temp dir as working directory (and without
+    /// `COMETAIL_TOKEN` from the environment). `make` may create files in the dir first.
     pub(crate) fn start(make: impl FnOnce(&Path), args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         make(dir.path());
@@ -123,6 +125,7 @@ impl Server {
             .arg("0")
             .args(args)
             .current_dir(dir.path())
+            .env_remove("COMETAIL_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -135,25 +138,35 @@ impl Server {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
                 if !sent {
-                    if let Some(tok) = line.split_whitespace().find(|t| t.starts_with("http://")) {
+                    if let Some(tok) = line
+                        .split_whitespace()
+                        .find(|t| t.starts_with("http://") || t.starts_with("https://"))
+                    {
                         sent = tx.send(tok.to_string()).is_ok();
                     }
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(20)) {
+        let printed = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(u) => u,
             Err(e) => {
                 let _ = child.kill();
-                panic!("cometail printed no http:// URL within 20 s ({e})");
+                let _ = child.wait();
+                panic!("cometail printed no http(s):// URL within 20 s ({e})");
             }
         };
-        let url = if url.ends_with('/') {
-            url
+        let base = printed.split(['?', '#']).next().unwrap_or_default();
+        let url = if base.ends_with('/') {
+            base.to_string()
         } else {
-            format!("{url}/")
+            format!("{base}/")
         };
-        Server { child, url, dir }
+        Server {
+            child,
+            url,
+            printed,
+            dir,
+        }
     }
 
     /// Path of a file in the temp dir.
@@ -195,6 +208,12 @@ impl Browser {
     /// Start chromedriver and a headless Chromium at `width`x`height`, with the traps
     /// installed in every document.
     pub(crate) async fn start(width: u32, height: u32) -> Browser {
+        Self::start_with(width, height, &[]).await
+    }
+
+    /// [`Browser::start`] with extra Chromium command-line switches (e.g.
+    /// `--ignore-certificate-errors` for a self-signed test certificate).
+    pub(crate) async fn start_with(width: u32, height: u32, extra_args: &[&str]) -> Browser {
         assert!(
             Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
             "browser tests need {CHROMIUM} and {CHROMEDRIVER} \
@@ -216,21 +235,28 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let profile = tempfile::tempdir().expect("profile dir");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--window-size={width},{height}"));
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend(extra_args.iter().map(|a| (*a).to_string()));
         let mut caps = serde_json::Map::new();
         caps.insert("pageLoadStrategy".into(), json!("none"));
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--hide-scrollbars",
-                    format!("--window-size={width},{height}"),
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
+            json!({ "binary": CHROMIUM, "args": args }),
         );
         let driver_url = format!("http://127.0.0.1:{port}");
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
