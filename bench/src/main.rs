@@ -104,8 +104,8 @@ struct Cli {
     /// Idle client counts (capped by RLIMIT_NOFILE; raise `ulimit -n` first).
     #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     idle_clients: Vec<usize>,
-    /// Seconds over which idle CPU is measured.
-    #[arg(long, default_value_t = 10.0)]
+    /// Seconds over which idle CPU is measured (at least two 15 s keep-alive rounds).
+    #[arg(long, default_value_t = 31.0)]
     idle_secs: f64,
     /// Client counts for storm.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]

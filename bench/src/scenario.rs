@@ -200,6 +200,10 @@ pub(crate) struct Trial {
     pub(crate) lost: u64,
     /// Lines received twice (or out of order), summed.
     pub(crate) doubled: u64,
+    /// Live clients that missed at least one line.
+    pub(crate) clients_lost: usize,
+    /// Live clients that received at least one line twice.
+    pub(crate) clients_doubled: usize,
     /// Server CPU while writing and delivering, percent of one core.
     pub(crate) server_cpu: f64,
     /// This load generator's CPU over the same time, percent of one core.
@@ -305,6 +309,11 @@ async fn latency_trial_in(
     server.stop().await;
     let live: Vec<&Outcome> = outcomes.iter().filter(|o| o.ready).collect();
     let lost = live.iter().map(|o| o.delivery.lost(wrote.written)).sum();
+    let clients_lost = live
+        .iter()
+        .filter(|o| o.delivery.lost(wrote.written) > 0)
+        .count();
+    let clients_doubled = live.iter().filter(|o| o.delivery.doubled > 0).count();
     let doubled = live.iter().map(|o| o.delivery.doubled).sum();
     let mut note = first_errors(&outcomes);
     if wrote.written < lines {
@@ -322,6 +331,8 @@ async fn latency_trial_in(
         max_ms: ms(shared.latency.max()),
         lost,
         doubled,
+        clients_lost,
+        clients_doubled,
         server_cpu,
         client_cpu,
         other_cpu,
@@ -342,6 +353,8 @@ fn trial_row(scenario: &str, kind: Kind, params: String, t: &Trial) -> Row {
         .m("max_ms", t.max_ms)
         .m("lost", t.lost as f64)
         .m("doubled", t.doubled as f64)
+        .m("clients_lost", t.clients_lost as f64)
+        .m("clients_doubled", t.clients_doubled as f64)
         .m("srv_cpu_%", t.server_cpu)
         .m("gen_cpu_%", t.client_cpu)
         .m("other_cpu_%", t.other_cpu)
