@@ -754,3 +754,71 @@ async fn reads_cross_a_trimmed_cache_without_holes() {
     assert_eq!(got, lines);
     assert_eq!(page_back(&s, "app.log", 333).await, lines);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cursor_at_the_end_of_history_survives_its_file_going_away_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), "old 1\nold 2\n");
+    let s = Server::start_in(dir, &["{dir}/app.log"]).await;
+    // The first load comes from disk; its `next` is the last line read from the file.
+    let next = s.ok_json("/api/streams/app.log/lines?last=2").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Truncation releases that generation's file: its bytes are gone.
+    std::fs::write(s.path("app.log"), "new 1\n").unwrap();
+    let page = s
+        .ok_json(&format!("/api/streams/app.log/lines?after={next}&wait=10"))
+        .await;
+    assert_eq!(
+        texts(&page),
+        ["<truncated>", "new 1"],
+        "nothing was missed: no gap"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cursors_into_forgotten_generations_get_one_gap_and_no_repeats() {
+    let s = Server::start(&["--rotate-grace", "50ms", "{dir}/app.log"]).await;
+    append(&s.path("app.log"), "");
+    wait_until("following", 5 * SEC, || async {
+        s.ok_json("/api/streams").await["streams"][0]["state"] == "following"
+    })
+    .await;
+    append(&s.path("app.log"), "gen 0\n");
+    wait_until("gen 0", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines").await) == ["gen 0"]
+    })
+    .await;
+    let early = s.ok_json("/api/streams/app.log/lines").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // More rotations than a stream remembers generations (64).
+    for g in 1..=70 {
+        std::fs::remove_file(s.path("app.log")).unwrap();
+        append(&s.path("app.log"), format!("gen {g}\n"));
+        wait_until("rotation seen", 10 * SEC, || async {
+            texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == [format!("gen {g}")]
+        })
+        .await;
+    }
+    let mut got = Vec::new();
+    let mut next = early;
+    loop {
+        let page = s
+            .ok_json(&format!("/api/streams/app.log/lines?after={next}&limit=50"))
+            .await;
+        if page["entries"].as_array().unwrap().is_empty() {
+            break;
+        }
+        got.extend(texts(&page).into_iter().filter(|t| t != "<rotated>"));
+        next = page["next"].as_str().unwrap().to_owned();
+    }
+    assert_eq!(got.iter().filter(|t| *t == "<gap>").count(), 1, "{got:?}");
+    let lines: Vec<&String> = got.iter().filter(|t| t.starts_with("gen ")).collect();
+    let mut sorted = lines.clone();
+    sorted.dedup();
+    assert_eq!(lines.len(), sorted.len(), "no line twice: {got:?}");
+    assert_eq!(lines.last().map(|s| s.as_str()), Some("gen 70"));
+}

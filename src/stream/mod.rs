@@ -231,6 +231,9 @@ struct Inner {
     cache_weight: usize,
     /// See the module invariant. `None` until the first generation opens.
     cache_from: Option<(u64, u64)>,
+    /// The position of the last entry at or before `cache_from`, when known: a reader there
+    /// has nothing left to read on disk, even once the file is gone.
+    cache_floor: Option<(u64, u64)>,
     state: FileState,
 }
 
@@ -282,6 +285,7 @@ impl Stream {
                 cache: VecDeque::new(),
                 cache_weight: 0,
                 cache_from: None,
+                cache_floor: None,
                 state: FileState::Waiting("not looked at yet".into()),
             }),
             changed: watch::Sender::new(0),
@@ -381,6 +385,9 @@ impl Stream {
                     let opening = notice.as_ref().map(|n| Entry::notice(&generation, 0, n));
                     if inner.cache_from.is_none() {
                         inner.cache_from = Some((generation.seq, from));
+                        inner.cache_floor =
+                            last_line_before(&generation, from, self.limits.max_line_bytes)
+                                .map(|start| (generation.seq, start + 1));
                     }
                     if let Some(entry) = &opening {
                         inner.push(entry.clone());
@@ -390,7 +397,7 @@ impl Stream {
                         opening,
                     });
                     while inner.gens.len() > MAX_GENERATIONS {
-                        inner.gens.pop_front();
+                        inner.forget_oldest_generation();
                     }
                 }
                 Event::Lines { generation, lines } => {
@@ -436,6 +443,38 @@ impl Inner {
                     .map_or(old.point, |r| r.generation.end()),
             };
             self.cache_from = Some((old.gen_seq, end.max(old.point.saturating_sub(1))));
+            self.cache_floor = Some(old.key());
         }
     }
+
+    /// Forgets the oldest generation, and any of its entries still cached: a cursor into it
+    /// can no longer be resolved, so serving its entries could only send them twice.
+    fn forget_oldest_generation(&mut self) {
+        let Some(old) = self.gens.pop_front() else {
+            return;
+        };
+        let seq = old.generation.seq;
+        while self.cache.front().is_some_and(|e| e.gen_seq <= seq) {
+            if let Some(e) = self.cache.pop_front() {
+                self.cache_weight -= e.weight();
+            }
+        }
+        if self.cache_from.is_some_and(|cf| cf.0 <= seq) {
+            // Everything of later generations is cached; nothing of this one is readable.
+            self.cache_from = Some((seq, u64::MAX));
+            self.cache_floor = None;
+        }
+    }
+}
+
+/// Start of the last complete line before byte `from` of a generation (read once, when the
+/// file is first opened at its end), so that `cache_floor` is known from the start.
+fn last_line_before(generation: &Generation, from: u64, max_line_bytes: usize) -> Option<u64> {
+    let file = generation.file()?;
+    let extent = disk::Extent {
+        end: from,
+        unterminated_ok: false,
+    };
+    let (lines, _) = disk::lines_before(&file, from, extent, max_line_bytes, 1).ok()?;
+    lines.first().map(|l| l.start)
 }

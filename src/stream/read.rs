@@ -114,7 +114,9 @@ impl Stream {
             }
         };
         loop {
-            if pos >= cf {
+            // At or past the last entry before `cache_from`, nothing is left on disk.
+            let at_floor = inner.cache_floor.is_some_and(|f| f.0 == pos.0 && pos >= f);
+            if pos >= cf || at_floor {
                 let first = inner.cache.partition_point(|e| e.key() <= pos);
                 for e in inner.cache.iter().skip(first) {
                     if !budget.fits(out.len(), e.json.len()) {

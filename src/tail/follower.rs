@@ -253,9 +253,16 @@ impl Follower {
             }
             Look::Absent(state) => {
                 if self.cur.is_some() && self.pending.is_some() {
-                    // The path is gone again, but the file it named is held: switch to it.
-                    step.more |= self.switch_to_pending(&mut step.events);
-                    step.more = true;
+                    // The path is gone again, but the file it named is held: switch to it by
+                    // the usual rule (it has data, or the grace expired), so that a writer still
+                    // finishing the old file within the grace keeps its lines.
+                    let since = *self.lost_since.get_or_insert(now);
+                    if self.pending_len().unwrap_or(0) > 0 || now >= since + self.opts.grace {
+                        step.more |= self.switch_to_pending(&mut step.events);
+                        step.more = true;
+                    } else {
+                        step.draining = true;
+                    }
                 } else if self.cur.is_some() {
                     let since = *self.lost_since.get_or_insert(now);
                     if now < since + self.opts.grace {
