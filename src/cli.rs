@@ -58,7 +58,7 @@ pub struct Cli {
     pub max_connections: usize,
 
     /// Most long polls held waiting at once; one more gets 503.
-    #[arg(long, env = "COMETAIL_MAX_LONG_POLLS", default_value_t = 5_000)]
+    #[arg(long, env = "COMETAIL_MAX_LONG_POLLS", default_value_t = 10_000)]
     pub max_long_polls: usize,
 
     /// Serve the page's files from this directory instead of the copy built in (UI work).

@@ -40,8 +40,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
+        let listener = cometail::http::listen(config.addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
         let addr = listener.local_addr()?;
         let token = CancellationToken::new();

@@ -1143,9 +1143,9 @@ proptest! {
 
     /// Cursors: any string parses to a cursor or an error, and a cursor survives a round trip.
     #[test]
-    fn any_cursor_text_parses_or_is_refused(s in "\\PC{0,40}", ident: u64, check: u32, point: u64) {
+    fn any_cursor_text_parses_or_is_refused(s in "\\PC{0,80}", ident: u64, check: u32, life: u32, seq: u64, point: u64) {
         let _ = s.parse::<cometail::stream::Cursor>();
-        let c = cometail::stream::Cursor { ident, check, point };
+        let c = cometail::stream::Cursor { ident, check, life, seq, point };
         prop_assert_eq!(c.to_string().parse::<cometail::stream::Cursor>().ok(), Some(c));
     }
 }

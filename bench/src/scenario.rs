@@ -745,10 +745,9 @@ pub(crate) async fn history(ctx: &Ctx, gib: f64) -> Result<Row> {
         end_times.push(ms(t));
     }
     // Pages deeper in the file need a cursor there, and the API has no seek. A cursor's text
-    // is (today, see src/stream/cursor.rs) 24 hex digits of file identity and prefix checksum,
-    // then the point (line start + 1) in hex; the checksum covers only the first 1 KiB, so for
-    // any point past that, swapping the point of a server-issued cursor names another line
-    // start of the same file. Each page is checked to end at the line it should.
+    // is (today, see src/stream/cursor.rs) the generation in hex, a `-`, then the point (line
+    // start + 1) in hex; swapping the point of a server-issued cursor names another line start
+    // of the same generation. Each page is checked to end at the line it should.
     let mut mid = f64::NAN;
     let mut start = f64::NAN;
     let mut note = String::new();
@@ -821,13 +820,12 @@ pub(crate) async fn startup(ctx: &Ctx, kind: Kind, runs: usize) -> Result<Row> {
 }
 
 /// `template` (a server-issued cursor) moved to the line starting at byte `offset`, if its text
-/// has the recognised shape.
+/// has the recognised shape (`<generation>-<point>`, see `src/stream/cursor.rs`).
 fn cursor_at(template: &str, offset: u64) -> Option<String> {
-    let hex = template.len() >= 25
-        && template
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    (hex && offset >= 1024).then(|| format!("{}{:x}", &template[..24], offset + 1))
+    let (generation, point) = template.split_once('-')?;
+    let hex = |t: &str| !t.is_empty() && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (hex(generation) && hex(point) && offset >= 1024)
+        .then(|| format!("{generation}-{:x}", offset + 1))
 }
 
 #[cfg(test)]
@@ -836,10 +834,13 @@ mod tests {
 
     #[test]
     fn crafted_cursors_keep_the_generation_and_move_the_point() {
-        let c = format!("{}{}{:x}", "0123456789abcdef", "deadbeef", 5000u64);
+        let c = format!(
+            "{}{}{}-{:x}",
+            "0123456789abcdef", "deadbeef", "000000010", 5000u64
+        );
         assert_eq!(
             cursor_at(&c, 2000),
-            Some(format!("0123456789abcdefdeadbeef{:x}", 2001))
+            Some(format!("0123456789abcdefdeadbeef000000010-{:x}", 2001))
         );
         assert_eq!(cursor_at(&c, 10), None);
         assert_eq!(cursor_at("opaque-Base64", 2000), None);

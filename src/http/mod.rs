@@ -76,9 +76,9 @@ pub struct AppState {
     pub keep_alive: Arc<Notify>,
 }
 
-/// How often streaming responses check whether they owe the client a keep-alive comment; a
-/// response that sent nothing for a whole tick sends one, so the longest silence is two ticks.
-pub const KEEP_ALIVE_TICK: Duration = Duration::from_millis(7500);
+/// How often every streaming response sends a keep-alive comment. An idle response wakes
+/// only then, and the comment is a few bytes: cheaper than tracking what each one sent.
+pub const KEEP_ALIVE_TICK: Duration = Duration::from_secs(15);
 
 /// Wakes every streaming response each [`KEEP_ALIVE_TICK`] until `shutdown`.
 pub async fn keep_alive_ticker(tick: Arc<Notify>, shutdown: CancellationToken) {
@@ -250,6 +250,25 @@ pub async fn serve(
 /// A connection's byte stream: TCP, or TLS over TCP.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Most connections waiting to be accepted. A storm of thousands of clients connecting at once
+/// overflows tokio's default of 1,024, and a dropped SYN is retried only after a second.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener on `addr` with [`LISTEN_BACKLOG`] (the kernel caps it at `somaxconn`).
+///
+/// # Errors
+/// Fails when the address cannot be bound (in use, not local, no permission).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// Answers a connection over the cap with 503 and closes it.
 async fn refuse(mut tcp: tokio::net::TcpStream) {

@@ -7,7 +7,7 @@
 //! escapes CR, LF and NUL, so no log line can break the framing
 //! (<https://html.spec.whatwg.org/multipage/server-sent-events.html#parsing-an-event-stream>).
 //! The body ends by itself on shutdown, which graceful shutdown needs. A keep-alive comment is
-//! sent when a response was silent for a whole tick of the shared keep-alive ticker.
+//! sent on every tick of the shared keep-alive ticker (every 15 s).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -146,8 +146,6 @@ struct Feed {
     /// Pages already read, to send first (the starting entries).
     first: VecDeque<(usize, Page)>,
     multiplexed: bool,
-    /// Whether anything was sent since the last keep-alive tick.
-    sent: bool,
 }
 
 impl Feed {
@@ -168,7 +166,6 @@ impl Feed {
             ids,
             first,
             multiplexed,
-            sent: true,
         }
     }
 
@@ -195,13 +192,8 @@ impl Feed {
     }
 
     /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
+    /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
     async fn next_chunk(&mut self) -> Option<Bytes> {
-        let chunk = self.next_event().await?;
-        self.sent = true;
-        Some(chunk)
-    }
-
-    async fn next_event(&mut self) -> Option<Bytes> {
         if let Some((i, page)) = self.first.pop_front() {
             return Some(self.event(i, &page));
         }
@@ -260,9 +252,7 @@ impl Feed {
             tokio::select! {
                 res = changed => if res.is_err() { return None },
                 () = tick => {
-                    if !std::mem::replace(&mut self.sent, false) {
-                        return Some(Bytes::from_static(b": keep-alive\n\n"));
-                    }
+                    return Some(Bytes::from_static(b": keep-alive\n\n"));
                 }
                 () = shutdown.cancelled() => return None,
             }

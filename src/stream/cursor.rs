@@ -1,14 +1,22 @@
 //! Cursors: positions in a stream that clients hand back.
 //!
-//! A cursor names a file generation (the digest of its [`FileId`](crate::tail::FileId) and a
-//! checksum of its first bytes) and a *point* in it. Points are byte offsets shifted by one:
-//! the entry whose line starts at byte `s` has point `s + 1`, and point 0 lies before the
+//! A cursor names a file generation and a *point* in it. Points are byte offsets shifted by
+//! one: the entry whose line starts at byte `s` has point `s + 1`, and point 0 lies before the
 //! generation's first entry. So "after cursor C" is "entries whose line starts at or past
-//! `C.point`", and "before C" is "entries that end at or before byte `C.point - 1`"; both are
-//! exact for every cursor the server hands out, and no state per client is needed.
+//! `C.point`", and "before C" is "entries that start before byte `C.point - 1`"; both are exact
+//! for every entry cursor the server hands out, and no state per client is needed.
 //!
-//! The text form is `IIIIIIIIIIIIIIIICCCCCCCCP…`: 16 hex digits of identity, 8 of checksum,
-//! then the point in hex. It is opaque to clients, URL-safe, and stable across restarts.
+//! A generation is named twice over:
+//! - exactly, by the server's `life` (a random number drawn when the process starts) and the
+//!   generation's sequence number in its stream: within one run of the server, a cursor can
+//!   never resolve into another generation, whatever inode numbers or first bytes they share;
+//! - by content, for cursors from an earlier run (after a restart): the digest of the file's
+//!   identity (device, inode, birth time) and a checksum of its first `min(point, 1024)` bytes.
+//!   Only the generations of files still there can match, and a mismatch is a `gap`.
+//!
+//! The text form is `IIIIIIIIIIIIIIIICCCCCCCCLLLLLLLLS…-P…`: 16 hex digits of identity, 8 of
+//! checksum, 8 of life, the sequence number in hex, a `-`, then the point in hex. It is opaque
+//! to clients and URL-safe; every cursor has exactly one spelling (lowercase, no leading zeros).
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +28,10 @@ pub struct Cursor {
     pub ident: u64,
     /// Checksum of the generation's first `min(point, PREFIX_BYTES)` bytes.
     pub check: u32,
+    /// The run of the server that issued the cursor (see [`life`]).
+    pub life: u32,
+    /// The generation's sequence number in its stream, in that run.
+    pub seq: u64,
     /// Byte offset of the entry's first byte plus one (0: before the first entry).
     pub point: u64,
 }
@@ -29,9 +41,28 @@ pub struct Cursor {
 #[error("malformed cursor")]
 pub struct CursorError;
 
+/// A new run: a random number, never 0 (0 is [`ORIGIN`]'s), drawn for each stream when it is
+/// created, so that a restarted server (or a stream recreated in the same process) never
+/// mistakes another run's sequence numbers for its own.
+///
+/// [`ORIGIN`]: super::ORIGIN
+pub(crate) fn life() -> u32 {
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static DRAWN: AtomicU64 = AtomicU64::new(0);
+    // `RandomState` is seeded from the OS's randomness; the counter makes each draw differ.
+    let n = DRAWN.fetch_add(1, Ordering::Relaxed);
+    let h = std::collections::hash_map::RandomState::new().hash_one((std::process::id(), n));
+    (h as u32) | 1
+}
+
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}{:08x}{:x}", self.ident, self.check, self.point)
+        write!(
+            f,
+            "{:016x}{:08x}{:08x}{:x}-{:x}",
+            self.ident, self.check, self.life, self.seq, self.point
+        )
     }
 }
 
@@ -39,23 +70,26 @@ impl FromStr for Cursor {
     type Err = CursorError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // 24 fixed digits, then 1 to 16 for the point; only lowercase hex, as we print it, so
-        // that every cursor has exactly one spelling.
-        if !(25..=40).contains(&s.len())
-            || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        let (head, point) = s.split_once('-').ok_or(CursorError)?;
+        let lower_hex =
+            |t: &str| !t.is_empty() && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let canonical =
+            |t: &str| lower_hex(t) && t.len() <= 16 && !(t.len() > 1 && t.starts_with('0'));
+        // 32 fixed digits, then 1 to 16 for the sequence number.
+        if !(33..=48).contains(&head.len())
+            || !lower_hex(head)
+            || !canonical(&head[32..])
+            || !canonical(point)
         {
             return Err(CursorError);
         }
-        let hex =
-            |r: std::ops::Range<usize>| u64::from_str_radix(&s[r], 16).map_err(|_| CursorError);
-        let point_digits = &s[24..];
-        if point_digits.len() > 1 && point_digits.starts_with('0') {
-            return Err(CursorError);
-        }
+        let hex = |t: &str| u64::from_str_radix(t, 16).map_err(|_| CursorError);
         Ok(Self {
-            ident: hex(0..16)?,
-            check: u32::try_from(hex(16..24)?).map_err(|_| CursorError)?,
-            point: hex(24..s.len())?,
+            ident: hex(&head[0..16])?,
+            check: u32::try_from(hex(&head[16..24])?).map_err(|_| CursorError)?,
+            life: u32::try_from(hex(&head[24..32])?).map_err(|_| CursorError)?,
+            seq: hex(&head[32..])?,
+            point: hex(point)?,
         })
     }
 }
@@ -70,34 +104,54 @@ mod tests {
         let c = Cursor {
             ident: u64::MAX,
             check: 0xdead_beef,
+            life: 7,
+            seq: 0,
             point: 0,
         };
+        assert_eq!(
+            c.to_string(),
+            format!("{}deadbeef000000070-0", "f".repeat(16))
+        );
         assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
     }
 
     #[test]
     fn malformed_text_is_refused() {
+        let ok = format!("{}0-1", "0".repeat(32));
+        assert!(ok.parse::<Cursor>().is_ok());
         for bad in [
-            "",
-            "0",
-            "zz",
-            &"0".repeat(24),
-            &"A".repeat(25),
-            &format!("{}01", "0".repeat(24)),
+            String::new(),
+            "0".into(),
+            "zz".into(),
+            "0".repeat(33),
+            format!("{}0-", "0".repeat(32)),
+            format!("{}-1", "0".repeat(32)),
+            format!("{}00-1", "0".repeat(32)),
+            format!("{}0-01", "0".repeat(32)),
+            format!("{}0-1", "A".repeat(32)),
+            format!("{}0-1-2", "0".repeat(32)),
+            format!("{}0-{}", "0".repeat(32), "f".repeat(17)),
         ] {
             assert_eq!(bad.parse::<Cursor>(), Err(CursorError), "{bad:?}");
         }
     }
 
+    #[test]
+    fn lives_differ_and_are_never_zero() {
+        let (a, b) = (life(), life());
+        assert!(a != 0 && b != 0);
+        assert_ne!(a, b);
+    }
+
     proptest! {
         #[test]
-        fn any_cursor_round_trips(ident: u64, check: u32, point: u64) {
-            let c = Cursor { ident, check, point };
+        fn any_cursor_round_trips(ident: u64, check: u32, life: u32, seq: u64, point: u64) {
+            let c = Cursor { ident, check, life, seq, point };
             prop_assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
         }
 
         #[test]
-        fn parsing_any_text_never_panics(s in "\\PC{0,64}") {
+        fn parsing_any_text_never_panics(s in "\\PC{0,80}") {
             let _ = s.parse::<Cursor>();
         }
     }

@@ -117,13 +117,14 @@ impl Entry {
     }
 
     fn line(
+        life: u32,
         generation: &Generation,
         line: &RawLine,
         max_line_bytes: usize,
         time: Option<u64>,
     ) -> Self {
         let point = line.start + 1;
-        let cursor = cursor_for(generation, point);
+        let cursor = cursor_for(life, generation, point);
         let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
         // Both forms share one allocation, sized up front: cached entries are the server's
         // main memory and its main allocation cost (keys, a cursor and a time take under 100
@@ -152,8 +153,8 @@ impl Entry {
         }
     }
 
-    fn notice(generation: &Generation, point: u64, notice: &Notice) -> Self {
-        let cursor = cursor_for(generation, point);
+    fn notice(life: u32, generation: &Generation, point: u64, notice: &Notice) -> Self {
+        let cursor = cursor_for(life, generation, point);
         let json = serde_json::to_vec(&NoticeJson {
             cursor: &cursor.to_string(),
             notice: notice.kind.as_str(),
@@ -199,12 +200,14 @@ struct NoticeJson<'a> {
     detail: &'a str,
 }
 
-fn cursor_for(generation: &Generation, point: u64) -> Cursor {
+fn cursor_for(life: u32, generation: &Generation, point: u64) -> Cursor {
     // The follower reads a generation's first bytes before any of its lines, so the prefix
     // covers every point handed out; 0 is a harmless fallback that can only cause a `gap`.
     Cursor {
         ident: generation.ident,
         check: generation.check(point).unwrap_or(0),
+        life,
+        seq: generation.seq,
         point,
     }
 }
@@ -213,6 +216,8 @@ fn cursor_for(generation: &Generation, point: u64) -> Cursor {
 pub const ORIGIN: Cursor = Cursor {
     ident: 0,
     check: 0,
+    life: 0,
+    seq: 0,
     point: 0,
 };
 
@@ -234,6 +239,8 @@ struct Inner {
     /// The position of the last entry at or before `cache_from`, when known: a reader there
     /// has nothing left to read on disk, even once the file is gone.
     cache_floor: Option<(u64, u64)>,
+    /// This stream's run (see `cursor.rs`): cursors it issued name generations exactly.
+    life: u32,
     state: FileState,
 }
 
@@ -286,6 +293,7 @@ impl Stream {
                 cache_weight: 0,
                 cache_from: None,
                 cache_floor: None,
+                life: cursor::life(),
                 state: FileState::Waiting("not looked at yet".into()),
             }),
             changed: watch::Sender::new(0),
@@ -382,12 +390,25 @@ impl Stream {
                     notice,
                     from,
                 } => {
-                    let opening = notice.as_ref().map(|n| Entry::notice(&generation, 0, n));
+                    let opening = notice
+                        .as_ref()
+                        .map(|n| Entry::notice(inner.life, &generation, 0, n));
                     if inner.cache_from.is_none() {
+                        // The first look starts at the end of the file: its last lines go into
+                        // the cache at once, so first loads (`last=N`) are answered from memory.
+                        let max = self.limits.max_line_bytes;
+                        let mut recent = recent_lines(&generation, from, max).into_iter();
                         inner.cache_from = Some((generation.seq, from));
-                        inner.cache_floor =
-                            last_line_before(&generation, from, self.limits.max_line_bytes)
-                                .map(|start| (generation.seq, start + 1));
+                        if let Some(floor) = recent.next() {
+                            inner.cache_floor = Some((generation.seq, floor.start + 1));
+                            let life = inner.life;
+                            let mut first_cached = None;
+                            for line in recent {
+                                first_cached.get_or_insert(line.start);
+                                inner.push(Entry::line(life, &generation, &line, max, None));
+                            }
+                            inner.cache_from = Some((generation.seq, first_cached.unwrap_or(from)));
+                        }
                     }
                     if let Some(entry) = &opening {
                         inner.push(entry.clone());
@@ -402,7 +423,9 @@ impl Stream {
                 }
                 Event::Lines { generation, lines } => {
                     for line in &lines {
+                        let life = inner.life;
                         inner.push(Entry::line(
+                            life,
                             &generation,
                             line,
                             self.limits.max_line_bytes,
@@ -467,14 +490,41 @@ impl Inner {
     }
 }
 
-/// Start of the last complete line before byte `from` of a generation (read once, when the
-/// file is first opened at its end), so that `cache_floor` is known from the start.
-fn last_line_before(generation: &Generation, from: u64, max_line_bytes: usize) -> Option<u64> {
-    let file = generation.file()?;
+/// How many of a file's last lines are put in the cache when it is first opened at its end,
+/// and how many bytes of them at most.
+const RECENT_LINES: usize = 1000;
+const RECENT_BYTES: usize = 1 << 20;
+
+/// The last complete lines before byte `from` of a generation, in file order (read once,
+/// when the file is first opened at its end, on the thread applying the first look). The first
+/// of them only marks `cache_floor`; the others are cached.
+fn recent_lines(generation: &Generation, from: u64, max_line_bytes: usize) -> Vec<RawLine> {
+    let Some(file) = generation.file() else {
+        return Vec::new();
+    };
     let extent = disk::Extent {
         end: from,
         unterminated_ok: false,
     };
-    let (lines, _) = disk::lines_before(&file, from, extent, max_line_bytes, 1).ok()?;
-    lines.first().map(|l| l.start)
+    let mut out: Vec<RawLine> = Vec::new();
+    let mut before = from;
+    let mut bytes = 0;
+    while out.len() <= RECENT_LINES && bytes < RECENT_BYTES {
+        let Ok((mut lines, at_start)) =
+            disk::lines_before(&file, before, extent, max_line_bytes, 64)
+        else {
+            break;
+        };
+        bytes += lines.iter().map(|l| l.head.len()).sum::<usize>();
+        let Some(first) = lines.first() else { break };
+        before = first.start;
+        lines.append(&mut out);
+        out = lines;
+        if at_start {
+            break;
+        }
+    }
+    let excess = out.len().saturating_sub(RECENT_LINES + 1);
+    out.drain(..excess);
+    out
 }

@@ -161,7 +161,13 @@ impl Stream {
                 (Some(r), Some(lines)) => {
                     let mut full = false;
                     for line in &lines {
-                        let e = Entry::line(&r.generation, line, self.limits.max_line_bytes, None);
+                        let e = Entry::line(
+                            inner.life,
+                            &r.generation,
+                            line,
+                            self.limits.max_line_bytes,
+                            None,
+                        );
                         if !budget.fits(out.len(), e.json.len()) {
                             full = true;
                             break;
@@ -254,7 +260,15 @@ impl Stream {
                     && (!inner.cache.is_empty()
                         || history_before(&inner, g, before, with_opening)) =>
                 {
-                    Some(end.map_or(next, |e| position_cursor(&inner, e)))
+                    // Just past the newest generation's last byte, so that `before` it
+                    // includes the very last line.
+                    match end {
+                        Some(e) => Some(position_cursor(&inner, e)),
+                        None => inner
+                            .gens
+                            .back()
+                            .map(|r| cursor_for(inner.life, &r.generation, r.generation.end() + 1)),
+                    }
                 }
                 _ => None,
             };
@@ -269,6 +283,7 @@ impl Stream {
             return None;
         }
         let gens: Vec<GenRecord> = inner.gens.iter().cloned().collect();
+        let life = inner.life;
         drop(inner);
 
         let mut older: Vec<Entry> = Vec::new(); // in reverse stream order
@@ -303,6 +318,7 @@ impl Stream {
             };
             for line in lines.iter().rev() {
                 older.push(Entry::line(
+                    life,
                     &rec.generation,
                     line,
                     self.limits.max_line_bytes,
@@ -370,6 +386,17 @@ fn resolve(inner: &Inner, c: Cursor) -> Option<Pos> {
             .filter(|r| r.generation.seq == 0)
             .map(|r| (r.generation.seq, 0));
     }
+    let valid = |r: &GenRecord| !r.generation.finished() || c.point <= r.generation.end() + 1;
+    if c.life == inner.life {
+        // Issued by this run: the generation is named exactly, or it was forgotten.
+        return inner
+            .gens
+            .iter()
+            .find(|r| r.generation.seq == c.seq && r.generation.ident == c.ident)
+            .filter(|r| valid(r))
+            .map(|r| (r.generation.seq, c.point));
+    }
+    // From an earlier run: only the content can tell, newest generation first.
     inner
         .gens
         .iter()
@@ -401,12 +428,13 @@ fn generation(inner: &Inner, seq: u64) -> Option<&Arc<Generation>> {
 }
 
 fn position_cursor(inner: &Inner, pos: Pos) -> Cursor {
-    generation(inner, pos.0).map_or(ORIGIN, |g| cursor_for(g, pos.1))
+    generation(inner, pos.0).map_or(ORIGIN, |g| cursor_for(inner.life, g, pos.1))
 }
 
 fn gap(inner: &Inner, at: Pos, detail: String) -> Entry {
     match generation(inner, at.0) {
         Some(g) => Entry::notice(
+            inner.life,
             g,
             at.1,
             &Notice {
