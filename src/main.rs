@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("cometail=info")),
@@ -73,6 +74,9 @@ fn serve(config: Config) -> anyhow::Result<()> {
             "cometail: serving on {scheme}://{host}:{}/{query}",
             addr.port()
         );
+        if addr.ip().is_unspecified() {
+            let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
+        }
         let _ = stdout.flush();
         drop(stdout);
         cometail::run(config, listener, token).await?;

@@ -76,7 +76,9 @@ impl Sources {
             match source {
                 Source::File(path) => {
                     let name = path.display().to_string();
-                    sources.add(path.clone(), name, true, true, None).await;
+                    sources
+                        .add(path.clone(), name, true, true, None, None)
+                        .await;
                 }
                 Source::Stdin => {
                     let dir = sources
@@ -94,18 +96,19 @@ impl Sources {
                             false,
                             false,
                             Some(progress.clone()),
+                            None,
                         )
                         .await;
                     spawn_stdin_spool(path, config.spool_bytes, stream, progress);
                 }
                 Source::Glob(pattern) => {
-                    for path in glob_matches(pattern) {
+                    for (path, label) in glob_matches(pattern) {
                         let name = path.display().to_string();
                         // A file that an earlier pattern or path already names is one stream.
                         if sources.list().iter().any(|s| s.name() == name) {
                             continue;
                         }
-                        sources.add(path, name, true, true, None).await;
+                        sources.add(path, name, true, true, None, Some(label)).await;
                     }
                     globs.push(pattern.clone());
                 }
@@ -147,15 +150,15 @@ impl Sources {
         announce_rotation: bool,
         start_at_end: bool,
         spool: Option<Arc<SpoolProgress>>,
+        label: Option<String>,
     ) -> Arc<Stream> {
         let base = if name == "-" {
             StreamId::from_name("stdin")
         } else {
-            StreamId::from_name(
-                &path
-                    .file_name()
-                    .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned()),
-            )
+            StreamId::from_name(&label.unwrap_or_else(|| {
+                path.file_name()
+                    .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned())
+            }))
         };
         let limits = StreamLimits {
             cache_bytes: self.config.cache_bytes,
@@ -198,6 +201,15 @@ impl Sources {
                     spool.report(&step.events);
                 }
                 stream.apply(step.events);
+                // Like `tail -F`, say at start when a named file cannot be followed yet.
+                let summary = stream.summary();
+                if let Some(reason) = summary.reason.filter(|_| summary.state != "following") {
+                    tracing::warn!(
+                        "{}: {} ({reason}); following it when it appears",
+                        crate::escape_for_log(&summary.name),
+                        summary.state
+                    );
+                }
                 let this = self.clone();
                 let s = stream.clone();
                 self.tracker
@@ -285,12 +297,12 @@ impl Sources {
             })
             .await;
             let Ok(found) = found else { continue };
-            for path in found {
+            for (path, label) in found {
                 let name = path.display().to_string();
                 // `insert`, not `contains`: two patterns may match the same new file.
                 if known.insert(name.clone()) {
                     tracing::info!("new file matches: {}", crate::escape_for_log(&name));
-                    self.add(path, name, true, false, None).await;
+                    self.add(path, name, true, false, None, Some(label)).await;
                 }
             }
         }
@@ -298,7 +310,7 @@ impl Sources {
 }
 
 /// Regular files matching `pattern`, sorted (so ids are stable for a given command line).
-fn glob_matches(pattern: &str) -> Vec<PathBuf> {
+fn glob_matches(pattern: &str) -> Vec<(PathBuf, String)> {
     let Ok(paths) = glob::glob(pattern) else {
         return Vec::new();
     };
@@ -307,7 +319,23 @@ fn glob_matches(pattern: &str) -> Vec<PathBuf> {
         .filter(|p| p.is_file())
         .collect();
     found.sort();
+    // Ids keep what tells matches apart: the part of the path the pattern matched, so
+    // `/var/log/*/access.log` gives `nginx_access.log` and `apache_access.log`.
+    let fixed: PathBuf = Path::new(pattern)
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .collect();
     found
+        .into_iter()
+        .map(|path| {
+            let label = path
+                .strip_prefix(&fixed)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .into_owned();
+            (path, label)
+        })
+        .collect()
 }
 
 /// What the stdin follower has opened, so that the spool never rolls over a file the follower

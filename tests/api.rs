@@ -341,3 +341,35 @@ async fn last_zero_gives_a_prev_to_page_back_from_the_end() {
     append(&empty.path("empty.log"), "");
     assert!(empty.ok_json("/api/streams/empty.log/lines?last=0").await["prev"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_methods_get_a_json_reason_too() {
+    let s = Server::start(&["{dir}/app.log"]).await;
+    let resp = s
+        .client
+        .post(format!("{}/api/streams", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn glob_stream_ids_keep_the_matched_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["nginx", "apache"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        append(&dir.path().join(sub).join("access.log"), "x\n");
+    }
+    let s = Server::start_in(dir, &["{dir}/*/access.log"]).await;
+    let list = s.ok_json("/api/streams").await;
+    let ids: Vec<&str> = list["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["apache_access.log", "nginx_access.log"]);
+}

@@ -830,3 +830,78 @@ async fn cursors_into_forgotten_generations_get_one_gap_and_no_repeats() {
     assert_eq!(lines.len(), sorted.len(), "no line twice: {got:?}");
     assert_eq!(lines.last().map(|s| s.as_str()), Some("gen 70"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_keeps_a_renamed_file_when_a_newer_one_is_deleted_and_marks_what_is_gone() {
+    let s = Server::start(&[
+        "--rotate-grace",
+        "50ms",
+        "--cache-bytes",
+        "64K",
+        "{dir}/app.log",
+    ])
+    .await;
+    append(&s.path("app.log"), "");
+    wait_until("following", 5 * SEC, || async {
+        s.ok_json("/api/streams").await["streams"][0]["state"] == "following"
+    })
+    .await;
+    let initial: String = (0..2000)
+        .map(|i| format!("initial {i} {}\n", "i".repeat(40)))
+        .collect();
+    append(&s.path("app.log"), initial);
+    wait_until("initial", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await)
+            == [format!("initial 1999 {}", "i".repeat(40))]
+    })
+    .await;
+    // Rotate (app.log.1 keeps the first file), then delete the second file.
+    std::fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
+    append(&s.path("app.log"), "second\n");
+    wait_until("second", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["second"]
+    })
+    .await;
+    std::fs::remove_file(s.path("app.log")).unwrap();
+    wait_until("deleted", 5 * SEC, || async {
+        s.ok_json("/api/streams").await["streams"][0]["state"] == "waiting"
+    })
+    .await;
+    append(&s.path("app.log"), "third\n");
+    wait_until("third", 5 * SEC, || async {
+        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["third"]
+    })
+    .await;
+    // The cache holds everything; paging from disk must agree. With a tiny page the first
+    // file is read from app.log.1 (still retained although the second file was deleted).
+    let all = page_back(&s, "app.log", 100).await;
+    let first = format!("initial 0 {}", "i".repeat(40));
+    assert_eq!(
+        all.first(),
+        Some(&first),
+        "the first file is read from app.log.1"
+    );
+    assert_eq!(all.len(), 2000 + 4, "every line and both notices, once");
+    assert!(all.contains(&"third".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_pages_are_bounded_in_bytes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = format!("{}\n", "b".repeat(500_000));
+    std::fs::write(dir.path().join("big.log"), big.repeat(20)).unwrap();
+    let s = Server::start_in(dir, &["{dir}/big.log"]).await;
+    let resp = s
+        .client
+        .get(format!("{}/api/streams/big.log/lines?last=20", s.url))
+        .send()
+        .await
+        .unwrap();
+    let body = resp.bytes().await.unwrap();
+    assert!(body.len() < 5 << 20, "page of {} bytes", body.len());
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        !texts(&page).is_empty() && page["prev"].is_string(),
+        "more to page back to"
+    );
+}

@@ -119,6 +119,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/events", get(sse::multiplexed))
         .fallback(|| async { error::json_error(StatusCode::NOT_FOUND, "no such path") })
+        .method_not_allowed_fallback(|| async {
+            error::json_error(StatusCode::METHOD_NOT_ALLOWED, "only GET is served")
+        })
         .layer(from_fn_with_state(state.clone(), guard::streams))
         .layer(from_fn_with_state(state.clone(), auth::require))
         .layer(from_fn_with_state(state.clone(), guard::check))

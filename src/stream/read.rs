@@ -215,7 +215,8 @@ impl Stream {
             cf = inner.cache_from.unwrap_or(cf);
         }
         let next = out.last().map_or(c, |e| e.cursor);
-        let prev = out.first().map(|e| e.cursor);
+        // Nothing new: paging back starts at the reader's own cursor.
+        let prev = out.first().map(|e| e.cursor).or((c != ORIGIN).then_some(c));
         Some(Page {
             entries: out,
             next,
@@ -307,6 +308,9 @@ impl Stream {
                 unterminated_ok: !in_cache_gen && rec.generation.finished(),
             };
             let Some(file) = rec.generation.file() else {
+                if before > 0 {
+                    older.push(history_gap(life, &rec.generation, before));
+                }
                 at_start = true;
                 break;
             };
@@ -340,14 +344,31 @@ impl Stream {
                     before = p.generation.end();
                     with_opening = true;
                 }
-                _ => {
+                Some(p) => {
+                    // Older history existed but its file is gone: say so at the top.
+                    older.push(history_gap(life, &p.generation, p.generation.end() + 1));
+                    at_start = true;
+                    break;
+                }
+                None => {
                     at_start = true;
                     break;
                 }
             }
         }
         older.reverse();
-        let overflow = (older.len() + cached.len()).saturating_sub(limit);
+        let mut overflow = (older.len() + cached.len()).saturating_sub(limit);
+        // History read from disk is bounded in bytes as well as entries (at least one entry).
+        let mut bytes: usize = cached.iter().map(|e| e.json.len()).sum();
+        let mut keep = 0;
+        for e in older.iter().skip(overflow).rev() {
+            if keep + cached.len() > 0 && bytes + e.json.len() > PAGE_BYTES {
+                break;
+            }
+            bytes += e.json.len();
+            keep += 1;
+        }
+        overflow = older.len() - keep;
         let mut entries: Vec<Entry> = older.into_iter().skip(overflow).collect();
         entries.extend(cached);
         let prev = if at_start && overflow == 0 {
@@ -362,6 +383,21 @@ impl Stream {
             prev,
         })
     }
+}
+
+/// A `gap` notice at the top of history: lines before `point` of `generation` were there but
+/// cannot be read any more (the file was deleted, or overwritten by truncation).
+fn history_gap(life: u32, generation: &Generation, point: u64) -> Entry {
+    let detail = "earlier lines of this stream are no longer available".to_owned();
+    Entry::notice(
+        life,
+        generation,
+        point,
+        &Notice {
+            kind: NoticeKind::Gap,
+            detail,
+        },
+    )
 }
 
 /// Whether anything can be read before byte `before` of generation `g` (counting its opening

@@ -502,13 +502,14 @@ impl Follower {
             return;
         };
         end_generation(&mut cur, events);
-        if let Some((old, _)) = self.retained.take() {
-            old.release();
-        }
         let named = cur.file.metadata().map(|m| m.nlink() > 0).unwrap_or(false);
         if named {
-            self.retained = Some((cur.generation, cur.file));
+            // The newest rotated file replaces the one retained before.
+            if let Some((old, _)) = self.retained.replace((cur.generation, cur.file)) {
+                old.release();
+            }
         } else {
+            // A deleted file has no history to offer; an older rotated file still does.
             cur.generation.release();
         }
         self.lost_since = None;
