@@ -28,7 +28,7 @@ pub struct Cursor {
     pub ident: u64,
     /// Checksum of the generation's first `min(point, PREFIX_BYTES)` bytes.
     pub check: u32,
-    /// The run of the server that issued the cursor (see [`life`]).
+    /// The run of the stream that issued the cursor (a random number; see the module docs).
     pub life: u32,
     /// The generation's sequence number in its stream, in that run.
     pub seq: u64,
