@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let ui = Path::new(&manifest).join("ui");
     println!("cargo:rerun-if-changed={}", ui.display());
     let mut names: Vec<String> = std::fs::read_dir(&ui)
         .map(|dir| {
@@ -18,6 +19,12 @@ fn main() {
         })
         .unwrap_or_default();
     names.sort();
+    // A binary without its page would answer 404 at `/`: refuse to build one.
+    assert!(
+        names.iter().any(|n| n == "index.html"),
+        "{} has no index.html: the page cannot be embedded",
+        ui.display()
+    );
     let mut table = String::from("&[\n");
     for name in &names {
         let path = ui.join(name);
