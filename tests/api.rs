@@ -255,30 +255,11 @@ async fn shutdown_ends_open_streams_and_long_polls() {
 
 #[test]
 fn sigterm_stops_the_binary_with_open_streams_within_two_seconds() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "x\n");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
-        .args(["--port", "0"])
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_owned();
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let (mut child, addr) = common::spawn_binary(&log);
     let mut sse = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         sse,

@@ -458,29 +458,11 @@ async fn sse_framing_survives_cr_lf_nul_and_line_separators() {
 
 #[test]
 fn a_client_that_never_reads_costs_bounded_memory_and_others_are_unaffected() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("big.log");
     append(&log, "");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
-        .args(["--port", "0"])
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap();
-    let addr = addr
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
+    let (mut child, addr) = common::spawn_binary(&log);
     let rss = |pid: u32| -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();

@@ -63,23 +63,9 @@ fn boundary_at_or_after(file: &File, from: u64, end: u64) -> io::Result<Option<u
     if from == 0 {
         return Ok((end > 0).then_some(0));
     }
-    let mut offset = from - 1;
-    let mut buf = vec![0u8; 4096];
-    while offset < end {
-        let want = usize::try_from(end - offset)
-            .unwrap_or(buf.len())
-            .min(buf.len());
-        let n = read_full_at(file, &mut buf[..want], offset)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if let Some(i) = memchr(b'\n', &buf[..n]) {
-            let b = offset + i as u64 + 1;
-            return Ok((b < end).then_some(b));
-        }
-        offset += n as u64;
-    }
-    Ok(None)
+    // The boundary is just past the first `\n` at or after the byte before `from`.
+    let newline = first_newline_at_or_after(file, from - 1, end)?;
+    Ok(newline.map(|i| i + 1).filter(|b| *b < end))
 }
 
 /// The last `limit` lines that start before byte `before`, in file order, and whether the

@@ -175,3 +175,29 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// Starts the real `cometail` binary on port 0 for `log` and returns it with the
+/// `HOST:PORT` it printed.
+pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--port", "0"])
+        .arg(log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    (child, addr)
+}
