@@ -277,39 +277,81 @@ async fn write_with_rotations(dir: std::path::PathBuf, lines: usize, seed: u64) 
     .unwrap()
 }
 
+/// A writer appending lines with rotations, and the bookkeeping of a reader that drops its
+/// connection at random points: what it got, how many drops, when to stop.
+struct Disconnects {
+    writer: Option<tokio::task::JoinHandle<Vec<String>>>,
+    written: Option<Vec<String>>,
+    got: Vec<String>,
+    drops: usize,
+    deadline: Instant,
+}
+
+impl Disconnects {
+    /// Starts the writer on a server following an empty `app.log`; returns the harness and
+    /// the cursor to start reading from.
+    async fn start(s: &Server, seed: u64) -> (Self, String) {
+        append(&s.path("app.log"), "");
+        let start = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let writer = tokio::spawn(write_with_rotations(s.dir.path().to_path_buf(), 6000, seed));
+        let run = Self {
+            writer: Some(writer),
+            written: None,
+            got: Vec::new(),
+            drops: 0,
+            deadline: Instant::now() + 60 * SEC,
+        };
+        (run, start)
+    }
+
+    /// Whether to read on: until every written line arrived and 1,000 drops were exercised.
+    async fn go_on(&mut self) -> bool {
+        if self.written.is_none() && self.writer.as_ref().is_some_and(|w| w.is_finished()) {
+            self.written = Some(self.writer.take().unwrap().await.unwrap());
+        }
+        if let Some(w) = &self.written {
+            if self.got.len() >= w.len() && self.drops >= 1000 {
+                return false;
+            }
+        }
+        assert!(
+            Instant::now() < self.deadline,
+            "reader kept up within the deadline ({} lines)",
+            self.got.len()
+        );
+        true
+    }
+
+    /// Asserts that the reader got every written line once, in order.
+    fn check(self, how: &str) {
+        let written = self.written.unwrap();
+        let got = self.got;
+        assert!(self.drops >= 1000, "exercised {} disconnects", self.drops);
+        if let Some(i) = got.iter().zip(&written).position(|(a, b)| a != b) {
+            panic!(
+                "first difference at {i}: got {:?}, written {:?}",
+                &got[i.saturating_sub(2)..(i + 3).min(got.len())],
+                &written[i.saturating_sub(2)..(i + 3).min(written.len())]
+            );
+        }
+        assert_eq!(got.len(), written.len(), "nothing lost, nothing doubled");
+        eprintln!(
+            "{how}: {} random disconnects, {} lines",
+            self.drops,
+            got.len()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn random_disconnects_through_long_poll_lose_and_double_nothing() {
     let s = Server::start(&["--rotate-grace", "200ms", "{dir}/app.log"]).await;
-    append(&s.path("app.log"), "");
-    let start = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut writer = Some(tokio::spawn(write_with_rotations(
-        s.dir.path().to_path_buf(),
-        6000,
-        7,
-    )));
+    let (mut run, mut next) = Disconnects::start(&s, 7).await;
     let mut rng = Rng::new(99);
-    let mut next = start;
-    let mut got = Vec::new();
-    let mut drops = 0;
-    let deadline = Instant::now() + 60 * SEC;
-    let mut written: Option<Vec<String>> = None;
-    loop {
-        if let Some(w) = &written {
-            if got.len() >= w.len() && drops >= 1000 {
-                break;
-            }
-        } else if writer.as_ref().is_some_and(|w| w.is_finished()) {
-            written = Some(writer.take().unwrap().await.unwrap());
-            continue;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader kept up within the deadline ({} lines)",
-            got.len()
-        );
+    while run.go_on().await {
         let limit = 1 + rng.below(8);
         let url = format!(
             "{}/api/streams/app.log/lines?after={next}&wait=5&limit={limit}",
@@ -325,61 +367,24 @@ async fn random_disconnects_through_long_poll_lose_and_double_nothing() {
         .await;
         match attempt {
             Ok(Some(page)) => {
-                got.extend(line_texts(page["entries"].as_array().unwrap()));
+                run.got
+                    .extend(line_texts(page["entries"].as_array().unwrap()));
                 next = page["next"].as_str().unwrap().to_owned();
             }
-            _ => drops += 1,
+            _ => run.drops += 1,
         }
     }
-    let written = written.unwrap();
-    assert!(drops >= 1000, "exercised {drops} disconnects");
-    if let Some(i) = got.iter().zip(&written).position(|(a, b)| a != b) {
-        panic!(
-            "first difference at {i}: got {:?}, written {:?}",
-            &got[i.saturating_sub(2)..(i + 3).min(got.len())],
-            &written[i.saturating_sub(2)..(i + 3).min(written.len())]
-        );
-    }
-    assert_eq!(got.len(), written.len());
-    assert!(got == written, "delivered lines differ from written lines");
-    eprintln!("long poll: {drops} random disconnects, {} lines", got.len());
+    run.check("long poll");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn random_disconnects_through_sse_lose_and_double_nothing() {
     use futures_util::StreamExt;
     let s = Server::start(&["--rotate-grace", "200ms", "{dir}/app.log"]).await;
-    append(&s.path("app.log"), "");
-    let start = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut writer = Some(tokio::spawn(write_with_rotations(
-        s.dir.path().to_path_buf(),
-        6000,
-        11,
-    )));
+    let (mut run, mut last_id) = Disconnects::start(&s, 11).await;
     let mut rng = Rng::new(1234);
-    let mut last_id = start;
-    let mut got = Vec::new();
-    let mut drops = 0;
-    let deadline = Instant::now() + 60 * SEC;
-    let mut written: Option<Vec<String>> = None;
     let url = format!("{}/api/streams/app.log/events", s.url);
-    loop {
-        if let Some(w) = &written {
-            if got.len() >= w.len() && drops >= 1000 {
-                break;
-            }
-        } else if writer.as_ref().is_some_and(|w| w.is_finished()) {
-            written = Some(writer.take().unwrap().await.unwrap());
-            continue;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reader kept up within the deadline ({} lines)",
-            got.len()
-        );
+    while run.go_on().await {
         // Read a random number of bytes of the stream, then drop the connection; events are
         // taken only when complete, as a browser does.
         let budget = if rng.below(2) == 0 {
@@ -387,6 +392,7 @@ async fn random_disconnects_through_sse_lose_and_double_nothing() {
         } else {
             rng.below(300_000)
         } as usize;
+        run.drops += 1;
         let Ok(resp) = s
             .client
             .get(&url)
@@ -394,7 +400,6 @@ async fn random_disconnects_through_sse_lose_and_double_nothing() {
             .send()
             .await
         else {
-            drops += 1;
             continue;
         };
         let mut body = resp.bytes_stream();
@@ -408,18 +413,13 @@ async fn random_disconnects_through_sse_lose_and_double_nothing() {
             let take = chunk.len().min(budget - read);
             read += take;
             for event in parser.feed(&chunk[..take]) {
-                let data: Value = event.json();
-                got.extend(line_texts(data["entries"].as_array().unwrap()));
+                run.got
+                    .extend(line_texts(event.json()["entries"].as_array().unwrap()));
                 last_id = event.id.clone();
             }
         }
-        drops += 1;
     }
-    let written = written.unwrap();
-    assert!(drops >= 1000, "exercised {drops} disconnects");
-    assert_eq!(got.len(), written.len());
-    assert!(got == written, "delivered lines differ from written lines");
-    eprintln!("sse: {drops} random disconnects, {} lines", got.len());
+    run.check("sse");
 }
 
 #[tokio::test(flavor = "multi_thread")]
