@@ -134,10 +134,7 @@ async fn restart_resumes_the_old_cursor_exactly() {
     append(&dir.path().join("app.log"), "c\nd\n");
     let s = Server::start_in(dir, &["{dir}/app.log"]).await;
     append(&s.path("app.log"), "e\n");
-    wait_until("e", 5 * SEC, || async {
-        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["e"]
-    })
-    .await;
+    s.wait_last("app.log", "e").await;
     let page = s
         .ok_json(&format!("/api/streams/app.log/lines?after={cursor}"))
         .await;
@@ -155,10 +152,7 @@ async fn a_cursor_into_a_deleted_generation_gets_a_gap_then_the_oldest_entries()
     ])
     .await;
     append(&s.path("app.log"), "");
-    wait_until("following", 5 * SEC, || async {
-        s.ok_json("/api/streams").await["streams"][0]["state"] == "following"
-    })
-    .await;
+    s.wait_following().await;
     append(&s.path("app.log"), "first\n");
     wait_until("first", 5 * SEC, || async {
         texts(&s.ok_json("/api/streams/app.log/lines").await) == ["first"]
@@ -655,17 +649,11 @@ async fn history_pages_across_the_cache_and_a_rotation_to_the_first_byte() {
     let s = Server::start_in(dir, &["--rotate-grace", "100ms", "{dir}/app.log"]).await;
     let live: String = (0..50).map(|i| format!("live {i}\n")).collect();
     append(&s.path("app.log"), &live);
-    wait_until("live lines", 5 * SEC, || async {
-        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["live 49"]
-    })
-    .await;
+    s.wait_last("app.log", "live 49").await;
     std::fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
     let new: String = (0..30).map(|i| format!("new {i}\n")).collect();
     append(&s.path("app.log"), &new);
-    wait_until("rotation", 5 * SEC, || async {
-        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["new 29"]
-    })
-    .await;
+    s.wait_last("app.log", "new 29").await;
     let mut expected: Vec<String> = (0..100).map(|i| format!("disk {i}")).collect();
     expected.extend((0..50).map(|i| format!("live {i}")));
     expected.push("<rotated>".into());
@@ -771,10 +759,7 @@ async fn a_cursor_at_the_end_of_history_survives_its_file_going_away_without_a_g
 async fn cursors_into_forgotten_generations_get_one_gap_and_no_repeats() {
     let s = Server::start(&["--rotate-grace", "50ms", "{dir}/app.log"]).await;
     append(&s.path("app.log"), "");
-    wait_until("following", 5 * SEC, || async {
-        s.ok_json("/api/streams").await["streams"][0]["state"] == "following"
-    })
-    .await;
+    s.wait_following().await;
     append(&s.path("app.log"), "gen 0\n");
     wait_until("gen 0", 5 * SEC, || async {
         texts(&s.ok_json("/api/streams/app.log/lines").await) == ["gen 0"]
@@ -788,10 +773,7 @@ async fn cursors_into_forgotten_generations_get_one_gap_and_no_repeats() {
     for g in 1..=70 {
         std::fs::remove_file(s.path("app.log")).unwrap();
         append(&s.path("app.log"), format!("gen {g}\n"));
-        wait_until("rotation seen", 10 * SEC, || async {
-            texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == [format!("gen {g}")]
-        })
-        .await;
+        s.wait_last("app.log", &format!("gen {g}")).await;
     }
     let mut got = Vec::new();
     let mut next = early;
@@ -824,10 +806,7 @@ async fn history_keeps_a_renamed_file_when_a_newer_one_is_deleted_and_marks_what
     ])
     .await;
     append(&s.path("app.log"), "");
-    wait_until("following", 5 * SEC, || async {
-        s.ok_json("/api/streams").await["streams"][0]["state"] == "following"
-    })
-    .await;
+    s.wait_following().await;
     let initial: String = (0..2000)
         .map(|i| format!("initial {i} {}\n", "i".repeat(40)))
         .collect();
@@ -840,20 +819,14 @@ async fn history_keeps_a_renamed_file_when_a_newer_one_is_deleted_and_marks_what
     // Rotate (app.log.1 keeps the first file), then delete the second file.
     std::fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
     append(&s.path("app.log"), "second\n");
-    wait_until("second", 5 * SEC, || async {
-        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["second"]
-    })
-    .await;
+    s.wait_last("app.log", "second").await;
     std::fs::remove_file(s.path("app.log")).unwrap();
     wait_until("deleted", 5 * SEC, || async {
         s.ok_json("/api/streams").await["streams"][0]["state"] == "waiting"
     })
     .await;
     append(&s.path("app.log"), "third\n");
-    wait_until("third", 5 * SEC, || async {
-        texts(&s.ok_json("/api/streams/app.log/lines?last=1").await) == ["third"]
-    })
-    .await;
+    s.wait_last("app.log", "third").await;
     // The cache holds everything; paging from disk must agree. With a tiny page the first
     // file is read from app.log.1 (still retained although the second file was deleted).
     let all = page_back(&s, "app.log", 100).await;

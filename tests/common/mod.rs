@@ -101,6 +101,26 @@ impl Server {
         value
     }
 
+    /// Waits until the first stream's file is open and followed.
+    pub async fn wait_following(&self) {
+        wait_until("following", Duration::from_secs(5), || async {
+            self.ok_json("/api/streams").await["streams"][0]["state"] == "following"
+        })
+        .await;
+    }
+
+    /// Waits until the last entry of stream `id` is the line `text`.
+    pub async fn wait_last(&self, id: &str, text: &str) {
+        wait_until(text, Duration::from_secs(10), || async {
+            texts(
+                &self
+                    .ok_json(&format!("/api/streams/{id}/lines?last=1"))
+                    .await,
+            ) == [text]
+        })
+        .await;
+    }
+
     /// Stops the server and waits for it to finish (it must within 2 s); returns its dir.
     pub async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown.cancel();
