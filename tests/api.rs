@@ -1,14 +1,10 @@
 //! The HTTP API v1 over a real socket and real files: reads, long polls, SSE, errors,
 //! shutdown.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sse::Connection;
-use common::{Server, append, texts, wait_until};
+use crate::common::sse::Connection;
+use crate::common::{Server, append, texts, wait_until};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -259,7 +255,7 @@ fn sigterm_stops_the_binary_with_open_streams_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     append(&log, "x\n");
-    let (mut child, addr) = common::spawn_binary(&log);
+    let (mut child, addr) = crate::common::spawn_binary(&log);
     let mut sse = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         sse,

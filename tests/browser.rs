@@ -4,7 +4,6 @@
 //! Every wait polls a condition with a deadline; nothing sleeps to synchronise. The tests take
 //! a static lock (see `support::run`), so they run one at a time inside this binary.
 
-#[path = "browser/support.rs"]
 mod support;
 
 use std::time::Duration;

@@ -11,10 +11,6 @@
 //! renamed or deleted are read by cometail for `--rotate-grace` and may be lost by GNU tail,
 //! so there cometail must deliver everything GNU tail delivers, in order, plus those lines.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -23,8 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::files::{Collector, backend_args, is_subsequence, wait_state};
-use common::{Server, append};
+use crate::common::files::{Collector, backend_args, is_subsequence, wait_state};
+use crate::common::{Server, append};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 /// How long GNU tail's output must stay unchanged to count as settled (3× its poll interval,
@@ -285,7 +281,7 @@ both_backends!(
 
 async fn appended_lines(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
-    common::append(&dir.path().join("a.log"), "a1\na2\n");
+    crate::common::append(&dir.path().join("a.log"), "a1\na2\n");
     let t = Pair::start(poll, dir, &["a.log"]).await;
     t.settle(&["a1", "a2"], &["a1", "a2"]).await;
     let mut want = vec!["a1".to_owned(), "a2".to_owned()];
@@ -300,7 +296,7 @@ async fn appended_lines(poll: bool) {
 
 async fn truncate(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
-    common::append(&dir.path().join("a.log"), "t1\nt2\nt3\n");
+    crate::common::append(&dir.path().join("a.log"), "t1\nt2\nt3\n");
     let t = Pair::start(poll, dir, &["a.log"]).await;
     t.settle(&["t1", "t2", "t3"], &["t1", "t2", "t3"]).await;
     // copytruncate: the file is cut to zero and its writer appends on (shorter than before,
@@ -337,7 +333,7 @@ async fn truncate(poll: bool) {
 
 async fn rename_rotation(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
-    common::append(&dir.path().join("a.log"), "r1\nr2\n");
+    crate::common::append(&dir.path().join("a.log"), "r1\nr2\n");
     let t = Pair::start(poll, dir, &["a.log"]).await;
     t.settle(&["r1", "r2"], &["r1", "r2"]).await;
     let mut writer = open_append(&t.path("a.log"));
@@ -357,7 +353,7 @@ async fn rename_rotation(poll: bool) {
 
 async fn delete_and_recreate(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
-    common::append(&dir.path().join("a.log"), "d1\n");
+    crate::common::append(&dir.path().join("a.log"), "d1\n");
     let t = Pair::start(poll, dir, &["a.log"]).await;
     t.settle(&["d1"], &["d1"]).await;
     let mut writer = open_append(&t.path("a.log"));
@@ -420,8 +416,8 @@ async fn missing_parent_directory(poll: bool) {
 async fn symlink_repointed(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
     let (t1, t2) = (dir.path().join("t1.log"), dir.path().join("t2.log"));
-    common::append(&t1, "x1\n");
-    common::append(&t2, "y1\n");
+    crate::common::append(&t1, "x1\n");
+    crate::common::append(&t2, "y1\n");
     std::os::unix::fs::symlink(&t1, dir.path().join("a.log")).unwrap();
     let t = Pair::start(poll, dir, &["a.log"]).await;
     t.settle(&["x1"], &["x1"]).await;
@@ -443,7 +439,7 @@ async fn several_files_at_once(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
     let names = ["a.log", "b.log", "c.log"];
     for n in names {
-        common::append(&dir.path().join(n), "");
+        crate::common::append(&dir.path().join(n), "");
     }
     let t = Pair::start(poll, dir, &names).await;
     let mut want: HashMap<&str, Vec<String>> = HashMap::new();
@@ -477,7 +473,7 @@ async fn several_files_at_once(poll: bool) {
 
 async fn partial_last_line(poll: bool) {
     let dir = tempfile::tempdir().unwrap();
-    common::append(&dir.path().join("a.log"), "");
+    crate::common::append(&dir.path().join("a.log"), "");
     let t = Pair::start(poll, dir, &["a.log"]).await;
     append(&t.path("a.log"), "par");
     // GNU tail prints the partial line at once; cometail holds it until its newline.

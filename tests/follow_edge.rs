@@ -3,17 +3,13 @@
 //! file, offsets past 4 GiB in a sparse file, truncate-and-regrow, and the states of a path
 //! that is missing, a directory, a FIFO (and unreadable, where the test is not root).
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::files::{Collector, backend_args, item, state, wait_state};
-use common::{Server, append, wait_until};
+use crate::common::files::{Collector, backend_args, item, state, wait_state};
+use crate::common::{Server, append, wait_until};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -233,7 +229,7 @@ async fn offsets_past_five_gib_in_a_sparse_file(poll: bool) {
     let s = server(poll, dir, &[], &["big.log"]).await;
     // (The 5 GiB of NULs before it are a line too, which a longer history read would show.)
     let page = s.ok_json("/api/streams/big.log/lines?last=1").await;
-    assert_eq!(common::texts(&page), ["before start"]);
+    assert_eq!(crate::common::texts(&page), ["before start"]);
     let next = page["next"].as_str().unwrap();
     let reader = Collector::start_at(&s.client, &s.url, "big.log", Some(next));
     append(&s.path("big.log"), "past 5 GiB 1\npast 5 GiB 2\n");
@@ -242,12 +238,15 @@ async fn offsets_past_five_gib_in_a_sparse_file(poll: bool) {
         .await;
     // Cursors carry the 64-bit offset; history and resuming from one work there.
     let page = s.ok_json("/api/streams/big.log/lines?last=2").await;
-    assert_eq!(common::texts(&page), ["past 5 GiB 1", "past 5 GiB 2"]);
+    assert_eq!(
+        crate::common::texts(&page),
+        ["past 5 GiB 1", "past 5 GiB 2"]
+    );
     let first = page["entries"][0]["cursor"].as_str().unwrap().to_owned();
     let after = s
         .ok_json(&format!("/api/streams/big.log/lines?after={first}"))
         .await;
-    assert_eq!(common::texts(&after), ["past 5 GiB 2"]);
+    assert_eq!(crate::common::texts(&after), ["past 5 GiB 2"]);
     let meta = fs::metadata(s.path("big.log")).unwrap();
     assert!(meta.len() > HOLE);
 }
@@ -280,7 +279,7 @@ async fn stdin_is_spooled_and_old_cursors_get_a_gap(poll: bool) {
     // Binary data: NUL, invalid UTF-8, CR LF.
     bin.write(b"bin\x00\xff\r\nplain\n");
     wait_until("binary lines", DEADLINE, || async {
-        common::texts(&get("last=10".into()).await) == ["bin\u{0}\u{fffd}", "plain"]
+        crate::common::texts(&get("last=10".into()).await) == ["bin\u{0}\u{fffd}", "plain"]
     })
     .await;
     let early = get("last=1".into()).await["entries"][0]["cursor"]

@@ -15,18 +15,14 @@
 //! Runs in both back ends (`--poll` with a 10 ms interval), one after the other; about 20 s
 //! each on an idle two-core machine.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::files::{Collector, open_fds, open_fds_under};
-use common::{Server, wait_until};
+use crate::common::files::{Collector, open_fds, open_fds_under};
+use crate::common::{Server, wait_until};
 use serde_json::Value;
 
 const ROTATIONS: usize = 1000;
@@ -48,16 +44,16 @@ struct Written {
 }
 
 /// Writes 10 lines every millisecond and rotates `ROTATIONS` times; see the module docs.
-fn writer(path: PathBuf, seen: Arc<Mutex<Vec<Value>>>) -> Written {
+fn writer(path: &Path, seen: &Mutex<Vec<Value>>) -> Written {
     let rotated = path.with_extension("log.1");
-    let open = |p: &PathBuf| {
+    let open = |p: &Path| {
         OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
             .expect("open for writing")
     };
-    let mut file = open(&path);
+    let mut file = open(path);
     let start = Instant::now();
     let mut tick = start;
     let mut seq: u64 = 0;
@@ -99,7 +95,7 @@ fn writer(path: PathBuf, seen: Arc<Mutex<Vec<Value>>>) -> Written {
                 "cometail did not open the file of rotation {rot} within 20 s"
             );
         }
-        fs::rename(&path, &rotated).expect("rename");
+        fs::rename(path, &rotated).expect("rename");
         // Late writing to the renamed file, then the reopen.
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -116,7 +112,7 @@ fn writer(path: PathBuf, seen: Arc<Mutex<Vec<Value>>>) -> Written {
                 break;
             }
         }
-        file = open(&path);
+        file = open(path);
     }
     let lines = write_tick(&mut file, ROTATIONS);
     Written {
@@ -129,7 +125,7 @@ async fn rotations(backend: &[&str]) {
     let mut args = backend.to_vec();
     args.push("{dir}/app.log");
     let dir = tempfile::tempdir().unwrap();
-    common::append(&dir.path().join("app.log"), "");
+    crate::common::append(&dir.path().join("app.log"), "");
     let before_server = open_fds().len();
     let s = Server::start_in(dir, &args).await;
     let reader = Collector::start(&s, "app.log");
@@ -167,7 +163,7 @@ async fn rotations(backend: &[&str]) {
 
     let path = s.path("app.log");
     let shared = reader.shared();
-    let written = tokio::task::spawn_blocking(move || writer(path, shared))
+    let written = tokio::task::spawn_blocking(move || writer(&path, &shared))
         .await
         .expect("the writer finishes");
     let total = written.lines;

@@ -30,10 +30,6 @@
 //! server per case, lines read over HTTP): `FOLLOW_SERVER_MODEL_CASES` cases each, 8 by
 //! default.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -418,7 +414,7 @@ impl World {
     fn check(&self) -> Result<(), TestCaseError> {
         self.ledger.check(&self.delivered)?;
         // No deleted file open past the grace period; at most current + retained.
-        let fds = common::files::open_fds_under(&self.dir);
+        let fds = crate::common::files::open_fds_under(&self.dir);
         prop_assert!(
             fds.iter().all(|f| !f.ends_with("(deleted)")),
             "a deleted file is still open: {fds:?}"
@@ -575,13 +571,13 @@ fn server_cases() -> u32 {
 }
 
 async fn server_case(poll: bool, ops: Vec<ServerOp>) -> Result<(), TestCaseError> {
-    use common::files::{Collector, backend_args};
+    use crate::common::files::{Collector, backend_args};
     let mut args = backend_args(poll);
     args.push("{dir}/a.log");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("a.log");
     File::create(&path).expect("create");
-    let server = common::Server::start_in(dir, &args).await;
+    let server = crate::common::Server::start_in(dir, &args).await;
     let reader = Collector::start(&server, "a.log");
     let open = || {
         OpenOptions::new()
@@ -605,7 +601,7 @@ async fn server_case(poll: bool, ops: Vec<ServerOp>) -> Result<(), TestCaseError
             ServerOp::WritePartial(cut) => write(&mut writer, &mut ledger, &pen.partial(cut)),
             ServerOp::Rotate(late) => {
                 // Rotations do not outrun the follower: it has opened the current file.
-                common::wait_until(
+                crate::common::wait_until(
                     "the follower opened the file",
                     Duration::from_secs(20),
                     || {
@@ -642,7 +638,7 @@ async fn server_case(poll: bool, ops: Vec<ServerOp>) -> Result<(), TestCaseError
     while reader.lines().last() != Some(&sentinel) {
         if t0.elapsed() > Duration::from_secs(8) {
             let list = server.ok_json("/api/streams").await;
-            let fds = common::files::open_fds_under(server.dir.path());
+            let fds = crate::common::files::open_fds_under(server.dir.path());
             let content = fs::read_to_string(&path).unwrap_or_default();
             panic!(
                 "the last line did not arrive: sentinel {sentinel:?}\nitems {:?}\nstreams {list}\nfds {fds:?}\nfile {content:?}",

@@ -2,14 +2,10 @@
 //! disconnects and restarts, history to the first byte, SSE framing, slow clients bounded,
 //! the multiplexed and plain-text endpoints.
 
-#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::sse::{Connection, Parser};
-use common::{Server, append, texts, wait_until};
+use crate::common::sse::{Connection, Parser};
+use crate::common::{Server, append, texts, wait_until};
 use serde_json::Value;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -456,7 +452,7 @@ fn a_client_that_never_reads_costs_bounded_memory_and_others_are_unaffected() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("big.log");
     append(&log, "");
-    let (mut child, addr) = common::spawn_binary(&log);
+    let (mut child, addr) = crate::common::spawn_binary(&log);
     let rss = |pid: u32| -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();

@@ -2,17 +2,13 @@
 //! Origin checks, headers, traversal, limits, slowloris, SSE framing, untrusted patterns, and
 //! property tests of the request-facing parsers.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::net::{self, Resp};
-use common::sse::Connection;
-use common::{Server, append, enc, texts, wait_until};
+use crate::common::net::{self, Resp};
+use crate::common::sse::Connection;
+use crate::common::{Server, append, enc, texts, wait_until};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

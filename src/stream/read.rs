@@ -478,13 +478,13 @@ fn gap(inner: &Inner, at: Pos, detail: String) -> Entry {
                 detail,
             },
         ),
-        None => unreachable_gap(detail),
+        None => unreachable_gap(&detail),
     }
 }
 
 /// A gap at a position whose generation is unknown cannot be built from a generation; this
 /// only happens when every generation was forgotten, and then there is nothing to resume from.
-fn unreachable_gap(detail: String) -> Entry {
+fn unreachable_gap(detail: &str) -> Entry {
     let json = serde_json::json!({"cursor": ORIGIN.to_string(), "notice": "gap", "detail": detail});
     Entry {
         gen_seq: 0,

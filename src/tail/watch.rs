@@ -95,7 +95,7 @@ impl Watcher {
         }
         let mut covered = true;
         for dir in dirs.into_iter().flatten() {
-            covered &= self.watch_dir(watcher, dir, wake);
+            covered &= self.watch_dir(watcher, &dir, wake);
         }
         covered
     }
@@ -106,11 +106,11 @@ impl Watcher {
     fn watch_dir(
         &self,
         watcher: &Mutex<notify::RecommendedWatcher>,
-        dir: PathBuf,
+        dir: &Path,
         wake: &Arc<Notify>,
     ) -> bool {
         let mut targets = self.targets.lock().unwrap_or_else(PoisonError::into_inner);
-        let wakers = targets.entry(dir.clone()).or_default();
+        let wakers = targets.entry(dir.to_path_buf()).or_default();
         if wakers.iter().any(|w| Arc::ptr_eq(w, wake)) {
             return true;
         }
@@ -123,7 +123,7 @@ impl Watcher {
         let added = watcher
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .watch(&dir, RecursiveMode::NonRecursive);
+            .watch(dir, RecursiveMode::NonRecursive);
         match added {
             Ok(()) => true,
             Err(e) => {
@@ -131,7 +131,7 @@ impl Watcher {
                 self.targets
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&dir);
+                    .remove(dir);
                 false
             }
         }
@@ -172,7 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let gone = dir.path().join("gone");
         let wake = Arc::new(Notify::new());
-        assert!(!w.watch_dir(watcher, gone.clone(), &wake), "polled");
+        assert!(!w.watch_dir(watcher, &gone, &wake), "polled");
         assert!(
             !w.targets
                 .lock()
@@ -181,7 +181,7 @@ mod tests {
             "forgotten, so that it is tried again"
         );
         std::fs::create_dir(&gone).expect("mkdir");
-        assert!(w.watch_dir(watcher, gone, &wake), "watched once it exists");
+        assert!(w.watch_dir(watcher, &gone, &wake), "watched once it exists");
     }
 
     #[tokio::test]
