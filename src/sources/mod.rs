@@ -15,12 +15,13 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Source};
-use crate::stream::{Stream, StreamId, StreamLimits};
+use crate::stream::{MemoryBudget, Stream, StreamId, StreamLimits};
 use crate::tail::{FollowOptions, Watcher};
 
 use spool::SpoolProgress;
@@ -39,6 +40,10 @@ enum Kind {
     /// news to readers (no `rotated` notice), and everything is read from the first byte.
     Stdin(Arc<SpoolProgress>),
 }
+
+/// How often the caches are checked against the memory budget, for streams that are not
+/// appending (an appending stream checks at every batch).
+const BUDGET_TICK: Duration = Duration::from_secs(1);
 
 impl Kind {
     /// The id the stream would like, before collisions are resolved.
@@ -70,6 +75,12 @@ impl Kind {
         }
     }
 
+    /// Whether the stream is dropped once its file and history are gone: only glob matches
+    /// are (a path named on the command line is waited for, like `tail -F`).
+    fn retires(&self) -> bool {
+        matches!(self, Self::GlobMatch { .. })
+    }
+
     /// The spool to report to what the follower opens, for standard input.
     fn spool(&self) -> Option<&Arc<SpoolProgress>> {
         match self {
@@ -83,6 +94,7 @@ impl Kind {
 #[derive(Debug)]
 pub struct Sources {
     streams: RwLock<Vec<Arc<Stream>>>,
+    budget: Arc<MemoryBudget>,
     watcher: Watcher,
     config: Arc<Config>,
     tracker: TaskTracker,
@@ -113,6 +125,7 @@ impl Sources {
         };
         let sources = Arc::new(Self {
             streams: RwLock::default(),
+            budget: Arc::new(MemoryBudget::new(config.memory)),
             watcher: Watcher::new(config.poll),
             config: config.clone(),
             tracker,
@@ -137,7 +150,13 @@ impl Sources {
                     let progress = Arc::new(SpoolProgress::default());
                     let kind = Kind::Stdin(progress.clone());
                     let stream = sources.add(path.clone(), "-".into(), kind).await;
-                    spool::spawn(path, config.spool_bytes, stream, progress);
+                    spool::spawn(
+                        path,
+                        config.spool_bytes,
+                        config.max_line_bytes,
+                        stream,
+                        progress,
+                    );
                 }
                 Source::Glob(pattern) => {
                     for (path, label) in glob::matches(pattern) {
@@ -162,7 +181,35 @@ impl Sources {
                 .tracker
                 .spawn(async move { this.rescan_globs(globs).await });
         }
+        let this = sources.clone();
+        sources
+            .tracker
+            .spawn(async move { this.sweep_budget().await });
         Ok(sources)
+    }
+
+    /// Holds quiet streams to their share of the memory budget while it is over its limit.
+    async fn sweep_budget(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(BUDGET_TICK) => {}
+                () = self.cancel.cancelled() => return,
+            }
+            if self.budget.is_over() {
+                for stream in self.list() {
+                    stream.enforce_budget();
+                }
+            }
+        }
+    }
+
+    /// Drops `stream` from the registry: new requests no longer find it, and its memory is
+    /// freed once the last reader still holding it lets go.
+    fn retire(&self, stream: &Arc<Stream>) {
+        self.streams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|s| !Arc::ptr_eq(s, stream));
     }
 
     /// Every stream, in order.
@@ -204,7 +251,7 @@ impl Sources {
                 })
                 .find(|id| !taken.contains(id.as_str()))
                 .expect("an unbounded range always yields a free id");
-            let stream = Arc::new(Stream::new(id, name, limits));
+            let stream = Arc::new(Stream::new(id, name, limits, self.budget.clone()));
             streams.push(stream.clone());
             stream
         };

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::spool::{SpoolProgress, StopOnDrop};
+use super::spool::StopOnDrop;
 use super::{Kind, Sources};
-use crate::stream::{Stream, Update};
+use crate::stream::{Phase, Stream, Update};
 use crate::tail::{Event, Follower};
 
 /// How often a stream whose directory is watched is looked at anyway, in case an event was
@@ -79,21 +79,22 @@ impl Sources {
         }
         let this = self.clone();
         self.tracker
-            .spawn(async move { this.follow(stream, first.follower, spool).await });
+            .spawn(async move { this.follow(stream, first.follower, kind).await });
     }
 
-    /// The follower task of one stream.
-    async fn follow(
-        self: Arc<Self>,
-        stream: Arc<Stream>,
-        mut follower: Follower,
-        spool: Option<Arc<SpoolProgress>>,
-    ) {
+    /// The follower task of one stream. It ends on shutdown, when standard input has ended
+    /// and been read to its end, or when a glob match has been gone for `--retire-after`.
+    async fn follow(self: Arc<Self>, stream: Arc<Stream>, mut follower: Follower, kind: Kind) {
+        let spool = kind.spool().cloned();
         // However the task ends, the spool must not wait for it any more.
         let _stop = spool.clone().map(StopOnDrop);
         let wake = Arc::new(Notify::new());
         let mut watched = self.watcher.watch(follower.path(), &wake);
+        let mut gone_since: Option<Instant> = None;
         loop {
+            // Read before the step: if input had ended by then, a step that leaves nothing
+            // more to read has read all of it.
+            let input_ended = spool.as_ref().is_some_and(|s| s.input_ended());
             let Some(stepped) = step(follower, stream.clone()).await else {
                 tracing::error!(stream = %stream.id(), "follower panicked; the stream stops");
                 return;
@@ -114,6 +115,26 @@ impl Sources {
                 }
                 continue;
             }
+            if input_ended && !stepped.draining {
+                stream.set_phase(Phase::Ended);
+                return;
+            }
+            let mut retire_in = None;
+            if kind.retires() {
+                gone_since = track_gone(&stream, gone_since);
+                if let Some(since) = gone_since {
+                    let left = self.config.retire_after.saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        tracing::info!(
+                            "{}: deleted; its stream is dropped",
+                            crate::escape_for_log(stream.name())
+                        );
+                        self.retire(&stream);
+                        return;
+                    }
+                    retire_in = Some(left);
+                }
+            }
             let tick = if stepped.draining {
                 // Never slower than the poll interval the user asked for.
                 DRAIN_TICK.min(self.config.poll_interval)
@@ -122,11 +143,29 @@ impl Sources {
             } else {
                 self.config.poll_interval
             };
+            let tick = retire_in.map_or(tick, |left| tick.min(left));
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(tick) => {}
                 () = self.cancel.cancelled() => return,
             }
         }
+    }
+}
+
+/// Notes whether `stream`'s file and history are gone (it shows `gone`) or back (it shows
+/// its file's state again); returns since when it has been gone.
+fn track_gone(stream: &Stream, since: Option<Instant>) -> Option<Instant> {
+    match (stream.history_gone(), since) {
+        (true, Some(since)) => Some(since),
+        (true, None) => {
+            stream.set_phase(Phase::Gone);
+            Some(Instant::now())
+        }
+        (false, Some(_)) => {
+            stream.set_phase(Phase::Live);
+            None
+        }
+        (false, None) => None,
     }
 }
