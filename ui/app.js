@@ -11,7 +11,7 @@
 
 import { Conn, Status } from "./conn.js";
 import { Filter, checkSpec } from "./filter.js";
-import { LogView } from "./view.js";
+import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
 import { Picker } from "./picker.js";
@@ -82,6 +82,7 @@ const rows = new Rows(els.log, {
 const view = new LogView(els.log, els.spacer, {
   build: (e) => rows.build(e),
   onScroll,
+  resized: onResized,
   labelCols: () => rows.labelCols(),
 });
 
@@ -130,12 +131,17 @@ function updateNewLines() {
   renderPicker();
 }
 
-// Following stops only when the view moved *up* from where we last put it: scroll events
-// arrive a frame late, when more lines may already have grown the log, so "not at the bottom"
-// alone would pause a fast stream by itself.
-function onScroll() {
+// Following is the user's choice: only the user scrolling (view.js tells which scrolls are the
+// user's) or a key changes it. Any other scroll (the browser clamping scrollTop after a
+// resize, a wrap toggle, rows changing height) leaves it as it is, and the end is pinned
+// again. Following stops only when the view moved *up* from where we last put it: scroll
+// events arrive a frame late, when more lines may already have grown the log, so "not at
+// the bottom" alone would pause a fast stream by itself.
+function onScroll(user) {
   if (!win) return;
-  if (state.following) {
+  if (!user) {
+    if (state.following) schedule();
+  } else if (state.following) {
     if (view.movedUp()) {
       state.following = false;
       updateNewLines();
@@ -147,6 +153,11 @@ function onScroll() {
   }
   showTopNote();
   maybeLoadMore();
+}
+
+/** The log's box changed size: the end stays in view while following. */
+function onResized() {
+  if (state.following) view.scrollToBottom();
 }
 
 function maybeLoadMore() {
@@ -282,7 +293,7 @@ async function toStart() {
   schedule(true);
   flush();
   view.scrollTo(0);
-  onScroll();
+  onScroll(false);
 }
 
 // ---------------------------------------------------------------- status, picker, toasts
@@ -448,7 +459,9 @@ els.wrap.addEventListener("click", () => {
 els.newlines.addEventListener("click", follow);
 
 document.addEventListener("keydown", (ev) => {
-  const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement;
+  // Shortcuts work whatever control has focus (a stream's checkbox, a button), except where
+  // keys type text.
+  const typing = isTextField(ev.target);
   if (ev.key === "Escape") {
     if (els.q.value) {
       els.q.value = "";
