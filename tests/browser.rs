@@ -6,6 +6,7 @@
 
 mod follow;
 mod support;
+mod tabs;
 
 use std::time::Duration;
 
@@ -263,7 +264,9 @@ fn long_polling_takes_over_when_sse_does_not_deliver() {
         b.cdp("Network.enable", json!({})).await;
         b.cdp("Network.setBlockedURLs", json!({ "urls": ["*/events*"] }))
             .await;
-        b.open(&srv.url).await;
+        // The tab's own connection (the blocked URLs apply to this page, not to the shared
+        // worker; relay.js runs the same conn.js fallback).
+        b.open(&format!("{}?conn=tab", srv.url)).await;
         b.wait_js(
             "the long-polling status",
             "return document.querySelector('#status-text').textContent === 'live · long polling'",
