@@ -9,12 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Layer of each top-level module, higher imports lower. Same number: siblings, which must not
-# import each other (`config` and `sources` are both read by `http`, neither by the other).
+# Layer of each top-level module, higher imports lower; the same number means siblings, which
+# must not import each other. `config` sits below `sources` and `http` (both read the
+# validated configuration) and above `cli`, which it validates.
 declare -A layer=(
-  [main]=9 [root]=8
-  [http]=7
-  [config]=6 [sources]=6
+  [main]=10 [root]=9
+  [http]=8
+  [sources]=7
+  [config]=6
   [cli]=5 [stream]=5
   [tail]=4
   [credentials]=1 [tls]=1 [logging]=1 [shutdown]=1

@@ -72,9 +72,4 @@ pub async fn run(
     Ok(())
 }
 
-// FIXME(H3 restructures sources.rs at the same time): `sources` still names this path; it
-// moves to `logging::escape_for_log` when that lands, and this re-export goes.
-#[doc(hidden)]
-pub use logging::escape_for_log;
-
 pub use sources::Sources;
