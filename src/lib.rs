@@ -11,13 +11,19 @@
 //!
 //! [`run`] ties it together; the binary is a thin shim around it, and tests run it in-process.
 
+// Layers, top first; a module imports only from layers below it (`scripts/layers.sh`
+// checks this): `http` > `config` | `sources` > `cli` | `stream` > `tail` > the leaves
+// `credentials`, `tls`, `logging`, `shutdown`.
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod http;
+pub mod logging;
 pub mod shutdown;
 pub mod sources;
 pub mod stream;
 pub mod tail;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -64,12 +70,6 @@ pub async fn run(
         tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
     }
     Ok(())
-}
-
-/// Escapes control characters (and backslashes) so that text from a request or a file name
-/// cannot forge or garble lines of cometail's own log.
-pub fn escape_for_log(s: &str) -> String {
-    s.chars().flat_map(char::escape_default).collect()
 }
 
 pub use sources::Sources;

@@ -19,14 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("cometail=info")),
-        )
-        .init();
+    cometail::logging::init();
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
