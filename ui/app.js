@@ -151,17 +151,16 @@ function updateNewLines() {
 // resize, a wrap toggle, rows changing height) leaves it as it is, and the end is pinned
 // again. Following stops only when the view moved *up* from where we last put it: scroll
 // events arrive a frame late, when more lines may already have grown the log, so "not at
-// the bottom" alone would pause a fast stream by itself.
+// the bottom" alone would pause a fast stream by itself. A scroll off the end that no input
+// announced pauses too (view.strayed); coming back to the end follows again only on input.
 function onScroll(user) {
   if (!win) return;
-  if (!user) {
-    if (state.following) schedule();
-  } else if (state.following) {
-    if (view.movedUp()) {
+  if (state.following) {
+    if ((user && view.movedUp()) || (!user && view.strayed())) {
       state.following = false;
       updateNewLines();
-    }
-  } else if (view.atBottom() && win.reachesEnd()) {
+    } else if (!user) schedule();
+  } else if (user && view.atBottom() && win.reachesEnd()) {
     state.following = true;
     state.newCount = 0;
     updateNewLines();
