@@ -6,6 +6,7 @@
 
 mod common;
 
+mod answers;
 mod api;
 mod browser;
 mod follow_differential;
