@@ -44,7 +44,8 @@ pub enum RunError {
 /// Runs cometail on `listener` until `shutdown` is cancelled.
 ///
 /// Shutdown order: the accept loop stops and asks open connections to finish; streaming
-/// responses and follower tasks end on the same token; then this waits for the follower tasks.
+/// responses and follower tasks end on the same token; then this waits for the follower tasks,
+/// at most [`shutdown::TASK_DEADLINE`].
 ///
 /// # Errors
 /// Fails when a source cannot be set up at all (a missing or unreadable file is not an error:
@@ -65,8 +66,9 @@ pub async fn run(
         shutdown.clone(),
     ));
     http::serve(listener, http::router(state), &config, shutdown).await;
-    tracker.close();
-    tracker.wait().await;
+    if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
+        tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
+    }
     Ok(())
 }
 
