@@ -10,12 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Layer of each top-level module, higher imports lower. Same number: siblings, which must not
-# import each other (`config` and `sources` are both read by `http`, neither by the other).
+# import each other. `config` turns the command line into settings for `sources` (below it);
+# `sources`, `stream` and `tail` know nothing of `config` or `http`.
 declare -A layer=(
-  [main]=9 [root]=8
-  [http]=7
-  [config]=6 [sources]=6
-  [cli]=5 [stream]=5
+  [main]=10 [root]=9
+  [http]=8
+  [config]=7
+  [sources]=6 [cli]=6
+  [stream]=5
   [tail]=4
   [credentials]=1 [tls]=1 [logging]=1 [shutdown]=1
 )

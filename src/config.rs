@@ -11,17 +11,8 @@ use std::time::Duration;
 
 use crate::cli::{AuthMode, Cli};
 use crate::credentials::{self, Secret};
-
-/// One thing to follow, as named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A path, followed whether or not it exists yet.
-    File(PathBuf),
-    /// A glob pattern, evaluated again while running.
-    Glob(String),
-    /// Standard input (`-`).
-    Stdin,
-}
+use crate::sources::Settings;
+pub use crate::sources::Source;
 
 /// Everything cometail needs to run.
 #[derive(Debug, Clone)]
@@ -122,6 +113,19 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// What the sources need: the paths and the follower, spool and cache settings.
+    pub fn source_settings(&self) -> Settings {
+        Settings {
+            sources: self.sources.clone(),
+            max_line_bytes: self.max_line_bytes,
+            rotate_grace: self.rotate_grace,
+            poll: self.poll,
+            poll_interval: self.poll_interval,
+            spool_bytes: self.spool_bytes,
+            cache_bytes: self.cache_bytes,
+        }
+    }
+
     /// Validates the command line.
     ///
     /// # Errors

@@ -35,7 +35,10 @@ impl Sources {
                 let name = path.display().to_string();
                 // `insert`, not `contains`: two patterns may match the same new file.
                 if known.insert(name.clone()) {
-                    tracing::info!("new file matches: {}", crate::escape_for_log(&name));
+                    tracing::info!(
+                        "new file matches: {}",
+                        crate::logging::escape_for_log(&name)
+                    );
                     let kind = Kind::GlobMatch {
                         label,
                         appeared: true,

@@ -73,7 +73,7 @@ impl Sources {
         if let Some(reason) = summary.reason.filter(|_| summary.state != "following") {
             tracing::warn!(
                 "{}: {} ({reason}); following it when it appears",
-                crate::escape_for_log(&summary.name),
+                crate::logging::escape_for_log(&summary.name),
                 summary.state
             );
         }
