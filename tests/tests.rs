@@ -13,5 +13,6 @@ mod follow_differential;
 mod follow_edge;
 mod follow_endurance;
 mod follow_model;
+mod history;
 mod protocol;
 mod security;

@@ -16,6 +16,7 @@ mod disk;
 mod entry;
 mod preload;
 mod read;
+mod resolve;
 #[cfg(test)]
 mod tests;
 
