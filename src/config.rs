@@ -48,6 +48,8 @@ pub struct Config {
     /// Host names accepted in `Host` besides loopback names and the connection's own
     /// address, lowercase, without port.
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// TLS, when `--tls-cert` and `--tls-key` were given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Most open streams (SSE, raw follow) per client address.
@@ -228,6 +230,7 @@ impl Config {
             auth,
             public_without_auth: cli.public_without_auth,
             allowed_hosts,
+            trusted_proxies: cli.trusted_proxies,
             tls,
             max_streams_per_address: cli
                 .max_streams_per_address

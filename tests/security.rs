@@ -1204,3 +1204,49 @@ proptest! {
         prop_assert_eq!(c.to_string().parse::<cometail::stream::Cursor>().ok(), Some(c));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_failures_count_per_forwarded_client() {
+    let wrong = "Bearer wrong-wrong-wrong-wrong";
+    let attempt = |a: SocketAddr, client: &'static str| async move {
+        net::get(
+            a,
+            "/api/streams",
+            &[("Authorization", wrong), ("X-Forwarded-For", client)],
+        )
+        .await
+        .status
+    };
+    let proxied = Server::start_in(
+        dir_with_token(),
+        &[
+            "--token-file",
+            "{dir}/token",
+            "--trusted-proxy",
+            "127.0.0.1",
+            "{dir}/app.log",
+        ],
+    )
+    .await;
+    let a = addr(&proxied);
+    for _ in 0..5 {
+        attempt(a, "203.0.113.7").await;
+    }
+    assert_eq!(attempt(a, "203.0.113.7").await, 429, "the failing client");
+    assert_eq!(
+        attempt(a, "198.51.100.2").await,
+        401,
+        "another client is not slowed"
+    );
+    // Without --trusted-proxy, the header is the client's to forge and is ignored.
+    let direct = Server::start_in(
+        dir_with_token(),
+        &["--token-file", "{dir}/token", "{dir}/app.log"],
+    )
+    .await;
+    let a = addr(&direct);
+    for _ in 0..5 {
+        attempt(a, "203.0.113.7").await;
+    }
+    assert_eq!(attempt(a, "198.51.100.2").await, 429);
+}

@@ -329,7 +329,9 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
     let Some(auth) = app.auth.as_deref() else {
         return next.run(req).await;
     };
-    let ip = super::peer(&req).map(|a| throttle::address(a.ip()));
+    let ip = super::peer(&req)
+        .map(|a| client_address(a.ip(), req.headers(), &app.config.trusted_proxies))
+        .map(throttle::address);
     let name = cookie_name(&req);
     match auth.check(req.uri(), req.headers(), &name).await {
         Outcome::Allowed => {
@@ -374,10 +376,54 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
     }
 }
 
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
+/// address in `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address it
+/// got the request from; entries left of the first untrusted one are the client's to forge).
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => {}
+            Ok(ip) => return ip,
+            // Not an address (`unknown`, a port): the chain cannot be followed further.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_rightmost_untrusted_hop() {
+        let proxy: IpAddr = "10.0.0.9".parse().expect("valid");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2, 10.0.0.9"),
+        );
+        assert_eq!(client_address(proxy, &h, &[proxy]).to_string(), "2.2.2.2");
+        let stranger: IpAddr = "3.3.3.3".parse().expect("valid");
+        assert_eq!(
+            client_address(stranger, &h, &[proxy]),
+            stranger,
+            "untrusted peer"
+        );
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        h.insert("x-forwarded-for", HeaderValue::from_static("junk"));
+        assert_eq!(client_address(proxy, &h, &[proxy]), proxy);
+    }
 
     #[test]
     fn the_token_leaves_the_redirect_location() {
