@@ -14,6 +14,7 @@
 mod cursor;
 mod disk;
 mod entry;
+mod gap;
 mod preload;
 mod read;
 mod resolve;

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use std::fs::File;
 
-use super::disk::{Extent, LOOK_BACK, Top, lines_before_bounded, lines_from};
+use super::disk::{Extent, Top, lines_before_bounded, lines_from};
+use super::gap::{gap, history_gap, long_line_gap};
 use super::resolve::{Pos, Resolved, oldest_available, reopen, resolve, reusable};
 use super::{Cursor, Entry, GenRecord, Inner, ORIGIN, Stream, cursor_for};
-use crate::tail::{Generation, Notice, NoticeKind};
+use crate::tail::Generation;
 
 /// Upper bound on the encoded size of one page, so that `limit` bounds bytes as well as
 /// entries. A page always holds at least one entry, however large.
@@ -448,40 +449,6 @@ impl Stream {
     }
 }
 
-/// A `gap` notice at the top of history: lines before `point` of `generation` were there but
-/// cannot be read any more (the file was deleted, or overwritten by truncation).
-fn history_gap(life: u32, generation: &Generation, point: u64) -> Entry {
-    let detail = "earlier lines of this stream are no longer available".to_owned();
-    Entry::notice(
-        life,
-        generation,
-        point,
-        &Notice {
-            kind: NoticeKind::Gap,
-            detail,
-        },
-    )
-}
-
-/// A `gap` notice at the top of history: a line longer than [`LOOK_BACK`] ends at `end`; it
-/// and the lines before it are not read from disk.
-fn long_line_gap(life: u32, generation: &Generation, end: u64) -> Entry {
-    let detail = format!(
-        "a line longer than {} MiB ends at byte {end}; it and the lines before it are not read \
-         back from history",
-        LOOK_BACK >> 20
-    );
-    Entry::notice(
-        life,
-        generation,
-        end,
-        &Notice {
-            kind: NoticeKind::Gap,
-            detail,
-        },
-    )
-}
-
 /// Whether anything can be read before byte `before` of generation `g` (counting its opening
 /// notice when `with_opening`) or in an earlier generation.
 fn history_before(inner: &Inner, g: u64, before: u64, with_opening: bool) -> bool {
@@ -502,33 +469,4 @@ pub(super) fn generation(inner: &Inner, seq: u64) -> Option<&Arc<Generation>> {
 
 fn position_cursor(inner: &Inner, pos: Pos) -> Cursor {
     generation(inner, pos.0).map_or(ORIGIN, |g| cursor_for(inner.life, g, pos.1))
-}
-
-fn gap(inner: &Inner, at: Pos, detail: String) -> Entry {
-    match generation(inner, at.0) {
-        Some(g) => Entry::notice(
-            inner.life,
-            g,
-            at.1,
-            &Notice {
-                kind: NoticeKind::Gap,
-                detail,
-            },
-        ),
-        None => unreachable_gap(&detail),
-    }
-}
-
-/// A gap at a position whose generation is unknown cannot be built from a generation; this
-/// only happens when every generation was forgotten, and then there is nothing to resume from.
-fn unreachable_gap(detail: &str) -> Entry {
-    let json = serde_json::json!({"cursor": ORIGIN.to_string(), "notice": "gap", "detail": detail});
-    Entry {
-        gen_seq: 0,
-        point: 0,
-        cursor: ORIGIN,
-        json: json.to_string().into(),
-        line: format!("==> gap: {detail} <==").into(),
-        notice: true,
-    }
 }
