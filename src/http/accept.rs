@@ -105,10 +105,13 @@ pub async fn serve(
         let local = tcp.local_addr().ok();
         let started = Arc::new(AtomicBool::new(false));
         let seen = started.clone();
+        let clock = HeadClock::default();
+        let in_time = clock.clone();
         let service =
             app.clone()
                 .map_request(move |mut req: HttpRequest<hyper::body::Incoming>| {
                     seen.store(true, Ordering::Relaxed);
+                    in_time.disarm();
                     req.extensions_mut().insert(ConnectInfo(peer));
                     if let Some(local) = local {
                         req.extensions_mut().insert(LocalAddr(local));
@@ -123,7 +126,6 @@ pub async fn serve(
             // timeout starts only once it knows the protocol, and a client that sends nothing
             // (or half an HTTP/2 preface) must not hold a connection forever.
             let deadline = tokio::time::Instant::now() + header_timeout;
-            let clock = HeadClock::default();
             let io: Box<dyn Io> = match tls {
                 Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
                     Ok(Ok(stream)) => {

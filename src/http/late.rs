@@ -10,6 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -22,7 +23,11 @@ const H2_PREFACE: &[u8] = b"PRI *";
 
 /// Shared between the accept loop and a connection's [`Late`] wrapper.
 #[derive(Debug, Clone, Default)]
-pub(super) struct HeadClock(Arc<Mutex<Clock>>);
+pub(super) struct HeadClock {
+    clock: Arc<Mutex<Clock>>,
+    /// Set once the first head arrived in time: reads then skip the clock entirely.
+    disarmed: Arc<AtomicBool>,
+}
 
 #[derive(Debug, Default)]
 struct Clock {
@@ -36,7 +41,12 @@ struct Clock {
 
 impl HeadClock {
     fn lock(&self) -> std::sync::MutexGuard<'_, Clock> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.clock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The first head arrived in time: nothing more to watch.
+    pub(super) fn disarm(&self) {
+        self.disarmed.store(true, Ordering::Relaxed);
     }
 
     /// The connection negotiated HTTP/2 (ALPN): no HTTP/1 answer on timeout.
@@ -87,6 +97,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Late<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.clock.disarmed.load(Ordering::Relaxed) {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
         {
             let mut clock = this.clock.lock();
             if !clock.expired {
