@@ -64,8 +64,9 @@ pub(crate) struct Authenticator {
     verifying: Semaphore,
     /// Failures per client address (see [`throttle::address`]).
     by_address: Throttle<IpAddr>,
-    /// Failures per Basic user name, from any address.
-    by_user: Throttle<String>,
+    /// Failures per Basic user name, from any address, keyed by the name's digest so that a
+    /// table full of long made-up names stays small.
+    by_user: Throttle<Digest>,
     /// Whether the cookie gets `Secure`.
     tls: bool,
 }
@@ -197,7 +198,7 @@ impl Authenticator {
                 None => return Err(Some(user)),
             },
         };
-        if let Some(wait) = self.by_user.blocked(&user) {
+        if let Some(wait) = self.by_user.blocked(&sha256(&[user.as_bytes()])) {
             tokio::time::sleep(wait).await;
         }
         let Ok(_turn) = self.verifying.acquire().await else {
@@ -357,7 +358,7 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
         Outcome::Missing => auth.unauthorized("authentication required").into_response(),
         Outcome::Wrong { clear_cookie, user } => {
             let by_address = ip.and_then(|ip| auth.by_address.fail(ip));
-            let by_user = user.and_then(|user| auth.by_user.fail(user));
+            let by_user = user.and_then(|user| auth.by_user.fail(sha256(&[user.as_bytes()])));
             tracing::debug!(
                 "authentication failed from {}",
                 ip.map_or_else(|| "?".to_owned(), |i| i.to_string())
