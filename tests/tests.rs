@@ -6,11 +6,13 @@
 
 mod common;
 
+mod answers;
 mod api;
 mod browser;
 mod follow_differential;
 mod follow_edge;
 mod follow_endurance;
 mod follow_model;
+mod history;
 mod protocol;
 mod security;
