@@ -90,7 +90,7 @@ impl Sources {
         let _stop = spool.clone().map(StopOnDrop);
         let wake = Arc::new(Notify::new());
         let mut watched = self.watcher.watch(follower.path(), &wake);
-        let mut gone_since: Option<Instant> = None;
+        let mut retirement = Watch::default();
         loop {
             // Read before the step: if input had ended by then, a step that leaves nothing
             // more to read has read all of it.
@@ -121,10 +121,8 @@ impl Sources {
             }
             let mut retire_in = None;
             if kind.retires() {
-                gone_since = track_gone(&stream, gone_since);
-                if let Some(since) = gone_since {
-                    let left = self.config.retire_after.saturating_sub(since.elapsed());
-                    if left.is_zero() {
+                retire_in = match retirement.look(&stream, self.config.retire_after).await {
+                    Retirement::Due => {
                         tracing::info!(
                             "{}: deleted; its stream is dropped",
                             crate::logging::escape_for_log(stream.name())
@@ -132,8 +130,8 @@ impl Sources {
                         self.retire(&stream);
                         return;
                     }
-                    retire_in = Some(left);
-                }
+                    Retirement::LookAgainIn(left) => left,
+                };
             }
             let tick = if stepped.draining {
                 // Never slower than the poll interval the user asked for.
@@ -143,7 +141,7 @@ impl Sources {
             } else {
                 self.config.poll_interval
             };
-            let tick = retire_in.map_or(tick, |left| tick.min(left));
+            let tick = retire_in.map_or(tick, |left: Duration| tick.min(left));
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(tick) => {}
@@ -153,19 +151,59 @@ impl Sources {
     }
 }
 
-/// Notes whether `stream`'s file and history are gone (it shows `gone`) or back (it shows
-/// its file's state again); returns since when it has been gone.
-fn track_gone(stream: &Stream, since: Option<Instant>) -> Option<Instant> {
-    match (stream.history_gone(), since) {
-        (true, Some(since)) => Some(since),
-        (true, None) => {
-            stream.set_phase(Phase::Gone);
-            Some(Instant::now())
+/// What a glob match's task should do about retiring its stream.
+enum Retirement {
+    /// Gone for a whole `--retire-after`: drop the stream.
+    Due,
+    /// Look again within this long (`None`: nothing to watch for).
+    LookAgainIn(Option<Duration>),
+}
+
+/// Whether a glob match's file and history are gone, and for how long.
+///
+/// The cheap test (no file followed, every generation let go) runs at every wake; the costly
+/// one (is a let-go generation's file still in its directory under another name, see
+/// `Stream::history_on_disk`) at most once per `--retire-after`: when the cheap test first
+/// says gone, and when the period is over. A stream is `gone` when both say so, and dropped
+/// when they still say so a period later.
+#[derive(Debug, Default)]
+struct Watch {
+    /// When the costly test last ran, while the cheap one said gone.
+    checked: Option<Instant>,
+    /// Whether the costly test said gone then.
+    gone: bool,
+}
+
+impl Watch {
+    async fn look(&mut self, stream: &Arc<Stream>, period: Duration) -> Retirement {
+        if !stream.history_gone() {
+            if self.checked.take().is_some() {
+                self.gone = false;
+                stream.set_phase(Phase::Live);
+            }
+            return Retirement::LookAgainIn(None);
         }
-        (false, Some(_)) => {
+        if let Some(left) = self
+            .checked
+            .map(|at| period.saturating_sub(at.elapsed()))
+            .filter(|left| !left.is_zero())
+        {
+            return Retirement::LookAgainIn(Some(left));
+        }
+        let s = stream.clone();
+        let on_disk = tokio::task::spawn_blocking(move || s.history_on_disk())
+            .await
+            .unwrap_or(false);
+        self.checked = Some(Instant::now());
+        if on_disk {
+            self.gone = false;
             stream.set_phase(Phase::Live);
-            None
+        } else if self.gone {
+            return Retirement::Due;
+        } else {
+            self.gone = true;
+            stream.set_phase(Phase::Gone);
         }
-        (false, None) => None,
+        Retirement::LookAgainIn(Some(period))
     }
 }

@@ -15,8 +15,10 @@ mod budget;
 mod cursor;
 mod disk;
 mod entry;
+mod gap;
 mod preload;
 mod read;
+mod resolve;
 #[cfg(test)]
 mod tests;
 
@@ -291,6 +293,24 @@ impl Stream {
         let inner = self.lock();
         inner.state != FileState::Following
             && inner.gens.iter().all(|r| r.generation.file().is_none())
+    }
+
+    /// Whether a generation's file can still be read: held, or let go but still in the
+    /// stream's directory under another name (found by identity, as history readers do). May
+    /// block on file I/O (it reads the directory): call it off the async workers.
+    pub fn history_on_disk(&self) -> bool {
+        let candidates: Vec<Arc<Generation>> = {
+            let inner = self.lock();
+            inner
+                .gens
+                .iter()
+                .filter(|r| resolve::reusable(&inner.gens, &r.generation))
+                .map(|r| r.generation.clone())
+                .collect()
+        };
+        candidates
+            .iter()
+            .any(|g| g.file().is_some() || resolve::reopen(&self.name, g).is_some())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
