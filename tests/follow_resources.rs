@@ -87,6 +87,48 @@ async fn glob_churn_leaves_no_dead_streams_after_the_retirement_period() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn a_glob_match_renamed_out_of_the_pattern_keeps_its_stream_while_its_history_is_there() {
+    let s = Server::start(&[
+        "--rotate-grace",
+        "100ms",
+        "--retire-after",
+        "500ms",
+        "{dir}/*.log",
+    ])
+    .await;
+    append(&s.path("moved.log"), "");
+    wait_until("the match is a stream", Duration::from_secs(10), || async {
+        listed(&s).await.iter().any(|(id, _)| id == "moved.log")
+    })
+    .await;
+    append(&s.path("moved.log"), "kept history\n");
+    s.wait_last("moved.log", "kept history").await;
+    // Renamed to a name the pattern does not match: the file (and so the stream's history)
+    // is still there, so the stream is never `gone` nor dropped, over several periods.
+    fs::rename(s.path("moved.log"), s.path("moved.old")).unwrap();
+    let watched_until = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < watched_until {
+        let now = listed(&s).await;
+        let state = now
+            .iter()
+            .find(|(id, _)| id == "moved.log")
+            .map(|(_, st)| st.clone());
+        assert!(
+            state.as_deref().is_some_and(|st| st != "gone"),
+            "the stream of a renamed match: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Deleted for good: gone, then dropped.
+    fs::remove_file(s.path("moved.old")).unwrap();
+    wait_until("the stream is dropped", Duration::from_secs(15), || async {
+        listed(&s).await.is_empty()
+    })
+    .await;
+    s.stop().await;
+}
+
 /// The real binary, with `TMPDIR` (where the stdin spool goes) in `tmp`.
 struct Binary {
     child: Child,
