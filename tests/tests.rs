@@ -12,5 +12,6 @@ mod follow_differential;
 mod follow_edge;
 mod follow_endurance;
 mod follow_model;
+mod follow_scale;
 mod protocol;
 mod security;
