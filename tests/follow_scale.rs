@@ -126,9 +126,9 @@ fn numbers(lines: &[String]) -> (HashSet<u64>, usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copytruncate_at_5000_lines_a_second_loses_no_more_than_gnu_tail() {
-    const LINES: u64 = 15_000;
+    const LINES: u64 = 20_000;
     const RATE: f64 = 5_000.0;
-    const ROTATE_EVERY: u64 = 500;
+    const ROTATE_EVERY: u64 = 1_000;
     let s = Server::start(&["{dir}/a.log"]).await;
     let path = s.path("a.log");
     append(&path, "");

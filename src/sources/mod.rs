@@ -21,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Source};
 use crate::stream::{Stream, StreamId, StreamLimits};
-use crate::tail::{FollowOptions, Watcher};
+use crate::tail::{FollowOptions, StepPool, Watcher};
 
 use spool::SpoolProgress;
 
@@ -84,6 +84,8 @@ impl Kind {
 pub struct Sources {
     streams: RwLock<Vec<Arc<Stream>>>,
     watcher: Watcher,
+    /// Bounds the blocking threads that step followers, however many streams there are.
+    steps: StepPool,
     config: Arc<Config>,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -114,6 +116,7 @@ impl Sources {
         let sources = Arc::new(Self {
             streams: RwLock::default(),
             watcher: Watcher::new(config.poll),
+            steps: StepPool::default(),
             config: config.clone(),
             tracker,
             cancel,

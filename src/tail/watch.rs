@@ -58,12 +58,25 @@ struct Dir {
     names: HashMap<OsString, Vec<Arc<Notify>>>,
     /// Followers draining a renamed file of this directory, by the file's inode.
     inodes: HashMap<u64, Vec<Arc<Notify>>>,
+    /// Followers holding a rotated file of this directory: woken by any removal.
+    removals: Vec<Arc<Notify>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     Name(OsString),
     Inode(u64),
+    Removals,
+}
+
+/// A follower's files other than the one its path names, whose events it needs too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Also {
+    /// The inode of a rotated file being drained: its writes wake the follower.
+    pub draining: Option<u64>,
+    /// The follower keeps a rotated file open for history: a removal in the directory wakes
+    /// it, so that it lets go of the file once it is deleted (writes do not).
+    pub retaining: bool,
 }
 
 impl std::fmt::Debug for Watcher {
@@ -102,13 +115,12 @@ impl Watcher {
     /// file events (otherwise the caller must poll). Call it again whenever the path's
     /// directories may have changed; it is cheap when nothing did.
     pub fn watch(&self, path: &Path, wake: &Arc<Notify>) -> bool {
-        self.watch_draining(path, None, wake)
+        self.watch_more(path, Also::default(), wake)
     }
 
-    /// As [`Watcher::watch`], and also wakes `wake` on events for the file with inode
-    /// `draining` in the path's directory, whatever its name (a follower reading a rotated
-    /// file to its end); `None` drops that interest.
-    pub fn watch_draining(&self, path: &Path, draining: Option<u64>, wake: &Arc<Notify>) -> bool {
+    /// As [`Watcher::watch`], and also wakes `wake` for the follower's other files in the
+    /// path's directory, whatever their names; see [`Also`].
+    pub fn watch_more(&self, path: &Path, also: Also, wake: &Arc<Notify>) -> bool {
         let mut os = self.lock_os();
         if os.watcher.is_none()
             && !self.poll_only
@@ -125,8 +137,11 @@ impl Watcher {
             let in_parent = std::path::absolute(path)
                 .ok()
                 .is_some_and(|p| p.parent() == Some(dir.as_path()));
-            if let Some(ino) = draining.filter(|_| in_parent) {
+            if let Some(ino) = also.draining.filter(|_| in_parent) {
                 keys.push((dir.clone(), Key::Inode(ino)));
+            }
+            if also.retaining && in_parent {
+                keys.push((dir.clone(), Key::Removals));
             }
             keys.push((dir, Key::Name(name)));
         }
@@ -226,6 +241,7 @@ impl Routes {
                 let list = match key {
                     Key::Name(name) => d.names.entry(name.clone()).or_default(),
                     Key::Inode(ino) => d.inodes.entry(*ino).or_default(),
+                    Key::Removals => &mut d.removals,
                 };
                 list.push(wake.clone());
             }
@@ -289,6 +305,11 @@ impl Routes {
             for wake in dir.names.get(name).into_iter().flatten() {
                 wake.notify_one();
             }
+            if matches!(event.kind, EventKind::Remove(_)) {
+                for wake in &dir.removals {
+                    wake.notify_one();
+                }
+            }
             if !dir.inodes.is_empty() {
                 // Only while some follower drains a renamed file: one `lstat` per event.
                 if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -308,6 +329,7 @@ impl Dir {
             stale: false,
             names: HashMap::new(),
             inodes: HashMap::new(),
+            removals: Vec::new(),
         }
     }
 
@@ -329,11 +351,15 @@ impl Dir {
                     }
                 }
             }
+            Key::Removals => self.removals.retain(|w| !Arc::ptr_eq(w, wake)),
         }
     }
 
     fn wake_all(&self) {
         for wake in self.names.values().chain(self.inodes.values()).flatten() {
+            wake.notify_one();
+        }
+        for wake in &self.removals {
             wake.notify_one();
         }
     }
@@ -408,7 +434,11 @@ mod tests {
         let ino = std::fs::metadata(&path).expect("stat").ino();
         std::fs::rename(&path, dir.path().join("a.log.1")).expect("rename");
         let wake = Arc::new(Notify::new());
-        assert!(w.watch_draining(&path, Some(ino), &wake));
+        let also = Also {
+            draining: Some(ino),
+            retaining: false,
+        };
+        assert!(w.watch_more(&path, also, &wake));
         std::fs::write(dir.path().join("a.log.1"), b"late\n").expect("write");
         assert!(woken(&wake).await);
         // No longer draining: the renamed file's events stop waking its follower (a fresh
