@@ -58,15 +58,17 @@ struct Dir {
     names: HashMap<OsString, Vec<Arc<Notify>>>,
     /// Followers draining a renamed file of this directory, by the file's inode.
     inodes: HashMap<u64, Vec<Arc<Notify>>>,
-    /// Followers holding a rotated file of this directory: woken by any removal.
-    removals: Vec<Arc<Notify>>,
+    /// Followers holding a rotated file of this directory, with their file name: woken by
+    /// the removal of a name that starts with it.
+    removals: Vec<(OsString, Arc<Notify>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
     Name(OsString),
     Inode(u64),
-    Removals,
+    /// Removals of names that start with this one (`app.log.1` for `app.log`).
+    Removals(OsString),
 }
 
 /// A follower's files other than the one its path names, whose events it needs too.
@@ -74,8 +76,9 @@ enum Key {
 pub struct Also {
     /// The inode of a rotated file being drained: its writes wake the follower.
     pub draining: Option<u64>,
-    /// The follower keeps a rotated file open for history: a removal in the directory wakes
-    /// it, so that it lets go of the file once it is deleted (writes do not).
+    /// The follower keeps a rotated file open for history: the removal of a name in the
+    /// directory that starts with the followed name (`app.log.1`) wakes it, so that it lets go
+    /// of the file once it is deleted (writes do not).
     pub retaining: bool,
 }
 
@@ -141,7 +144,7 @@ impl Watcher {
                 keys.push((dir.clone(), Key::Inode(ino)));
             }
             if also.retaining && in_parent {
-                keys.push((dir.clone(), Key::Removals));
+                keys.push((dir.clone(), Key::Removals(name.clone())));
             }
             keys.push((dir, Key::Name(name)));
         }
@@ -238,12 +241,11 @@ impl Routes {
             }
             for (dir, key) in keys {
                 let d = self.dirs.entry(dir.clone()).or_insert_with(Dir::new);
-                let list = match key {
-                    Key::Name(name) => d.names.entry(name.clone()).or_default(),
-                    Key::Inode(ino) => d.inodes.entry(*ino).or_default(),
-                    Key::Removals => &mut d.removals,
-                };
-                list.push(wake.clone());
+                match key {
+                    Key::Name(name) => d.names.entry(name.clone()).or_default().push(wake.clone()),
+                    Key::Inode(ino) => d.inodes.entry(*ino).or_default().push(wake.clone()),
+                    Key::Removals(name) => d.removals.push((name.clone(), wake.clone())),
+                }
             }
         }
         // Watches stay when no follower is left in a directory: removing one would race with
@@ -306,8 +308,11 @@ impl Routes {
                 wake.notify_one();
             }
             if matches!(event.kind, EventKind::Remove(_)) {
-                for wake in &dir.removals {
-                    wake.notify_one();
+                let removed = name.as_encoded_bytes();
+                for (followed, wake) in &dir.removals {
+                    if removed.starts_with(followed.as_encoded_bytes()) {
+                        wake.notify_one();
+                    }
                 }
             }
             if !dir.inodes.is_empty() {
@@ -351,7 +356,9 @@ impl Dir {
                     }
                 }
             }
-            Key::Removals => self.removals.retain(|w| !Arc::ptr_eq(w, wake)),
+            Key::Removals(name) => self
+                .removals
+                .retain(|(n, w)| !(n == name && Arc::ptr_eq(w, wake))),
         }
     }
 
@@ -359,7 +366,7 @@ impl Dir {
         for wake in self.names.values().chain(self.inodes.values()).flatten() {
             wake.notify_one();
         }
-        for wake in &self.removals {
+        for (_, wake) in &self.removals {
             wake.notify_one();
         }
     }
@@ -483,6 +490,25 @@ mod tests {
         let wake = Arc::new(Notify::new());
         assert!(w.watch(&path, &wake));
         std::fs::write(&path, b"x\n").expect("write");
+        assert!(woken(&wake).await);
+    }
+
+    #[tokio::test]
+    async fn a_retaining_follower_is_woken_when_its_rotated_file_is_deleted() {
+        let w = Watcher::new(false);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        std::fs::write(dir.path().join("a.log.1"), b"old\n").expect("write");
+        std::fs::write(dir.path().join("other.1"), b"x\n").expect("write");
+        let wake = Arc::new(Notify::new());
+        let also = Also {
+            draining: None,
+            retaining: true,
+        };
+        assert!(w.watch_more(&path, also, &wake));
+        std::fs::remove_file(dir.path().join("other.1")).expect("rm");
+        assert!(quiet(&wake).await, "another file's removal wakes no one");
+        std::fs::remove_file(dir.path().join("a.log.1")).expect("rm");
         assert!(woken(&wake).await);
     }
 }
