@@ -162,9 +162,12 @@ impl OpenFile {
         let mut outcome = Read::AtEnd;
         // To undo this read if the file turns out to have been rewritten under it.
         let before = (self.offset, self.splitter.clone(), self.tail.clone());
-        let mut want = meta.len() - self.offset;
+        // One byte more than the file holds: a read that fills the buffer means the file grew
+        // since the `fstat` (read on, a chunk at a time); one that does not, that it is at its
+        // end (no further read, and no large buffer zeroed for nothing).
+        let mut want = meta.len() - self.offset + 1;
         let mut buf = Vec::new();
-        while want > 0 {
+        while want > 1 {
             buf.resize(
                 usize::try_from(want)
                     .unwrap_or(CHUNK_BYTES)
@@ -184,7 +187,6 @@ impl OpenFile {
                         outcome = Read::More;
                         break;
                     }
-                    // A full buffer: the file may have grown since; read on, a chunk at most.
                     want = if n == buf.len() {
                         CHUNK_BYTES as u64
                     } else {
