@@ -6,6 +6,7 @@
 
 mod common;
 
+mod answers;
 mod api;
 mod browser;
 mod follow_differential;
@@ -13,5 +14,6 @@ mod follow_edge;
 mod follow_endurance;
 mod follow_model;
 mod follow_scale;
+mod history;
 mod protocol;
 mod security;

@@ -17,6 +17,7 @@ mod error;
 mod grep;
 mod guard;
 mod headers;
+mod late;
 mod params;
 mod read;
 mod sse;
