@@ -19,7 +19,8 @@ use crate::tail::{Also, Event, Follower, StepPool, Watcher};
 /// How often a stream whose directory is watched is looked at anyway, in case an event was
 /// missed (a file changed through another mount). Events are routed to the one follower they
 /// concern and a replaced directory is watched anew, so this is a last resort: with thousands
-/// of quiet files, a one-second tick would cost more than their writes.
+/// of quiet files, a one-second tick would cost more than their writes. (The stdin stream
+/// keeps the poll interval: the end of input comes without a file event.)
 const SAFETY_TICK: Duration = Duration::from_secs(10);
 /// How often a file that is being drained after a rotation is looked at.
 const DRAIN_TICK: Duration = Duration::from_millis(50);
@@ -157,7 +158,7 @@ impl Sources {
             let tick = if stepped.draining {
                 // Never slower than the poll interval the user asked for.
                 DRAIN_TICK.min(self.config.poll_interval)
-            } else if watched && stream.is_following() {
+            } else if watched && stream.is_following() && spool.is_none() {
                 SAFETY_TICK
             } else {
                 self.config.poll_interval
