@@ -14,6 +14,7 @@ mod follow_differential;
 mod follow_edge;
 mod follow_model;
 mod follow_resources;
+mod follow_scale;
 mod history;
 mod protocol;
 mod security;

@@ -13,6 +13,7 @@
 //! `stats` and `report` (figures). Only loopback addresses are ever connected to.
 
 mod client;
+mod files;
 mod http;
 mod marks;
 mod memory;
@@ -55,6 +56,9 @@ enum Scenario {
     Memory,
     /// Spawn to listening line and to first HTTP 200.
     Startup,
+    /// CPU, threads and RSS while following many quiet files in one directory, with and
+    /// without a busy unfollowed neighbour (cometail only).
+    Files,
     /// Every scenario above.
     All,
 }
@@ -129,6 +133,15 @@ struct Cli {
     /// Spawns measured by startup.
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
+    /// Followed files for the files scenario (each appended 1 line/s).
+    #[arg(long, default_value_t = 2000)]
+    files: usize,
+    /// Writes/s to the unfollowed neighbour in the files scenario (also run without it).
+    #[arg(long, default_value_t = 5000)]
+    busy_rate: u64,
+    /// Seconds over which the files scenario measures CPU.
+    #[arg(long, default_value_t = 20.0)]
+    files_secs: f64,
     /// Bytes per appended line, newline included.
     #[arg(long, default_value_t = 100)]
     line_bytes: usize,
@@ -270,6 +283,12 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::Ingest) && cli.servers.contains(&Kind::Cometail) {
             push(scenario::ingest(&ctx, cli.ingest_lines).await, "ingest");
+        }
+        if want(Scenario::Files) && cli.servers.contains(&Kind::Cometail) {
+            let d = Duration::from_secs_f64(cli.files_secs);
+            for busy in [0, cli.busy_rate] {
+                push(files::many_files(&ctx, cli.files, busy, d).await, "files");
+            }
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
             push(scenario::history(&ctx, cli.history_gib).await, "history");

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::stream::{MemoryBudget, Stream, StreamId, StreamLimits};
-use crate::tail::{FollowOptions, Watcher};
+use crate::tail::{FollowOptions, StepPool, Watcher};
 
 use spool::SpoolProgress;
 
@@ -130,6 +130,8 @@ pub struct Sources {
     streams: RwLock<Vec<Arc<Stream>>>,
     budget: Arc<MemoryBudget>,
     watcher: Watcher,
+    /// Bounds the blocking threads that step followers, however many streams there are.
+    steps: StepPool,
     config: Arc<Settings>,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -161,6 +163,7 @@ impl Sources {
             streams: RwLock::default(),
             budget: Arc::new(MemoryBudget::new(config.memory)),
             watcher: Watcher::new(config.poll),
+            steps: StepPool::default(),
             config: config.clone(),
             tracker,
             cancel,

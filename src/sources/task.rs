@@ -14,11 +14,14 @@ use tokio::sync::Notify;
 use super::spool::StopOnDrop;
 use super::{Kind, Sources};
 use crate::stream::{Phase, Stream, Update};
-use crate::tail::{Event, Follower};
+use crate::tail::{Also, Event, Follower, StepPool, Watcher};
 
 /// How often a stream whose directory is watched is looked at anyway, in case an event was
-/// missed (a watch lost with its directory, a file changed through another mount).
-const SAFETY_TICK: Duration = Duration::from_secs(1);
+/// missed (a file changed through another mount). Events are routed to the one follower they
+/// concern and a replaced directory is watched anew, so this is a last resort: with thousands
+/// of quiet files, a one-second tick would cost more than their writes. (The stdin stream
+/// keeps the poll interval: the end of input comes without a file event.)
+const SAFETY_TICK: Duration = Duration::from_secs(10);
 /// How often a file that is being drained after a rotation is looked at.
 const DRAIN_TICK: Duration = Duration::from_millis(50);
 
@@ -30,9 +33,9 @@ struct Stepped {
     draining: bool,
 }
 
-/// Steps `follower` and prepares its events for `stream`, on a blocking thread.
-async fn step(mut follower: Follower, stream: Arc<Stream>) -> Option<Stepped> {
-    tokio::task::spawn_blocking(move || {
+/// Steps `follower` and prepares its events for `stream`, on a thread of `pool`.
+async fn step(pool: &StepPool, mut follower: Follower, stream: Arc<Stream>) -> Option<Stepped> {
+    pool.run(move || {
         let step = follower.step(Instant::now());
         Stepped {
             follower,
@@ -42,7 +45,15 @@ async fn step(mut follower: Follower, stream: Arc<Stream>) -> Option<Stepped> {
         }
     })
     .await
-    .ok()
+}
+
+/// Stops waking a follower when its task ends, however it ends.
+struct Unwatch<'a>(&'a Watcher, Arc<Notify>);
+
+impl Drop for Unwatch<'_> {
+    fn drop(&mut self) {
+        self.0.forget(&self.1);
+    }
 }
 
 impl Sources {
@@ -58,7 +69,7 @@ impl Sources {
     ) {
         let follower = Follower::new(path, kind.follow_options(&self.config));
         let spool = kind.spool().cloned();
-        let Some(first) = step(follower, stream.clone()).await else {
+        let Some(first) = step(&self.steps, follower, stream.clone()).await else {
             if let Some(spool) = &spool {
                 spool.stop();
             }
@@ -89,13 +100,16 @@ impl Sources {
         // However the task ends, the spool must not wait for it any more.
         let _stop = spool.clone().map(StopOnDrop);
         let wake = Arc::new(Notify::new());
+        let _unwatch = Unwatch(&self.watcher, wake.clone());
         let mut watched = self.watcher.watch(follower.path(), &wake);
+        // The follower's rotated files (drained, retained): their events wake it too.
+        let mut also = Also::default();
         let mut retirement = Watch::default();
         loop {
             // Read before the step: if input had ended by then, a step that leaves nothing
             // more to read has read all of it.
             let input_ended = spool.as_ref().is_some_and(|s| s.input_ended());
-            let Some(stepped) = step(follower, stream.clone()).await else {
+            let Some(stepped) = step(&self.steps, follower, stream.clone()).await else {
                 tracing::error!(stream = %stream.id(), "follower panicked; the stream stops");
                 return;
             };
@@ -106,8 +120,16 @@ impl Sources {
                 spool.report(events);
             }
             stream.apply(stepped.update);
-            if rewatch || !watched {
-                watched = self.watcher.watch(follower.path(), &wake);
+            let now = Also {
+                draining: stepped
+                    .draining
+                    .then(|| follower.current().map(|g| g.id.ino))
+                    .flatten(),
+                retaining: follower.retained().is_some(),
+            };
+            if rewatch || !watched || now != also {
+                also = now;
+                watched = self.watcher.watch_more(follower.path(), also, &wake);
             }
             if stepped.more {
                 if self.cancel.is_cancelled() {
@@ -136,7 +158,7 @@ impl Sources {
             let tick = if stepped.draining {
                 // Never slower than the poll interval the user asked for.
                 DRAIN_TICK.min(self.config.poll_interval)
-            } else if watched && stream.is_following() {
+            } else if watched && stream.is_following() && spool.is_none() {
                 SAFETY_TICK
             } else {
                 self.config.poll_interval

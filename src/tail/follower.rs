@@ -47,7 +47,6 @@ pub struct Follower {
     state: Option<FileState>,
     /// A step has run: only the very first look starts at the file's last line.
     looked: bool,
-    buf: Vec<u8>,
 }
 
 /// Where the follower is. Each state owns the data it needs, so the states the design forbids
@@ -102,7 +101,6 @@ impl Follower {
             retained: None,
             state: None,
             looked: false,
-            buf: Vec::new(),
         }
     }
 
@@ -162,10 +160,16 @@ impl Follower {
         step
     }
 
-    /// No file open: opens the one the path names, if any.
+    /// No file open: opens the one the path names, if any; the file followed last, come back,
+    /// is read on from where it ended.
     fn closed(&mut self, step: &mut Step) -> Phase {
         match look(&self.path) {
-            Look::File(_) => {
+            Look::File(meta) => {
+                if let Some(mut open) = self.resume(&FileId::of(&meta)) {
+                    self.set_state(FileState::Following, &mut step.events);
+                    step.more |= self.read(&mut open, &mut step.events);
+                    return Phase::Following(open);
+                }
                 let detail = (self.next_seq > 0)
                     .then(|| format!("{} was created again", self.path.display()));
                 self.open(File::open(&self.path), detail, step)
@@ -175,6 +179,21 @@ impl Follower {
                 Phase::Closed
             }
         }
+    }
+
+    /// The retained generation, continued, when it is the file `id` and the last generation
+    /// this follower opened (a later one would have to be interleaved with it).
+    fn resume(&mut self, id: &FileId) -> Option<OpenFile> {
+        let (generation, _) = self.retained.as_ref()?;
+        if generation.id != *id || generation.seq + 1 != self.next_seq {
+            return None;
+        }
+        let (generation, file) = self.retained.take()?;
+        let open = OpenFile::resume(generation.clone(), file.clone(), self.opts.max_line_bytes);
+        if open.is_none() {
+            self.retained = Some((generation, file));
+        }
+        open
     }
 
     /// The path stopped naming `old` at `since` and now shows `look`: the switch rule. The
@@ -311,10 +330,13 @@ impl Follower {
     /// returns whether more is left to read.
     fn read(&mut self, open: &mut OpenFile, events: &mut Vec<Event>) -> bool {
         loop {
-            match open.read(&mut self.buf, events) {
+            match open.read(events) {
                 Read::AtEnd => return false,
                 Read::More => return true,
                 Read::Truncated { meta, detail } => {
+                    // What a copy of the file still holds is read before the truncation is
+                    // acted on (copytruncate loses nothing that reached the copy).
+                    open.read_from_copy(&self.path, events);
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     events.push(open.restart(seq, &meta, detail));
@@ -621,5 +643,105 @@ mod tests {
         fs::remove_dir(&path).expect("rmdir");
         append(&path, b"z\n");
         assert_eq!(texts(&f.step(Instant::now())), ["z"]);
+    }
+
+    #[test]
+    fn a_file_back_after_an_absence_longer_than_the_grace_is_read_on_without_replay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        let away = dir.path().join("away.log");
+        append(&path, b"");
+        let grace = Duration::from_millis(10);
+        let opts = FollowOptions {
+            grace,
+            ..Default::default()
+        };
+        let mut f = Follower::new(&path, opts);
+        let now = Instant::now();
+        f.step(now);
+        append(&path, b"a\nb\n");
+        assert_eq!(texts(&f.step(now)), ["a", "b"]);
+        fs::rename(&path, &away).expect("rename away");
+        f.step(now);
+        f.step(now + grace);
+        assert!(matches!(f.phase, Phase::Closed), "given up after the grace");
+        fs::rename(&away, &path).expect("rename back");
+        append(&path, b"c\n");
+        assert_eq!(
+            texts(&f.step(now + grace)),
+            ["c"],
+            "no notice, nothing replayed"
+        );
+        // A real new file under the path is still a rotation.
+        fs::rename(&path, &away).expect("rename away");
+        f.step(now + grace);
+        f.step(now + grace * 2);
+        append(&path, b"d\n");
+        assert_eq!(texts(&f.step(now + grace * 2)), ["<rotated>", "d"]);
+    }
+
+    #[test]
+    fn truncate_and_regrow_past_the_first_kib_is_a_truncation_not_a_torn_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        append(&path, b"");
+        let mut f = Follower::new(&path, FollowOptions::default());
+        let now = Instant::now();
+        f.step(now);
+        let old: Vec<String> = (0..40)
+            .map(|i| format!("old {i:03} {}", "o".repeat(90)))
+            .collect();
+        append(&path, format!("{}\n", old.join("\n")).as_bytes());
+        assert_eq!(texts(&f.step(now)).len(), 40);
+        // Cut in the middle of a line past the first KiB, then regrown past the old end.
+        let w = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        w.set_len(2_050).expect("truncate");
+        let new: Vec<String> = (0..40)
+            .map(|i| format!("new {i:03} {}", "n".repeat(90)))
+            .collect();
+        append(&path, format!("\n{}\n", new.join("\n")).as_bytes());
+        let got = texts(&f.step(now));
+        assert_eq!(got.first().map(String::as_str), Some("<truncated>"));
+        assert!(got.ends_with(&new), "every new line is delivered");
+        for line in &got[1..] {
+            assert!(
+                old.contains(line)
+                    || new.contains(line)
+                    || old.iter().any(|o| o.starts_with(line.as_str())),
+                "no torn fragment passed off as a line: {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn copytruncate_loses_nothing_that_reached_the_copy() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("a.log");
+        append(&path, b"");
+        let mut f = Follower::new(&path, FollowOptions::default());
+        let now = Instant::now();
+        f.step(now);
+        let lines: Vec<String> = (0..30)
+            .map(|i| format!("line {i:03} {}", "z".repeat(80)))
+            .collect();
+        append(&path, format!("{}\n", lines[..20].join("\n")).as_bytes());
+        assert_eq!(texts(&f.step(now)).len(), 20);
+        // Written, not read yet, then copied away and truncated (logrotate copytruncate).
+        append(&path, format!("{}\n", lines[20..].join("\n")).as_bytes());
+        fs::copy(&path, dir.path().join("a.log.1")).expect("copy");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open")
+            .set_len(0)
+            .expect("truncate");
+        append(&path, b"after\n");
+        let got = texts(&f.step(now));
+        let mut want: Vec<String> = lines[20..].to_vec();
+        want.extend(["<truncated>".to_owned(), "after".to_owned()]);
+        assert_eq!(got, want);
     }
 }

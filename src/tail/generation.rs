@@ -81,6 +81,11 @@ impl Generation {
         self.end.fetch_max(end, Ordering::AcqRel);
     }
 
+    /// Undoes [`Generation::finish`]: the same file came back and is read on from `end()`.
+    pub(crate) fn resume(&self) {
+        self.finished.store(false, Ordering::Release);
+    }
+
     pub(crate) fn finish(&self, end: u64) {
         self.advance(end);
         self.finished.store(true, Ordering::Release);

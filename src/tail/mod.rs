@@ -12,6 +12,7 @@ pub(crate) mod generation;
 pub(crate) mod identity;
 pub(crate) mod lines;
 pub(crate) mod open;
+pub(crate) mod pool;
 pub(crate) mod watch;
 
 pub use event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
@@ -19,4 +20,5 @@ pub use follower::Follower;
 pub use generation::Generation;
 pub use identity::FileId;
 pub use lines::{RawLine, Splitter, line_text};
-pub use watch::Watcher;
+pub use pool::StepPool;
+pub use watch::{Also, Watcher};

@@ -12,6 +12,7 @@
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::event::{Event, Notice, NoticeKind};
@@ -21,8 +22,10 @@ use super::lines::{RawLine, Splitter};
 
 /// Most bytes read in one step, so that a step stays short and its events stay small.
 pub(crate) const STEP_BYTES: usize = 4 << 20;
-/// Size of one read.
+/// Largest single read; a read is sized to what the file holds past the offset.
 const CHUNK_BYTES: usize = 256 << 10;
+/// How many bytes just before the offset are kept to notice a truncation past the prefix.
+const TAIL_BYTES: usize = 64;
 
 /// What one [`OpenFile::read`] found.
 #[derive(Debug)]
@@ -50,6 +53,10 @@ pub(crate) struct OpenFile {
     /// Next byte to read; `splitter` has seen every byte before it.
     offset: u64,
     splitter: Splitter,
+    /// The last bytes before `offset` (at most `TAIL_BYTES`, fewer only when fewer were read):
+    /// if they change, the file was truncated and regrown past the offset between two looks,
+    /// which the prefix alone cannot see once the offset is past it.
+    tail: Vec<u8>,
 }
 
 impl OpenFile {
@@ -72,7 +79,33 @@ impl OpenFile {
             file,
             offset: from,
             splitter: Splitter::new(from, max_line_bytes),
+            tail: Vec::new(),
         })
+    }
+
+    /// Continues `generation`, which ended on `file` at `generation.end()`, when the file came
+    /// back under the path with the same identity after an absence (renamed away and back, its
+    /// directory unreadable for a while): nothing is replayed. `None` when the file no longer
+    /// starts with the generation's first bytes or is shorter than what was delivered.
+    pub(crate) fn resume(
+        generation: Arc<Generation>,
+        file: Arc<File>,
+        max_line_bytes: usize,
+    ) -> Option<Self> {
+        let offset = generation.end();
+        let open = Self {
+            generation,
+            file,
+            offset,
+            splitter: Splitter::new(offset, max_line_bytes),
+            tail: Vec::new(),
+        };
+        let size = open.file.metadata().ok()?.len();
+        if size < offset || !open.prefix_unchanged(size) {
+            return None;
+        }
+        open.generation.resume();
+        Some(open)
     }
 
     /// The generation this file feeds.
@@ -95,7 +128,10 @@ impl OpenFile {
     }
 
     /// Reads what was appended, pushing complete lines to `events`, at most `STEP_BYTES`.
-    pub(crate) fn read(&mut self, buf: &mut Vec<u8>, events: &mut Vec<Event>) -> Read {
+    ///
+    /// The read buffer is sized to what the file holds past the offset and freed on return,
+    /// so an idle follower holds no buffer.
+    pub(crate) fn read(&mut self, events: &mut Vec<Event>) -> Read {
         let meta = match self.file.metadata() {
             Ok(meta) => meta,
             Err(e) => return Read::Failed(e),
@@ -111,6 +147,13 @@ impl OpenFile {
             let detail = "file was rewritten from its start".to_owned();
             return Read::Truncated { meta, detail };
         }
+        if !self.tail_unchanged() {
+            let detail = format!(
+                "file was rewritten before byte {} (truncated and regrown)",
+                self.offset
+            );
+            return Read::Truncated { meta, detail };
+        }
         if let Err(e) = self.generation.fill_prefix(&self.file, meta.len()) {
             return Read::Failed(e);
         }
@@ -118,22 +161,37 @@ impl OpenFile {
         let mut read = 0usize;
         let mut outcome = Read::AtEnd;
         // To undo this read if the file turns out to have been rewritten under it.
-        let before = (self.offset, self.splitter.clone());
-        buf.resize(CHUNK_BYTES, 0);
-        loop {
-            match read_full_at(&self.file, buf, self.offset) {
-                Ok(0) => break,
+        let before = (self.offset, self.splitter.clone(), self.tail.clone());
+        // One byte more than the file holds: a read that fills the buffer means the file grew
+        // since the `fstat` (read on, a chunk at a time); one that does not, that it is at its
+        // end (no further read, and no large buffer zeroed for nothing).
+        let mut want = meta.len() - self.offset + 1;
+        let mut buf = Vec::new();
+        while want > 1 {
+            buf.resize(
+                usize::try_from(want)
+                    .unwrap_or(CHUNK_BYTES)
+                    .min(CHUNK_BYTES),
+                0,
+            );
+            match read_full_at(&self.file, &mut buf, self.offset) {
                 Ok(n) => {
                     // Cursors of these lines carry a checksum of the generation's first bytes:
                     // keep the prefix covering everything read, from the very bytes split.
                     self.generation.extend_prefix(self.offset, &buf[..n]);
                     self.splitter.push(&buf[..n], |l| lines.push(l));
                     self.offset += n as u64;
+                    self.remember_tail(&buf[..n]);
                     read += n;
                     if read >= STEP_BYTES {
                         outcome = Read::More;
                         break;
                     }
+                    want = if n == buf.len() {
+                        CHUNK_BYTES as u64
+                    } else {
+                        0
+                    };
                 }
                 // A read error is a state of the stream, not of the process; what was read so
                 // far is still delivered.
@@ -152,7 +210,7 @@ impl OpenFile {
         if read > 0 {
             if let Ok(now) = self.file.metadata() {
                 if now.len() < self.offset || !self.prefix_unchanged(now.len()) {
-                    (self.offset, self.splitter) = before;
+                    (self.offset, self.splitter, self.tail) = before;
                     let detail = "file was rewritten from its start".to_owned();
                     return Read::Truncated { meta: now, detail };
                 }
@@ -160,6 +218,81 @@ impl OpenFile {
         }
         self.deliver(lines, events);
         outcome
+    }
+
+    /// After a truncation: reads the bytes this generation had not read yet from a copy of
+    /// the file, if one exists (`logrotate`'s `copytruncate` copies the file, then truncates
+    /// it; lines written since the last read are in the copy only). A copy is a regular file
+    /// in the same directory whose name starts with the followed name (`app.log.1`,
+    /// `app.log-20250101`), longer than the offset, with the same first bytes and the same
+    /// bytes just before the offset. Returns whether one was read.
+    pub(crate) fn read_from_copy(&mut self, path: &Path, events: &mut Vec<Event>) -> bool {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        let name = name.as_encoded_bytes();
+        let mut copies: Vec<(std::time::SystemTime, File)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.as_encoded_bytes();
+                n.len() > name.len() && n.starts_with(name)
+            })
+            .filter_map(|e| {
+                let file = File::open(e.path()).ok()?;
+                let meta = file.metadata().ok().filter(|m| m.is_file())?;
+                let newer = meta.modified().ok()?;
+                (meta.len() > self.offset).then_some((newer, file))
+            })
+            .collect();
+        // The newest copy first: it is the one just made.
+        copies.sort_by_key(|c| std::cmp::Reverse(c.0));
+        let Some(copy) = copies
+            .into_iter()
+            .map(|(_, f)| f)
+            .find(|f| self.holds_our_bytes(f))
+        else {
+            return false;
+        };
+        let mut lines = Vec::new();
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        loop {
+            match read_full_at(&copy, &mut buf, self.offset) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    self.splitter.push(&buf[..n], |l| lines.push(l));
+                    self.offset += n as u64;
+                }
+            }
+        }
+        self.deliver(lines, events);
+        true
+    }
+
+    /// Whether `copy` starts with this generation's first bytes and holds the bytes it read
+    /// just before the offset.
+    fn holds_our_bytes(&self, copy: &File) -> bool {
+        let n = self.generation.prefix_len().min(PREFIX_BYTES);
+        let mut head = vec![0; n];
+        if !read_full_at(copy, &mut head, 0).is_ok_and(|got| got == n)
+            || !self.generation.prefix_matches(&head)
+        {
+            return false;
+        }
+        if self.tail.is_empty() {
+            return self.offset <= n as u64;
+        }
+        let mut tail = vec![0; self.tail.len()];
+        read_full_at(copy, &mut tail, self.offset - self.tail.len() as u64)
+            .is_ok_and(|got| got == tail.len() && tail == self.tail)
     }
 
     /// Ends this generation after a truncation and starts generation `seq` on the same file at
@@ -181,6 +314,7 @@ impl OpenFile {
         self.generation = Arc::new(Generation::new(seq, FileId::of(meta), self.file.clone(), 0));
         self.offset = 0;
         self.splitter = Splitter::new(0, max_line_bytes);
+        self.tail.clear();
         self.opened(Some(Notice {
             kind: NoticeKind::Truncated,
             detail,
@@ -219,6 +353,29 @@ impl OpenFile {
                 generation: self.generation.clone(),
                 lines,
             });
+        }
+    }
+
+    /// Keeps the last `TAIL_BYTES` bytes before the offset, after `read` was read up to it.
+    fn remember_tail(&mut self, read: &[u8]) {
+        let keep = read.len().min(TAIL_BYTES);
+        let old = (TAIL_BYTES - keep).min(self.tail.len());
+        self.tail.drain(..self.tail.len() - old);
+        self.tail.extend_from_slice(&read[read.len() - keep..]);
+    }
+
+    /// Whether the bytes just before the offset are still those read there. Only checked past
+    /// the prefix, which covers the bytes before it.
+    fn tail_unchanged(&self) -> bool {
+        if self.offset <= PREFIX_BYTES as u64 || self.tail.is_empty() {
+            return true;
+        }
+        let mut now = [0u8; TAIL_BYTES];
+        let now = &mut now[..self.tail.len()];
+        match read_full_at(&self.file, now, self.offset - self.tail.len() as u64) {
+            Ok(got) => got == now.len() && *now == *self.tail,
+            // Unreadable now: let the read that follows report it.
+            Err(_) => true,
         }
     }
 
