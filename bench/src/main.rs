@@ -184,6 +184,8 @@ impl Cli {
         self.ingest_lines = 20_000;
         self.history_gib = 0.002;
         self.startup_runs = 2;
+        self.memory_files = 3;
+        self.memory_mib_per_file = 1;
         self.grace = 2.0;
     }
 

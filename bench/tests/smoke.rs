@@ -129,6 +129,7 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
         "idle",
         "ingest",
         "history",
+        "memory",
     ] {
         assert!(
             stdout.contains(&format!("== {scenario} ==")),
