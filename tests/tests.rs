@@ -10,6 +10,7 @@ mod common;
 mod answers;
 mod api;
 mod browser;
+mod compression;
 mod follow_differential;
 mod follow_edge;
 mod follow_model;

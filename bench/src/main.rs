@@ -3,7 +3,7 @@
 //! (and optionally JSON).
 //!
 //! ```text
-//! cargo run --release -p cometail-bench -- latency --clients 1,1000 --servers cometail,frontail
+//! cargo run --release --locked -p cometail-bench -- latency --clients 1,1000 --servers cometail,frontail
 //! cargo run --release -p cometail-bench -- all --repeat 3 --json-out target/bench.json
 //! ```
 //!
@@ -85,9 +85,10 @@ struct Cli {
     /// The node binary for frontail.
     #[arg(long, default_value = "node")]
     node: PathBuf,
-    /// Client counts for latency and storm.
-    #[arg(long, value_delimiter = ',', default_value = "1,100,1000,10000")]
-    clients: Vec<usize>,
+    /// Client counts for the scenario run (latency, throughput, storm, idle); each scenario's
+    /// own flag below wins where given. Default for latency: 1,100,1000,10000.
+    #[arg(long, value_delimiter = ',')]
+    clients: Option<Vec<usize>>,
     /// cometail client modes for latency (frontail always uses socket.io over WebSocket).
     #[arg(long, value_delimiter = ',', default_value = "sse,longpoll")]
     modes: Vec<Mode>,
@@ -97,9 +98,9 @@ struct Cli {
     /// Seconds of appending per latency run.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
-    /// Client counts for throughput.
-    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
-    throughput_clients: Vec<usize>,
+    /// Client counts for throughput [default: --clients, else 1,100,1000].
+    #[arg(long, value_delimiter = ',')]
+    throughput_clients: Option<Vec<usize>>,
     /// Seconds of appending per throughput trial.
     #[arg(long, default_value_t = 3.0)]
     throughput_duration: f64,
@@ -109,15 +110,16 @@ struct Cli {
     /// Highest rate the throughput search tries, lines/s.
     #[arg(long, default_value_t = 2_000_000)]
     throughput_max: u64,
-    /// Idle client counts (capped by RLIMIT_NOFILE; raise `ulimit -n` first).
-    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
-    idle_clients: Vec<usize>,
+    /// Idle client counts, capped by RLIMIT_NOFILE (raise `ulimit -n` first) [default:
+    /// --clients, else 10000,100000].
+    #[arg(long, value_delimiter = ',')]
+    idle_clients: Option<Vec<usize>>,
     /// Seconds over which idle CPU is measured (at least two 15 s keep-alive rounds).
     #[arg(long, default_value_t = 31.0)]
     idle_secs: f64,
-    /// Client counts for storm.
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
-    storm_clients: Vec<usize>,
+    /// Client counts for storm [default: --clients, else 1000,10000].
+    #[arg(long, value_delimiter = ',')]
+    storm_clients: Option<Vec<usize>>,
     /// Lines appended by ingest.
     #[arg(long, default_value_t = 20_000_000)]
     ingest_lines: u64,
@@ -169,17 +171,59 @@ struct Cli {
     /// Less progress on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Seconds-long run of every scenario at toy sizes, to check the benchmark still works
+    /// (the test suite runs it); overrides the sizes above. Its figures mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// Run the server on these CPUs (`taskset -c LIST`, e.g. `1`); run this process under
+    /// `taskset -c 0` to pin the load generator apart. The header says whether they share.
+    #[arg(long)]
+    server_cpus: Option<String>,
+}
+
+impl Cli {
+    /// Shrinks every size to a seconds-long run (`--smoke`).
+    fn shrink_to_smoke(&mut self) {
+        let two = Some(vec![2]);
+        self.clients = self.clients.take().or(two);
+        self.throughput_clients = None;
+        self.idle_clients = None;
+        self.storm_clients = None;
+        self.duration = 1.0;
+        self.throughput_duration = 0.5;
+        self.throughput_start = 200;
+        self.throughput_max = 400;
+        self.idle_secs = 1.0;
+        self.ingest_lines = 20_000;
+        self.history_gib = 0.002;
+        self.startup_runs = 2;
+        self.memory_files = 3;
+        self.memory_mib_per_file = 1;
+        self.grace = 2.0;
+    }
+
+    /// Client counts for a scenario: its own flag, else `--clients`, else `default`.
+    fn counts(&self, own: Option<&Vec<usize>>, default: &[usize]) -> Vec<usize> {
+        own.or(self.clients.as_ref())
+            .cloned()
+            .unwrap_or_else(|| default.to_vec())
+    }
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if cli.smoke {
+        cli.shrink_to_smoke();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.client_threads.max(1))
         .enable_all()
         .build()
         .context("building the runtime")?;
     let rows = rt.block_on(run(&cli))?;
+    let cpus = server::Cpus::of_this_run();
     let rows = report::medians(&rows);
+    println!("{}", report::header(&cli.cometail, &cpus));
     println!("{}", report::table(&rows));
     let json = report::json(&rows);
     if cli.json {
@@ -202,6 +246,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             cometail: cli.cometail.clone(),
             frontail: cli.frontail.clone(),
             node: cli.node.clone(),
+            server_cpus: cli.server_cpus.clone(),
         },
         workdir: cli.workdir.clone(),
         line_bytes: cli.line_bytes.max(48),
@@ -231,7 +276,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Latency) {
-            for &n in &cli.clients {
+            for n in cli.counts(None, &[1, 100, 1000, 10_000]) {
                 let rate = cli.rate.unwrap_or_else(|| default_rate(n));
                 for &k in &cli.servers {
                     let modes: &[Mode] = if k == Kind::Frontail {
@@ -247,7 +292,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Throughput) {
-            for &n in &cli.throughput_clients {
+            for n in cli.counts(cli.throughput_clients.as_ref(), &[1, 100, 1000]) {
                 for &k in &cli.servers {
                     let d = Duration::from_secs_f64(cli.throughput_duration);
                     let r = scenario::throughput(
@@ -265,14 +310,14 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Storm) {
-            for &n in &cli.storm_clients {
+            for n in cli.counts(cli.storm_clients.as_ref(), &[1000, 10_000]) {
                 for &k in &cli.servers {
                     push(scenario::storm(&ctx, k, Mode::Sse, n).await, "storm");
                 }
             }
         }
         if want(Scenario::Idle) {
-            for &n in &cli.idle_clients {
+            for n in cli.counts(cli.idle_clients.as_ref(), &[10_000, 100_000]) {
                 for &k in &cli.servers {
                     push(
                         scenario::idle(&ctx, k, n, Duration::from_secs_f64(cli.idle_secs)).await,

@@ -4,6 +4,9 @@
 //! metrics; repeats of the same configuration collapse into one row of per-metric medians.
 
 use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::server::Cpus;
 
 use crate::stats::median;
 
@@ -22,6 +25,8 @@ pub(crate) struct Row {
     pub(crate) note: String,
     /// How many runs this row is the median of.
     pub(crate) runs: usize,
+    /// Per metric (same order as `metrics`), the lowest and highest value across the runs.
+    pub(crate) spread: Vec<(f64, f64)>,
 }
 
 impl Row {
@@ -34,6 +39,7 @@ impl Row {
             metrics: Vec::new(),
             note: String::new(),
             runs: 1,
+            spread: Vec::new(),
         }
     }
 
@@ -49,6 +55,12 @@ impl Row {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| *v)
+    }
+
+    /// A metric's lowest and highest value across the runs, when there were several.
+    pub(crate) fn range(&self, name: &str) -> Option<(f64, f64)> {
+        let i = self.metrics.iter().position(|(n, _)| n == name)?;
+        self.spread.get(i).copied().filter(|_| self.runs > 1)
     }
 }
 
@@ -74,6 +86,9 @@ pub(crate) fn medians(rows: &[Row]) -> Vec<Row> {
                     let mut vals: Vec<f64> = group.iter().filter_map(|r| r.get(name)).collect();
                     out.metrics
                         .push((name.clone(), median(&mut vals).unwrap_or(f64::NAN)));
+                    // `median` sorted `vals`.
+                    let lo = vals.first().copied().unwrap_or(f64::NAN);
+                    out.spread.push((lo, vals.last().copied().unwrap_or(lo)));
                 }
             }
             let mut notes: Vec<&str> = group
@@ -140,7 +155,13 @@ pub(crate) fn table(rows: &[Row]) -> String {
                         "server" => r.server.clone(),
                         "params" => r.params.clone(),
                         "runs" => r.runs.to_string(),
-                        m => r.get(m).map_or("-".into(), fmt_num),
+                        m => match (r.get(m), r.range(m)) {
+                            (None, _) => "-".into(),
+                            (Some(v), Some((lo, hi))) if lo != hi => {
+                                format!("{} [{}..{}]", fmt_num(v), fmt_num(lo), fmt_num(hi))
+                            }
+                            (Some(v), _) => fmt_num(v),
+                        },
                     })
                     .collect()
             })
@@ -174,6 +195,41 @@ pub(crate) fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The lines every report starts with: what was measured, where, and whether the server and
+/// the load generator shared cores.
+pub(crate) fn header(binary: &Path, cpus: &Cpus) -> String {
+    let sharing = if cpus.shared() {
+        "server and load generator SHARED these cores"
+    } else {
+        "server and load generator PINNED to separate cores"
+    };
+    format!(
+        "cometail-bench: commit {} | binary {} | {} CPUs online | load generator on CPUs {}, \
+         server on CPUs {}: {sharing}\ncells: median of the runs [lowest..highest] when runs > 1",
+        commit(),
+        binary.display(),
+        cpus.online,
+        cpus.generator,
+        if cpus.server.is_empty() {
+            "?"
+        } else {
+            cpus.server.as_str()
+        },
+    )
+}
+
+/// The checkout's commit (`git describe --always --dirty`), or `unknown` outside one.
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=10"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Renders rows as a JSON array.
 pub(crate) fn json(rows: &[Row]) -> serde_json::Value {
     serde_json::Value::Array(
@@ -185,9 +241,15 @@ pub(crate) fn json(rows: &[Row]) -> serde_json::Value {
                     .map(|(n, v)| (n.clone(), serde_json::json!(v)))
                     .collect();
                 let order: Vec<&str> = r.metrics.iter().map(|(n, _)| n.as_str()).collect();
+                let spread: serde_json::Map<String, serde_json::Value> = r
+                    .metrics
+                    .iter()
+                    .filter_map(|(n, _)| Some((n.clone(), serde_json::json!(r.range(n)?))))
+                    .collect();
                 serde_json::json!({
                     "scenario": r.scenario, "server": r.server, "params": r.params,
-                    "runs": r.runs, "metrics": metrics, "metric_order": order, "note": r.note,
+                    "runs": r.runs, "metrics": metrics, "spread": spread,
+                    "metric_order": order, "note": r.note,
                 })
             })
             .collect(),
@@ -210,9 +272,16 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].get("p99_ms"), Some(2.0));
         assert_eq!(m[0].runs, 3);
+        assert_eq!(m[0].range("p99_ms"), Some((1.0, 3.0)));
+        assert_eq!(m[1].range("p99_ms"), None, "one run has no spread");
         let t = table(&m);
         assert!(t.contains("== latency =="));
+        assert!(t.contains("2 [1..3]"), "{t}");
         assert!(t.contains("12,345"), "{t}");
         assert_eq!(json(&m)[1]["metrics"]["p99_ms"], serde_json::json!(12345.0));
+        assert_eq!(
+            json(&m)[0]["spread"]["p99_ms"],
+            serde_json::json!([1.0, 3.0])
+        );
     }
 }

@@ -206,6 +206,8 @@ pub(crate) struct Trial {
     pub(crate) clients_doubled: usize,
     /// Server CPU while writing and delivering, percent of one core.
     pub(crate) server_cpu: f64,
+    /// The same, CPU seconds.
+    pub(crate) server_cpu_s: f64,
     /// This load generator's CPU over the same time, percent of one core.
     pub(crate) client_cpu: f64,
     /// CPU taken by every other process on the machine over the same time, percent of a core.
@@ -293,7 +295,8 @@ async fn latency_trial_in(
     let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, limit)).await??;
     crowd.wait_done(ctx.grace).await;
     let wall = t0.elapsed().as_secs_f64();
-    let server_cpu = (server.cpu_tree().saturating_sub(cpu0)).as_secs_f64() / wall * 100.0;
+    let server_cpu_s = (server.cpu_tree().saturating_sub(cpu0)).as_secs_f64();
+    let server_cpu = server_cpu_s / wall * 100.0;
     let client_cpu = server::cpu_time(std::process::id())
         .unwrap_or_default()
         .saturating_sub(me0)
@@ -334,6 +337,7 @@ async fn latency_trial_in(
         clients_lost,
         clients_doubled,
         server_cpu,
+        server_cpu_s,
         client_cpu,
         other_cpu,
         reads_per_line: r1.saturating_sub(r0) as f64 / wrote.written.max(1) as f64,
@@ -355,6 +359,7 @@ fn trial_row(scenario: &str, kind: Kind, params: String, t: &Trial) -> Row {
         .m("doubled", t.doubled as f64)
         .m("clients_lost", t.clients_lost as f64)
         .m("clients_doubled", t.clients_doubled as f64)
+        .m("srv_cpu_s", t.server_cpu_s)
         .m("srv_cpu_%", t.server_cpu)
         .m("gen_cpu_%", t.client_cpu)
         .m("other_cpu_%", t.other_cpu)
@@ -457,6 +462,7 @@ pub(crate) async fn throughput(
     if let Some(t) = &best_trial {
         row = row
             .m("p99_ms_at_max", t.p99_ms)
+            .m("srv_cpu_s", t.server_cpu_s)
             .m("srv_cpu_%", t.server_cpu)
             .m("gen_cpu_%", t.client_cpu)
             .m("other_cpu_%", t.other_cpu)
@@ -512,8 +518,8 @@ pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Durati
     let cpu0 = server.cpu_tree();
     let t0 = Instant::now();
     tokio::time::sleep(idle_for).await;
-    let cpu_pct =
-        server.cpu_tree().saturating_sub(cpu0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
+    let idle_cpu_s = server.cpu_tree().saturating_sub(cpu0).as_secs_f64();
+    let cpu_pct = idle_cpu_s / t0.elapsed().as_secs_f64() * 100.0;
     let (_, outcomes) = crowd.finish().await;
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -530,6 +536,7 @@ pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Durati
         .m("rss_after_MiB", rss1 as f64 / 1_048_576.0)
         .m("rss_per_client_B", per(rss1.saturating_sub(rss0)))
         .m("kernel_slab_per_client_B", per(kmem1.saturating_sub(kmem0)))
+        .m("idle_cpu_s", idle_cpu_s)
         .m("idle_cpu_%", cpu_pct);
     row.note = first_errors(&outcomes);
     if n < clients {
@@ -568,8 +575,10 @@ pub(crate) async fn storm(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize) -> 
     std::fs::write(&file, WARMUP)?;
     let server = Server::start(kind, &ctx.launch, &file, Duration::from_secs(30)).await?;
     let (over0, drop0) = (tcp_ext("ListenOverflows"), tcp_ext("ListenDrops"));
+    let cpu0 = server.cpu_tree();
     let crowd = Crowd::start(&server, mode, n, u64::MAX, n, Duration::from_secs(120)).await?;
     let (over1, drop1) = (tcp_ext("ListenOverflows"), tcp_ext("ListenDrops"));
+    let cpu_s = server.cpu_tree().saturating_sub(cpu0).as_secs_f64();
     let ready = crowd.ready();
     let all = crowd.all_ready_after;
     let (shared, outcomes) = crowd.finish().await;
@@ -585,7 +594,8 @@ pub(crate) async fn storm(ctx: &Ctx, kind: Kind, mode: Mode, clients: usize) -> 
         .m("p50_first_ms", ms(shared.first_entry.quantile(0.5)))
         .m("p99_first_ms", ms(shared.first_entry.quantile(0.99)))
         .m("listen_overflows", over1.saturating_sub(over0) as f64)
-        .m("listen_drops", drop1.saturating_sub(drop0) as f64);
+        .m("listen_drops", drop1.saturating_sub(drop0) as f64)
+        .m("srv_cpu_s", cpu_s);
     row.note = first_errors(&outcomes);
     if n < clients {
         row.note = format!("capped at {n} clients by RLIMIT_NOFILE; {}", row.note);
@@ -717,6 +727,7 @@ pub(crate) async fn history(ctx: &Ctx, gib: f64) -> Result<Row> {
     let server =
         Server::start(Kind::Cometail, &ctx.launch, &path, Duration::from_secs(120)).await?;
     let mut conn = Conn::open(server.addr, None).await?;
+    let cpu0 = server.cpu_tree();
     let base = format!("/api/streams/{}/lines", server.stream);
     const REPEAT: usize = 5;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -777,6 +788,7 @@ pub(crate) async fn history(ctx: &Ctx, gib: f64) -> Result<Row> {
         *slot = median_of(ts);
     }
     let startup = ms(server.to_first_response);
+    let cpu_s = server.cpu_tree().saturating_sub(cpu0).as_secs_f64();
     let rss = server.rss_bytes().unwrap_or(0) as f64 / 1_048_576.0;
     server.stop().await;
     let mut row = Row::new("history", "cometail", format!("{gib} GiB ({lines} lines)"))
@@ -786,6 +798,7 @@ pub(crate) async fn history(ctx: &Ctx, gib: f64) -> Result<Row> {
         .m("before_middle_ms", mid)
         .m("before_start_ms", start)
         .m("start_to_http_ms", startup)
+        .m("srv_cpu_s", cpu_s)
         .m("srv_rss_MiB", rss);
     row.note = note;
     Ok(row)

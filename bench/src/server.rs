@@ -43,6 +43,80 @@ pub(crate) struct Launch {
     pub(crate) frontail: PathBuf,
     /// `node`.
     pub(crate) node: PathBuf,
+    /// CPUs to run the server on (`taskset -c`), or `None` to inherit this process's.
+    pub(crate) server_cpus: Option<String>,
+}
+
+impl Launch {
+    /// A command running `program`, under `taskset -c CPUS` when the server is pinned
+    /// (`taskset` execs the program, so the child's pid is the server's).
+    fn command(&self, program: &Path) -> Command {
+        match &self.server_cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
+    }
+}
+
+/// The CPUs the load generator and the servers of this run were allowed to use.
+#[derive(Debug, Clone)]
+pub(crate) struct Cpus {
+    /// CPUs online on the machine.
+    pub(crate) online: usize,
+    /// This process's `Cpus_allowed_list`.
+    pub(crate) generator: String,
+    /// The last started server's `Cpus_allowed_list` (empty when none started).
+    pub(crate) server: String,
+}
+
+static SERVER_CPUS: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+impl Cpus {
+    /// What this run used, read from /proc.
+    pub(crate) fn of_this_run() -> Self {
+        Self {
+            online: std::thread::available_parallelism().map_or(0, usize::from),
+            generator: allowed_cpus("self").unwrap_or_default(),
+            server: SERVER_CPUS.lock().map(|s| s.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Whether server and load generator could run on the same core.
+    pub(crate) fn shared(&self) -> bool {
+        let (g, s) = (cpu_set(&self.generator), cpu_set(&self.server));
+        s.is_empty() || g.iter().any(|c| s.contains(c))
+    }
+}
+
+/// `Cpus_allowed_list` of `/proc/{pid}/status` (`pid` may be `self`).
+fn allowed_cpus(pid: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+}
+
+/// The CPUs of a list like `0-2,5`.
+pub(crate) fn cpu_set(list: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            out.extend(a..=b.min(a.saturating_add(4096)));
+        }
+    }
+    out
+}
+
+fn note_server_cpus(pid: u32) {
+    if let (Some(list), Ok(mut slot)) = (allowed_cpus(&pid.to_string()), SERVER_CPUS.lock()) {
+        *slot = list;
+    }
 }
 
 /// A running server.
@@ -90,7 +164,8 @@ impl Server {
 
     async fn start_cometail(launch: &Launch, file: &Path, deadline: Duration) -> Result<Self> {
         let t0 = Instant::now();
-        let mut child = Command::new(&launch.cometail)
+        let mut child = launch
+            .command(&launch.cometail)
             .arg("--port")
             .arg("0")
             .arg(file)
@@ -120,6 +195,7 @@ impl Server {
         .context("cometail printed no http:// address in time")??
         .ok_or_else(|| anyhow!("cometail closed stdout without printing an http:// address"))?;
         let to_listening = t0.elapsed();
+        note_server_cpus(pid);
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         check_loopback(addr)?;
@@ -143,7 +219,8 @@ impl Server {
         };
         let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
         let t0 = Instant::now();
-        let child = Command::new(&launch.node)
+        let child = launch
+            .command(&launch.node)
             .arg(&launch.frontail)
             .args([
                 "--host",
@@ -165,6 +242,7 @@ impl Server {
             .id()
             .ok_or_else(|| anyhow!("frontail exited at once"))?;
         let (to_first_response, body) = first_response(addr, "/", t0, deadline).await?;
+        note_server_cpus(pid);
         let page = String::from_utf8_lossy(&body);
         let at = page
             .find("io.connect('/")
@@ -373,6 +451,20 @@ mod tests {
             Some("127.0.0.1:7001".parse().expect("addr"))
         );
         assert_eq!(parse_listen_line("no address here"), None);
+    }
+
+    #[test]
+    fn cpu_lists_expand_and_sharing_is_an_overlap() {
+        assert_eq!(cpu_set("0-2,5"), vec![0, 1, 2, 5]);
+        assert_eq!(cpu_set(""), Vec::<u32>::new());
+        let cpus = |g: &str, s: &str| Cpus {
+            online: 2,
+            generator: g.into(),
+            server: s.into(),
+        };
+        assert!(cpus("0-1", "1").shared());
+        assert!(!cpus("0", "1").shared());
+        assert!(cpus("0", "").shared(), "unknown counts as shared");
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod accept;
 mod api;
 mod assets;
 mod auth;
+mod compress;
 mod error;
 mod grep;
 mod guard;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/events", get(sse::multiplexed))
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(compress::gzip))
         .layer(from_fn_with_state(state.clone(), auth::require))
         .layer(from_fn_with_state(state.clone(), guard::check))
         .layer(from_fn_with_state(state.clone(), headers::security))
