@@ -25,6 +25,16 @@ pub struct Cli {
     #[arg(short = 'i', long, env = "COMETAIL_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
 
+    /// URL path everything is served under, for a reverse proxy that serves cometail at
+    /// e.g. `https://ops.example.com/logs/`: the page, its files and the API all live under it.
+    #[arg(
+        long,
+        env = "COMETAIL_BASE_PATH",
+        value_name = "PATH",
+        default_value = "/"
+    )]
+    pub base_path: String,
+
     /// Entries a reader gets when it asks for none in particular (like `tail -n`).
     #[arg(short = 'n', long, env = "COMETAIL_LINES", default_value_t = 10)]
     pub lines: usize,
@@ -97,8 +107,9 @@ pub struct Cli {
     pub allowed_hosts: Vec<String>,
 
     /// Address of a reverse proxy in front of cometail (repeatable). For connections from it,
-    /// the failure throttle counts the client address the proxy adds to `X-Forwarded-For`
-    /// (the rightmost one that is not a trusted proxy), instead of the proxy's own.
+    /// the failure throttle and the per-address stream cap count the client address the proxy
+    /// adds to `X-Forwarded-For` (the rightmost one that is not a trusted proxy), instead of
+    /// the proxy's own.
     #[arg(
         long = "trusted-proxy",
         env = "COMETAIL_TRUSTED_PROXIES",

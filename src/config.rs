@@ -21,6 +21,8 @@ pub struct Config {
     pub sources: Vec<Source>,
     /// Where to listen.
     pub addr: SocketAddr,
+    /// The URL path everything is served under: starts and ends with `/` (`/` for none).
+    pub base_path: String,
     /// Entries a reader gets when it asks for none in particular.
     pub default_lines: usize,
     /// Longest line kept whole.
@@ -226,7 +228,9 @@ impl Config {
                 "must be between 100ms and 300s",
             ));
         }
+        let base_path = base_path(&cli.base_path)?;
         Ok(Self {
+            base_path,
             auth,
             public_without_auth: cli.public_without_auth,
             allowed_hosts,
@@ -252,6 +256,36 @@ impl Config {
             assets: cli.assets,
         })
     }
+}
+
+/// Validates `--base-path`, adding the trailing slash when it is missing.
+fn base_path(raw: &str) -> Result<String, ConfigError> {
+    const FLAG: &str = "--base-path";
+    let Some(inner) = raw.strip_prefix('/') else {
+        return Err(invalid(
+            FLAG,
+            format!("`{raw}` must start with `/` (for example /logs/)"),
+        ));
+    };
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    if inner.is_empty() {
+        return Ok("/".to_owned());
+    }
+    for segment in inner.split('/') {
+        let plain = segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        if segment.is_empty() || segment == "." || segment == ".." || !plain {
+            return Err(invalid(
+                FLAG,
+                format!(
+                    "`{raw}`: each segment must be non-empty, not `.` or `..`, and made of \
+                     letters, digits and `-._~`"
+                ),
+            ));
+        }
+    }
+    Ok(format!("/{inner}/"))
 }
 
 /// Reads the token and users files and the environment's token.
@@ -359,6 +393,20 @@ mod tests {
         assert!(config(&["--lines", "20000", "a"]).is_err());
         assert!(config(&["--max-header-bytes", "1K", "a"]).is_err());
         assert!(config(&["--allowed-host", "a/b", "a"]).is_err());
+    }
+
+    #[test]
+    fn the_base_path_is_checked_and_ends_with_a_slash() {
+        let base = |p: &str| config(&["--base-path", p, "a"]).map(|c| c.base_path);
+        assert_eq!(base("/logs").expect("valid"), "/logs/");
+        assert_eq!(base("/ops/logs/").expect("valid"), "/ops/logs/");
+        assert_eq!(base("/").expect("valid"), "/");
+        assert_eq!(config(&["a"]).expect("valid").base_path, "/");
+        let refused = base("logs/").expect_err("no leading slash");
+        assert!(refused.to_string().contains("must start with `/`"));
+        for bad in ["//", "/a//b", "/a/../b", "/a b", "/a?b", "/%2e"] {
+            assert!(base(bad).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

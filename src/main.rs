@@ -64,8 +64,9 @@ fn serve(config: Config) -> anyhow::Result<()> {
         // A closed stdout (e.g. piped to `head`) must not stop the server.
         let _ = writeln!(
             stdout,
-            "cometail: serving on {scheme}://{host}:{}/{query}",
-            addr.port()
+            "cometail: serving on {scheme}://{host}:{}{}{query}",
+            addr.port(),
+            config.base_path
         );
         if addr.ip().is_unspecified() {
             let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");

@@ -5,6 +5,7 @@
 //! a static lock (see `support::run`), so they run one at a time inside this binary.
 
 mod follow;
+mod proxy;
 mod support;
 mod tabs;
 

@@ -15,4 +15,5 @@ mod follow_endurance;
 mod follow_model;
 mod history;
 mod protocol;
+mod proxy;
 mod security;

@@ -21,7 +21,7 @@ function relay() {
   if (typeof SharedWorker === "undefined") return port;
   let w;
   try {
-    w = new SharedWorker("/relay.js", { type: "module", name: "cometail" });
+    w = new SharedWorker("relay.js", { type: "module", name: "cometail" });
   } catch {
     return port;
   }

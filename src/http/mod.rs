@@ -13,6 +13,7 @@ mod accept;
 mod api;
 mod assets;
 mod auth;
+mod base;
 mod error;
 mod grep;
 mod guard;
@@ -84,7 +85,8 @@ impl AppState {
     /// State for a server over `sources`.
     pub fn new(sources: Arc<Sources>, config: Arc<Config>, shutdown: CancellationToken) -> Self {
         let long_polls = Arc::new(Semaphore::new(config.max_long_polls));
-        let auth = auth::Authenticator::new(&config.auth, config.tls.is_some()).map(Arc::new);
+        let auth = auth::Authenticator::new(&config.auth, config.tls.is_some(), &config.base_path)
+            .map(Arc::new);
         Self {
             sources,
             config,
@@ -97,8 +99,21 @@ impl AppState {
     }
 }
 
-/// The whole application.
+/// The whole application, under `--base-path` when one is set (`base.rs`).
 pub fn router(state: AppState) -> Router {
+    let app = routes(state.clone());
+    if state.config.base_path == "/" {
+        return app;
+    }
+    Router::new()
+        .fallback_service(app)
+        .layer(from_fn_with_state(state.clone(), base::strip))
+        .layer(from_fn_with_state(state.clone(), headers::security))
+        .with_state(state)
+}
+
+/// The application's routes, at the root.
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/{file}", get(assets::file))

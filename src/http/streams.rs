@@ -83,7 +83,11 @@ impl FromRequestParts<AppState> for StreamCap {
         let ip = parts
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
+            // Behind a trusted proxy, the client it names: each proxied client has its own
+            // cap instead of all sharing the proxy's.
+            .map(|c| {
+                super::auth::client_address(c.0.ip(), &parts.headers, &app.config.trusted_proxies)
+            })
             // Loopback clients share one address: capping them would cap the whole machine,
             // which `--max-connections` does; they are capped only when the limit was given.
             .filter(|ip| !ip.is_loopback() || app.config.cap_loopback_streams);

@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod net;
+pub mod nginx;
 pub mod sse;
 
 use std::future::Future;
@@ -111,10 +112,15 @@ impl Server {
 
     /// Waits until the last entry of stream `id` is the line `text`.
     pub async fn wait_last(&self, id: &str, text: &str) {
+        self.wait_last_at("", id, text).await;
+    }
+
+    /// [`Server::wait_last`] on a server under `--base-path` `prefix` (e.g. `/logs`).
+    pub async fn wait_last_at(&self, prefix: &str, id: &str, text: &str) {
         wait_until(text, Duration::from_secs(10), || async {
             texts(
                 &self
-                    .ok_json(&format!("/api/streams/{id}/lines?last=1"))
+                    .ok_json(&format!("{prefix}/api/streams/{id}/lines?last=1"))
                     .await,
             ) == [text]
         })
