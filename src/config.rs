@@ -267,10 +267,10 @@ fn base_path(raw: &str) -> Result<String, ConfigError> {
             format!("`{raw}` must start with `/` (for example /logs/)"),
         ));
     };
-    let inner = inner.strip_suffix('/').unwrap_or(inner);
     if inner.is_empty() {
         return Ok("/".to_owned());
     }
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
     for segment in inner.split('/') {
         let plain = segment
             .bytes()
