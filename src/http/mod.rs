@@ -1,9 +1,10 @@
 //! The HTTP side: the router, the JSON/SSE/plain-text API, the page, and the accept loop.
 //!
 //! [`router`] builds the whole application from an [`AppState`] and can be tested without a
-//! socket. Every request passes, outermost first: `headers` (security headers on whatever
-//! answers), `guard::check` (no body, allowed `Host`, same `Origin`), `auth::require`, then the
-//! handler; handlers that open a stream take a place under the per-address cap (`streams`).
+//! socket. Every request passes, outermost first: under `--base-path`, `base::strip` (the
+//! prefix off, or 404/308); `headers` (security headers on whatever answers), `guard::check`
+//! (no body, allowed `Host`, same `Origin`), `auth::require` (all but the probes of
+//! `health.rs`, which reveal nothing), then the handler; handlers that open a stream take a place under the per-address cap (`streams`).
 //! Every refusal is an [`ApiError`] (`error.rs`, the one table from refusal to status). All
 //! endpoints read through `read.rs`. [`serve`] (`accept.rs`) is the accept loop. Streaming
 //! bodies end themselves on the shutdown token, so graceful shutdown never waits on an open
@@ -18,6 +19,7 @@ mod error;
 mod grep;
 mod guard;
 mod headers;
+mod health;
 mod late;
 mod params;
 mod read;
@@ -125,9 +127,17 @@ fn routes(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn_with_state(state.clone(), auth::require))
+        .merge(probes())
         .layer(from_fn_with_state(state.clone(), guard::check))
         .layer(from_fn_with_state(state.clone(), headers::security))
         .with_state(state)
+}
+
+/// Routes that answer without authentication (`health.rs`): they reveal nothing.
+fn probes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
 }
 
 /// The address the request came from, when served by [`serve`].
