@@ -14,6 +14,7 @@ mod follow_edge;
 mod follow_endurance;
 mod follow_model;
 mod history;
+mod metrics;
 mod probes;
 mod protocol;
 mod proxy;

@@ -366,6 +366,7 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
         }
         Outcome::Missing => auth.unauthorized("authentication required").into_response(),
         Outcome::Wrong { clear_cookie, user } => {
+            app.metrics.auth_failures.inc();
             let by_address = ip.and_then(|ip| auth.by_address.fail(ip));
             let by_user = user.and_then(|user| auth.by_user.fail(sha256(&[user.as_bytes()])));
             tracing::debug!(

@@ -21,6 +21,7 @@ mod guard;
 mod headers;
 mod health;
 mod late;
+mod metrics;
 mod params;
 mod read;
 mod sse;
@@ -66,6 +67,8 @@ pub struct AppState {
     /// Notified every [`KEEP_ALIVE_TICK`] by [`keep_alive_ticker`]: one timer for every open
     /// stream, instead of a timer armed and disarmed per client per event.
     pub keep_alive: Arc<Notify>,
+    /// What `/metrics` reports (`metrics.rs`).
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// How often every streaming response sends a keep-alive comment. An idle response wakes
@@ -89,7 +92,11 @@ impl AppState {
         let long_polls = Arc::new(Semaphore::new(config.max_long_polls));
         let auth = auth::Authenticator::new(&config.auth, config.tls.is_some(), &config.base_path)
             .map(Arc::new);
+        let mut metrics = metrics::Metrics::new();
+        metrics.collect(sources.clone(), long_polls.clone(), config.max_long_polls);
+        let metrics = Arc::new(metrics);
         Self {
+            metrics,
             sources,
             config,
             shutdown,
@@ -124,6 +131,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/events", get(sse::events))
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/events", get(sse::multiplexed))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn_with_state(state.clone(), auth::require))
