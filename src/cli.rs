@@ -1,7 +1,6 @@
 //! The command line, as clap parses it. Nothing after `config` imports this module: raw
 //! flags become a validated [`crate::config::Config`] there.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -21,9 +20,17 @@ pub struct Cli {
     #[arg(short, long, env = "COMETAIL_PORT", default_value_t = 7001)]
     pub port: u16,
 
-    /// Address to listen on. Loopback by default: the logs stay on this machine.
-    #[arg(short = 'i', long, env = "COMETAIL_BIND", default_value = "127.0.0.1")]
-    pub bind: IpAddr,
+    /// Address or host name to listen on (repeatable; a name is listened on at each address
+    /// it resolves to, e.g. `localhost`). Loopback by default: the logs stay on this machine.
+    #[arg(
+        short = 'i',
+        long,
+        env = "COMETAIL_BIND",
+        value_name = "HOST",
+        default_value = "127.0.0.1",
+        value_delimiter = ','
+    )]
+    pub bind: Vec<String>,
 
     /// URL path everything is served under, for a reverse proxy that serves cometail at
     /// e.g. `https://ops.example.com/logs/`: the page, its files and the API all live under it.

@@ -19,8 +19,9 @@ pub use crate::sources::Source;
 pub struct Config {
     /// What to follow, in command-line order.
     pub sources: Vec<Source>,
-    /// Where to listen.
-    pub addr: SocketAddr,
+    /// Where to listen: every address of every `--bind`, in order, without repeats (never
+    /// empty).
+    pub addrs: Vec<SocketAddr>,
     /// The URL path everything is served under: starts and ends with `/` (`/` for none).
     pub base_path: String,
     /// Entries a reader gets when it asks for none in particular.
@@ -130,6 +131,11 @@ impl Config {
         }
     }
 
+    /// The first address to listen on (the one tests and the first printed URL use).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
     /// Validates the command line.
     ///
     /// # Errors
@@ -183,16 +189,19 @@ impl Config {
             }
         }
         let auth = auth(&cli)?;
-        if !cli.bind.is_loopback() && !auth.is_on() && !cli.public_without_auth {
-            return Err(invalid(
-                "--bind",
-                format!(
-                    "{} is not a loopback address, so anyone who can reach it could read these \
-                     logs; turn on authentication (--auth token, --token-file, --users-file) or \
-                     pass --public-without-auth to serve them to everyone",
-                    cli.bind
-                ),
-            ));
+        let addrs = bind_addrs(&cli.bind, cli.port)?;
+        if let Some(public) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            if !auth.is_on() && !cli.public_without_auth {
+                return Err(invalid(
+                    "--bind",
+                    format!(
+                        "{} is not a loopback address, so anyone who can reach it could read \
+                         these logs; turn on authentication (--auth token, --token-file, \
+                         --users-file) or pass --public-without-auth to serve them to everyone",
+                        public.ip()
+                    ),
+                ));
+            }
         }
         let tls = match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(Arc::new(
@@ -243,7 +252,7 @@ impl Config {
             max_header_bytes,
             header_timeout: cli.header_timeout,
             sources,
-            addr: SocketAddr::new(cli.bind, cli.port),
+            addrs,
             default_lines: cli.lines,
             max_line_bytes,
             poll: cli.poll,
@@ -256,6 +265,53 @@ impl Config {
             assets: cli.assets,
         })
     }
+}
+
+/// The addresses of every `--bind`: an IP address (IPv6 with or without brackets) as given,
+/// a host name at each address it resolves to (the system resolver, once, at start).
+fn bind_addrs(hosts: &[String], port: u16) -> Result<Vec<SocketAddr>, ConfigError> {
+    use std::net::{IpAddr, ToSocketAddrs};
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for host in hosts {
+        let host = host.trim();
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let found: Vec<SocketAddr> = if let Ok(ip) = bare.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            let name_like = !bare.is_empty()
+                && bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+            if !name_like {
+                return Err(invalid(
+                    "--bind",
+                    format!("`{host}` is not an IP address or a host name"),
+                ));
+            }
+            (bare, port)
+                .to_socket_addrs()
+                .map_err(|e| invalid("--bind", format!("cannot resolve `{host}`: {e}")))?
+                .collect()
+        };
+        if found.is_empty() {
+            return Err(invalid(
+                "--bind",
+                format!("`{host}` resolves to no address"),
+            ));
+        }
+        for a in found {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err(invalid("--bind", "no address given"));
+    }
+    Ok(addrs)
 }
 
 /// Validates `--base-path`, adding the trailing slash when it is missing.
@@ -382,7 +438,7 @@ mod tests {
                 Source::Glob("/tmp/*.log".into())
             ]
         );
-        assert_eq!(c.addr.to_string(), "127.0.0.1:7001");
+        assert_eq!(c.addr().to_string(), "127.0.0.1:7001");
     }
 
     #[test]
@@ -407,6 +463,36 @@ mod tests {
         for bad in ["//", "/a//b", "/a/../b", "/a b", "/a?b", "/%2e"] {
             assert!(base(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn bind_takes_names_addresses_and_repeats() {
+        let addrs = |args: &[&str]| config(args).map(|c| c.addrs);
+        let local = addrs(&[
+            "--bind",
+            "localhost",
+            "--bind",
+            "[::1]",
+            "--bind",
+            "127.0.0.1",
+            "a",
+        ])
+        .expect("valid");
+        assert!(
+            local
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 7001)
+        );
+        assert!(local.iter().any(|a| a.is_ipv6()) && local.iter().any(|a| a.is_ipv4()));
+        let unique: std::collections::HashSet<_> = local.iter().collect();
+        assert_eq!(unique.len(), local.len(), "no address twice: {local:?}");
+        let e = addrs(&["--bind", "no-such-host.invalid", "a"]).expect_err("unresolvable");
+        assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+        assert!(addrs(&["--bind", "a b", "a"]).is_err());
+        assert!(
+            addrs(&["--bind", "127.0.0.1,0.0.0.0", "a"]).is_err(),
+            "one public address needs auth"
+        );
     }
 
     #[test]

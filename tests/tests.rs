@@ -14,6 +14,7 @@ mod follow_edge;
 mod follow_endurance;
 mod follow_model;
 mod history;
+mod listen;
 mod metrics;
 mod probes;
 mod protocol;
