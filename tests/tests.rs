@@ -1,6 +1,7 @@
 //! cometail's integration tests, linked as one binary (ripgrep's layout: `autotests = false`
 //! and one `[[test]]`), so the suite links once instead of once per file. Each module starts
 //! the real server (in-process or the real binary) on port 0 and drives real files and sockets.
+//! The one exception is `tests/endurance.rs`, which counts the whole process's descriptors.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
@@ -11,8 +12,8 @@ mod api;
 mod browser;
 mod follow_differential;
 mod follow_edge;
-mod follow_endurance;
 mod follow_model;
+mod follow_resources;
 mod history;
 mod listen;
 mod metrics;
