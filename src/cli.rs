@@ -1,7 +1,6 @@
 //! The command line, as clap parses it. Nothing after `config` imports this module: raw
 //! flags become a validated [`crate::config::Config`] there.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -21,9 +20,27 @@ pub struct Cli {
     #[arg(short, long, env = "COMETAIL_PORT", default_value_t = 7001)]
     pub port: u16,
 
-    /// Address to listen on. Loopback by default: the logs stay on this machine.
-    #[arg(short = 'i', long, env = "COMETAIL_BIND", default_value = "127.0.0.1")]
-    pub bind: IpAddr,
+    /// Address or host name to listen on (repeatable; a name is listened on at each address
+    /// it resolves to, e.g. `localhost`). Loopback by default: the logs stay on this machine.
+    #[arg(
+        short = 'i',
+        long,
+        env = "COMETAIL_BIND",
+        value_name = "HOST",
+        default_value = "127.0.0.1",
+        value_delimiter = ','
+    )]
+    pub bind: Vec<String>,
+
+    /// URL path everything is served under, for a reverse proxy that serves cometail at
+    /// e.g. `https://ops.example.com/logs/`: the page, its files and the API all live under it.
+    #[arg(
+        long,
+        env = "COMETAIL_BASE_PATH",
+        value_name = "PATH",
+        default_value = "/"
+    )]
+    pub base_path: String,
 
     /// Entries a reader gets when it asks for none in particular (like `tail -n`).
     #[arg(short = 'n', long, env = "COMETAIL_LINES", default_value_t = 10)]
@@ -107,8 +124,9 @@ pub struct Cli {
     pub allowed_hosts: Vec<String>,
 
     /// Address of a reverse proxy in front of cometail (repeatable). For connections from it,
-    /// the failure throttle counts the client address the proxy adds to `X-Forwarded-For`
-    /// (the rightmost one that is not a trusted proxy), instead of the proxy's own.
+    /// the failure throttle and the per-address stream cap count the client address the proxy
+    /// adds to `X-Forwarded-For` (the rightmost one that is not a trusted proxy), instead of
+    /// the proxy's own.
     #[arg(
         long = "trusted-proxy",
         env = "COMETAIL_TRUSTED_PROXIES",

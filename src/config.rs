@@ -19,8 +19,11 @@ pub use crate::sources::Source;
 pub struct Config {
     /// What to follow, in command-line order.
     pub sources: Vec<Source>,
-    /// Where to listen.
-    pub addr: SocketAddr,
+    /// Where to listen: every address of every `--bind`, in order, without repeats (never
+    /// empty).
+    pub addrs: Vec<SocketAddr>,
+    /// The URL path everything is served under: starts and ends with `/` (`/` for none).
+    pub base_path: String,
     /// Entries a reader gets when it asks for none in particular.
     pub default_lines: usize,
     /// Longest line kept whole.
@@ -134,6 +137,11 @@ impl Config {
         }
     }
 
+    /// The first address to listen on (the one tests and the first printed URL use).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
     /// Validates the command line.
     ///
     /// # Errors
@@ -191,16 +199,19 @@ impl Config {
             }
         }
         let auth = auth(&cli)?;
-        if !cli.bind.is_loopback() && !auth.is_on() && !cli.public_without_auth {
-            return Err(invalid(
-                "--bind",
-                format!(
-                    "{} is not a loopback address, so anyone who can reach it could read these \
-                     logs; turn on authentication (--auth token, --token-file, --users-file) or \
-                     pass --public-without-auth to serve them to everyone",
-                    cli.bind
-                ),
-            ));
+        let addrs = bind_addrs(&cli.bind, cli.port)?;
+        if let Some(public) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            if !auth.is_on() && !cli.public_without_auth {
+                return Err(invalid(
+                    "--bind",
+                    format!(
+                        "{} is not a loopback address, so anyone who can reach it could read \
+                         these logs; turn on authentication (--auth token, --token-file, \
+                         --users-file) or pass --public-without-auth to serve them to everyone",
+                        public.ip()
+                    ),
+                ));
+            }
         }
         let tls = match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(Arc::new(
@@ -236,7 +247,9 @@ impl Config {
                 "must be between 100ms and 300s",
             ));
         }
+        let base_path = base_path(&cli.base_path)?;
         Ok(Self {
+            base_path,
             auth,
             public_without_auth: cli.public_without_auth,
             allowed_hosts,
@@ -249,7 +262,7 @@ impl Config {
             max_header_bytes,
             header_timeout: cli.header_timeout,
             sources,
-            addr: SocketAddr::new(cli.bind, cli.port),
+            addrs,
             default_lines: cli.lines,
             max_line_bytes,
             poll: cli.poll,
@@ -264,6 +277,83 @@ impl Config {
             assets: cli.assets,
         })
     }
+}
+
+/// The addresses of every `--bind`: an IP address (IPv6 with or without brackets) as given,
+/// a host name at each address it resolves to (the system resolver, once, at start).
+fn bind_addrs(hosts: &[String], port: u16) -> Result<Vec<SocketAddr>, ConfigError> {
+    use std::net::{IpAddr, ToSocketAddrs};
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for host in hosts {
+        let host = host.trim();
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let found: Vec<SocketAddr> = if let Ok(ip) = bare.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            let name_like = !bare.is_empty()
+                && bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+            if !name_like {
+                return Err(invalid(
+                    "--bind",
+                    format!("`{host}` is not an IP address or a host name"),
+                ));
+            }
+            (bare, port)
+                .to_socket_addrs()
+                .map_err(|e| invalid("--bind", format!("cannot resolve `{host}`: {e}")))?
+                .collect()
+        };
+        if found.is_empty() {
+            return Err(invalid(
+                "--bind",
+                format!("`{host}` resolves to no address"),
+            ));
+        }
+        for a in found {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+    }
+    if addrs.is_empty() {
+        return Err(invalid("--bind", "no address given"));
+    }
+    Ok(addrs)
+}
+
+/// Validates `--base-path`, adding the trailing slash when it is missing.
+fn base_path(raw: &str) -> Result<String, ConfigError> {
+    const FLAG: &str = "--base-path";
+    let Some(inner) = raw.strip_prefix('/') else {
+        return Err(invalid(
+            FLAG,
+            format!("`{raw}` must start with `/` (for example /logs/)"),
+        ));
+    };
+    if inner.is_empty() {
+        return Ok("/".to_owned());
+    }
+    let inner = inner.strip_suffix('/').unwrap_or(inner);
+    for segment in inner.split('/') {
+        let plain = segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        if segment.is_empty() || segment == "." || segment == ".." || !plain {
+            return Err(invalid(
+                FLAG,
+                format!(
+                    "`{raw}`: each segment must be non-empty, not `.` or `..`, and made of \
+                     letters, digits and `-._~`"
+                ),
+            ));
+        }
+    }
+    Ok(format!("/{inner}/"))
 }
 
 /// Reads the token and users files and the environment's token.
@@ -360,7 +450,7 @@ mod tests {
                 Source::Glob("/tmp/*.log".into())
             ]
         );
-        assert_eq!(c.addr.to_string(), "127.0.0.1:7001");
+        assert_eq!(c.addr().to_string(), "127.0.0.1:7001");
     }
 
     #[test]
@@ -371,6 +461,50 @@ mod tests {
         assert!(config(&["--lines", "20000", "a"]).is_err());
         assert!(config(&["--max-header-bytes", "1K", "a"]).is_err());
         assert!(config(&["--allowed-host", "a/b", "a"]).is_err());
+    }
+
+    #[test]
+    fn the_base_path_is_checked_and_ends_with_a_slash() {
+        let base = |p: &str| config(&["--base-path", p, "a"]).map(|c| c.base_path);
+        assert_eq!(base("/logs").expect("valid"), "/logs/");
+        assert_eq!(base("/ops/logs/").expect("valid"), "/ops/logs/");
+        assert_eq!(base("/").expect("valid"), "/");
+        assert_eq!(config(&["a"]).expect("valid").base_path, "/");
+        let refused = base("logs/").expect_err("no leading slash");
+        assert!(refused.to_string().contains("must start with `/`"));
+        for bad in ["//", "/a//b", "/a/../b", "/a b", "/a?b", "/%2e"] {
+            assert!(base(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn bind_takes_names_addresses_and_repeats() {
+        let addrs = |args: &[&str]| config(args).map(|c| c.addrs);
+        let local = addrs(&[
+            "--bind",
+            "localhost",
+            "--bind",
+            "[::1]",
+            "--bind",
+            "127.0.0.1",
+            "a",
+        ])
+        .expect("valid");
+        assert!(
+            local
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 7001)
+        );
+        assert!(local.iter().any(|a| a.is_ipv6()) && local.iter().any(|a| a.is_ipv4()));
+        let unique: std::collections::HashSet<_> = local.iter().collect();
+        assert_eq!(unique.len(), local.len(), "no address twice: {local:?}");
+        let e = addrs(&["--bind", "no-such-host.invalid", "a"]).expect_err("unresolvable");
+        assert!(e.to_string().contains("no-such-host.invalid"), "{e}");
+        assert!(addrs(&["--bind", "a b", "a"]).is_err());
+        assert!(
+            addrs(&["--bind", "127.0.0.1,0.0.0.0", "a"]).is_err(),
+            "one public address needs auth"
+        );
     }
 
     #[test]

@@ -55,6 +55,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    run_on(config, vec![listener], shutdown).await
+}
+
+/// [`run`] on several listeners (one per `--bind` address), all serving the same streams.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_on(
+    config: Config,
+    listeners: Vec<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let config = Arc::new(config);
     let tracker = TaskTracker::new();
     let sources = Sources::start(
@@ -69,7 +81,13 @@ pub async fn run(
         state.keep_alive.clone(),
         shutdown.clone(),
     ));
-    http::serve(listener, http::router(state), &config, shutdown).await;
+    let app = http::router(state);
+    futures_util::future::join_all(
+        listeners
+            .into_iter()
+            .map(|listener| http::serve(listener, app.clone(), &config, shutdown.clone())),
+    )
+    .await;
     if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
         tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
     }

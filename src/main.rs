@@ -34,21 +34,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let served = runtime.block_on(async {
-        let listener = cometail::http::listen(config.addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
-        let addr = listener.local_addr()?;
+        let mut listeners = Vec::new();
+        for addr in &config.addrs {
+            let listener = cometail::http::listen(*addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            listeners.push(listener);
+        }
         let token = CancellationToken::new();
         shutdown::on_signal(token.clone())?;
-        let host = if addr.ip().is_unspecified() {
-            "127.0.0.1".to_owned()
-        } else {
-            addr.ip().to_string()
-        };
-        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
-            format!("[{host}]")
-        } else {
-            host
-        };
         let scheme = if config.tls.is_some() {
             "https"
         } else {
@@ -61,18 +54,32 @@ fn serve(config: Config) -> anyhow::Result<()> {
             _ => String::new(),
         };
         let mut stdout = std::io::stdout().lock();
-        // A closed stdout (e.g. piped to `head`) must not stop the server.
-        let _ = writeln!(
-            stdout,
-            "cometail: serving on {scheme}://{host}:{}/{query}",
-            addr.port()
-        );
-        if addr.ip().is_unspecified() {
-            let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
+        for listener in &listeners {
+            let addr = listener.local_addr()?;
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            // A closed stdout (e.g. piped to `head`) must not stop the server.
+            let _ = writeln!(
+                stdout,
+                "cometail: serving on {scheme}://{host}:{}{}{query}",
+                addr.port(),
+                config.base_path
+            );
+            if addr.ip().is_unspecified() {
+                let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
+            }
         }
         let _ = stdout.flush();
         drop(stdout);
-        cometail::run(config, listener, token).await?;
+        cometail::run_on(config, listeners, token).await?;
         Ok(())
     });
     // Dropping the runtime would wait for every blocking thread, however long it is stuck.

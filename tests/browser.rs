@@ -7,6 +7,7 @@
 mod delivery;
 mod filter;
 mod follow;
+mod proxy;
 mod render;
 mod security;
 mod support;

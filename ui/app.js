@@ -345,7 +345,7 @@ function renderPicker() {
 
 async function pollStreams() {
   try {
-    const d = await api("/api/streams");
+    const d = await api("api/streams");
     const old = state.byId;
     state.streams = d.streams;
     state.byId = new Map(d.streams.map((s) => [s.id, s]));

@@ -145,13 +145,13 @@ export class Conn {
       }
       if (after.length) q.set("after", after.join(","));
       if (after.length < this.streams.length) q.set("last", "0");
-      return `/api/events?${q}`;
+      return `api/events?${q}`;
     }
     const s = this.streams[0];
     const c = this.cursors.get(s);
     if (c) q.set("after", c);
     else q.set("last", "0");
-    return `/api/streams/${encodeURIComponent(s)}/events?${q}`;
+    return `api/streams/${encodeURIComponent(s)}/events?${q}`;
   }
 
   openSse() {
@@ -218,7 +218,7 @@ export class Conn {
       q.set("limit", String(POLL_LIMIT));
       let d;
       try {
-        const r = await fetch(`/api/streams/${encodeURIComponent(stream)}/lines?${q}`, {
+        const r = await fetch(`api/streams/${encodeURIComponent(stream)}/lines?${q}`, {
           signal: ac.signal,
           cache: "no-store",
         });

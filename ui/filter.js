@@ -1,6 +1,6 @@
 // filter.js: the line filter (plain text or regex, case toggle) and match ranges for
 // highlighting. Also the Web Worker that runs user regexes (this same file, loaded with
-// `new Worker("/filter.js", {type: "module"})`).
+// `new Worker("filter.js", {type: "module"})`).
 //
 // Containing catastrophic regexes. JavaScript's RegExp backtracks, so a pattern such as
 // `(a+)+$` can take exponential time on one line, and a page that runs it on the main thread
@@ -88,7 +88,7 @@ export class Filter {
   }
 
   startWorker() {
-    this.worker = new Worker("/filter.js", { type: "module" });
+    this.worker = new Worker("filter.js", { type: "module" });
     this.queue = []; // [{id, entries, sentAt}]
     this.nextId = 1;
     this.worker.onmessage = (ev) => this.onResult(ev.data);

@@ -25,7 +25,7 @@ function relay() {
   if (typeof SharedWorker === "undefined") return port;
   let w;
   try {
-    w = new SharedWorker("/relay.js", { type: "module", name: RELAY_NAME });
+    w = new SharedWorker("relay.js", { type: "module", name: RELAY_NAME });
   } catch {
     return port;
   }

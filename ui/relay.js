@@ -1,5 +1,5 @@
 // relay.js: the browser's one live connection, as a SharedWorker that every tab of the page
-// joins (`new SharedWorker("/relay.js", {type: "module"})`, from live.js).
+// joins (`new SharedWorker("relay.js", {type: "module"})`, from live.js).
 //
 // Over HTTP/1.1 a browser opens at most six connections per host, so a connection per tab
 // leaves the seventh tab without new lines. Here one `Conn` (conn.js: SSE, long polling as
@@ -156,7 +156,7 @@ class Sub {
 
 async function lines(stream, after) {
   const q = new URLSearchParams({ after, limit: String(PAGE) });
-  const r = await fetch(`/api/streams/${encodeURIComponent(stream)}/lines?${q}`, { cache: "no-store" });
+  const r = await fetch(`api/streams/${encodeURIComponent(stream)}/lines?${q}`, { cache: "no-store" });
   if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
   return r.json();
 }

@@ -24,7 +24,7 @@ class ClosedError extends Error {}
 
 function linesUrl(id, params) {
   const q = new URLSearchParams(params);
-  return `/api/streams/${encodeURIComponent(id)}/lines?${q}`;
+  return `api/streams/${encodeURIComponent(id)}/lines?${q}`;
 }
 
 function lastOf(entries) {

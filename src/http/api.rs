@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::AppState;
 use super::error::ApiError;
 use super::grep::Grep;
+use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, Selection, selection};
 use super::read::{Params, json, page_json, params, plain, read_page, stream, wait_for_page};
 use super::streams::{Slot, StreamCap};
@@ -87,7 +88,7 @@ pub(super) async fn raw(
     let params = params(p)?;
     let sel: Selection = selection(&params, None, app.config.default_lines)?;
     let grep = Grep::from_params(&params)?;
-    let slot = sel.follow.then(|| cap.admit()).transpose()?;
+    let slot = sel.follow.then(|| cap.admit(StreamKind::Raw)).transpose()?;
     let mut page = read_page(&stream, sel.query, sel.limit).await?;
     filter(grep.as_ref(), &mut page);
     let body = match slot {

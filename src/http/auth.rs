@@ -69,6 +69,9 @@ pub(crate) struct Authenticator {
     by_user: Throttle<Digest>,
     /// Whether the cookie gets `Secure`.
     tls: bool,
+    /// The cookie's `Path`: `--base-path`, so the cookie goes to no other application on
+    /// the same host.
+    base_path: String,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -82,7 +85,7 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     /// The authenticator for `auth`, or `None` when authentication is off.
-    pub(crate) fn new(auth: &Auth, tls: bool) -> Option<Self> {
+    pub(crate) fn new(auth: &Auth, tls: bool, base_path: &str) -> Option<Self> {
         if !auth.is_on() {
             return None;
         }
@@ -110,6 +113,7 @@ impl Authenticator {
             by_address: Throttle::default(),
             by_user: Throttle::default(),
             tls,
+            base_path: base_path.to_owned(),
         })
     }
 
@@ -220,7 +224,8 @@ impl Authenticator {
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age_zero: bool) -> HeaderValue {
-        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict");
+        let path = &self.base_path;
+        let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
         if self.tls {
             c.push_str("; Secure");
         }
@@ -351,12 +356,17 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
             h.insert(header::SET_COOKIE, auth.set_cookie(&name, value, false));
             h.insert(
                 header::LOCATION,
-                HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/")),
+                HeaderValue::from_str(&format!(
+                    "{}{location}",
+                    app.config.base_path.trim_end_matches('/')
+                ))
+                .unwrap_or(HeaderValue::from_static("/")),
             );
             r
         }
         Outcome::Missing => auth.unauthorized("authentication required").into_response(),
         Outcome::Wrong { clear_cookie, user } => {
+            app.metrics.auth_failures.inc();
             let by_address = ip.and_then(|ip| auth.by_address.fail(ip));
             let by_user = user.and_then(|user| auth.by_user.fail(sha256(&[user.as_bytes()])));
             tracing::debug!(
@@ -380,7 +390,7 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
 /// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
 /// address in `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address it
 /// got the request from; entries left of the first untrusted one are the client's to forge).
-fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+pub(super) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {
         return peer;
     }

@@ -1,9 +1,10 @@
 //! The HTTP side: the router, the JSON/SSE/plain-text API, the page, and the accept loop.
 //!
 //! [`router`] builds the whole application from an [`AppState`] and can be tested without a
-//! socket. Every request passes, outermost first: `headers` (security headers on whatever
-//! answers), `guard::check` (no body, allowed `Host`, same `Origin`), `auth::require`, then the
-//! handler; handlers that open a stream take a place under the per-address cap (`streams`).
+//! socket. Every request passes, outermost first: under `--base-path`, `base::strip` (the
+//! prefix off, or 404/308); `headers` (security headers on whatever answers), `guard::check`
+//! (no body, allowed `Host`, same `Origin`), `auth::require` (all but the probes of
+//! `health.rs`, which reveal nothing), then the handler; handlers that open a stream take a place under the per-address cap (`streams`).
 //! Every refusal is an [`ApiError`] (`error.rs`, the one table from refusal to status). All
 //! endpoints read through `read.rs`. [`serve`] (`accept.rs`) is the accept loop. Streaming
 //! bodies end themselves on the shutdown token, so graceful shutdown never waits on an open
@@ -13,12 +14,15 @@ mod accept;
 mod api;
 mod assets;
 mod auth;
+mod base;
 mod compress;
 mod error;
 mod grep;
 mod guard;
 mod headers;
+mod health;
 mod late;
+mod metrics;
 mod params;
 mod read;
 mod sse;
@@ -64,6 +68,8 @@ pub struct AppState {
     /// Notified every [`KEEP_ALIVE_TICK`] by [`keep_alive_ticker`]: one timer for every open
     /// stream, instead of a timer armed and disarmed per client per event.
     pub keep_alive: Arc<Notify>,
+    /// What `/metrics` reports (`metrics.rs`).
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// How often every streaming response sends a keep-alive comment. An idle response wakes
@@ -85,8 +91,13 @@ impl AppState {
     /// State for a server over `sources`.
     pub fn new(sources: Arc<Sources>, config: Arc<Config>, shutdown: CancellationToken) -> Self {
         let long_polls = Arc::new(Semaphore::new(config.max_long_polls));
-        let auth = auth::Authenticator::new(&config.auth, config.tls.is_some()).map(Arc::new);
+        let auth = auth::Authenticator::new(&config.auth, config.tls.is_some(), &config.base_path)
+            .map(Arc::new);
+        let mut metrics = metrics::Metrics::new();
+        metrics.collect(sources.clone(), long_polls.clone(), config.max_long_polls);
+        let metrics = Arc::new(metrics);
         Self {
+            metrics,
             sources,
             config,
             shutdown,
@@ -98,8 +109,21 @@ impl AppState {
     }
 }
 
-/// The whole application.
+/// The whole application, under `--base-path` when one is set (`base.rs`).
 pub fn router(state: AppState) -> Router {
+    let app = routes(state.clone());
+    if state.config.base_path == "/" {
+        return app;
+    }
+    Router::new()
+        .fallback_service(app)
+        .layer(from_fn_with_state(state.clone(), base::strip))
+        .layer(from_fn_with_state(state.clone(), headers::security))
+        .with_state(state)
+}
+
+/// The application's routes, at the root.
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/{file}", get(assets::file))
@@ -108,13 +132,22 @@ pub fn router(state: AppState) -> Router {
         .route("/api/streams/{id}/events", get(sse::events))
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/events", get(sse::multiplexed))
+        .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(compress::gzip))
         .layer(from_fn_with_state(state.clone(), auth::require))
+        .merge(probes())
         .layer(from_fn_with_state(state.clone(), guard::check))
         .layer(from_fn_with_state(state.clone(), headers::security))
         .with_state(state)
+}
+
+/// Routes that answer without authentication (`health.rs`): they reveal nothing.
+fn probes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
 }
 
 /// The address the request came from, when served by [`serve`].

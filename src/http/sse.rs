@@ -22,6 +22,7 @@ use futures_util::future::select_all;
 
 use super::AppState;
 use super::error::ApiError;
+use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
 use super::streams::{Slot, StreamCap};
@@ -51,7 +52,7 @@ pub(super) async fn events(
     headers: HeaderMap,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let slot = cap.admit()?;
+    let slot = cap.admit(StreamKind::Sse)?;
     let stream = stream(&app, &id)?;
     let sel = selection(
         &params(p)?,
@@ -73,7 +74,7 @@ pub(super) async fn multiplexed(
     headers: HeaderMap,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let slot = cap.admit()?;
+    let slot = cap.admit(StreamKind::Sse)?;
     let params = params(p)?;
     let names = params
         .get("streams")

@@ -16,6 +16,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
+use super::metrics::{Metrics, OpenStream, StreamKind};
 
 /// Open streams per client address.
 #[derive(Debug, Default)]
@@ -23,13 +24,17 @@ pub(crate) struct Streams {
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// A place among an address's open streams; given back when dropped.
+/// A place among an address's open streams; given back when dropped. It also counts the
+/// response among the open streams `/metrics` reports.
 #[derive(Debug)]
-pub(crate) struct Slot(Option<(Arc<Streams>, IpAddr)>);
+pub(crate) struct Slot {
+    place: Option<(Arc<Streams>, IpAddr)>,
+    _open: OpenStream,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let Some((streams, ip)) = self.0.take() else {
+        let Some((streams, ip)) = self.place.take() else {
             return;
         };
         let mut open = streams.open.lock().unwrap_or_else(PoisonError::into_inner);
@@ -50,6 +55,7 @@ pub(crate) struct StreamCap {
     /// explicit `--max-streams-per-address`, or a request not from the accept loop).
     ip: Option<IpAddr>,
     max: usize,
+    metrics: Arc<Metrics>,
 }
 
 impl StreamCap {
@@ -57,9 +63,12 @@ impl StreamCap {
     ///
     /// # Errors
     /// [`ApiError::TooManyStreams`] when the address has `--max-streams-per-address` open.
-    pub(crate) fn admit(self) -> Result<Slot, ApiError> {
+    pub(crate) fn admit(self, kind: StreamKind) -> Result<Slot, ApiError> {
         let Some(ip) = self.ip else {
-            return Ok(Slot(None));
+            return Ok(Slot {
+                place: None,
+                _open: self.metrics.open(kind),
+            });
         };
         let mut open = self
             .streams
@@ -72,7 +81,10 @@ impl StreamCap {
         }
         *n += 1;
         drop(open);
-        Ok(Slot(Some((self.streams, ip))))
+        Ok(Slot {
+            place: Some((self.streams, ip)),
+            _open: self.metrics.open(kind),
+        })
     }
 }
 
@@ -83,7 +95,11 @@ impl FromRequestParts<AppState> for StreamCap {
         let ip = parts
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip())
+            // Behind a trusted proxy, the client it names: each proxied client has its own
+            // cap instead of all sharing the proxy's.
+            .map(|c| {
+                super::auth::client_address(c.0.ip(), &parts.headers, &app.config.trusted_proxies)
+            })
             // Loopback clients share one address: capping them would cap the whole machine,
             // which `--max-connections` does; they are capped only when the limit was given.
             .filter(|ip| !ip.is_loopback() || app.config.cap_loopback_streams);
@@ -91,6 +107,7 @@ impl FromRequestParts<AppState> for StreamCap {
             streams: app.streams.clone(),
             ip,
             max: app.config.max_streams_per_address,
+            metrics: app.metrics.clone(),
         })
     }
 }
@@ -102,14 +119,21 @@ mod tests {
     #[test]
     fn a_place_frees_when_its_slot_is_dropped() {
         let streams = Arc::new(Streams::default());
+        let metrics = Arc::new(Metrics::new());
         let cap = || StreamCap {
             streams: streams.clone(),
             ip: Some(IpAddr::from([10, 0, 0, 1])),
             max: 1,
+            metrics: metrics.clone(),
         };
-        let held = cap().admit().expect("the first place is free");
-        assert!(matches!(cap().admit(), Err(ApiError::TooManyStreams)));
+        let held = cap()
+            .admit(StreamKind::Sse)
+            .expect("the first place is free");
+        assert!(matches!(
+            cap().admit(StreamKind::Sse),
+            Err(ApiError::TooManyStreams)
+        ));
         drop(held);
-        assert!(cap().admit().is_ok());
+        assert!(cap().admit(StreamKind::Raw).is_ok());
     }
 }

@@ -19,6 +19,7 @@ mod gap;
 mod preload;
 mod read;
 mod resolve;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,7 @@ pub use entry::Entry;
 use entry::cursor_for;
 pub use preload::Update;
 pub use read::{Page, Query};
+pub use stats::{Stats, StatsSnapshot};
 
 /// How many generations a stream remembers (older cursors get a `gap`).
 const MAX_GENERATIONS: usize = 64;
@@ -152,6 +154,8 @@ pub struct Stream {
     /// The last answer encoded for a reader, shared with every reader that asks the same
     /// question at the same version (see [`Stream::shared_answer`]).
     shared: Mutex<Option<SharedAnswer>>,
+    /// What it has taken in, for `/metrics`.
+    stats: Stats,
 }
 
 /// An encoded answer to "entries after `after`", valid for readers at `version` or later.
@@ -204,6 +208,7 @@ impl Stream {
             }),
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
+            stats: Stats::default(),
         }
     }
 
@@ -271,6 +276,11 @@ impl Stream {
         }
     }
 
+    /// What it has taken in since the start (lines, bytes, notices).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
     /// Whether a file is open and followed.
     pub fn is_following(&self) -> bool {
         self.lock().state == FileState::Following
@@ -322,6 +332,7 @@ impl Stream {
     /// Applies a follower's events (made ready by [`Stream::prepare`]), in order, and wakes
     /// waiting readers once. Takes the stream's lock, but does no I/O.
     pub fn apply(&self, update: Update) {
+        self.stats.record(update.events());
         let Update {
             events,
             mut preload,

@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod net;
+pub mod nginx;
 pub mod sse;
 
 use std::future::Future;
@@ -43,7 +44,7 @@ impl Server {
         let mut argv: Vec<String> = vec!["cometail".into(), "--port".into(), "0".into()];
         argv.extend(args.iter().map(|a| a.replace("{dir}", &d)));
         let config = Config::from_cli(Cli::try_parse_from(&argv).unwrap()).unwrap();
-        let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(config.addr()).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -111,10 +112,15 @@ impl Server {
 
     /// Waits until the last entry of stream `id` is the line `text`.
     pub async fn wait_last(&self, id: &str, text: &str) {
+        self.wait_last_at("", id, text).await;
+    }
+
+    /// [`Server::wait_last`] on a server under `--base-path` `prefix` (e.g. `/logs`).
+    pub async fn wait_last_at(&self, prefix: &str, id: &str, text: &str) {
         wait_until(text, Duration::from_secs(10), || async {
             texts(
                 &self
-                    .ok_json(&format!("/api/streams/{id}/lines?last=1"))
+                    .ok_json(&format!("{prefix}/api/streams/{id}/lines?last=1"))
                     .await,
             ) == [text]
         })

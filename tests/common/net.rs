@@ -187,7 +187,7 @@ pub async fn start_raw(dir: tempfile::TempDir, args: &[&str]) -> RawServer {
     let mut argv: Vec<String> = vec!["cometail".into(), "--port".into(), "0".into()];
     argv.extend(args.iter().map(|a| a.replace("{dir}", &d)));
     let config = Config::from_cli(Cli::try_parse_from(&argv).unwrap()).unwrap();
-    let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.addr()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();

@@ -1,0 +1,335 @@
+//! `GET /metrics`: the Prometheus exposition, with the `prometheus-client` crate.
+//!
+//! Per-stream figures are read at scrape time from the streams themselves (a collector), so
+//! streams a glob adds later appear without registration; what only this layer sees (open
+//! streams by transport, authentication failures) is kept in metrics held by [`Metrics`].
+//! Clients that ask for OpenMetrics (Prometheus does) get it; any other client gets the
+//! classic text format 0.0.4, which Debian's `promtool check metrics` reads: the same text
+//! without `# EOF`, and a counter's `HELP`/`TYPE` named like its `_total` sample.
+//!
+//! The route sits behind authentication when it is on: stream names are in the labels.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::registry::Registry;
+use tokio::sync::Semaphore;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::sources::Sources;
+
+/// Labels of the open-streams gauge: `transport`.
+type Transport = [(&'static str, &'static str); 1];
+
+/// The registry and the metrics the HTTP layer updates.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// Requests refused for wrong credentials.
+    pub(crate) auth_failures: Counter,
+    open_streams: Family<Transport, Gauge>,
+}
+
+/// The transports a streaming response is counted under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StreamKind {
+    /// Server-Sent Events.
+    Sse,
+    /// `raw?follow=1`.
+    Raw,
+}
+
+impl Metrics {
+    /// The metrics of the HTTP layer, without the figures read from elsewhere at scrape time
+    /// (see [`Metrics::collect`]).
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        let auth_failures = Counter::default();
+        registry.register(
+            "cometail_auth_failures",
+            "Requests refused for wrong credentials (missing ones are not counted)",
+            auth_failures.clone(),
+        );
+        let open_streams = Family::<Transport, Gauge>::default();
+        registry.register(
+            "cometail_open_streams",
+            "Streaming responses open now, by transport (sse, raw)",
+            open_streams.clone(),
+        );
+        for kind in [StreamKind::Sse, StreamKind::Raw] {
+            let _ = open_streams.get_or_create(&kind.labels());
+        }
+        Self {
+            registry,
+            auth_failures,
+            open_streams,
+        }
+    }
+
+    /// Adds the figures read at each scrape: the streams' counters and states, the held long
+    /// polls (`max` minus the free permits), and the process's figures.
+    pub(crate) fn collect(
+        &mut self,
+        sources: Arc<Sources>,
+        long_polls: Arc<Semaphore>,
+        max: usize,
+    ) {
+        self.registry.register_collector(Box::new(Figures {
+            sources,
+            long_polls,
+            max_long_polls: max,
+            started: SystemTime::now(),
+        }));
+    }
+
+    /// Counts one open streaming response of `kind` until the guard is dropped.
+    pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
+        let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
+        gauge.inc();
+        OpenStream(gauge)
+    }
+}
+
+impl StreamKind {
+    fn labels(self) -> Transport {
+        let name = match self {
+            Self::Sse => "sse",
+            Self::Raw => "raw",
+        };
+        [("transport", name)]
+    }
+}
+
+/// One open streaming response, counted while it lives (it moves into the response body).
+#[derive(Debug)]
+pub(crate) struct OpenStream(Gauge);
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Figures read at scrape time.
+#[derive(Debug)]
+struct Figures {
+    sources: Arc<Sources>,
+    long_polls: Arc<Semaphore>,
+    max_long_polls: usize,
+    started: SystemTime,
+}
+
+impl Collector for Figures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let streams = self.sources.list();
+        let stats: Vec<_> = streams
+            .iter()
+            .map(|s| (s.id().as_str().to_owned(), s.stats()))
+            .collect();
+        let per_stream = |encoder: &mut DescriptorEncoder,
+                          name: &str,
+                          help: &str,
+                          value: &dyn Fn(&crate::stream::StatsSnapshot) -> u64|
+         -> Result<(), std::fmt::Error> {
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Counter,
+            )?;
+            for (id, s) in &stats {
+                let labels = [("stream", id.as_str())];
+                ConstCounter::new(value(s)).encode(family.encode_family(&labels)?)?;
+            }
+            Ok(())
+        };
+        per_stream(
+            &mut encoder,
+            "cometail_stream_lines",
+            "Complete lines read live from the stream's files since the start (what a file held when first opened is history, not counted).",
+            &|s| s.lines,
+        )?;
+        per_stream(
+            &mut encoder,
+            "cometail_stream_bytes",
+            "Bytes of those lines, line endings included.",
+            &|s| s.bytes,
+        )?;
+        let mut notices = encoder.encode_descriptor(
+            "cometail_stream_notices",
+            "Notices raised while following: kind is rotated, truncated or gap.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (id, s) in &stats {
+            for (kind, n) in [
+                ("rotated", s.rotated),
+                ("truncated", s.truncated),
+                ("gap", s.gaps),
+            ] {
+                let labels = [("stream", id.as_str()), ("kind", kind)];
+                ConstCounter::new(n).encode(notices.encode_family(&labels)?)?;
+            }
+        }
+        let mut states = encoder.encode_descriptor(
+            "cometail_stream_state",
+            "1 for the stream's state now (following, waiting, error), 0 for the others.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for stream in &streams {
+            let summary = stream.summary();
+            for state in ["following", "waiting", "error"] {
+                let labels = [("stream", summary.id.as_str()), ("state", state)];
+                let v = i64::from(summary.state == state);
+                ConstGauge::new(v).encode(states.encode_family(&labels)?)?;
+            }
+        }
+        let held = self
+            .max_long_polls
+            .saturating_sub(self.long_polls.available_permits());
+        gauge(
+            &mut encoder,
+            "cometail_held_long_polls",
+            "Long polls waiting for new entries now.",
+            i64::try_from(held).unwrap_or(i64::MAX),
+        )?;
+        if let Some(n) = open_fds() {
+            gauge(
+                &mut encoder,
+                "process_open_fds",
+                "Open file descriptors.",
+                n,
+            )?;
+        }
+        if let Some(n) = resident_bytes() {
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                n,
+            )?;
+        }
+        let started = self
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        gauge(
+            &mut encoder,
+            "process_start_time_seconds",
+            "Start time of the server since the Unix epoch, in seconds.",
+            started,
+        )
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(value);
+    g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// Entries of `/proc/self/fd` (Linux); `None` elsewhere.
+fn open_fds() -> Option<i64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    i64::try_from(n).ok()
+}
+
+/// `VmRSS` of `/proc/self/status` (Linux), in bytes; `None` elsewhere.
+fn resident_bytes() -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: i64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
+/// `GET /metrics`.
+pub(super) async fn scrape(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let mut text = String::new();
+    let encoded = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut text, &app.metrics.registry)
+    } else {
+        prometheus_client::encoding::text::encode_registry(&mut text, &app.metrics.registry)
+    };
+    if encoded.is_err() {
+        return ApiError::Internal("cannot encode the metrics".into()).into_response();
+    }
+    let (body, content_type) = if openmetrics {
+        (
+            text,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+    } else {
+        (classic(&text), "text/plain; version=0.0.4; charset=utf-8")
+    };
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// The classic text format from OpenMetrics text without `# EOF`: a counter family's
+/// `HELP` and `TYPE` lines name its samples (`x_total`), as the classic parsers expect, and
+/// `UNIT` lines (which only OpenMetrics has) go.
+fn classic(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 16 * counters.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(&name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        let _ = writeln!(out, "{}", renamed.as_deref().unwrap_or(line));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_classic_format_names_counters_by_their_samples() {
+        let om = "# HELP a_lines Lines.\n# TYPE a_lines counter\na_lines_total{s=\"x\"} 3\n\
+                  # HELP b Gauge.\n# TYPE b gauge\nb 1\n# EOF\n";
+        assert_eq!(
+            classic(om),
+            "# HELP a_lines_total Lines.\n# TYPE a_lines_total counter\n\
+             a_lines_total{s=\"x\"} 3\n# HELP b Gauge.\n# TYPE b gauge\nb 1\n"
+        );
+    }
+}
