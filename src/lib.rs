@@ -14,6 +14,8 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod parse;
+pub mod query;
 pub mod shutdown;
 pub mod sources;
 pub mod stream;

@@ -15,6 +15,7 @@
 mod client;
 mod http;
 mod marks;
+mod parsing;
 mod report;
 mod scenario;
 mod server;
@@ -51,6 +52,8 @@ enum Scenario {
     History,
     /// Spawn to listening line and to first HTTP 200.
     Startup,
+    /// CPU per line of the parsing engine (facts, records, a query), in-process, per format.
+    Parse,
     /// Every scenario above.
     All,
 }
@@ -122,6 +125,13 @@ struct Cli {
     /// Bytes per appended line, newline included.
     #[arg(long, default_value_t = 100)]
     line_bytes: usize,
+    /// Layout of the appended lines (latency, throughput, ingest): `ts`, `json` and `logfmt`
+    /// carry an event time and a level for the parsing engine.
+    #[arg(long, value_enum, default_value = "plain")]
+    line_format: marks::LineFormat,
+    /// Lines per format parsed by the parse scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    parse_lines: usize,
     /// Runs of each configuration; tables show medians.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -182,6 +192,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         },
         workdir: cli.workdir.clone(),
         line_bytes: cli.line_bytes.max(48),
+        line_format: cli.line_format,
         connect_concurrency: cli.connect_concurrency,
         grace: Duration::from_secs_f64(cli.grace),
         verbose: !cli.quiet,
@@ -260,6 +271,23 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::Ingest) && cli.servers.contains(&Kind::Cometail) {
             push(scenario::ingest(&ctx, cli.ingest_lines).await, "ingest");
+        }
+        if want(Scenario::Parse) {
+            for format in [
+                marks::LineFormat::Plain,
+                marks::LineFormat::Ts,
+                marks::LineFormat::Json,
+                marks::LineFormat::Logfmt,
+            ] {
+                let lines = cli.parse_lines;
+                let line_bytes = ctx.line_bytes;
+                let row =
+                    tokio::task::spawn_blocking(move || parsing::parse(format, lines, line_bytes))
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|r| r);
+                push(row, "parse");
+            }
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
             push(scenario::history(&ctx, cli.history_gib).await, "history");
