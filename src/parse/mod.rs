@@ -17,6 +17,7 @@ pub mod json;
 pub mod level;
 pub mod logfmt;
 pub mod records;
+pub mod seek;
 pub mod stamp;
 pub mod zone;
 
@@ -256,3 +257,41 @@ pub fn entry_text(line: &[u8]) -> Cow<'_, [u8]> {
 
 #[cfg(test)]
 mod tests;
+
+/// Why an `at=` / `until=` value is not an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InstantError {
+    /// Not RFC 3339 and not all digits.
+    #[error("not an RFC 3339 time (2026-12-01T14:05:00Z) or epoch milliseconds")]
+    Unparsable,
+    /// RFC 3339 without `Z` or an offset: which zone is meant is unknown.
+    #[error("the time has no zone: add Z or an offset such as +01:00")]
+    NoZone,
+    /// A date or time that does not exist (month 13, 24:00, before 1970, after 9999).
+    #[error("the time is out of range")]
+    OutOfRange,
+}
+
+/// The instant an `at=` or `until=` value names: RFC 3339 with `Z` or an offset, or epoch
+/// milliseconds (digits only).
+///
+/// # Errors
+/// See [`InstantError`].
+pub fn instant(text: &str) -> Result<i64, InstantError> {
+    if !text.is_empty() && text.len() <= 15 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse::<i64>()
+            .ok()
+            .filter(|&ms| ms < 253_402_300_800_000)
+            .ok_or(InstantError::OutOfRange);
+    }
+    let s = stamp::iso(text.as_bytes(), 0).ok_or(InstantError::Unparsable)?;
+    if s.end != text.len() {
+        return Err(InstantError::Unparsable);
+    }
+    let offset = s.offset_minutes.ok_or(InstantError::NoZone)?;
+    if !s.civil.is_valid() {
+        return Err(InstantError::OutOfRange);
+    }
+    Ok(s.civil.utc_ms() - i64::from(offset) * 60_000)
+}

@@ -285,6 +285,26 @@ fn deep_huge_and_binary_lines_are_handled() {
     let _ = p.facts(b"{\"log\":\"\xff\",\"stream\":1,\"time\":2}", now());
 }
 
+#[test]
+fn at_values_are_rfc3339_with_a_zone_or_epoch_ms() {
+    let t = utc(2026, 12, 1, 21, 14, 39, 0);
+    assert_eq!(instant("2026-12-01T21:14:39Z"), Ok(t));
+    assert_eq!(instant("2026-12-01T22:14:39.250+01:00"), Ok(t + 250));
+    assert_eq!(instant("1796159679000"), Ok(t));
+    assert_eq!(instant("2026-12-01T21:14:39"), Err(InstantError::NoZone));
+    assert_eq!(
+        instant("2026-13-01T21:14:39Z"),
+        Err(InstantError::OutOfRange)
+    );
+    assert_eq!(instant("yesterday"), Err(InstantError::Unparsable));
+    assert_eq!(
+        instant("2026-12-01T21:14:39Z junk"),
+        Err(InstantError::Unparsable)
+    );
+    assert_eq!(instant(""), Err(InstantError::Unparsable));
+    assert_eq!(instant("999999999999999"), Err(InstantError::OutOfRange));
+}
+
 fn shapes() -> impl Strategy<Value = String> {
     let parts = prop_oneof![
         Just("2026-12-01T21:14:39.123Z".to_owned()),
