@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{AuthMode, Cli};
+use crate::credentials::{self, Secret};
 
 /// One thing to follow, as named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +67,6 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// How long a client may take to send a request head or finish the TLS handshake.
     pub header_timeout: Duration,
-}
-
-/// A secret that `Debug` does not print.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
 }
 
 /// Authentication settings, validated (hashes parse, the token is long enough).
@@ -197,7 +188,7 @@ impl Config {
         }
         let tls = match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(Arc::new(
-                crate::http::tls::server_config(cert, key).map_err(|e| invalid("--tls-cert", e))?,
+                crate::tls::server_config(cert, key).map_err(|e| invalid("--tls-cert", e))?,
             )),
             _ => None,
         };
@@ -275,7 +266,7 @@ fn auth(cli: &Cli) -> Result<Auth, ConfigError> {
         }
     }
     if cli.auth == Some(AuthMode::Token) && auth.token.is_none() {
-        auth.token = Some(Secret(crate::http::auth::generate_token()));
+        auth.token = Some(Secret(credentials::generate_token()));
         auth.token_generated = true;
     }
     if let Some(path) = &cli.users_file {
@@ -292,7 +283,7 @@ fn auth(cli: &Cli) -> Result<Auth, ConfigError> {
             if user.is_empty() || user.chars().any(char::is_control) {
                 return Err(bad("empty or invalid user name"));
             }
-            crate::http::auth::check_hash(hash).map_err(|e| bad(&e))?;
+            credentials::check_hash(hash).map_err(|e| bad(&e))?;
             auth.users.push((user.to_owned(), Secret(hash.to_owned())));
         }
         if auth.users.is_empty() {

@@ -11,15 +11,21 @@
 //!
 //! [`run`] ties it together; the binary is a thin shim around it, and tests run it in-process.
 
+// Layers, top first; a module imports only from layers below it (`scripts/layers.sh`
+// checks this): `http` > `config` | `sources` > `cli` | `stream` > `tail` > `query` > `parse` > the leaves
+// `credentials`, `tls`, `logging`, `shutdown`.
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod http;
+pub mod logging;
 pub mod parse;
 pub mod query;
 pub mod shutdown;
 pub mod sources;
 pub mod stream;
 pub mod tail;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -40,7 +46,8 @@ pub enum RunError {
 /// Runs cometail on `listener` until `shutdown` is cancelled.
 ///
 /// Shutdown order: the accept loop stops and asks open connections to finish; streaming
-/// responses and follower tasks end on the same token; then this waits for the follower tasks.
+/// responses and follower tasks end on the same token; then this waits for the follower tasks,
+/// at most [`shutdown::TASK_DEADLINE`].
 ///
 /// # Errors
 /// Fails when a source cannot be set up at all (a missing or unreadable file is not an error:
@@ -61,15 +68,10 @@ pub async fn run(
         shutdown.clone(),
     ));
     http::serve(listener, http::router(state), &config, shutdown).await;
-    tracker.close();
-    tracker.wait().await;
+    if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
+        tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
+    }
     Ok(())
-}
-
-/// Escapes control characters (and backslashes) so that text from a request or a file name
-/// cannot forge or garble lines of cometail's own log.
-pub fn escape_for_log(s: &str) -> String {
-    s.chars().flat_map(char::escape_default).collect()
 }
 
 pub use sources::Sources;

@@ -19,14 +19,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("cometail=info")),
-        )
-        .init();
+    cometail::logging::init();
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -40,7 +33,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = cometail::http::listen(config.addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
         let addr = listener.local_addr()?;
@@ -81,5 +74,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
         drop(stdout);
         cometail::run(config, listener, token).await?;
         Ok(())
-    })
+    });
+    // Dropping the runtime would wait for every blocking thread, however long it is stuck.
+    runtime.shutdown_timeout(shutdown::RUNTIME_DEADLINE);
+    served
 }

@@ -1106,7 +1106,7 @@ async fn grep_limits_hold_for_catastrophic_patterns() {
 #[test]
 fn control_characters_from_requests_are_escaped_before_logging() {
     let hostile = "GET /\x1b[2J\r\nFAKE LOG LINE\0";
-    let escaped = cometail::escape_for_log(hostile);
+    let escaped = cometail::logging::escape_for_log(hostile);
     assert!(!escaped.chars().any(char::is_control), "{escaped}");
     assert!(escaped.contains("\\r\\n"));
 }

@@ -1,23 +1,22 @@
-// app.js: cometail's page. Glue between the HTTP API (docs/API.md), the live connection
-// (conn.js), the filter (filter.js) and the virtual scroller (view.js).
-//
-// The model is a *window*: a contiguous run of one view's entries, in stream order, bounded
-// to RETAIN entries. `headPrev` is the cursor to page further back (null at the file's first
-// line). `tailComplete` says whether the window reaches the live end: while it does, live
-// entries are appended; while it does not (far-away entries were dropped to bound memory),
-// live entries wait in `pending` and are merged, de-duplicated by cursor, when the user comes
-// back to the end. The connection holds its own cursor and never skips or repeats an entry.
+// app.js: cometail's page, as wiring. The HTTP API is docs/API.md; each part of the page is a
+// module that owns one idea:
+//   window.js  the window of a view's entries (history pages, live entries, trimming, catch-up)
+//   conn.js    the live connection (SSE, long polling, resume from its own cursors)
+//   view.js    the virtual scroller
+//   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
+//   picker.js  the stream list
+//   filter.js  the line filter (regexes in a worker)
+// This file holds what joins them: which view is open, whether the page follows the live end,
+// the header's controls, keys and the URL.
 
 import { Conn, Status } from "./conn.js";
 import { Filter, checkSpec } from "./filter.js";
-import { parsed } from "./ansi.js";
-import { LogView, buildText } from "./view.js";
+import { LogView } from "./view.js";
+import { EntryWindow } from "./window.js";
+import { Rows } from "./rows.js";
+import { Picker } from "./picker.js";
 
-const RETAIN = 100000; // entries kept in memory per view
-const SLACK = 10000; // trim in chunks, not on every append
-const PENDING_MAX = 50000;
 const INITIAL = 1000; // `last=` on open
-const PAGE = 5000; // history and catch-up page size
 const STREAMS_POLL_MS = 3000;
 
 const $ = (id) => document.getElementById(id);
@@ -36,7 +35,6 @@ const els = {
   newlines: $("newlines"),
   title: $("title"),
   menu: $("menu"),
-  picker: $("picker"),
   toast: $("toast"),
   top: $("top-note"),
 };
@@ -44,7 +42,6 @@ const els = {
 const state = {
   streams: [], // from /api/streams
   byId: new Map(),
-  view: [], // stream ids shown
   unread: new Map(),
   conn: null,
   bg: null,
@@ -55,33 +52,9 @@ const state = {
   linked: null, // cursor from the URL hash
 };
 
-let win = null; // the window, see the file comment
-let seqHi = 0;
-let seqLo = 0;
+let win = null; // the open view's EntryWindow
 
-function newWindow(ids) {
-  return {
-    ids,
-    merged: ids.length > 1,
-    entries: [],
-    headPrev: null,
-    tailComplete: true,
-    pending: [],
-    pendingEpoch: 0,
-    loadingHead: false,
-    loadingTail: false,
-    token: {}, // identity of this view; stale fetches compare against it
-  };
-}
-
-function stamp(e, stream) {
-  if (stream) e.stream = stream;
-  return e;
-}
-
-// ---------------------------------------------------------------- API
-
-async function api(path, signalToken) {
+async function api(path) {
   const r = await fetch(path, { cache: "no-store" });
   let body = null;
   try {
@@ -90,85 +63,35 @@ async function api(path, signalToken) {
     body = null;
   }
   if (!r.ok) throw new Error((body && body.error) || `HTTP ${r.status}`);
-  if (signalToken && win && signalToken !== win.token) throw new StaleError();
   return body;
-}
-
-class StaleError extends Error {}
-
-function linesUrl(id, params) {
-  const q = new URLSearchParams(params);
-  return `/api/streams/${encodeURIComponent(id)}/lines?${q}`;
 }
 
 // ---------------------------------------------------------------- rows & rendering
 
+const rows = new Rows(els.log, {
+  labels: () => (win && win.merged ? win.ids : null),
+  filter: () => state.filter,
+  linked: () => state.linked,
+  link: (cursor) => {
+    state.linked = cursor;
+    writeUrl();
+  },
+  say: toast,
+});
+
 const view = new LogView(els.log, els.spacer, {
-  build: buildRow,
+  build: (e) => rows.build(e),
   onScroll,
-  labelCols: () => (win && win.merged ? labelWidth() : 0),
+  labelCols: () => rows.labelCols(),
 });
 
-function labelWidth() {
-  let w = 4;
-  for (const id of win.ids) w = Math.max(w, Math.min(16, id.length));
-  return w + 2;
-}
-
-const fmtTime = new Intl.DateTimeFormat(undefined, {
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  fractionalSecondDigits: 3,
-  hour12: false,
-});
-
-function streamColour(id) {
-  let h = 0;
-  for (const ch of id) h = (h * 31 + ch.codePointAt(0)) >>> 0;
-  return h % 8;
-}
-
-function buildRow(e) {
-  const row = document.createElement("div");
-  row.className = "row";
-  row.entry = e;
-  if (win.merged && e.stream) {
-    const l = document.createElement("span");
-    l.className = `lbl c${streamColour(e.stream)}`;
-    l.textContent = e.stream;
-    l.style.width = `${labelWidth()}ch`;
-    row.appendChild(l);
-  }
-  const t = document.createElement("span");
-  t.className = "txt";
-  const p = parsed(e);
-  if (e.notice !== undefined) {
-    row.classList.add("marker", `m-${e.notice}`);
-    t.textContent = p.plain;
-  } else {
-    const ranges = state.filter && state.filter.active && e.fg === state.filter.gen ? e.fm : null;
-    buildText(t, p.plain, p.segs, ranges);
-    if (e.truncated) {
-      const s = document.createElement("span");
-      s.className = "more";
-      s.textContent = " [line cut at the server's --max-line-bytes]";
-      t.appendChild(s);
-    }
-  }
-  row.appendChild(t);
-  if (e.cursor && state.linked && e.cursor === state.linked) row.classList.add("linked");
-  return row;
-}
+const picker = new Picker(els.streams, els.menu, navigate);
 
 let dirty = false;
 let rowsDirty = false;
 let keepAnchor = false;
-function schedule(rows, anchor) {
-  if (rows) rowsDirty = true;
+function schedule(rowsChanged, anchor) {
+  if (rowsChanged) rowsDirty = true;
   if (anchor) keepAnchor = true;
   if (dirty) return;
   dirty = true;
@@ -181,21 +104,22 @@ function flush() {
   if (rowsDirty) {
     rowsDirty = false;
     const f = state.filter;
-    const rows = f && f.active ? win.entries.filter((e) => f.shows(e)) : win.entries;
+    const shown = f && f.active ? win.entries.filter((e) => f.shows(e)) : win.entries;
     const anchor = keepAnchor && !state.following;
     keepAnchor = false;
-    view.setRows(rows, anchor);
+    view.setRows(shown, anchor);
   }
   if (state.following) view.scrollToBottom();
   else {
     view.render();
     maybeLoadMore();
   }
+  showTopNote();
   updateNewLines();
 }
 
 function updateNewLines() {
-  const show = !state.following && (state.newCount > 0 || !win.tailComplete);
+  const show = !state.following && (state.newCount > 0 || !win.reachesEnd());
   els.newlines.hidden = !show;
   if (show) {
     els.newlines.textContent =
@@ -212,11 +136,11 @@ function updateNewLines() {
 function onScroll() {
   if (!win) return;
   if (state.following) {
-    if (view.pos < view.lastSet - 2) {
+    if (view.movedUp()) {
       state.following = false;
       updateNewLines();
     }
-  } else if (view.atBottom() && win.tailComplete) {
+  } else if (view.atBottom() && win.reachesEnd()) {
     state.following = true;
     state.newCount = 0;
     updateNewLines();
@@ -226,159 +150,43 @@ function onScroll() {
 }
 
 function maybeLoadMore() {
-  if (!win || !view.rows.length) return;
-  // Paused, so reading the real position is affordable; the cached one can lag a scroll
-  // event behind, and a wheel at scrollTop 0 fires no scroll event at all.
-  view.pos = els.log.scrollTop;
-  if (performance.now() - (win.failedAt || -1e9) < 2000) return; // a fetch just failed
-  const screen = view.viewH;
-  if (view.pos < screen * 2 && win.headPrev && !win.loadingHead) loadOlder();
-  if (!win.tailComplete && !win.loadingTail && view.total() - (view.pos + screen) < screen * 2) {
-    loadNewer();
-  }
-}
-
-// ---------------------------------------------------------------- the window
-
-function addEntries(entries, where) {
-  if (!entries.length) return;
-  if (where === "front") {
-    for (let i = entries.length - 1; i >= 0; i--) entries[i].seq = --seqLo;
-    win.entries = entries.concat(win.entries);
-  } else {
-    for (const e of entries) e.seq = ++seqHi;
-    if (entries.length > 2000) win.entries = win.entries.concat(entries);
-    else for (const e of entries) win.entries.push(e);
-  }
-  if (state.filter) state.filter.evaluate(entries);
-}
-
-function firstCursor() {
-  for (const e of win.entries) if (e.cursor) return e.cursor;
-  return null;
-}
-
-function lastCursor() {
-  for (let i = win.entries.length - 1; i >= 0; i--) if (win.entries[i].cursor) return win.entries[i].cursor;
-  return null;
-}
-
-/** Keep at most RETAIN entries, dropping the side away from what is on screen. */
-function trim(preferFront) {
-  const over = win.entries.length - RETAIN;
-  if (over <= SLACK && !(over > 0 && preferFront === "force")) return;
-  const [a] = view.range();
-  const shownSeq = view.rows[a] ? view.rows[a].seq : seqHi;
-  const mid = win.entries[Math.floor(win.entries.length / 2)].seq;
-  const dropFront = state.following || (preferFront !== "back" && shownSeq >= mid);
-  if (dropFront) {
-    win.entries = win.entries.slice(over);
-    if (!win.merged) win.headPrev = firstCursor();
-    showTopNote();
-  } else {
-    win.entries = win.entries.slice(0, win.entries.length - over);
-    if (win.tailComplete) {
-      win.tailComplete = false;
-      win.pending = [];
-    }
-  }
-  schedule(true, true);
-}
-
-function onLive(stream, entries) {
-  if (!win || !win.ids.includes(stream)) return;
-  const es = win.merged ? entries.map((e) => stamp(e, stream)) : entries;
-  if (!state.following) state.newCount += es.length;
-  if (win.tailComplete) {
-    addEntries(es, "back");
-    trim();
-  } else {
-    for (const e of es) win.pending.push(e);
-    if (win.pending.length > PENDING_MAX) {
-      // Too much to hold: forget it, the catch-up fetch re-reads it from the file.
-      win.pending = [];
-      win.pendingEpoch++;
-    }
-  }
-  schedule(true);
-}
-
-/** Merge `pending` after a catch-up page that reached the end of the file. */
-function finishCatchUp(fetched) {
-  const seen = new Set(fetched.map((e) => e.cursor));
-  const rest = win.pending.filter((e) => !e.cursor || !seen.has(e.cursor));
-  win.pending = [];
-  win.tailComplete = true;
-  addEntries(rest, "back");
-}
-
-async function loadOlder() {
-  const w = win;
-  const before = firstCursor();
-  if (!before || w.merged) return;
-  w.loadingHead = true;
-  try {
-    const d = await api(linesUrl(w.ids[0], { before, limit: PAGE }), w.token);
-    if (firstCursor() !== before) return; // the window moved meanwhile
-    addEntries(d.entries.map((e) => stamp(e)), "front");
-    w.headPrev = d.prev;
-    showTopNote();
-    schedule(true, true);
-    trim("back");
-  } catch (e) {
-    if (!(e instanceof StaleError)) {
-      w.failedAt = performance.now();
-      toast(`history: ${e.message}`);
-    }
-  } finally {
-    w.loadingHead = false;
-    schedule(); // still at the top (or the window moved): the next flush looks again
-  }
-}
-
-async function loadNewer() {
-  const w = win;
-  const after = lastCursor();
-  if (!after || w.merged) return;
-  w.loadingTail = true;
-  const epoch = w.pendingEpoch;
-  try {
-    const d = await api(linesUrl(w.ids[0], { after, limit: PAGE }), w.token);
-    if (lastCursor() !== after || w.tailComplete) return;
-    const got = d.entries.map((e) => stamp(e));
-    addEntries(got, "back");
-    if (got.length < PAGE && epoch === w.pendingEpoch) finishCatchUp(got);
-    schedule(true, true);
-    trim("front");
-  } catch (e) {
-    if (!(e instanceof StaleError)) {
-      w.failedAt = performance.now();
-      toast(`catch-up: ${e.message}`);
-    }
-  } finally {
-    w.loadingTail = false;
-    schedule();
-  }
+  if (!win || !view.hasRows()) return;
+  // Paused, so reading the real position is affordable.
+  view.syncPosition();
+  if (view.nearTop(2) && win.canLoadOlder()) win.loadOlder();
+  if (view.nearBottom(2) && win.canLoadNewer()) win.loadNewer();
 }
 
 /** The note floating at the top of the log while the view is near its top. */
 function showTopNote() {
   if (!win) return;
-  let text = "";
-  if (win.merged) text = "merged view · open a single stream to page through its earlier history";
-  else if (win.headPrev === null && win.entries.length) text = "start of file";
-  else if (win.headPrev) text = "loading earlier lines…";
+  const text = win.topNote();
   if (els.top.textContent !== text) els.top.textContent = text;
-  const near = view.pos < view.rowH * 3 && view.rows.length > 0;
-  els.top.hidden = !text || !near;
+  els.top.hidden = !text || !view.showsFirstRows(3);
 }
+
+// ---------------------------------------------------------------- views
 
 /** Open a view of `ids` (one stream, or several merged). */
 async function openView(ids, opts = {}) {
   if (state.conn) state.conn.close();
   state.conn = null;
-  win = newWindow(ids);
-  const w = win;
+  if (win) win.close();
+  const w = new EntryWindow(ids, {
+    api,
+    added: (entries) => {
+      if (state.filter) state.filter.evaluate(entries);
+    },
+    changed: (anchor) => schedule(true, anchor),
+    settled: () => schedule(), // the next flush looks whether another page is wanted
+    following: () => state.following,
+    shownSeq: () => {
+      const e = view.firstDrawn();
+      return e ? e.seq : null;
+    },
+    warn: toast,
+  });
+  win = w;
   state.following = true;
   state.newCount = 0;
   for (const id of ids) state.unread.set(id, 0);
@@ -387,62 +195,24 @@ async function openView(ids, opts = {}) {
   els.title.textContent = ids.length > 1 ? `${ids.length} streams merged` : (state.byId.get(ids[0]) || { name: ids[0] }).name;
   document.title = ids.length > 1 ? `cometail: ${ids.join(", ")}` : `cometail: ${ids[0]}`;
   renderPicker();
-  const cursors = new Map();
-  try {
-    if (!w.merged && opts.linked) {
-      await openAround(w, ids[0], opts.linked, cursors);
-    } else {
-      const parts = await Promise.all(ids.map((id) => api(linesUrl(id, { last: INITIAL }), w.token)));
-      let all = [];
-      parts.forEach((d, k) => {
-        cursors.set(ids[k], d.next || lastOf(d.entries));
-        all = all.concat(d.entries.map((e) => stamp(e, w.merged ? ids[k] : null)));
-      });
-      if (w.merged) {
-        // History has no arrival times: keep each stream's history together, then timed ones.
-        const untimed = all.filter((e) => !e.time);
-        const timed = all.filter((e) => e.time).sort((a, b) => a.time - b.time);
-        all = untimed.concat(timed);
-        w.headPrev = null;
-      } else w.headPrev = parts[0].prev;
-      addEntries(all, "back");
-    }
-  } catch (e) {
-    if (e instanceof StaleError) return;
-    toast(`could not load: ${e.message}`);
-    for (const id of ids) if (!cursors.has(id)) cursors.set(id, null);
-  }
-  if (w !== win) return;
+  const loaded = await w.load(INITIAL, opts.linked);
+  if (!loaded || w !== win) return;
+  if (loaded.jump !== undefined) state.following = false; // opened around a linked line
   showTopNote();
   schedule(true);
-  startConn(w, cursors);
+  startConn(w, loaded.cursors);
+  if (loaded.jump) {
+    flush();
+    const i = view.indexOf(loaded.jump);
+    if (i >= 0) view.scrollToIndex(i);
+  }
   restartBackground();
 }
 
-function lastOf(entries) {
-  return entries.length ? entries[entries.length - 1].cursor : null;
-}
-
-/** Load the entries around a linked cursor; the window then does not reach the live end. */
-async function openAround(w, id, c, cursors) {
-  const tail = await api(linesUrl(id, { last: 1 }), w.token);
-  cursors.set(id, tail.next || lastOf(tail.entries));
-  let head;
-  let after = await api(linesUrl(id, { after: c, limit: 500 }), w.token);
-  if (after.entries.length) {
-    head = await api(linesUrl(id, { before: after.entries[0].cursor, limit: 500 }), w.token);
-  } else {
-    head = await api(linesUrl(id, { last: 500 }), w.token);
-    after = { entries: [] };
-  }
-  w.headPrev = head.prev;
-  addEntries(head.entries.concat(after.entries), "back");
-  // Whatever was appended after the cursor we took for the connection arrives live (pending).
-  w.tailComplete = false;
-  state.following = false;
-  const i = w.entries.findIndex((e) => e.cursor === c);
-  if (i < 0) toast("that line is no longer available");
-  state.pendingJump = i >= 0 ? w.entries[i] : null;
+function onLive(stream, entries) {
+  if (!win || !win.ids.includes(stream)) return;
+  if (!state.following) state.newCount += entries.length;
+  win.live(stream, entries);
 }
 
 function startConn(w, cursors) {
@@ -454,13 +224,6 @@ function startConn(w, cursors) {
     onStatus: setStatus,
   });
   state.conn.start();
-  if (state.pendingJump) {
-    const e = state.pendingJump;
-    state.pendingJump = null;
-    flush();
-    const i = view.rows.indexOf(e);
-    if (i >= 0) view.scrollToIndex(i);
-  }
 }
 
 /** Counts unread lines of the streams not in view. */
@@ -482,6 +245,44 @@ function restartBackground() {
     onStatus: () => {},
   });
   state.bg.start();
+}
+
+function navigate(ids) {
+  state.linked = null;
+  openView(ids);
+  writeUrl();
+}
+
+/** Follow the live end again (End, G, the new-lines control). */
+function follow() {
+  state.newCount = 0;
+  if (!win) return;
+  if (!win.reachesEnd()) {
+    // Reload the end of the file, then merge what arrived live meanwhile.
+    const w = win;
+    w.reloadEnd(INITIAL).then((ok) => {
+      if (!ok || w !== win) return;
+      state.following = true;
+      schedule(true);
+    });
+    return;
+  }
+  state.following = true;
+  view.scrollToBottom();
+  updateNewLines();
+}
+
+/** Page back to the first line of the file (dropping what does not fit), then show it. */
+async function toStart() {
+  if (!win) return;
+  state.following = false;
+  const w = win;
+  if (!w.merged && !w.atStart()) toast("paging back to the start of the file…");
+  if (!(await w.pageToStart()) || w !== win) return;
+  schedule(true);
+  flush();
+  view.scrollTo(0);
+  onScroll();
 }
 
 // ---------------------------------------------------------------- status, picker, toasts
@@ -511,71 +312,11 @@ function toast(msg) {
 }
 
 function renderPicker() {
-  const ul = els.streams;
-  const have = new Map([...ul.children].map((li) => [li.dataset.id, li]));
-  const keep = new Set();
-  for (const s of state.streams) {
-    keep.add(s.id);
-    let li = have.get(s.id);
-    if (!li) {
-      li = document.createElement("li");
-      li.dataset.id = s.id;
-      const cb = document.createElement("input");
-      cb.type = "checkbox";
-      cb.title = "include in the merged view";
-      cb.setAttribute("aria-label", `show ${s.id} in the merged view`);
-      const name = document.createElement("button");
-      name.type = "button";
-      name.className = "sname";
-      const dot = document.createElement("i");
-      dot.className = "dot";
-      const label = document.createElement("span");
-      label.className = "sid";
-      name.append(dot, label);
-      const badge = document.createElement("span");
-      badge.className = "badge";
-      const why = document.createElement("div");
-      why.className = "why";
-      li.append(cb, name, badge, why);
-      ul.appendChild(li);
-    }
-    const inView = !!win && win.ids.includes(s.id);
-    li.classList.toggle("current", inView);
-    li.dataset.state = s.state;
-    li.querySelector("input").checked = inView;
-    li.querySelector(".sid").textContent = s.id;
-    li.querySelector(".sname").title = `${s.name} (${s.state}${s.reason ? `: ${s.reason}` : ""})`;
-    const why = li.querySelector(".why");
-    why.textContent = s.state === "following" ? "" : `${s.state}${s.reason ? `: ${s.reason}` : ""}`;
-    const n = inView ? (state.following ? 0 : state.newCount) : state.unread.get(s.id) || 0;
-    const badge = li.querySelector(".badge");
-    badge.textContent = n ? (n > 9999 ? "9999+" : String(n)) : "";
-    badge.hidden = !n;
-  }
-  for (const [id, li] of have) if (!keep.has(id)) li.remove();
+  const viewed = win ? win.ids : [];
+  picker.render(state.streams, viewed, (id) =>
+    viewed.includes(id) ? (state.following ? 0 : state.newCount) : state.unread.get(id) || 0,
+  );
 }
-
-els.streams.addEventListener("click", (ev) => {
-  const li = ev.target.closest("li");
-  if (!li) return;
-  const id = li.dataset.id;
-  if (ev.target.matches("input")) {
-    const ids = new Set(win ? win.ids : []);
-    if (ev.target.checked) ids.add(id);
-    else if (ids.size > 1) ids.delete(id);
-    else {
-      ev.target.checked = true;
-      return;
-    }
-    const order = state.streams.map((s) => s.id).filter((x) => ids.has(x));
-    navigate(order);
-  } else if (ev.target.closest(".sname")) {
-    navigate([id]);
-    document.body.classList.remove("picker-open");
-  }
-});
-
-els.menu.addEventListener("click", () => document.body.classList.toggle("picker-open"));
 
 async function pollStreams() {
   try {
@@ -588,17 +329,14 @@ async function pollStreams() {
       for (const s of d.streams) {
         const was = old.get(s.id);
         if (win.ids.includes(s.id) && was && was.state !== s.state && s.state !== "following") {
-          const m = stamp({ notice: s.state, detail: s.reason || "", local: true }, win.merged ? s.id : null);
-          if (win.tailComplete) addEntries([m], "back");
-          else win.pending.push(m);
-          schedule(true);
+          win.addLocal({ notice: s.state, detail: s.reason || "", local: true }, s.id);
         }
       }
     }
     renderPicker();
     if (win) restartBackground();
     return d.streams;
-  } catch (e) {
+  } catch {
     return null;
   } finally {
     setTimeout(pollStreams, STREAMS_POLL_MS);
@@ -626,13 +364,13 @@ function applyFilter() {
       els.ferr.hidden = false;
       els.q.classList.add("bad");
       state.filter = null;
-      view.gen++;
+      view.invalidate();
       schedule(true, true);
     });
     state.filter = f;
     if (win) f.evaluate(win.entries);
   }
-  view.gen++;
+  view.invalidate();
   schedule(true, true);
   writeUrl();
 }
@@ -663,12 +401,6 @@ function writeUrl() {
   history.replaceState(null, "", `${location.pathname}?${q}${hash}`);
 }
 
-function navigate(ids) {
-  state.linked = null;
-  openView(ids);
-  writeUrl();
-}
-
 function setTheme(t) {
   document.documentElement.dataset.theme = t;
   els.theme.setAttribute("aria-label", `theme: ${t} (switch)`);
@@ -679,14 +411,26 @@ function currentTheme() {
   return document.documentElement.dataset.theme || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
 }
 
-els.theme.addEventListener("click", () => {
-  const t = currentTheme() === "dark" ? "light" : "dark";
-  setTheme(t);
+function remember(key, value) {
   try {
-    localStorage.setItem("cometail.theme", t);
+    localStorage.setItem(key, value);
   } catch {
     /* storage may be disabled */
   }
+}
+
+function recall(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+els.theme.addEventListener("click", () => {
+  const t = currentTheme() === "dark" ? "light" : "dark";
+  setTheme(t);
+  remember("cometail.theme", t);
 });
 
 function setWrap(on) {
@@ -698,81 +442,8 @@ function setWrap(on) {
 els.wrap.addEventListener("click", () => {
   const on = els.wrap.getAttribute("aria-pressed") !== "true";
   setWrap(on);
-  try {
-    localStorage.setItem("cometail.wrap", on ? "1" : "0");
-  } catch {
-    /* storage may be disabled */
-  }
+  remember("cometail.wrap", on ? "1" : "0");
 });
-
-function follow() {
-  state.newCount = 0;
-  if (!win) return;
-  if (!win.tailComplete) {
-    // Reload the end of the file, then merge what arrived live meanwhile.
-    const w = win;
-    const epoch = w.pendingEpoch;
-    api(linesUrl(w.ids[0], { last: INITIAL }), w.token)
-      .then((d) => {
-        if (w !== win || w.tailComplete) return;
-        if (epoch !== w.pendingEpoch) return follow();
-        w.entries = [];
-        w.headPrev = d.prev;
-        const got = d.entries.map((e) => stamp(e));
-        addEntries(got, "back");
-        finishCatchUp(got);
-        state.following = true;
-        showTopNote();
-        schedule(true);
-      })
-      .catch((e) => toast(`jump to end: ${e.message}`));
-    return;
-  }
-  state.following = true;
-  view.scrollToBottom();
-  updateNewLines();
-}
-
-/** Page back to the first line of the file (dropping what does not fit), then show it. */
-async function toStart() {
-  if (!win) return;
-  state.following = false;
-  if (win.merged || win.headPrev === null) {
-    view.scrollTo(0);
-    onScroll();
-    return;
-  }
-  const w = win;
-  toast("paging back to the start of the file…");
-  w.loadingHead = true;
-  try {
-    let before = firstCursor();
-    let chunks = [];
-    let count = 0;
-    let prev = w.headPrev;
-    while (prev) {
-      const d = await api(linesUrl(w.ids[0], { before, limit: 10000 }), w.token);
-      chunks.unshift(d.entries.map((e) => stamp(e)));
-      count += d.entries.length;
-      while (count - chunks[chunks.length - 1].length >= RETAIN) count -= chunks.pop().length;
-      prev = d.prev;
-      if (!d.entries.length) break;
-      before = d.entries[0].cursor;
-    }
-    const older = chunks.flat();
-    addEntries(older, "front");
-    w.headPrev = prev || null;
-    trim("back");
-    showTopNote();
-    flush();
-    view.scrollTo(0);
-    onScroll();
-  } catch (e) {
-    if (!(e instanceof StaleError)) toast(`start of file: ${e.message}`);
-  } finally {
-    w.loadingHead = false;
-  }
-}
 
 els.newlines.addEventListener("click", follow);
 
@@ -784,7 +455,7 @@ document.addEventListener("keydown", (ev) => {
       applyFilter();
     }
     if (typing) els.q.blur();
-    document.body.classList.remove("picker-open");
+    picker.close();
     return;
   }
   if (typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
@@ -800,61 +471,6 @@ document.addEventListener("keydown", (ev) => {
     toStart();
   }
 });
-
-const copyButton = document.createElement("button");
-copyButton.className = "cp";
-copyButton.type = "button";
-copyButton.title = "copy line";
-copyButton.setAttribute("aria-label", "copy line");
-copyButton.textContent = "⧉";
-
-// The tooltip (arrival time) is built on first hover, not for every row drawn.
-els.log.addEventListener("mouseover", (ev) => {
-  const row = ev.target.closest(".row");
-  if (!row || !row.entry) return;
-  // One copy button for the whole log, moved into the row under the pointer.
-  if (copyButton.parentNode !== row) row.appendChild(copyButton);
-  if (row.title) return;
-  const e = row.entry;
-  const tip = [];
-  if (e.time) tip.push(`arrived ${fmtTime.format(new Date(e.time))}`);
-  if (e.cursor && !win.merged) tip.push("click: link to this line");
-  if (tip.length) row.title = tip.join(" · ");
-});
-
-// Click a line: link to it. The copy button copies the whole line.
-els.log.addEventListener("click", (ev) => {
-  const row = ev.target.closest(".row");
-  if (!row || !row.entry) return;
-  const e = row.entry;
-  if (ev.target.closest(".cp")) {
-    copyText(parsed(e).plain);
-    return;
-  }
-  const sel = getSelection();
-  if (sel && !sel.isCollapsed) return; // the user is selecting text
-  if (!e.cursor || win.merged) return;
-  state.linked = e.cursor;
-  for (const el of els.spacer.querySelectorAll(".row.linked")) el.classList.remove("linked");
-  row.classList.add("linked");
-  writeUrl();
-});
-
-async function copyText(s) {
-  try {
-    await navigator.clipboard.writeText(s);
-    toast("line copied");
-  } catch {
-    const ta = document.createElement("textarea");
-    ta.value = s;
-    ta.className = "offscreen";
-    document.body.appendChild(ta);
-    ta.select();
-    const ok = document.execCommand("copy");
-    ta.remove();
-    toast(ok ? "line copied" : "copy failed");
-  }
-}
 
 addEventListener("hashchange", () => {
   const c = location.hash.slice(1);
@@ -893,35 +509,21 @@ window.__cometail = {
   view: () => (win ? win.ids.slice() : []),
   texts: () => (win ? win.entries.filter((e) => e.text !== undefined).map((e) => e.text) : []),
   entries: () => (win ? win.entries.map((e) => (e.notice !== undefined ? `M:${e.notice}` : e.text)) : []),
-  atStart: () => !!win && win.headPrev === null,
-  busy: () => dirty || (!!win && (win.loadingHead || win.loadingTail)),
-  cursorOf: (text) => {
-    const e = win && win.entries.find((x) => x.text === text);
-    return e ? e.cursor : null;
-  },
+  atStart: () => !!win && win.atStart(),
+  busy: () => dirty || (!!win && win.busy()),
+  cursorOf: (text) => (win ? win.cursorOf(text) : null),
 };
 
 // ---------------------------------------------------------------- start
 
 async function main() {
-  let t = null;
-  try {
-    t = localStorage.getItem("cometail.theme");
-  } catch {
-    t = null;
-  }
   // Without a stored choice the theme follows prefers-color-scheme (live, through CSS).
+  const t = recall("cometail.theme");
   if (t === "dark" || t === "light") setTheme(t);
   else els.theme.title = "theme: as the system (click to switch)";
   // Wrapping defaults to on for narrow (phone) screens, off otherwise.
-  let wrap = matchMedia("(max-width: 720px)").matches;
-  try {
-    const w = localStorage.getItem("cometail.wrap");
-    if (w !== null) wrap = w === "1";
-  } catch {
-    /* storage may be disabled */
-  }
-  if (wrap) setWrap(true);
+  const w = recall("cometail.wrap");
+  if (w !== null ? w === "1" : matchMedia("(max-width: 720px)").matches) setWrap(true);
 
   const q = new URLSearchParams(location.search);
   els.q.value = q.get("q") || "";

@@ -75,7 +75,7 @@ export class LogView {
   /**
    * @param {HTMLElement} scroller the scrolling element
    * @param {HTMLElement} spacer its only in-flow child, sized to the full height
-   * @param {object} hooks {decorate(entry, rowEl), onScroll(), labelCols()}
+   * @param {object} hooks {build(entry) -> row element, onScroll(), labelCols()}
    */
   constructor(scroller, spacer, hooks) {
     this.el = scroller;
@@ -308,6 +308,55 @@ export class LogView {
         prev = el;
       }
     }
+  }
+
+  /** Build every row again at the next render (the filter or the labels changed). */
+  invalidate() {
+    this.gen++;
+  }
+
+  hasRows() {
+    return this.rows.length > 0;
+  }
+
+  /** Index of entry `e` among the rows, or -1. */
+  indexOf(e) {
+    return this.rows.indexOf(e);
+  }
+
+  /** The first row drawn (on screen or just above it), or null. */
+  firstDrawn() {
+    const [a] = this.range();
+    return this.rows[a] || null;
+  }
+
+  /** Has the view moved up from where we last put it (more than rounding)? */
+  movedUp() {
+    return this.pos < this.lastSet - 2;
+  }
+
+  /**
+   * Read the real scroll position. The cached one can lag a scroll event behind, and a wheel
+   * at scrollTop 0 fires no scroll event at all; reading it costs a layout, so only callers
+   * that are not streaming lines in (paused) do.
+   */
+  syncPosition() {
+    this.pos = this.el.scrollTop;
+  }
+
+  /** Is the top of the view within `screens` screen heights of the first row? */
+  nearTop(screens) {
+    return this.pos < this.viewH * screens;
+  }
+
+  /** Is the bottom of the view within `screens` screen heights of the last row? */
+  nearBottom(screens) {
+    return this.total() - (this.pos + this.viewH) < this.viewH * screens;
+  }
+
+  /** Are the first `n` rows (of at least one) on screen? */
+  showsFirstRows(n) {
+    return this.rows.length > 0 && this.pos < this.rowH * n;
   }
 
   /** The element showing `e`, if it is in the DOM. */

@@ -1,106 +1,33 @@
 //! Authentication: a token (Bearer header, the page's cookie, or `?token=` on `/` traded for
-//! the cookie) and HTTP Basic users with argon2 password hashes; failures are throttled per
-//! client address.
+//! the cookie) and HTTP Basic users with argon2 password hashes; failures are counted by the
+//! [`throttle`](super::throttle).
 //!
-//! Secrets are compared in constant time by comparing SHA-256 digests of both sides with a
-//! fold that does not stop at the first difference, so neither the content nor the length of
-//! a guess leaks through timing. Argon2 verifications run on blocking threads, at most
+//! Secrets are compared in constant time (`credentials::secret_eq`), so neither the content nor
+//! the length of a guess leaks through timing. Argon2 verifications run on blocking threads, at most
 //! [`MAX_VERIFYING`] at once, and a verified Basic header is remembered (by a keyed digest),
 //! so a browser that sends it on every request costs one verification, not one per request.
 //! Nothing here logs a credential.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ring::digest::SHA256;
-use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
 use super::AppState;
-use super::error::json_error;
+use super::error::{ApiError, Challenge};
 use super::guard::LocalAddr;
+use super::throttle::Throttle;
 use crate::config::Auth;
+use crate::credentials::{Digest, decoy_of, hex, random_bytes, secret_eq, sha256, verify_password};
 
 /// Most argon2 verifications running at once; more wait for a turn.
-pub const MAX_VERIFYING: usize = 2;
-/// Failed attempts an address may make before it is slowed down.
-pub const FREE_FAILURES: u32 = 5;
-/// Longest an address is made to wait after repeated failures.
-pub const MAX_BLOCK: Duration = Duration::from_secs(60);
-/// An address's failures are forgotten after this long without one.
-const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
-/// Most addresses whose failures are remembered (bounds the table an attacker can grow).
-const MAX_TRACKED: usize = 65_536;
+pub(crate) const MAX_VERIFYING: usize = 2;
 /// Most verified Basic headers remembered.
 const MAX_VERIFIED: usize = 1_024;
-/// The Basic realm.
-const REALM: &str = "cometail";
-
-/// A random token: 32 bytes from the system's CSPRNG, hex-encoded.
-///
-/// # Panics
-/// When the operating system has no random source at all (cometail cannot run safely then).
-pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random source works");
-    hex(&bytes)
-}
-
-/// Checks that `phc` is an argon2 PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`).
-///
-/// # Errors
-/// What is wrong with it, without repeating it.
-pub fn check_hash(phc: &str) -> Result<(), String> {
-    let hash = PasswordHash::new(phc).map_err(|e| format!("not a PHC hash string ({e})"))?;
-    if !matches!(hash.algorithm.as_str(), "argon2id" | "argon2i" | "argon2d") {
-        return Err("only argon2 hashes are supported".into());
-    }
-    argon2::Params::try_from(&hash).map_err(|e| format!("bad argon2 parameters ({e})"))?;
-    if hash.hash.is_none() {
-        return Err("the hash string has no hash".into());
-    }
-    Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-type Digest = [u8; 32];
-
-fn sha256(parts: &[&[u8]]) -> Digest {
-    let mut ctx = ring::digest::Context::new(&SHA256);
-    for p in parts {
-        ctx.update(p);
-    }
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
-}
-
-/// Whether two digests are equal, in time that does not depend on where they differ.
-fn digest_eq(a: &Digest, b: &Digest) -> bool {
-    let diff = a
-        .iter()
-        .zip(b)
-        .fold(0u8, |acc, (x, y)| std::hint::black_box(acc | (x ^ y)));
-    diff == 0
-}
-
-/// Whether `presented` equals `expected` (given as its digest), in constant time.
-fn secret_eq(presented: &[u8], expected: &Digest) -> bool {
-    digest_eq(&sha256(&[presented]), expected)
-}
 
 /// What a request's credentials came to.
 enum Outcome {
@@ -161,15 +88,8 @@ impl Authenticator {
             .iter()
             .map(|(u, h)| (u.clone(), h.0.clone()))
             .collect();
-        let decoy = auth.users.first().and_then(|(_, h)| {
-            let parsed = PasswordHash::new(&h.0).ok()?;
-            // Same algorithm and parameters, another salt and hash: the same cost.
-            Some(h.0.replace(parsed.salt?.as_str(), "ZGVjb3lkZWNveWRlY295ZGVjb3k"))
-        });
-        let mut key = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut key)
-            .expect("the system random source works");
+        let decoy = auth.users.first().and_then(|(_, h)| decoy_of(&h.0));
+        let key = random_bytes();
         Some(Self {
             token: token.map(|t| sha256(&[t])),
             cookie,
@@ -261,15 +181,9 @@ impl Authenticator {
         let Ok(_turn) = self.verifying.acquire().await else {
             return false;
         };
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash).is_ok_and(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
+        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, password.as_bytes()))
+            .await
+            .unwrap_or(false)
             && known;
         if ok {
             let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
@@ -292,18 +206,13 @@ impl Authenticator {
         HeaderValue::from_str(&c).expect("cookie names and values are ASCII")
     }
 
-    fn unauthorized(&self, reason: &str) -> Response {
-        let mut r = json_error(StatusCode::UNAUTHORIZED, reason);
+    fn unauthorized(&self, reason: &'static str) -> ApiError {
         let challenge = if self.basic() {
-            format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"")
+            Challenge::Basic
         } else {
-            format!("Bearer realm=\"{REALM}\"")
+            Challenge::Bearer
         };
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_str(&challenge).expect("ASCII"),
-        );
-        r
+        ApiError::Unauthorized { reason, challenge }
     }
 }
 
@@ -392,8 +301,8 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
         return next.run(req).await;
     };
     let ip = super::peer(&req).map(|a| a.ip());
-    if let Some(wait) = auth.throttle.blocked(ip) {
-        return too_many_failures(wait);
+    if let Some(retry_after) = auth.throttle.blocked(ip) {
+        return ApiError::TooManyFailures { retry_after }.into_response();
     }
     let name = cookie_name(&req);
     match auth.check(req.uri(), req.headers(), &name).await {
@@ -413,7 +322,7 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
             );
             r
         }
-        Outcome::Missing => auth.unauthorized("authentication required"),
+        Outcome::Missing => auth.unauthorized("authentication required").into_response(),
         Outcome::Wrong { clear_cookie } => {
             let block = auth.throttle.fail(ip);
             tracing::debug!(
@@ -421,9 +330,10 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
                 ip.map_or_else(|| "?".to_owned(), |i| i.to_string())
             );
             let mut r = match block {
-                Some(wait) => too_many_failures(wait),
+                Some(retry_after) => ApiError::TooManyFailures { retry_after },
                 None => auth.unauthorized("wrong credentials"),
-            };
+            }
+            .into_response();
             if clear_cookie {
                 r.headers_mut()
                     .append(header::SET_COOKIE, auth.set_cookie(&name, "", true));
@@ -433,128 +343,10 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
     }
 }
 
-fn too_many_failures(wait: Duration) -> Response {
-    let mut r = json_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too many failed attempts from your address; retry later",
-    );
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    r
-}
-
-/// Failed attempts per client address (IPv6 by /64: one host usually has a whole /64).
-#[derive(Debug, Default)]
-struct Throttle {
-    table: Mutex<HashMap<IpAddr, Failures>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    last: Instant,
-    blocked_until: Option<Instant>,
-}
-
-fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
-
-impl Throttle {
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Failures>> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// How long `ip` must still wait, if it is blocked.
-    fn blocked(&self, ip: Option<IpAddr>) -> Option<Duration> {
-        let now = Instant::now();
-        let until = self.table().get(&key(ip?))?.blocked_until?;
-        (until > now).then(|| until - now)
-    }
-
-    /// Records a failure; returns the wait it earned, if any.
-    fn fail(&self, ip: Option<IpAddr>) -> Option<Duration> {
-        let ip = key(ip?);
-        let now = Instant::now();
-        let mut table = self.table();
-        if table.len() >= MAX_TRACKED && !table.contains_key(&ip) {
-            table.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
-            if table.len() >= MAX_TRACKED {
-                // Forgetting some addresses beats growing without bound.
-                table.retain(|_, f| f.blocked_until.is_some_and(|u| u > now));
-                if table.len() >= MAX_TRACKED {
-                    table.clear();
-                }
-            }
-        }
-        let f = table.entry(ip).or_insert(Failures {
-            count: 0,
-            last: now,
-            blocked_until: None,
-        });
-        if now.duration_since(f.last) >= FORGET_AFTER {
-            f.count = 0;
-        }
-        f.count = f.count.saturating_add(1);
-        f.last = now;
-        if f.count < FREE_FAILURES {
-            return None;
-        }
-        // 1 s after the fifth failure, doubling with each further one, up to MAX_BLOCK.
-        let exp = (f.count - FREE_FAILURES).min(16);
-        let wait = Duration::from_secs(1u64 << exp).min(MAX_BLOCK);
-        f.blocked_until = Some(now + wait);
-        Some(wait)
-    }
-
-    fn succeed(&self, ip: Option<IpAddr>) {
-        if let Some(ip) = ip {
-            let mut table = self.table();
-            if table.contains_key(&key(ip)) {
-                table.remove(&key(ip));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    #[test]
-    fn digests_compare_equal_only_when_equal() {
-        let t = sha256(&[b"secret-token-0123"]);
-        assert!(secret_eq(b"secret-token-0123", &t));
-        assert!(!secret_eq(b"secret-token-0124", &t));
-        assert!(!secret_eq(b"", &t));
-    }
-
-    #[test]
-    fn failures_are_free_then_slowed_down() {
-        let t = Throttle::default();
-        let ip = Some(IpAddr::from([10, 0, 0, 1]));
-        for _ in 1..FREE_FAILURES {
-            assert_eq!(t.fail(ip), None);
-        }
-        assert_eq!(t.fail(ip), Some(Duration::from_secs(1)));
-        assert!(t.blocked(ip).is_some());
-        assert_eq!(t.fail(ip), Some(Duration::from_secs(2)));
-        assert!(t.blocked(Some(IpAddr::from([10, 0, 0, 2]))).is_none());
-        let v6a: IpAddr = "2001:db8::1".parse().expect("valid");
-        let v6b: IpAddr = "2001:db8::2".parse().expect("valid");
-        assert_eq!(key(v6a), key(v6b), "one /64 is one address");
-    }
 
     #[test]
     fn the_token_leaves_the_redirect_location() {

@@ -1,72 +1,26 @@
-//! Request guards that run before authentication: no request bodies, `Host` among the names
-//! this server answers to (DNS rebinding), `Origin` the server's own (cross-site requests);
-//! and, after authentication, the per-address cap on open streams.
+//! The request guard that runs before authentication: no request bodies, `Host` among the
+//! names this server answers to (DNS rebinding), `Origin` the server's own (cross-site
+//! requests). Its refusals are [`ApiError`]s; the per-address stream cap is `streams.rs`.
 //!
 //! A browser tricked by DNS rebinding sends the attacker's name in `Host`; a page on another
 //! site that calls the API sends its own `Origin` (or `Sec-Fetch-Site: cross-site`). Neither
 //! needs to be a secret to be refused, so these checks hold with or without authentication.
 //! No CORS header is ever sent, so browsers keep other sites from reading any answer.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::body::{Body, HttpBody};
-use axum::extract::{Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::HttpBody;
+use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
-use futures_util::StreamExt;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::error::json_error;
+use super::error::ApiError;
 
 /// The local address a connection was accepted on (the server's side of it).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LocalAddr(pub SocketAddr);
-
-/// Counts open streams per client address.
-#[derive(Debug, Default)]
-pub(crate) struct Streams {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-/// One open stream; the count goes down when this is dropped (with the response body).
-struct StreamPermit {
-    streams: Arc<Streams>,
-    ip: IpAddr,
-}
-
-impl Drop for StreamPermit {
-    fn drop(&mut self) {
-        let mut open = self
-            .streams
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl Streams {
-    fn open(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<StreamPermit> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(StreamPermit {
-            streams: self.clone(),
-            ip,
-        })
-    }
-}
 
 /// The name part of a `Host` value or an authority (`name`, `[v6]`), lowercase, and its
 /// port if any; `None` when it is not a plausible authority.
@@ -137,18 +91,22 @@ pub(crate) fn same_origin(origin: &str, host: &(String, Option<u16>)) -> bool {
     name == host.0 && port.unwrap_or(default) == host.1.unwrap_or(default)
 }
 
-fn refuse(status: StatusCode, reason: &str) -> Response {
-    json_error(status, reason)
-}
-
 /// The middleware run first on every request: bodies, `Host`, `Origin`.
 pub(super) async fn check(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    match refusal(&app, &req) {
+        Some(refused) => refused.into_response(),
+        None => next.run(req).await,
+    }
+}
+
+/// Why the guard refuses `req`, if it does.
+fn refusal(app: &AppState, req: &Request) -> Option<ApiError> {
     let local = req.extensions().get::<LocalAddr>().map(|l| l.0);
     tracing::debug!(
         "{} {} from {}",
         req.method(),
-        crate::escape_for_log(&req.uri().to_string()),
-        super::peer(&req).map_or_else(|| "?".to_owned(), |p| p.to_string())
+        crate::logging::escape_for_log(&req.uri().to_string()),
+        super::peer(req).map_or_else(|| "?".to_owned(), |p| p.to_string())
     );
     // No endpoint takes a body: one announced or under way is refused before it is read.
     let body_announced = req.headers().contains_key(header::TRANSFER_ENCODING)
@@ -157,16 +115,13 @@ pub(super) async fn check(State(app): State<AppState>, req: Request, next: Next)
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
     if body_announced || !req.body().is_end_stream() {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "requests must not have a body",
-        );
+        return Some(ApiError::BodyNotAllowed);
     }
     // A path whose percent-encoding does not decode to text without control characters
     // (`%c0%ae`, `%00`) names nothing here: 404, the same answer as any other unknown path,
     // rather than the extractor's 400.
     if !path_is_text(req.uri().path()) {
-        return refuse(StatusCode::NOT_FOUND, "no such path");
+        return Some(ApiError::NotFound("no such path".into()));
     }
     // HTTP/2 sends the authority in the URI; HTTP/1 in `Host` (and an absolute-form URI may
     // carry one too): every one present must be allowed, and there must be one.
@@ -180,23 +135,20 @@ pub(super) async fn check(State(app): State<AppState>, req: Request, next: Next)
             _ => {
                 tracing::debug!(
                     "refused Host {}",
-                    crate::escape_for_log(&String::from_utf8_lossy(
+                    crate::logging::escape_for_log(&String::from_utf8_lossy(
                         value.unwrap_or("(not text)").as_bytes()
                     ))
                 );
-                return refuse(
-                    StatusCode::MISDIRECTED_REQUEST,
-                    "this server does not answer to that host name; see --allowed-host",
-                );
+                return Some(ApiError::MisdirectedHost);
             }
         }
     }
     let Some(host) = host else {
-        return refuse(StatusCode::BAD_REQUEST, "the request has no Host");
+        return Some(ApiError::BadRequest("the request has no Host".into()));
     };
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         if !origin.to_str().is_ok_and(|o| same_origin(o, &host)) {
-            return refuse(StatusCode::FORBIDDEN, "cross-origin requests are refused");
+            return Some(ApiError::CrossOrigin("cross-origin requests are refused"));
         }
     }
     let cross_site = req
@@ -204,9 +156,9 @@ pub(super) async fn check(State(app): State<AppState>, req: Request, next: Next)
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site");
     if cross_site && req.uri().path().starts_with("/api/") {
-        return refuse(StatusCode::FORBIDDEN, "cross-site requests are refused");
+        return Some(ApiError::CrossOrigin("cross-site requests are refused"));
     }
-    next.run(req).await
+    None
 }
 
 /// Whether a URL path percent-decodes to UTF-8 without control characters.
@@ -227,61 +179,6 @@ pub(crate) fn path_is_text(path: &str) -> bool {
         i += 1;
     }
     std::str::from_utf8(&out).is_ok_and(|s| !s.chars().any(char::is_control))
-}
-
-/// Whether a request opens a long-lived stream: SSE, or `raw` with `follow`.
-fn is_stream(req: &Request) -> bool {
-    let path = req.uri().path();
-    if path == "/api/events" {
-        return true;
-    }
-    let Some(rest) = path.strip_prefix("/api/streams/") else {
-        return false;
-    };
-    if rest.ends_with("/events") {
-        return true;
-    }
-    if rest.ends_with("/raw") {
-        // Decoded exactly as the handler decodes it, so `f%6Fllow=1` counts too.
-        return Query::<HashMap<String, String>>::try_from_uri(req.uri())
-            .is_ok_and(|q| matches!(q.get("follow").map(String::as_str), Some("1" | "true" | "")));
-    }
-    false
-}
-
-/// The middleware run after authentication: caps open streams per client address. The
-/// permit lives in the response body, so it is held exactly as long as the stream is open.
-pub(super) async fn streams(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if !is_stream(&req) {
-        return next.run(req).await;
-    }
-    let Some(ip) = super::peer(&req).map(|p| p.ip()) else {
-        return next.run(req).await;
-    };
-    // Loopback clients share one address: capping them would cap the whole machine, which
-    // `--max-connections` does; they are capped only when the limit was given explicitly.
-    if ip.is_loopback() && !app.config.cap_loopback_streams {
-        return next.run(req).await;
-    }
-    let Some(permit) = app.streams.open(ip, app.config.max_streams_per_address) else {
-        let mut r = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many open streams from your address; close one first",
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return r;
-    };
-    let response = next.run(req).await;
-    if !response.status().is_success() {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _held = &permit;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(body))
 }
 
 #[cfg(test)]

@@ -21,9 +21,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::select_all;
 
 use super::AppState;
-use super::api::{Params, page_json, params, read_page, stream};
 use super::error::ApiError;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
+use super::read::{Params, page_json, params, read_page, stream};
+use super::streams::{Slot, StreamCap};
 use crate::stream::{Cursor, Page, Query, Stream};
 
 /// Reconnection delay suggested to browsers.
@@ -46,9 +47,11 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 pub(super) async fn events(
     State(app): State<AppState>,
     Path(id): Path<String>,
+    cap: StreamCap,
     headers: HeaderMap,
     p: Params,
 ) -> Result<Response, ApiError> {
+    let slot = cap.admit()?;
     let stream = stream(&app, &id)?;
     let sel = selection(
         &params(p)?,
@@ -59,16 +62,18 @@ pub(super) async fn events(
     let ids = vec![stream.id().to_string()];
     let positions = vec![first.next];
     let first = VecDeque::from([(0, first)]);
-    let state = Feed::new(app, vec![stream], positions, ids, first, false);
+    let state = Feed::new(app, vec![stream], positions, ids, first, false, slot);
     Ok(sse_response(state))
 }
 
 /// `GET /api/events?streams=a,b[&after=a:C,b:C][&last=N]`.
 pub(super) async fn multiplexed(
     State(app): State<AppState>,
+    cap: StreamCap,
     headers: HeaderMap,
     p: Params,
 ) -> Result<Response, ApiError> {
+    let slot = cap.admit()?;
     let params = params(p)?;
     let names = params
         .get("streams")
@@ -118,7 +123,7 @@ pub(super) async fn multiplexed(
             }
         }
     }
-    let state = Feed::new(app, streams, positions, ids, first, true);
+    let state = Feed::new(app, streams, positions, ids, first, true, slot);
     Ok(sse_response(state))
 }
 
@@ -146,6 +151,8 @@ struct Feed {
     /// Pages already read, to send first (the starting entries).
     first: VecDeque<(usize, Page)>,
     multiplexed: bool,
+    /// This response's place under the per-address cap, held while the body lives.
+    _slot: Slot,
 }
 
 impl Feed {
@@ -156,6 +163,7 @@ impl Feed {
         ids: Vec<String>,
         first: VecDeque<(usize, Page)>,
         multiplexed: bool,
+        slot: Slot,
     ) -> Self {
         let receivers = streams.iter().map(|s| s.subscribe()).collect();
         Self {
@@ -166,6 +174,7 @@ impl Feed {
             ids,
             first,
             multiplexed,
+            _slot: slot,
         }
     }
 
@@ -191,8 +200,8 @@ impl Feed {
         out.freeze()
     }
 
-    /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
-    /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
+    /// The next chunk to send: an event, a keep-alive comment, or `None` to end (shutdown,
+    /// or an internal error, logged once).
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some((i, page)) = self.first.pop_front() {
             return Some(self.event(i, &page));
@@ -213,9 +222,7 @@ impl Feed {
                     self.positions[0] = next;
                     return Some(event);
                 }
-                let page = read_page(stream, Query::After(after), DEFAULT_LIMIT)
-                    .await
-                    .ok()?;
+                let page = ended(read_page(stream, Query::After(after), DEFAULT_LIMIT).await)?;
                 if !page.entries.is_empty() {
                     let event = self.event(0, &page);
                     stream.share_answer(after, versions[0], event.clone(), page.next);
@@ -224,13 +231,8 @@ impl Feed {
                 }
             } else {
                 for i in 0..self.streams.len() {
-                    let page = read_page(
-                        &self.streams[i],
-                        Query::After(self.positions[i]),
-                        DEFAULT_LIMIT,
-                    )
-                    .await
-                    .ok()?;
+                    let query = Query::After(self.positions[i]);
+                    let page = ended(read_page(&self.streams[i], query, DEFAULT_LIMIT).await)?;
                     if !page.entries.is_empty() {
                         self.positions[i] = page.next;
                         return Some(self.event(i, &page));
@@ -258,6 +260,11 @@ impl Feed {
             }
         }
     }
+}
+
+/// The page, or `None` after logging why the stream must end.
+fn ended(read: Result<Page, ApiError>) -> Option<Page> {
+    read.map_err(ApiError::end_stream).ok()
 }
 
 fn sse_response(feed: Feed) -> Response {

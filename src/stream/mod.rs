@@ -13,7 +13,11 @@
 
 mod cursor;
 mod disk;
+mod entry;
+mod preload;
 mod read;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -24,9 +28,12 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::tail::{Event, FileState, Generation, Notice, RawLine, line_text};
+use crate::tail::{Event, FileState, Generation};
 
 pub use cursor::{Cursor, CursorError};
+pub use entry::Entry;
+use entry::cursor_for;
+pub use preload::Update;
 pub use read::{Page, Query};
 
 /// How many generations a stream remembers (older cursors get a `gap`).
@@ -82,134 +89,6 @@ pub struct StreamLimits {
     pub cache_bytes: usize,
     /// Longest line kept whole (the follower's setting, needed to read history alike).
     pub max_line_bytes: usize,
-}
-
-/// One entry, with its encoded forms ready to send.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Generation sequence number; with `point`, the entry's position in stream order.
-    pub(crate) gen_seq: u64,
-    pub(crate) point: u64,
-    /// The entry's cursor.
-    pub cursor: Cursor,
-    /// The entry as a JSON object (`{"cursor":…,"text":…}`), encoded once for every reader.
-    pub json: Bytes,
-    /// The entry as a line of plain text, without a `\n`: a line's text, or a notice
-    /// rendered as `==> rotated: … <==`.
-    pub line: Bytes,
-    /// Whether this is a notice rather than a line of the file.
-    pub(crate) notice: bool,
-}
-
-impl Entry {
-    /// A line entry's text (UTF-8, without its `\n`), or `None` for a notice.
-    pub fn text(&self) -> Option<&[u8]> {
-        (!self.notice).then_some(&self.line[..])
-    }
-
-    fn key(&self) -> (u64, u64) {
-        (self.gen_seq, self.point)
-    }
-
-    fn weight(&self) -> usize {
-        // Both forms usually share one buffer (see `Entry::line`).
-        self.json.len() + self.line.len() + std::mem::size_of::<Self>()
-    }
-
-    fn line(
-        life: u32,
-        generation: &Generation,
-        line: &RawLine,
-        max_line_bytes: usize,
-        time: Option<u64>,
-    ) -> Self {
-        let point = line.start + 1;
-        let cursor = cursor_for(life, generation, point);
-        let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
-        // Both forms share one allocation, sized up front: cached entries are the server's
-        // main memory and its main allocation cost (keys, a cursor and a time take under 100
-        // bytes; only escapes can outgrow this).
-        let mut buf = Vec::with_capacity(2 * text.len() + 100);
-        serde_json::to_writer(
-            &mut buf,
-            &LineJson {
-                cursor,
-                text: &text,
-                truncated,
-                time,
-            },
-        )
-        .expect("a struct of strings and integers always serializes");
-        let split = buf.len();
-        buf.extend_from_slice(text.as_bytes());
-        let buf = Bytes::from(buf);
-        Self {
-            gen_seq: generation.seq,
-            point,
-            cursor,
-            json: buf.slice(..split),
-            line: buf.slice(split..),
-            notice: false,
-        }
-    }
-
-    fn notice(life: u32, generation: &Generation, point: u64, notice: &Notice) -> Self {
-        let cursor = cursor_for(life, generation, point);
-        let json = serde_json::to_vec(&NoticeJson {
-            cursor: &cursor.to_string(),
-            notice: notice.kind.as_str(),
-            detail: &notice.detail,
-        })
-        .expect("a struct of strings always serializes");
-        let line = format!(
-            "==> {}: {} <==",
-            notice.kind.as_str(),
-            notice.detail.replace(['\n', '\r'], " ")
-        );
-        Self {
-            gen_seq: generation.seq,
-            point,
-            cursor,
-            json: json.into(),
-            line: line.into(),
-            notice: true,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct LineJson<'a> {
-    #[serde(serialize_with = "as_text")]
-    cursor: Cursor,
-    text: &'a str,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    time: Option<u64>,
-}
-
-/// Writes a cursor's text form straight into the JSON, without an intermediate `String`.
-fn as_text<S: serde::Serializer>(cursor: &Cursor, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(cursor)
-}
-
-#[derive(Serialize)]
-struct NoticeJson<'a> {
-    cursor: &'a str,
-    notice: &'a str,
-    detail: &'a str,
-}
-
-fn cursor_for(life: u32, generation: &Generation, point: u64) -> Cursor {
-    // The follower reads a generation's first bytes before any of its lines, so the prefix
-    // covers every point handed out; 0 is a harmless fallback that can only cause a `gap`.
-    Cursor {
-        ident: generation.ident,
-        check: generation.check(point).unwrap_or(0),
-        life,
-        seq: generation.seq,
-        point,
-    }
 }
 
 /// The cursor that lies before everything, handed out while a stream has no file yet.
@@ -374,8 +253,13 @@ impl Stream {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies a follower's events, in order, and wakes waiting readers once.
-    pub fn apply(&self, events: Vec<Event>) {
+    /// Applies a follower's events (made ready by [`Stream::prepare`]), in order, and wakes
+    /// waiting readers once. Takes the stream's lock, but does no I/O.
+    pub fn apply(&self, update: Update) {
+        let Update {
+            events,
+            mut preload,
+        } = update;
         if events.is_empty() {
             return;
         }
@@ -394,20 +278,19 @@ impl Stream {
                         .as_ref()
                         .map(|n| Entry::notice(inner.life, &generation, 0, n));
                     if inner.cache_from.is_none() {
-                        // The first look starts at the end of the file: its last lines go into
-                        // the cache at once, so first loads (`last=N`) are answered from memory.
-                        let max = self.limits.max_line_bytes;
-                        let mut recent = recent_lines(&generation, from, max).into_iter();
                         inner.cache_from = Some((generation.seq, from));
-                        if let Some(floor) = recent.next() {
-                            inner.cache_floor = Some((generation.seq, floor.start + 1));
-                            let life = inner.life;
-                            let mut first_cached = None;
-                            for line in recent {
-                                first_cached.get_or_insert(line.start);
-                                inner.push(Entry::line(life, &generation, &line, max, None));
+                        // The first look starts at the end of the file: its last lines go into
+                        // the cache at once (read by `prepare`), so first loads (`last=N`) are
+                        // answered from memory.
+                        let recent = preload.take().filter(|p| p.seq == generation.seq);
+                        if let Some(floor) = recent.as_ref().and_then(|p| p.floor) {
+                            inner.cache_floor = Some((generation.seq, floor));
+                        }
+                        for entry in recent.into_iter().flat_map(|p| p.entries) {
+                            if inner.cache.is_empty() {
+                                inner.cache_from = Some((generation.seq, entry.point - 1));
                             }
-                            inner.cache_from = Some((generation.seq, first_cached.unwrap_or(from)));
+                            inner.push(entry);
                         }
                     }
                     if let Some(entry) = &opening {
@@ -488,43 +371,4 @@ impl Inner {
             self.cache_floor = None;
         }
     }
-}
-
-/// How many of a file's last lines are put in the cache when it is first opened at its end,
-/// and how many bytes of them at most.
-const RECENT_LINES: usize = 1000;
-const RECENT_BYTES: usize = 1 << 20;
-
-/// The last complete lines before byte `from` of a generation, in file order (read once,
-/// when the file is first opened at its end, on the thread applying the first look). The first
-/// of them only marks `cache_floor`; the others are cached.
-fn recent_lines(generation: &Generation, from: u64, max_line_bytes: usize) -> Vec<RawLine> {
-    let Some(file) = generation.file() else {
-        return Vec::new();
-    };
-    let extent = disk::Extent {
-        end: from,
-        unterminated_ok: false,
-    };
-    let mut out: Vec<RawLine> = Vec::new();
-    let mut before = from;
-    let mut bytes = 0;
-    while out.len() <= RECENT_LINES && bytes < RECENT_BYTES {
-        let Ok((mut lines, at_start)) =
-            disk::lines_before(&file, before, extent, max_line_bytes, 64)
-        else {
-            break;
-        };
-        bytes += lines.iter().map(|l| l.head.len()).sum::<usize>();
-        let Some(first) = lines.first() else { break };
-        before = first.start;
-        lines.append(&mut out);
-        out = lines;
-        if at_start {
-            break;
-        }
-    }
-    let excess = out.len().saturating_sub(RECENT_LINES + 1);
-    out.drain(..excess);
-    out
 }

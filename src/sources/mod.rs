@@ -1,0 +1,214 @@
+//! The set of streams and the tasks that feed them.
+//!
+//! [`Sources`] is the registry: it turns the command line's paths into streams, gives each a
+//! unique id, and answers `list` and `get`. What a stream follows is its `Kind`: a path named
+//! as is, a match of a glob pattern (patterns are re-evaluated while running, `glob.rs`), or
+//! standard input, spooled to private temporary files so that it has history and resume like a
+//! file (`spool.rs`). Each stream gets one follower task (`task.rs`). No request parameter
+//! ever becomes a path: streams are only what was named here.
+
+mod glob;
+mod spool;
+mod task;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, Source};
+use crate::stream::{Stream, StreamId, StreamLimits};
+use crate::tail::{FollowOptions, Watcher};
+
+use spool::SpoolProgress;
+
+/// What a stream follows; it decides the stream's id, where the first look starts and whether
+/// a replaced file is announced.
+#[derive(Debug, Clone)]
+enum Kind {
+    /// A path named on the command line: its id is its file name, and the first look starts
+    /// at the end of the file (like `tail -F`).
+    File,
+    /// A match of a glob pattern. `label` is the part of the path the pattern matched (its
+    /// id). A match found while running (`appeared`) is a new file, read from its first byte.
+    GlobMatch { label: String, appeared: bool },
+    /// Standard input, copied into the spool file the stream follows. A spool rollover is no
+    /// news to readers (no `rotated` notice), and everything is read from the first byte.
+    Stdin(Arc<SpoolProgress>),
+}
+
+impl Kind {
+    /// The id the stream would like, before collisions are resolved.
+    fn id_base(&self, path: &std::path::Path, name: &str) -> StreamId {
+        match self {
+            Self::File => StreamId::from_name(
+                &path
+                    .file_name()
+                    .map_or_else(|| name.to_owned(), |n| n.to_string_lossy().into_owned()),
+            ),
+            Self::GlobMatch { label, .. } => StreamId::from_name(label),
+            Self::Stdin(_) => StreamId::from_name("stdin"),
+        }
+    }
+
+    fn follow_options(&self, config: &Config) -> FollowOptions {
+        FollowOptions {
+            max_line_bytes: config.max_line_bytes,
+            grace: config.rotate_grace,
+            announce_rotation: !matches!(self, Self::Stdin(_)),
+            start_at_end: matches!(
+                self,
+                Self::File
+                    | Self::GlobMatch {
+                        appeared: false,
+                        ..
+                    }
+            ),
+        }
+    }
+
+    /// The spool to report to what the follower opens, for standard input.
+    fn spool(&self) -> Option<&Arc<SpoolProgress>> {
+        match self {
+            Self::Stdin(progress) => Some(progress),
+            _ => None,
+        }
+    }
+}
+
+/// The streams, in command-line order, and what feeds them.
+#[derive(Debug)]
+pub struct Sources {
+    streams: RwLock<Vec<Arc<Stream>>>,
+    watcher: Watcher,
+    config: Arc<Config>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    /// Holds the stdin spool directory (removed when dropped) for the life of the process.
+    spool_dir: Option<tempfile::TempDir>,
+}
+
+impl Sources {
+    /// Creates every stream the configuration names, takes a first look at each file, and
+    /// starts the follower tasks (on `tracker`, ending with `cancel`).
+    ///
+    /// # Errors
+    /// Fails only when the stdin spool cannot be created.
+    pub async fn start(
+        config: Arc<Config>,
+        tracker: TaskTracker,
+        cancel: CancellationToken,
+    ) -> std::io::Result<Arc<Self>> {
+        let spool_dir = if config.sources.iter().any(|s| matches!(s, Source::Stdin)) {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("cometail-stdin-")
+                    .tempdir()?,
+            )
+        } else {
+            None
+        };
+        let sources = Arc::new(Self {
+            streams: RwLock::default(),
+            watcher: Watcher::new(config.poll),
+            config: config.clone(),
+            tracker,
+            cancel,
+            spool_dir,
+        });
+        let mut globs = Vec::new();
+        for source in &config.sources {
+            match source {
+                Source::File(path) => {
+                    let name = path.display().to_string();
+                    sources.add(path.clone(), name, Kind::File).await;
+                }
+                Source::Stdin => {
+                    let dir = sources
+                        .spool_dir
+                        .as_ref()
+                        .map(|d| d.path().to_path_buf())
+                        .unwrap_or_default();
+                    let path = dir.join("stdin");
+                    File::create(&path)?;
+                    let progress = Arc::new(SpoolProgress::default());
+                    let kind = Kind::Stdin(progress.clone());
+                    let stream = sources.add(path.clone(), "-".into(), kind).await;
+                    spool::spawn(path, config.spool_bytes, stream, progress);
+                }
+                Source::Glob(pattern) => {
+                    for (path, label) in glob::matches(pattern) {
+                        let name = path.display().to_string();
+                        // A file that an earlier pattern or path already names is one stream.
+                        if sources.list().iter().any(|s| s.name() == name) {
+                            continue;
+                        }
+                        let kind = Kind::GlobMatch {
+                            label,
+                            appeared: false,
+                        };
+                        sources.add(path, name, kind).await;
+                    }
+                    globs.push(pattern.clone());
+                }
+            }
+        }
+        if !globs.is_empty() {
+            let this = sources.clone();
+            sources
+                .tracker
+                .spawn(async move { this.rescan_globs(globs).await });
+        }
+        Ok(sources)
+    }
+
+    /// Every stream, in order.
+    pub fn list(&self) -> Vec<Arc<Stream>> {
+        self.streams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The stream with this id.
+    pub fn get(&self, id: &str) -> Option<Arc<Stream>> {
+        self.streams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|s| s.id().as_str() == id)
+            .cloned()
+    }
+
+    /// Adds a stream for `path` under a free id, looks at it once, and starts its follower
+    /// task.
+    async fn add(self: &Arc<Self>, path: PathBuf, name: String, kind: Kind) -> Arc<Stream> {
+        let base = kind.id_base(&path, &name);
+        let limits = StreamLimits {
+            cache_bytes: self.config.cache_bytes,
+            max_line_bytes: self.config.max_line_bytes,
+        };
+        let stream = {
+            let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);
+            let taken: HashSet<&str> = streams.iter().map(|s| s.id().as_str()).collect();
+            let id = (1..)
+                .map(|n| {
+                    if n == 1 {
+                        base.clone()
+                    } else {
+                        base.with_suffix(n)
+                    }
+                })
+                .find(|id| !taken.contains(id.as_str()))
+                .expect("an unbounded range always yields a free id");
+            let stream = Arc::new(Stream::new(id, name, limits));
+            streams.push(stream.clone());
+            stream
+        };
+        self.start_task(path, kind, stream.clone()).await;
+        stream
+    }
+}

@@ -1,0 +1,135 @@
+//! An entry: one line or notice of a stream, encoded once for every reader.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::Cursor;
+use crate::tail::{Generation, Notice, RawLine, line_text};
+
+/// One entry, with its encoded forms ready to send.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Generation sequence number; with `point`, the entry's position in stream order.
+    pub(crate) gen_seq: u64,
+    pub(crate) point: u64,
+    /// The entry's cursor.
+    pub cursor: Cursor,
+    /// The entry as a JSON object (`{"cursor":…,"text":…}`), encoded once for every reader.
+    pub json: Bytes,
+    /// The entry as a line of plain text, without a `\n`: a line's text, or a notice
+    /// rendered as `==> rotated: … <==`.
+    pub line: Bytes,
+    /// Whether this is a notice rather than a line of the file.
+    pub(crate) notice: bool,
+}
+
+impl Entry {
+    /// A line entry's text (UTF-8, without its `\n`), or `None` for a notice.
+    pub fn text(&self) -> Option<&[u8]> {
+        (!self.notice).then_some(&self.line[..])
+    }
+
+    pub(super) fn key(&self) -> (u64, u64) {
+        (self.gen_seq, self.point)
+    }
+
+    pub(super) fn weight(&self) -> usize {
+        // Both forms usually share one buffer (see `Entry::line`).
+        self.json.len() + self.line.len() + std::mem::size_of::<Self>()
+    }
+
+    pub(super) fn line(
+        life: u32,
+        generation: &Generation,
+        line: &RawLine,
+        max_line_bytes: usize,
+        time: Option<u64>,
+    ) -> Self {
+        let point = line.start + 1;
+        let cursor = cursor_for(life, generation, point);
+        let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
+        // Both forms share one allocation, sized up front: cached entries are the server's
+        // main memory and its main allocation cost (keys, a cursor and a time take under 100
+        // bytes; only escapes can outgrow this).
+        let mut buf = Vec::with_capacity(2 * text.len() + 100);
+        serde_json::to_writer(
+            &mut buf,
+            &LineJson {
+                cursor,
+                text: &text,
+                truncated,
+                time,
+            },
+        )
+        .expect("a struct of strings and integers always serializes");
+        let split = buf.len();
+        buf.extend_from_slice(text.as_bytes());
+        let buf = Bytes::from(buf);
+        Self {
+            gen_seq: generation.seq,
+            point,
+            cursor,
+            json: buf.slice(..split),
+            line: buf.slice(split..),
+            notice: false,
+        }
+    }
+
+    pub(super) fn notice(life: u32, generation: &Generation, point: u64, notice: &Notice) -> Self {
+        let cursor = cursor_for(life, generation, point);
+        let json = serde_json::to_vec(&NoticeJson {
+            cursor: &cursor.to_string(),
+            notice: notice.kind.as_str(),
+            detail: &notice.detail,
+        })
+        .expect("a struct of strings always serializes");
+        let line = format!(
+            "==> {}: {} <==",
+            notice.kind.as_str(),
+            notice.detail.replace(['\n', '\r'], " ")
+        );
+        Self {
+            gen_seq: generation.seq,
+            point,
+            cursor,
+            json: json.into(),
+            line: line.into(),
+            notice: true,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LineJson<'a> {
+    #[serde(serialize_with = "as_text")]
+    cursor: Cursor,
+    text: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+}
+
+/// Writes a cursor's text form straight into the JSON, without an intermediate `String`.
+fn as_text<S: serde::Serializer>(cursor: &Cursor, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(cursor)
+}
+
+#[derive(Serialize)]
+struct NoticeJson<'a> {
+    cursor: &'a str,
+    notice: &'a str,
+    detail: &'a str,
+}
+
+pub(super) fn cursor_for(life: u32, generation: &Generation, point: u64) -> Cursor {
+    // The follower reads a generation's first bytes before any of its lines, so the prefix
+    // covers every point handed out; 0 is a harmless fallback that can only cause a `gap`.
+    Cursor {
+        ident: generation.ident,
+        check: generation.check(point).unwrap_or(0),
+        life,
+        seq: generation.seq,
+        point,
+    }
+}

@@ -1,0 +1,276 @@
+//! Unit tests of a stream fed by hand-made follower events over real files: the cache and its
+//! trimming, cursor resolution, and reads that cross from disk into the cache.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Cursor, Entry, ORIGIN, Page, Query, Stream, StreamId, StreamLimits};
+use crate::tail::{Event, FileId, Generation, Notice, NoticeKind, RawLine};
+
+const MAX_LINE: usize = 1 << 10;
+
+fn stream(cache_bytes: usize) -> Stream {
+    let limits = StreamLimits {
+        cache_bytes,
+        max_line_bytes: MAX_LINE,
+    };
+    Stream::new(StreamId::from_name("t"), "t".into(), limits)
+}
+
+/// A followed file: the bytes written so far and its generation, as the follower keeps them.
+struct Followed {
+    file: File,
+    generation: Arc<Generation>,
+    written: u64,
+}
+
+impl Followed {
+    /// Creates `path` afresh and opens generation `seq` of it, empty.
+    fn create(path: &Path, seq: u64) -> Self {
+        let file = File::create(path).expect("create");
+        let reader = Arc::new(File::open(path).expect("open"));
+        let id = FileId::of(&reader.metadata().expect("stat"));
+        Self {
+            file,
+            generation: Arc::new(Generation::new(seq, id, reader, 0)),
+            written: 0,
+        }
+    }
+
+    fn opened(&self, notice: Option<NoticeKind>) -> Event {
+        Event::Opened {
+            generation: self.generation.clone(),
+            notice: notice.map(|kind| Notice {
+                kind,
+                detail: "test".into(),
+            }),
+            from: self.written,
+        }
+    }
+
+    /// Appends `texts` as lines and returns them as the follower would deliver them.
+    fn append(&mut self, texts: &[String]) -> Event {
+        let mut lines = Vec::new();
+        for text in texts {
+            writeln!(self.file, "{text}").expect("write");
+            lines.push(RawLine {
+                start: self.written,
+                len: text.len() as u64,
+                head: text.as_bytes().to_vec(),
+            });
+            self.written += text.len() as u64 + 1;
+        }
+        self.file.flush().expect("flush");
+        let reader = self.generation.file().expect("held");
+        self.generation
+            .fill_prefix(&reader, self.written)
+            .expect("prefix");
+        self.generation.advance(self.written);
+        Event::Lines {
+            generation: self.generation.clone(),
+            lines,
+        }
+    }
+}
+
+fn feed(stream: &Stream, events: Vec<Event>) {
+    stream.apply(stream.prepare(events));
+}
+
+fn texts(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}{i:05}")).collect()
+}
+
+/// Each entry as a line's text, or `==> kind` for a notice.
+fn shown(entries: &[Entry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| match e.text() {
+            Some(t) => String::from_utf8_lossy(t).into_owned(),
+            None => String::from_utf8_lossy(&e.line)
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+        .collect()
+}
+
+/// Every entry after `from`, page by page, reading from disk where needed.
+fn read_all_after(stream: &Stream, from: Cursor, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next = from;
+    loop {
+        let Page {
+            entries, next: n, ..
+        } = stream.read(&Query::After(next), limit);
+        if entries.is_empty() {
+            return out;
+        }
+        out.extend(shown(&entries));
+        next = n;
+    }
+}
+
+#[test]
+fn trimming_across_generations_keeps_every_entry_readable_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = stream(4 << 10);
+    let mut old = Followed::create(&dir.path().join("a.log"), 0);
+    let a = texts("a", 0..50);
+    feed(&s, vec![old.opened(None), old.append(&a)]);
+    // The writer rotates: the new file gets as many lines again, which pushes every entry of
+    // the old generation, and some of the new one, out of the 4 KiB cache.
+    std::fs::rename(dir.path().join("a.log"), dir.path().join("a.log.1")).expect("rename");
+    old.generation.finish(old.written);
+    let mut new = Followed::create(&dir.path().join("a.log"), 1);
+    let b = texts("b", 0..120);
+    feed(
+        &s,
+        vec![new.opened(Some(NoticeKind::Rotated)), new.append(&b)],
+    );
+
+    let first = s.read(&Query::After(ORIGIN), 1).entries[0].cursor;
+    assert!(
+        s.read_cached(&Query::After(first), 10).is_none(),
+        "the old generation is no longer cached"
+    );
+    let mut want = vec![a[0].clone()];
+    want.extend(a[1..].iter().cloned());
+    want.push("==> rotated".into());
+    want.extend(b.iter().cloned());
+    assert_eq!(read_all_after(&s, ORIGIN, 7), want);
+
+    // Paging back from the end crosses the cache, the new file on disk and the old one.
+    let mut back = Vec::new();
+    let mut page = s.read(&Query::Last(9), 9);
+    loop {
+        back.splice(0..0, shown(&page.entries));
+        let Some(prev) = page.prev else { break };
+        page = s.read(&Query::Before(prev), 9);
+    }
+    assert_eq!(back, want);
+}
+
+#[test]
+fn cursors_resolve_exactly_within_a_run_and_by_content_across_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("x.log");
+    let lines = texts("x", 0..10);
+    // Generation 0 of the file, then the file truncated and rewritten with the same bytes:
+    // generation 1 has the same identity and the same first bytes.
+    let s = stream(1 << 20);
+    let mut g0 = Followed::create(&path, 0);
+    feed(&s, vec![g0.opened(None), g0.append(&lines)]);
+    let in_g0 = s.read(&Query::After(ORIGIN), 3).entries[2].cursor;
+    g0.generation.release();
+    g0.generation.finish(g0.written);
+    let mut g1 = Followed::create(&path, 1);
+    feed(
+        &s,
+        vec![g1.opened(Some(NoticeKind::Truncated)), g1.append(&lines)],
+    );
+
+    // Within the run, the cursor names generation 0 exactly (its entries are still cached):
+    // the reader continues there and then through the truncation, and never lands in the
+    // middle of the look-alike generation 1.
+    let got = read_all_after(&s, in_g0, 100);
+    let mut want: Vec<String> = lines[3..].to_vec();
+    want.push("==> truncated".into());
+    want.extend(lines.iter().cloned());
+    assert_eq!(got, want);
+
+    // A restarted server (a new stream, a new life) follows the same file: the old cursor is
+    // resolved by identity and first bytes, into the newest generation that matches.
+    let restarted = stream(1 << 20);
+    let mut again = Followed {
+        file: std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open"),
+        generation: Arc::new(Generation::new(
+            0,
+            g1.generation.id,
+            g1.generation.file().expect("held"),
+            g1.written,
+        )),
+        written: g1.written,
+    };
+    let reader = again.generation.file().expect("held");
+    again
+        .generation
+        .fill_prefix(&reader, again.written)
+        .expect("prefix");
+    feed(&restarted, vec![again.opened(None)]);
+    let more = texts("y", 0..2);
+    feed(&restarted, vec![again.append(&more)]);
+    let in_g1 = s.read(&Query::After(ORIGIN), 100).entries;
+    let third = in_g1
+        .iter()
+        .find(|e| e.text() == Some(lines[2].as_bytes()) && e.gen_seq == 1)
+        .expect("generation 1 has the line")
+        .cursor;
+    assert_ne!(third.life, restarted.read(&Query::Last(1), 1).next.life);
+    let mut want: Vec<String> = lines[3..].to_vec();
+    want.extend(more.iter().cloned());
+    assert_eq!(read_all_after(&restarted, third, 4), want);
+
+    // Another file's cursor (another identity) is a gap, whatever its sequence number.
+    let foreign = Cursor {
+        ident: third.ident ^ 1,
+        ..third
+    };
+    assert_eq!(
+        shown(&restarted.read(&Query::After(foreign), 1).entries),
+        ["==> gap"]
+    );
+}
+
+#[test]
+fn a_read_crossing_from_disk_into_a_cache_being_trimmed_loses_and_repeats_nothing() {
+    const LINES: usize = 20_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = Arc::new(stream(2 << 10));
+    let mut file = Followed::create(&dir.path().join("busy.log"), 0);
+    let all = texts("line ", 0..LINES);
+    feed(&s, vec![file.opened(None), file.append(&all[..100])]);
+
+    // Deterministic first: a reader reads a page from disk, the cache is then trimmed far
+    // past its position, and the next page continues exactly where the first stopped.
+    let page = s.read(&Query::After(ORIGIN), 10);
+    assert_eq!(shown(&page.entries), all[..10]);
+    feed(&s, vec![file.append(&all[100..200])]);
+    let page = s.read(&Query::After(page.next), 10);
+    assert_eq!(shown(&page.entries), all[10..20]);
+
+    // Then racing: the follower appends in small batches (each trims the 2 KiB cache) while
+    // a reader pages from the start, each page crossing from disk into the cache.
+    let writer = {
+        let s = s.clone();
+        let rest = all[200..].to_vec();
+        std::thread::spawn(move || {
+            for batch in rest.chunks(7) {
+                feed(&s, vec![file.append(batch)]);
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = Vec::new();
+    let mut next = ORIGIN;
+    while got.len() < LINES {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {LINES} lines",
+            got.len()
+        );
+        let page = s.read(&Query::After(next), 13);
+        got.extend(shown(&page.entries));
+        next = page.next;
+    }
+    writer.join().expect("writer");
+    assert_eq!(got.len(), LINES, "no line twice, no notice");
+    assert!(got == all, "every line, in order");
+}

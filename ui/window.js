@@ -1,0 +1,367 @@
+// window.js: the window of one view's entries, the page's one piece of real logic.
+//
+// A window is a contiguous run of a view's entries (one stream, or several merged), in stream
+// order, bounded to RETAIN entries. `headPrev` is the cursor to page further back (null at the
+// file's first line). `tailComplete` says whether the window reaches the live end: while it
+// does, live entries are appended; while it does not (far-away entries were dropped to bound
+// memory, or the view opened around a linked line), live entries wait in `pending` and are
+// merged, de-duplicated by cursor, when the window is extended back to the end.
+//
+// It owns the entries and the fetches that extend them; it does not own the connection (which
+// holds its own cursors), the scroller, or what "following" means: the page tells it through
+// hooks. Every entry gets a `seq`, increasing in window order, which the scroller anchors on.
+// A closed window (the user opened another view) ignores whatever its fetches bring back.
+
+const RETAIN = 100000; // entries kept in memory per view
+const SLACK = 10000; // trim in chunks, not on every append
+const PENDING_MAX = 50000;
+const PAGE = 5000; // history and catch-up page size
+const START_PAGE = 10000; // page size when paging all the way back to the first line
+const AROUND = 500; // entries each side of a linked line
+const RETRY_AFTER_FAILURE_MS = 2000;
+
+class ClosedError extends Error {}
+
+function linesUrl(id, params) {
+  const q = new URLSearchParams(params);
+  return `/api/streams/${encodeURIComponent(id)}/lines?${q}`;
+}
+
+function lastOf(entries) {
+  return entries.length ? entries[entries.length - 1].cursor : null;
+}
+
+export class EntryWindow {
+  /**
+   * @param {string[]} ids the streams of this view (several: a merged view)
+   * @param {object} hooks
+   * @param {(path: string) => Promise<object>} hooks.api GET a JSON answer (throws on errors)
+   * @param {(entries: object[]) => void} hooks.added entries just entered the window
+   * @param {(anchor: boolean) => void} hooks.changed the entries changed; `anchor`: keep what
+   *   is on screen where it is
+   * @param {() => void} hooks.settled a fetch ended (the page may want the next one)
+   * @param {() => boolean} hooks.following is the page following the live end?
+   * @param {() => number|null} hooks.shownSeq `seq` of the first entry on screen
+   * @param {(msg: string) => void} hooks.warn a fetch failed
+   */
+  constructor(ids, hooks) {
+    this.ids = ids;
+    this.merged = ids.length > 1;
+    this.hooks = hooks;
+    this.entries = [];
+    this.headPrev = null;
+    this.tailComplete = true;
+    this.pending = [];
+    this.pendingEpoch = 0; // bumped when `pending` overflowed and was forgotten
+    this.loadingHead = false;
+    this.loadingTail = false;
+    this.failedAt = -1e9;
+    this.closed = false;
+    this.seqHi = 0;
+    this.seqLo = 0;
+  }
+
+  /** Forget this view: fetches still under way are ignored when they come back. */
+  close() {
+    this.closed = true;
+  }
+
+  async api(id, params) {
+    const d = await this.hooks.api(linesUrl(id, params));
+    if (this.closed) throw new ClosedError();
+    return d;
+  }
+
+  /** Does the window hold the stream's first line? */
+  atStart() {
+    return this.headPrev === null;
+  }
+
+  /** Does the window reach the live end (live entries are appended as they come)? */
+  reachesEnd() {
+    return this.tailComplete;
+  }
+
+  busy() {
+    return this.loadingHead || this.loadingTail;
+  }
+
+  /** An older page can be fetched now (one stream, not at its start, no fetch under way). */
+  canLoadOlder() {
+    return !!this.headPrev && !this.loadingHead && !this.recentlyFailed();
+  }
+
+  /** A newer page can be fetched now (the window stops short of the live end). */
+  canLoadNewer() {
+    return !this.tailComplete && !this.loadingTail && !this.recentlyFailed();
+  }
+
+  recentlyFailed() {
+    return performance.now() - this.failedAt < RETRY_AFTER_FAILURE_MS;
+  }
+
+  /** The note shown above the first line, or "". */
+  topNote() {
+    if (this.merged) return "merged view · open a single stream to page through its earlier history";
+    if (this.headPrev === null && this.entries.length) return "start of file";
+    if (this.headPrev) return "loading earlier lines…";
+    return "";
+  }
+
+  stamp(e, stream) {
+    if (stream && this.merged) e.stream = stream;
+    return e;
+  }
+
+  add(entries, where) {
+    if (!entries.length) return;
+    if (where === "front") {
+      for (let i = entries.length - 1; i >= 0; i--) entries[i].seq = --this.seqLo;
+      this.entries = entries.concat(this.entries);
+    } else {
+      for (const e of entries) e.seq = ++this.seqHi;
+      if (entries.length > 2000) this.entries = this.entries.concat(entries);
+      else for (const e of entries) this.entries.push(e);
+    }
+    this.hooks.added(entries);
+  }
+
+  firstCursor() {
+    for (const e of this.entries) if (e.cursor) return e.cursor;
+    return null;
+  }
+
+  lastCursor() {
+    for (let i = this.entries.length - 1; i >= 0; i--) if (this.entries[i].cursor) return this.entries[i].cursor;
+    return null;
+  }
+
+  /**
+   * Load the view's first entries: the last lines of each stream, or (one stream) the lines
+   * around `linked`. Returns `{cursors, jump}` for the connection to start from, or null when
+   * the window was closed meanwhile. `jump` is undefined without `linked`, else the linked
+   * entry (null when it is gone); a window opened around a line does not reach the live end.
+   */
+  async load(initial, linked) {
+    const cursors = new Map();
+    let jump;
+    try {
+      if (!this.merged && linked) jump = await this.loadAround(linked, cursors);
+      else await this.loadLast(initial, cursors);
+    } catch (e) {
+      if (this.closed) return null;
+      this.hooks.warn(`could not load: ${e.message}`);
+      for (const id of this.ids) if (!cursors.has(id)) cursors.set(id, null);
+    }
+    if (this.closed) return null;
+    return { cursors, jump };
+  }
+
+  async loadLast(initial, cursors) {
+    const parts = await Promise.all(this.ids.map((id) => this.api(id, { last: initial })));
+    let all = [];
+    parts.forEach((d, k) => {
+      cursors.set(this.ids[k], d.next || lastOf(d.entries));
+      all = all.concat(d.entries.map((e) => this.stamp(e, this.ids[k])));
+    });
+    if (this.merged) {
+      // History has no arrival times: keep each stream's history together, then timed ones.
+      const untimed = all.filter((e) => !e.time);
+      const timed = all.filter((e) => e.time).sort((a, b) => a.time - b.time);
+      all = untimed.concat(timed);
+      this.headPrev = null;
+    } else this.headPrev = parts[0].prev;
+    this.add(all, "back");
+  }
+
+  async loadAround(c, cursors) {
+    const id = this.ids[0];
+    const tail = await this.api(id, { last: 1 });
+    cursors.set(id, tail.next || lastOf(tail.entries));
+    let head;
+    let after = await this.api(id, { after: c, limit: AROUND });
+    if (after.entries.length) {
+      head = await this.api(id, { before: after.entries[0].cursor, limit: AROUND });
+    } else {
+      head = await this.api(id, { last: AROUND });
+      after = { entries: [] };
+    }
+    this.headPrev = head.prev;
+    this.add(head.entries.concat(after.entries), "back");
+    // Whatever was appended after the cursor taken for the connection arrives live (pending).
+    this.tailComplete = false;
+    const i = this.entries.findIndex((e) => e.cursor === c);
+    if (i < 0) this.hooks.warn("that line is no longer available");
+    return i >= 0 ? this.entries[i] : null;
+  }
+
+  /** Entries of `stream` from the live connection. */
+  live(stream, entries) {
+    const es = this.merged ? entries.map((e) => this.stamp(e, stream)) : entries;
+    if (this.tailComplete) {
+      this.add(es, "back");
+      this.trim();
+    } else {
+      for (const e of es) this.pending.push(e);
+      if (this.pending.length > PENDING_MAX) {
+        // Too much to hold: forget it, the catch-up fetch re-reads it from the file.
+        this.pending = [];
+        this.pendingEpoch++;
+      }
+    }
+    this.hooks.changed(false);
+  }
+
+  /** A row made by the page (a stream's state changed), placed as a live entry would be. */
+  addLocal(e, stream) {
+    this.stamp(e, stream);
+    if (this.tailComplete) this.add([e], "back");
+    else this.pending.push(e);
+    this.hooks.changed(false);
+  }
+
+  /** Keep at most RETAIN entries, dropping the side away from what is on screen. */
+  trim(prefer) {
+    const over = this.entries.length - RETAIN;
+    if (over <= SLACK && !(over > 0 && prefer === "force")) return;
+    const shown = this.hooks.shownSeq();
+    const shownSeq = shown === null ? this.seqHi : shown;
+    const mid = this.entries[Math.floor(this.entries.length / 2)].seq;
+    const dropFront = this.hooks.following() || (prefer !== "back" && shownSeq >= mid);
+    if (dropFront) {
+      this.entries = this.entries.slice(over);
+      if (!this.merged) this.headPrev = this.firstCursor();
+    } else {
+      this.entries = this.entries.slice(0, this.entries.length - over);
+      if (this.tailComplete) {
+        this.tailComplete = false;
+        this.pending = [];
+      }
+    }
+    this.hooks.changed(true);
+  }
+
+  /** Merge `pending` after a catch-up page that reached the end of the file. */
+  finishCatchUp(fetched) {
+    const seen = new Set(fetched.map((e) => e.cursor));
+    const rest = this.pending.filter((e) => !e.cursor || !seen.has(e.cursor));
+    this.pending = [];
+    this.tailComplete = true;
+    this.add(rest, "back");
+  }
+
+  /** Fetch the page before the first entry (one stream only). */
+  async loadOlder() {
+    const before = this.firstCursor();
+    if (!before || this.merged) return;
+    this.loadingHead = true;
+    try {
+      const d = await this.api(this.ids[0], { before, limit: PAGE });
+      if (this.firstCursor() !== before) return; // the window moved meanwhile
+      this.add(d.entries.map((e) => this.stamp(e)), "front");
+      this.headPrev = d.prev;
+      this.hooks.changed(true);
+      this.trim("back");
+    } catch (e) {
+      this.failed("history", e);
+    } finally {
+      this.loadingHead = false;
+      this.hooks.settled();
+    }
+  }
+
+  /** Fetch the page after the last entry, towards the live end. */
+  async loadNewer() {
+    const after = this.lastCursor();
+    if (!after || this.merged) return;
+    this.loadingTail = true;
+    const epoch = this.pendingEpoch;
+    try {
+      const d = await this.api(this.ids[0], { after, limit: PAGE });
+      if (this.lastCursor() !== after || this.tailComplete) return;
+      const got = d.entries.map((e) => this.stamp(e));
+      this.add(got, "back");
+      if (got.length < PAGE && epoch === this.pendingEpoch) this.finishCatchUp(got);
+      this.hooks.changed(true);
+      this.trim("front");
+    } catch (e) {
+      this.failed("catch-up", e);
+    } finally {
+      this.loadingTail = false;
+      this.hooks.settled();
+    }
+  }
+
+  failed(what, e) {
+    if (e instanceof ClosedError) return;
+    this.failedAt = performance.now();
+    this.hooks.warn(`${what}: ${e.message}`);
+  }
+
+  /**
+   * Replace the entries with the stream's last `count` lines and merge what arrived live
+   * meanwhile, so the window reaches the live end again. Resolves true once it does (at once
+   * if it already did), false when the window was closed or the fetch failed.
+   */
+  async reloadEnd(count) {
+    while (!this.tailComplete) {
+      const epoch = this.pendingEpoch;
+      let d;
+      try {
+        d = await this.api(this.ids[0], { last: count });
+      } catch (e) {
+        if (!(e instanceof ClosedError)) this.hooks.warn(`jump to end: ${e.message}`);
+        return false;
+      }
+      if (this.tailComplete) return false;
+      if (epoch !== this.pendingEpoch) continue; // pending overflowed meanwhile: read again
+      this.entries = [];
+      this.headPrev = d.prev;
+      const got = d.entries.map((e) => this.stamp(e));
+      this.add(got, "back");
+      this.finishCatchUp(got);
+      this.hooks.changed(false);
+      return true;
+    }
+    return true;
+  }
+
+  /**
+   * Page back to the stream's first line, keeping at most RETAIN entries (the newest are
+   * dropped). Resolves true when the window holds the first line.
+   */
+  async pageToStart() {
+    if (this.merged || this.headPrev === null) return true;
+    this.loadingHead = true;
+    try {
+      let before = this.firstCursor();
+      const chunks = [];
+      let count = 0;
+      let prev = this.headPrev;
+      while (prev) {
+        const d = await this.api(this.ids[0], { before, limit: START_PAGE });
+        chunks.unshift(d.entries.map((e) => this.stamp(e)));
+        count += d.entries.length;
+        while (count - chunks[chunks.length - 1].length >= RETAIN) count -= chunks.pop().length;
+        prev = d.prev;
+        if (!d.entries.length) break;
+        before = d.entries[0].cursor;
+      }
+      this.add(chunks.flat(), "front");
+      this.headPrev = prev || null;
+      this.trim("back");
+      return true;
+    } catch (e) {
+      if (!(e instanceof ClosedError)) this.hooks.warn(`start of file: ${e.message}`);
+      return false;
+    } finally {
+      this.loadingHead = false;
+    }
+  }
+
+  /** The cursor of the first entry with this text (a test hook). */
+  cursorOf(text) {
+    const e = this.entries.find((x) => x.text === text);
+    return e ? e.cursor : null;
+  }
+}
