@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::cli::{AuthMode, Cli};
 use crate::credentials::{self, Secret};
+use crate::parse::Zone;
 
 /// One thing to follow, as named on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct Config {
     pub default_lines: usize,
     /// Longest line kept whole.
     pub max_line_bytes: usize,
+    /// The zone of timestamps written without one.
+    pub timezone: Zone,
     /// Poll instead of using file events.
     pub poll: bool,
     /// Poll interval when polling.
@@ -145,6 +148,10 @@ impl Config {
             .ok()
             .filter(|n| (16..=(256 << 20)).contains(n))
             .ok_or_else(|| invalid("--max-line-bytes", "must be between 16 bytes and 256M"))?;
+        let timezone = match &cli.timezone {
+            Some(name) => Zone::named(name).map_err(|e| invalid("--timezone", e.to_string()))?,
+            None => Zone::system(),
+        };
         if cli.poll_interval < Duration::from_millis(10)
             || cli.poll_interval > Duration::from_secs(60)
         {
@@ -235,6 +242,7 @@ impl Config {
             addr: SocketAddr::new(cli.bind, cli.port),
             default_lines: cli.lines,
             max_line_bytes,
+            timezone,
             poll: cli.poll,
             poll_interval: cli.poll_interval,
             rotate_grace: cli.rotate_grace,

@@ -14,3 +14,4 @@ mod follow_endurance;
 mod follow_model;
 mod protocol;
 mod security;
+mod understand;

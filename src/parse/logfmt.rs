@@ -53,30 +53,37 @@ impl<'a> Iterator for Pairs<'a> {
             });
         };
         if let Some(quoted) = value_part.strip_prefix('"') {
-            let mut value = String::new();
+            // Find the closing quote; only a value with escapes is copied.
+            let bytes = quoted.as_bytes();
+            let mut i = 0;
             let mut escaped = false;
-            let mut borrowed = true;
-            for (i, c) in quoted.char_indices() {
-                if escaped {
-                    value.push(c);
-                    escaped = false;
-                } else if c == '\\' {
+            while i < bytes.len() && bytes[i] != b'"' {
+                if bytes[i] == b'\\' {
                     escaped = true;
-                    borrowed = false;
-                } else if c == '"' {
-                    self.rest = &quoted[i + 1..];
-                    let value = if borrowed {
-                        Cow::Borrowed(&quoted[..i])
-                    } else {
-                        Cow::Owned(value)
-                    };
-                    return (!key.is_empty()).then_some(Pair { key, value });
-                } else {
-                    value.push(c);
+                    i += 1;
                 }
+                i += 1;
             }
-            self.rest = "";
-            return None;
+            if i >= bytes.len() || key.is_empty() {
+                self.rest = "";
+                return None;
+            }
+            self.rest = &quoted[i + 1..];
+            let raw = &quoted[..i];
+            let value = if escaped {
+                let mut out = String::with_capacity(raw.len());
+                let mut chars = raw.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        c => out.push(c),
+                    }
+                }
+                Cow::Owned(out)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            return Some(Pair { key, value });
         }
         let value_end = value_part.find([' ', '\t']).unwrap_or(value_part.len());
         self.rest = &value_part[value_end..];

@@ -243,6 +243,20 @@ pub fn skip_decoration(mut line: &[u8]) -> &[u8] {
     line
 }
 
+/// The `log` text of a Docker json-file line, without its trailing `\n`; none for any other
+/// line.
+pub fn docker_text(line: &[u8]) -> Option<String> {
+    if line.first() != Some(&b'{') {
+        return None;
+    }
+    let log = json::facts(line)?.docker_log?;
+    let mut log = log.into_owned();
+    if log.ends_with('\n') {
+        log.pop();
+    }
+    Some(log)
+}
+
 /// The text an entry shows for a line: Docker's json-file lines become their `log` text
 /// (without its trailing `\n`); every other line is itself.
 pub fn entry_text(line: &[u8]) -> Cow<'_, [u8]> {

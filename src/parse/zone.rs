@@ -7,8 +7,8 @@
 //! offset changes happen on minute boundaries, so a cached minute is exact (a unit test
 //! compares the cache with jiff over DST transitions).
 
-use std::cell::Cell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -102,14 +102,39 @@ pub fn utc_year(ms: i64) -> i32 {
     i32::try_from(y).unwrap_or(i32::MAX)
 }
 
-/// The zone that stamps without an offset are read in.
-#[derive(Clone)]
+/// The zone that stamps without an offset are read in. Shared by every stream's reader
+/// threads, so its one-entry cache is a single atomic word.
 pub struct Zone {
     tz: TimeZone,
     /// UTC needs no lookup at all.
     utc: bool,
-    /// The last civil minute converted: (key, epoch ms of its first instant).
-    cache: Cell<(i64, i64)>,
+    /// The last civil minute converted, packed by [`pack`]; [`EMPTY`] when none.
+    cache: AtomicU64,
+}
+
+/// An empty cache word.
+const EMPTY: u64 = u64::MAX;
+/// Bias that makes an offset in seconds (within ±26 hours) a 24-bit unsigned number.
+const OFFSET_BIAS: i64 = 1 << 23;
+
+/// Packs a civil minute (minutes since 1970-01-01T00:00 civil, below 2^40 through year 9999)
+/// with the UTC offset in seconds that applies to it, into one word.
+fn pack(minute: i64, offset_secs: i64) -> Option<u64> {
+    let minute = u64::try_from(minute).ok().filter(|&m| m < 1 << 40)?;
+    let offset = u64::try_from(offset_secs + OFFSET_BIAS)
+        .ok()
+        .filter(|&o| o < 1 << 24)?;
+    Some(minute << 24 | offset)
+}
+
+fn unpack(word: u64) -> (i64, i64) {
+    ((word >> 24) as i64, (word & 0xFF_FFFF) as i64 - OFFSET_BIAS)
+}
+
+impl Clone for Zone {
+    fn clone(&self) -> Self {
+        Self::from_tz(self.tz.clone())
+    }
 }
 
 impl fmt::Debug for Zone {
@@ -152,7 +177,7 @@ impl Zone {
         Self {
             tz,
             utc,
-            cache: Cell::new((i64::MIN, 0)),
+            cache: AtomicU64::new(EMPTY),
         }
     }
 
@@ -170,16 +195,22 @@ impl Zone {
         if self.utc {
             return Some(c.utc_ms());
         }
-        let key = c.utc_ms().div_euclid(60_000);
-        let (cached_key, minute_ms) = self.cache.get();
-        let minute_ms = if cached_key == key {
-            minute_ms
-        } else {
-            let ms = self.uncached_minute(c)?;
-            self.cache.set((key, ms));
-            ms
+        // Every instant jiff picks for a civil time is that time minus some offset, so the
+        // cache keeps the minute and its offset; a word read whole is never torn.
+        let civil_minute_ms = c.utc_ms() - i64::from(c.second) * 1000 - i64::from(c.milli);
+        let key = civil_minute_ms.div_euclid(60_000);
+        let word = self.cache.load(Ordering::Relaxed);
+        let offset_secs = match (word != EMPTY).then(|| unpack(word)) {
+            Some((cached, offset)) if cached == key => offset,
+            _ => {
+                let offset = (civil_minute_ms - self.uncached_minute(c)?) / 1000;
+                if let Some(w) = pack(key, offset) {
+                    self.cache.store(w, Ordering::Relaxed);
+                }
+                offset
+            }
         };
-        Some(minute_ms + i64::from(c.second) * 1000 + i64::from(c.milli))
+        Some(c.utc_ms() - offset_secs * 1000)
     }
 
     /// Epoch ms of the first instant of `c`'s civil minute, straight from jiff.

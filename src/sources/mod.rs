@@ -204,7 +204,8 @@ impl Sources {
                 })
                 .find(|id| !taken.contains(id.as_str()))
                 .expect("an unbounded range always yields a free id");
-            let stream = Arc::new(Stream::new(id, name, limits));
+            let stream =
+                Arc::new(Stream::new(id, name, limits).with_zone(self.config.timezone.clone()));
             streams.push(stream.clone());
             stream
         };

@@ -24,6 +24,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::parse::{Parser, Zone};
+
 use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -31,8 +33,8 @@ use tokio::sync::watch;
 use crate::tail::{Event, FileState, Generation};
 
 pub use cursor::{Cursor, CursorError};
-pub use entry::Entry;
 use entry::cursor_for;
+pub use entry::{Entry, Facts};
 pub use preload::Update;
 pub use read::{Page, Query};
 
@@ -129,6 +131,8 @@ pub struct Stream {
     id: StreamId,
     name: String,
     limits: StreamLimits,
+    /// Reads `ts` and `level` off lines, live and from history alike.
+    parser: Parser,
     inner: Mutex<Inner>,
     changed: watch::Sender<u64>,
     /// The last answer encoded for a reader, shared with every reader that asks the same
@@ -166,6 +170,7 @@ impl Stream {
             id,
             name,
             limits,
+            parser: Parser::new(Zone::system()),
             inner: Mutex::new(Inner {
                 gens: VecDeque::new(),
                 cache: VecDeque::new(),
@@ -178,6 +183,14 @@ impl Stream {
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
         }
+    }
+
+    /// The stream with stamps that carry no zone read in `zone` (`--timezone`; the
+    /// server's own zone by default).
+    #[must_use]
+    pub fn with_zone(mut self, zone: Zone) -> Self {
+        self.parser = Parser::new(zone);
+        self
     }
 
     /// The stream's id.
@@ -313,6 +326,7 @@ impl Stream {
                             line,
                             self.limits.max_line_bytes,
                             Some(time),
+                            &self.parser,
                         ));
                     }
                 }

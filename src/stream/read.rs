@@ -167,6 +167,7 @@ impl Stream {
                             line,
                             self.limits.max_line_bytes,
                             None,
+                            &self.parser,
                         );
                         if !budget.fits(out.len(), e.json.len()) {
                             full = true;
@@ -327,6 +328,7 @@ impl Stream {
                     line,
                     self.limits.max_line_bytes,
                     None,
+                    &self.parser,
                 ));
             }
             if !reached_start || older.len() + cached.len() >= limit {
@@ -493,5 +495,6 @@ fn unreachable_gap(detail: &str) -> Entry {
         json: json.to_string().into(),
         line: format!("==> gap: {detail} <==").into(),
         notice: true,
+        facts: super::Facts::default(),
     }
 }
