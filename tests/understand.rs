@@ -163,3 +163,183 @@ async fn bad_lines_stay_text_and_the_follower_goes_on() {
     );
     assert_eq!(texts(&page)[5], "after");
 }
+
+/// A mixed log of `n` lines: text with levels and words, JSON and logfmt with status codes.
+fn mixed_log(n: usize, seed: u64) -> Vec<String> {
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let levels = ["DEBUG", "INFO", "WARN", "ERROR"];
+    let words = ["disk full", "timeout", "Timeout", "user bob", "GET /x"];
+    (0..n)
+        .map(|i| {
+            let level = levels[(next() % 4) as usize];
+            let word = words[(next() % 5) as usize];
+            let status = 200 + (next() % 4) * 100;
+            match next() % 3 {
+                0 => format!(
+                    "2026-12-01T21:14:39.{:03}Z {level} line {i} {word}",
+                    i % 1000
+                ),
+                1 => format!(
+                    r#"{{"ts":1796159679,"level":"{}","msg":"{word} {i}","status":{status}}}"#,
+                    level.to_lowercase()
+                ),
+                _ => format!("ts=1796159679 level={level} status={status} msg=\"{word} {i}\""),
+            }
+        })
+        .collect()
+}
+
+/// The reference answer: the lines `q` matches, evaluated one by one over the whole file
+/// (the evaluator itself is checked against a naive one in `query::eval`'s unit tests).
+fn reference(lines: &[String], q: &str) -> Vec<String> {
+    let query = cometail::query::parse(q).unwrap();
+    let parser = cometail::parse::Parser::new(cometail::parse::Zone::utc());
+    lines
+        .iter()
+        .filter(|l| {
+            let level = parser.facts(l.as_bytes(), T).level;
+            query.matches(&cometail::query::Record {
+                text: l.as_bytes(),
+                level,
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+const QUERIES: [&str; 6] = [
+    "level>=warn",
+    "timeout",
+    "Timeout -level=error",
+    "status>=400 \"disk full\"",
+    "/line 1[0-9]+ /",
+    "status=500 level<=info",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn q_pages_forward_and_back_equal_a_reference_evaluation() {
+    let s = Server::start(&["--timezone", "UTC", "{dir}/app.log"]).await;
+    append(&s.path("app.log"), "start\n");
+    s.wait_last("app.log", "start").await;
+    let origin = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lines = mixed_log(3000, 11);
+    append(&s.path("app.log"), lines.join("\n") + "\n");
+    s.wait_last("app.log", lines.last().unwrap()).await;
+    let mut limits = [1usize, 7, 50, 333, 2].into_iter().cycle();
+    for q in QUERIES {
+        let want = reference(&lines, q);
+        assert!(
+            !want.is_empty() && want.len() < lines.len(),
+            "{q} must select some lines"
+        );
+        let enc = crate::common::enc(q);
+        // Forward from the first appended line, with varying page sizes.
+        let mut got = Vec::new();
+        let mut after = origin.clone();
+        for _ in 0..10_000 {
+            let limit = limits.next().unwrap();
+            let page = s
+                .ok_json(&format!(
+                    "/api/streams/app.log/lines?after={after}&limit={limit}&q={enc}"
+                ))
+                .await;
+            let texts = texts(&page);
+            assert!(texts.len() <= limit);
+            assert!(!page["scanned"]["budget"].as_bool().unwrap());
+            after = page["next"].as_str().unwrap().to_owned();
+            if texts.is_empty() {
+                break;
+            }
+            got.extend(texts);
+        }
+        assert_eq!(got, want, "forward q={q}");
+        // Backward from the end, with varying page sizes.
+        let mut got = Vec::new();
+        let mut path = format!("/api/streams/app.log/lines?last=5&q={enc}");
+        loop {
+            let page = s.ok_json(&path).await;
+            let mut texts = texts(&page);
+            texts.extend(got);
+            got = texts;
+            let Some(prev) = page["prev"].as_str() else {
+                break;
+            };
+            let limit = limits.next().unwrap();
+            path = format!("/api/streams/app.log/lines?before={prev}&limit={limit}&q={enc}");
+        }
+        got.retain(|t| t != "start" || want.contains(&"start".to_owned()));
+        assert_eq!(got, want, "backward q={q}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn q_filters_long_polls_sse_and_raw_and_bad_q_says_where() {
+    let s = Server::start(&["--timezone", "UTC", "{dir}/app.log"]).await;
+    append(&s.path("app.log"), "start\n");
+    s.wait_last("app.log", "start").await;
+    let next = s.ok_json("/api/streams/app.log/lines?last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = crate::common::enc("level>=error");
+    let url = format!("{}/api/streams/app.log/events?after={next}&q={q}", s.url);
+    let mut sse = crate::common::sse::Connection::open(&s.client, &url, None).await;
+    let poll = {
+        let client = s.client.clone();
+        let url = format!(
+            "{}/api/streams/app.log/lines?after={next}&wait=10&q={q}",
+            s.url
+        );
+        tokio::spawn(async move { client.get(url).send().await.unwrap().text().await.unwrap() })
+    };
+    append(&s.path("app.log"), "2026-12-01T21:14:39Z INFO fine\n");
+    append(
+        &s.path("app.log"),
+        "{\"level\":\"info\"}\n2026-12-01T21:14:39Z ERROR bad\n",
+    );
+    let body: Value = serde_json::from_str(&poll.await.unwrap()).unwrap();
+    assert_eq!(texts(&body), ["2026-12-01T21:14:39Z ERROR bad"]);
+    let (entries, _) = sse.entries(1, Duration::from_secs(10)).await;
+    let got: Vec<_> = entries
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["2026-12-01T21:14:39Z ERROR bad"]);
+    let raw = s
+        .client
+        .get(format!("{}/api/streams/app.log/raw?last=10&q={q}", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw, "2026-12-01T21:14:39Z ERROR bad\n");
+
+    for (q, at, len) in [("level>=loud", 7, 4), ("a \"open", 2, 5), ("n>abc", 2, 3)] {
+        let (status, body) = s
+            .get_json(&format!(
+                "/api/streams/app.log/lines?q={}",
+                crate::common::enc(q)
+            ))
+            .await;
+        assert_eq!(
+            (status, body["at"].as_u64(), body["len"].as_u64()),
+            (400, Some(at), Some(len)),
+            "{q}: {body}"
+        );
+        assert!(
+            body["error"].as_str().unwrap().starts_with("`q`: "),
+            "{body}"
+        );
+    }
+}

@@ -14,6 +14,7 @@ mod api;
 mod assets;
 mod auth;
 mod error;
+mod filter;
 mod grep;
 mod guard;
 mod headers;
