@@ -9,15 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Layer of each top-level module, higher imports lower; the same number means siblings, which
-# must not import each other. `config` sits below `sources` and `http` (both read the
-# validated configuration) and above `cli`, which it validates.
+# Layer of each top-level module, higher imports lower. Same number: siblings, which must not
+# import each other. `config` turns the command line into settings for `sources` (below it);
+# `sources`, `stream` and `tail` know nothing of `config` or `http`.
 declare -A layer=(
   [main]=10 [root]=9
   [http]=8
-  [sources]=7
-  [config]=6
-  [cli]=5 [stream]=5
+  [config]=7
+  [sources]=6 [cli]=6
+  [stream]=5
   [tail]=4
   [query]=3
   [parse]=2

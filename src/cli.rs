@@ -101,6 +101,17 @@ pub struct Cli {
     )]
     pub allowed_hosts: Vec<String>,
 
+    /// Address of a reverse proxy in front of cometail (repeatable). For connections from it,
+    /// the failure throttle counts the client address the proxy adds to `X-Forwarded-For`
+    /// (the rightmost one that is not a trusted proxy), instead of the proxy's own.
+    #[arg(
+        long = "trusted-proxy",
+        env = "COMETAIL_TRUSTED_PROXIES",
+        value_name = "ADDR",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// TLS certificate chain (PEM). With --tls-key, serves HTTPS with HTTP/2 and HSTS.
     #[arg(
         long,

@@ -12,17 +12,8 @@ use std::time::Duration;
 use crate::cli::{AuthMode, Cli};
 use crate::credentials::{self, Secret};
 use crate::parse::Zone;
-
-/// One thing to follow, as named on the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// A path, followed whether or not it exists yet.
-    File(PathBuf),
-    /// A glob pattern, evaluated again while running.
-    Glob(String),
-    /// Standard input (`-`).
-    Stdin,
-}
+use crate::sources::Settings;
+pub use crate::sources::Source;
 
 /// Everything cometail needs to run.
 #[derive(Debug, Clone)]
@@ -60,6 +51,8 @@ pub struct Config {
     /// Host names accepted in `Host` besides loopback names and the connection's own
     /// address, lowercase, without port.
     pub allowed_hosts: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// TLS, when `--tls-cert` and `--tls-key` were given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Most open streams (SSE, raw follow) per client address.
@@ -125,6 +118,20 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// What the sources need: the paths and the follower, spool and cache settings.
+    pub fn source_settings(&self) -> Settings {
+        Settings {
+            sources: self.sources.clone(),
+            max_line_bytes: self.max_line_bytes,
+            rotate_grace: self.rotate_grace,
+            poll: self.poll,
+            poll_interval: self.poll_interval,
+            spool_bytes: self.spool_bytes,
+            cache_bytes: self.cache_bytes,
+            timezone: self.timezone.clone(),
+        }
+    }
+
     /// Validates the command line.
     ///
     /// # Errors
@@ -231,6 +238,7 @@ impl Config {
             auth,
             public_without_auth: cli.public_without_auth,
             allowed_hosts,
+            trusted_proxies: cli.trusted_proxies,
             tls,
             max_streams_per_address: cli
                 .max_streams_per_address

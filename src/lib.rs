@@ -12,7 +12,7 @@
 //! [`run`] ties it together; the binary is a thin shim around it, and tests run it in-process.
 
 // Layers, top first; a module imports only from layers below it (`scripts/layers.sh`
-// checks this): `http` > `config` | `sources` > `cli` | `stream` > `tail` > `query` > `parse` > the leaves
+// checks this): `http` > `config` > `sources` | `cli` > `stream` > `tail` > `query` > `parse` > the leaves
 // `credentials`, `tls`, `logging`, `shutdown`.
 pub mod cli;
 pub mod config;
@@ -59,9 +59,13 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let config = Arc::new(config);
     let tracker = TaskTracker::new();
-    let sources = Sources::start(config.clone(), tracker.clone(), shutdown.clone())
-        .await
-        .map_err(RunError::Spool)?;
+    let sources = Sources::start(
+        Arc::new(config.source_settings()),
+        tracker.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(RunError::Spool)?;
     let state = http::AppState::new(sources.clone(), config.clone(), shutdown.clone());
     tracker.spawn(http::keep_alive_ticker(
         state.keep_alive.clone(),

@@ -4,7 +4,9 @@
 //! Every wait polls a condition with a deadline; nothing sleeps to synchronise. The tests take
 //! a static lock (see `support::run`), so they run one at a time inside this binary.
 
+mod follow;
 mod support;
+mod tabs;
 
 use std::time::Duration;
 
@@ -181,90 +183,6 @@ async fn wait_live(b: &Browser) {
     .await;
 }
 
-#[test]
-fn scrolling_up_pauses_and_the_new_lines_control_resumes() {
-    run(async {
-        let srv = Server::start(
-            |d| std::fs::write(d.join("app.log"), lines("line", 500)).expect("write"),
-            &["app.log"],
-        );
-        let b = Browser::start(1280, 800).await;
-        b.open(&srv.url).await;
-        b.wait_js("the last line", &has_row("line 500"), SECS10)
-            .await;
-        wait_live(&b).await;
-        assert_eq!(
-            b.js("return window.__cometail.following()").await,
-            json!(true)
-        );
-        b.js("const l = document.querySelector('#log'); l.scrollTop = l.scrollHeight / 3")
-            .await;
-        b.wait_js(
-            "pause",
-            "return window.__cometail.following() === false",
-            SECS2,
-        )
-        .await;
-        let top_before = b
-            .js("return document.querySelector('#log').scrollTop")
-            .await;
-        srv.append("app.log", &lines("more", 5));
-        b.wait_js(
-            "the new-lines control",
-            "const n = document.querySelector('#newlines'); return !n.hidden && /5 new lines/.test(n.textContent)",
-            SECS2,
-        )
-        .await;
-        let top_after = b
-            .js("return document.querySelector('#log').scrollTop")
-            .await;
-        assert_eq!(top_before, top_after, "a paused view must not move");
-        assert!(
-            !b.rows().await.contains(&"more 5".to_string()),
-            "paused: the end is off screen"
-        );
-        b.c.find(fantoccini::Locator::Css("#newlines"))
-            .await
-            .expect("control")
-            .click()
-            .await
-            .expect("click");
-        b.wait_js(
-            "follow again",
-            "return window.__cometail.following() === true",
-            SECS2,
-        )
-        .await;
-        b.wait_js("the newest line on screen", &has_row("more 5"), SECS2)
-            .await;
-        b.wait_js(
-            "the control hides",
-            "return document.querySelector('#newlines').hidden",
-            SECS2,
-        )
-        .await;
-        // Keys: g pauses at the start, G follows again.
-        b.js("document.querySelector('#log').focus()").await;
-        b.c.find(fantoccini::Locator::Css("#log"))
-            .await
-            .expect("log")
-            .send_keys("g")
-            .await
-            .expect("g");
-        b.wait_js("the start of the file", &has_row("line 1"), SECS2)
-            .await;
-        b.c.find(fantoccini::Locator::Css("#log"))
-            .await
-            .expect("log")
-            .send_keys("G")
-            .await
-            .expect("G");
-        b.wait_js("the end again", &has_row("more 5"), SECS2).await;
-        assert_clean(&b).await;
-        b.close().await;
-    });
-}
-
 /// Lines shown once each and in order: the texts the page holds equal `want` exactly.
 async fn assert_exactly(b: &Browser, want: &[String]) {
     let got: Vec<String> =
@@ -346,7 +264,9 @@ fn long_polling_takes_over_when_sse_does_not_deliver() {
         b.cdp("Network.enable", json!({})).await;
         b.cdp("Network.setBlockedURLs", json!({ "urls": ["*/events*"] }))
             .await;
-        b.open(&srv.url).await;
+        // The tab's own connection (the blocked URLs apply to this page, not to the shared
+        // worker; relay.js runs the same conn.js fallback).
+        b.open(&format!("{}?conn=tab", srv.url)).await;
         b.wait_js(
             "the long-polling status",
             "return document.querySelector('#status-text').textContent === 'live · long polling'",
@@ -381,6 +301,10 @@ fn a_hundred_thousand_lines_keep_the_dom_small_and_history_reaches_the_first_lin
         let last = "row 100000 some payload text to make the file realistic";
         let first = "row 000001 some payload text to make the file realistic";
         b.wait_js("the last line", &has_row(last), SECS10).await;
+        // The user scrolls away from the end (a script's scrolls would not stop following).
+        b.wheel(-2000).await;
+        b.wait_js("pause", "return !window.__cometail.following()", SECS2)
+            .await;
         // Scroll to the top again and again: each time the page fetches an older page.
         let end = std::time::Instant::now() + Duration::from_secs(120);
         loop {
@@ -991,7 +915,11 @@ fn xss_payloads_as_lines_file_names_and_filters_run_nothing_and_break_no_csp() {
         for p in &payloads {
             assert!(texts.iter().any(|t| t == p), "payload missing: {p}");
         }
-        // Walk the whole log so every payload is rendered as a row at some point.
+        // Walk the whole log so every payload is rendered as a row at some point (the user
+        // scrolls away from the end first: a script's scrolls would not stop following).
+        b.wheel(-2000).await;
+        b.wait_js("pause", "return !window.__cometail.following()", SECS2)
+            .await;
         b.js("const l = document.querySelector('#log'); l.scrollTop = 0")
             .await;
         for _ in 0..20 {

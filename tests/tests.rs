@@ -6,12 +6,14 @@
 
 mod common;
 
+mod answers;
 mod api;
 mod browser;
 mod follow_differential;
 mod follow_edge;
 mod follow_endurance;
 mod follow_model;
+mod history;
 mod protocol;
 mod security;
 mod understand;

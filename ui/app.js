@@ -1,7 +1,8 @@
 // app.js: cometail's page, as wiring. The HTTP API is docs/API.md; each part of the page is a
 // module that owns one idea:
 //   window.js  the window of a view's entries (history pages, live entries, trimming, catch-up)
-//   conn.js    the live connection (SSE, long polling, resume from its own cursors)
+//   conn.js    a live connection (SSE, long polling, resume from its own cursors)
+//   live.js    the tab's side of the one connection all tabs share (relay.js, a SharedWorker)
 //   view.js    the virtual scroller
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
 //   picker.js  the stream list
@@ -9,9 +10,10 @@
 // This file holds what joins them: which view is open, whether the page follows the live end,
 // the header's controls, keys and the URL.
 
-import { Conn, Status } from "./conn.js";
+import { Status } from "./conn.js";
+import { connect } from "./live.js";
 import { Filter, checkSpec } from "./filter.js";
-import { LogView } from "./view.js";
+import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
 import { Picker } from "./picker.js";
@@ -82,6 +84,7 @@ const rows = new Rows(els.log, {
 const view = new LogView(els.log, els.spacer, {
   build: (e) => rows.build(e),
   onScroll,
+  resized: onResized,
   labelCols: () => rows.labelCols(),
 });
 
@@ -130,12 +133,17 @@ function updateNewLines() {
   renderPicker();
 }
 
-// Following stops only when the view moved *up* from where we last put it: scroll events
-// arrive a frame late, when more lines may already have grown the log, so "not at the bottom"
-// alone would pause a fast stream by itself.
-function onScroll() {
+// Following is the user's choice: only the user scrolling (view.js tells which scrolls are the
+// user's) or a key changes it. Any other scroll (the browser clamping scrollTop after a
+// resize, a wrap toggle, rows changing height) leaves it as it is, and the end is pinned
+// again. Following stops only when the view moved *up* from where we last put it: scroll
+// events arrive a frame late, when more lines may already have grown the log, so "not at
+// the bottom" alone would pause a fast stream by itself.
+function onScroll(user) {
   if (!win) return;
-  if (state.following) {
+  if (!user) {
+    if (state.following) schedule();
+  } else if (state.following) {
     if (view.movedUp()) {
       state.following = false;
       updateNewLines();
@@ -147,6 +155,11 @@ function onScroll() {
   }
   showTopNote();
   maybeLoadMore();
+}
+
+/** The log's box changed size: the end stays in view while following. */
+function onResized() {
+  if (state.following) view.scrollToBottom();
 }
 
 function maybeLoadMore() {
@@ -215,14 +228,14 @@ function onLive(stream, entries) {
   win.live(stream, entries);
 }
 
+// `?transport=poll` forces long polling and `?conn=tab` a connection of this tab's own (both
+// for tests and troubleshooting); by default all tabs share one connection (live.js).
+const urlFlags = new URLSearchParams(location.search);
+const forcePoll = urlFlags.get("transport") === "poll";
+const ownConn = urlFlags.get("conn") === "tab";
+
 function startConn(w, cursors) {
-  state.conn = new Conn({
-    streams: w.ids,
-    cursors,
-    forcePoll: new URLSearchParams(location.search).get("transport") === "poll",
-    onEntries: onLive,
-    onStatus: setStatus,
-  });
+  state.conn = connect({ streams: w.ids, cursors, forcePoll, onEntries: onLive, onStatus: setStatus }, ownConn);
   state.conn.start();
 }
 
@@ -235,7 +248,7 @@ function restartBackground() {
   state.bg = null;
   if (!others.length) return;
   const cursors = new Map(others.map((id) => [id, prev ? prev.cursors.get(id) || null : null]));
-  state.bg = new Conn({
+  state.bg = connect({
     streams: others,
     cursors,
     onEntries: (s, es) => {
@@ -243,7 +256,7 @@ function restartBackground() {
       renderPicker();
     },
     onStatus: () => {},
-  });
+  }, ownConn);
   state.bg.start();
 }
 
@@ -282,7 +295,7 @@ async function toStart() {
   schedule(true);
   flush();
   view.scrollTo(0);
-  onScroll();
+  onScroll(false);
 }
 
 // ---------------------------------------------------------------- status, picker, toasts
@@ -448,7 +461,9 @@ els.wrap.addEventListener("click", () => {
 els.newlines.addEventListener("click", follow);
 
 document.addEventListener("keydown", (ev) => {
-  const typing = ev.target instanceof HTMLInputElement || ev.target instanceof HTMLTextAreaElement;
+  // Shortcuts work whatever control has focus (a stream's checkbox, a button), except where
+  // keys type text.
+  const typing = isTextField(ev.target);
   if (ev.key === "Escape") {
     if (els.q.value) {
       els.q.value = "";
@@ -480,20 +495,20 @@ addEventListener("hashchange", () => {
   }
 });
 
-// A hidden tab gives its connections back after a while (browsers allow six HTTP/1.1
-// connections per host across all tabs) and resumes from its cursors when shown again.
+// A hidden tab with connections of its own gives them back after a while (browsers allow
+// six HTTP/1.1 connections per host across all tabs) and resumes from its cursors when shown
+// again. Shared subscriptions cost no connection and stay.
 const HIDDEN_GRACE_MS = 30000;
 let hiddenTimer = 0;
 document.addEventListener("visibilitychange", () => {
   clearTimeout(hiddenTimer);
+  const own = [state.conn, state.bg].filter((c) => c && !c.shared);
   if (document.hidden) {
     hiddenTimer = setTimeout(() => {
-      if (state.conn) state.conn.disconnect("paused while the tab is hidden");
-      if (state.bg) state.bg.disconnect("paused while the tab is hidden");
+      for (const c of own) c.disconnect("paused while the tab is hidden");
     }, HIDDEN_GRACE_MS);
   } else {
-    if (state.conn && state.conn.paused) state.conn.resume();
-    if (state.bg && state.bg.paused) state.bg.resume();
+    for (const c of own) if (c.paused) c.resume();
   }
 });
 
@@ -503,6 +518,7 @@ window.__cometail = {
   disconnect: () => state.conn && state.conn.disconnect(),
   reconnect: () => state.conn && state.conn.resume(),
   status: () => (state.conn ? state.conn.status : null),
+  shared: () => !!(state.conn && state.conn.shared),
   retained: () => (win ? win.entries.length : 0),
   rowsInDom: () => els.spacer.querySelectorAll(".row").length,
   following: () => state.following,

@@ -13,6 +13,9 @@
 import { plainText, styleSpan } from "./ansi.js";
 
 const OVERSCAN = 8;
+/** How long after a wheel turn, touch or scrolling key a scroll counts as the user's. */
+const INTENT_MS = 1000;
+const SCROLL_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown", " ", "Home", "End"]);
 /** Longest line text put in the DOM; the copy action still copies the whole line. */
 const MAX_RENDER_CHARS = 10000;
 
@@ -28,6 +31,15 @@ function cells(s) {
   const wide = s.length < 4096 ? s.match(WIDE_RE) : null;
   if (wide) n += wide.length;
   return n;
+}
+
+const NOT_TEXT = new Set(["checkbox", "radio", "button", "submit", "reset", "range", "color", "file", "image"]);
+
+/** Does typing in `el` enter text (so that letters are not shortcuts)? */
+export function isTextField(el) {
+  if (el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement) return true;
+  if (el instanceof HTMLInputElement) return !NOT_TEXT.has(el.type);
+  return !!(el && el.isContentEditable);
 }
 
 /** Append `plain` (with ANSI `segs` and highlight `ranges`) to `parent` as DOM nodes. */
@@ -75,7 +87,8 @@ export class LogView {
   /**
    * @param {HTMLElement} scroller the scrolling element
    * @param {HTMLElement} spacer its only in-flow child, sized to the full height
-   * @param {object} hooks {build(entry) -> row element, onScroll(), labelCols()}
+   * @param {object} hooks {build(entry) -> row element, onScroll(user), resized(),
+   *   labelCols()}; `onScroll(user)` says whether the user moved the view (see userScrolled)
    */
   constructor(scroller, spacer, hooks) {
     this.el = scroller;
@@ -93,21 +106,70 @@ export class LogView {
     // which at thousands of lines per second costs more than everything else together.
     this.pos = 0; // scrollTop, updated by scroll events and by our own scrolls
     this.viewH = this.el.clientHeight;
+    this.intentUntil = 0; // performance.now() until which a scroll counts as the user's
+    this.pointerDown = false; // a pointer pressed in the log (scrollbar drag, selection)
     this.el.addEventListener("scroll", () => {
       this.pos = this.el.scrollTop;
       this.render();
-      this.hooks.onScroll();
+      this.hooks.onScroll(this.userScrolled());
     }, { passive: true });
-    new ResizeObserver(() => {
-      this.viewH = this.el.clientHeight;
-      const w = this.el.clientWidth;
-      if (w !== this.width) {
-        this.width = w;
-        this.measure();
-        this.relayout();
-      }
-      this.render();
-    }).observe(this.el);
+    this.watchIntent();
+    new ResizeObserver(() => this.resized()).observe(this.el);
+    // A font that loads late changes the character cell the heights are computed from.
+    if (document.fonts) document.fonts.addEventListener("loadingdone", () => this.resized(true));
+  }
+
+  /**
+   * Record the user's own ways of scrolling: the wheel, touch, a pointer pressed in the log
+   * (its scrollbar, a selection dragged past an edge) and the scrolling keys. A scroll event
+   * counts as the user's only within INTENT_MS of one of these; every other scroll (the
+   * browser clamping scrollTop after a resize, our own scrolls) is not the user's choice.
+   */
+  watchIntent() {
+    const intent = () => {
+      this.intentUntil = performance.now() + INTENT_MS;
+    };
+    const opts = { passive: true };
+    this.el.addEventListener("wheel", (ev) => {
+      intent();
+      // Down at the very end nothing scrolls, so no scroll event comes: say so here.
+      if (ev.deltaY > 0) requestAnimationFrame(() => this.hooks.onScroll(true));
+    }, opts);
+    this.el.addEventListener("touchstart", intent, opts);
+    this.el.addEventListener("touchmove", intent, opts);
+    this.el.addEventListener("pointerdown", () => {
+      this.pointerDown = true;
+      intent();
+    }, opts);
+    const up = () => {
+      this.pointerDown = false;
+    };
+    addEventListener("pointerup", up, true);
+    addEventListener("pointercancel", up, true);
+    document.addEventListener("keydown", (ev) => {
+      if (SCROLL_KEYS.has(ev.key) && !isTextField(ev.target)) intent();
+    }, true);
+  }
+
+  /** Did the user move the view just now (see watchIntent)? */
+  userScrolled() {
+    return this.pointerDown || performance.now() < this.intentUntil;
+  }
+
+  /** The scroller's box (or the font) changed: recompute what depends on it. */
+  resized(remeasure) {
+    this.viewH = this.el.clientHeight;
+    const w = this.el.clientWidth;
+    if (w !== this.width || remeasure) {
+      // What the user was reading stays in place (the page re-pins the end when following).
+      const anchor = this.anchor();
+      this.width = w;
+      this.measure();
+      this.relayout();
+      this.restore(anchor);
+    }
+    this.render();
+    this.hooks.resized();
   }
 
   measure() {

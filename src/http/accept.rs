@@ -15,7 +15,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::http::Request as HttpRequest;
-use axum::response::IntoResponse;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -28,7 +27,7 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::guard::LocalAddr;
-use super::headers::CSP;
+use super::late::{HeadClock, Late};
 use crate::config::Config;
 
 /// Default of `--header-timeout`: how long a client may take to send a request's head.
@@ -37,6 +36,10 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HEADERS: usize = 100;
 /// Most concurrent streams on one HTTP/2 connection.
 pub const MAX_H2_STREAMS: u32 = 128;
+/// How much later than the loop's own first-head deadline hyper's header timer fires.
+const HYPER_TIMER_MARGIN: Duration = Duration::from_millis(250);
+/// How long a connection whose head timed out has to write its 408.
+const LATE_ANSWER: Duration = Duration::from_secs(1);
 /// How long shutdown waits for open connections to finish.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1500);
 
@@ -64,7 +67,9 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        // hyper's timer covers the heads after the first; for the first, the loop's own
+        // deadline (which can answer 408) must fire first, so hyper's waits a little longer.
+        .header_read_timeout(header_timeout + HYPER_TIMER_MARGIN)
         .max_buf_size(config.max_header_bytes)
         .max_headers(MAX_HEADERS);
     builder
@@ -100,10 +105,13 @@ pub async fn serve(
         let local = tcp.local_addr().ok();
         let started = Arc::new(AtomicBool::new(false));
         let seen = started.clone();
+        let clock = HeadClock::default();
+        let in_time = clock.clone();
         let service =
             app.clone()
                 .map_request(move |mut req: HttpRequest<hyper::body::Incoming>| {
                     seen.store(true, Ordering::Relaxed);
+                    in_time.disarm();
                     req.extensions_mut().insert(ConnectInfo(peer));
                     if let Some(local) = local {
                         req.extensions_mut().insert(LocalAddr(local));
@@ -120,10 +128,15 @@ pub async fn serve(
             let deadline = tokio::time::Instant::now() + header_timeout;
             let io: Box<dyn Io> = match tls {
                 Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
-                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Ok(stream)) => {
+                        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            clock.speaks_http2();
+                        }
+                        Box::new(Late::new(stream, clock.clone()))
+                    }
                     _ => return,
                 },
-                None => Box::new(tcp),
+                None => Box::new(Late::new(tcp, clock.clone())),
             };
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(io),
@@ -137,10 +150,15 @@ pub async fn serve(
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     () = &mut first, if waiting_first => {
+                        waiting_first = false;
                         if !started.load(Ordering::Relaxed) {
+                            // Answer 408 (when an HTTP/1 head was under way) and close; the
+                            // connection gets a moment to write it, no more.
+                            if clock.expire() {
+                                let _ = tokio::time::timeout(LATE_ANSWER, conn.as_mut()).await;
+                            }
                             break;
                         }
-                        waiting_first = false;
                     }
                     () = shutdown.cancelled() => {
                         conn.as_mut().graceful_shutdown();
@@ -185,31 +203,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Answers a connection over the cap with [`ApiError::TooManyConnections`] and closes it.
-/// No request was read, so the answer is written by hand, from the same table.
 async fn refuse(mut tcp: tokio::net::TcpStream) {
-    let refusal = ApiError::TooManyConnections;
-    let status = refusal.status();
-    let response = refusal.into_response();
-    let retry = response
-        .headers()
-        .get(axum::http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("1")
-        .to_owned();
-    let Ok(body) = axum::body::to_bytes(response.into_body(), 1024).await else {
-        return;
-    };
-    let head = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         content-security-policy: {CSP}\r\nx-content-type-options: nosniff\r\n\
-         cache-control: no-store\r\nretry-after: {retry}\r\nconnection: close\r\n\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        body.len()
-    );
-    let write = async {
-        tcp.write_all(head.as_bytes()).await?;
-        tcp.write_all(&body).await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let answer = ApiError::TooManyConnections.http1_bytes();
+    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&answer)).await;
 }

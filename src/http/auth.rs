@@ -9,6 +9,7 @@
 //! Nothing here logs a credential.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
 use axum::extract::{Request, State};
@@ -20,7 +21,7 @@ use tokio::sync::Semaphore;
 use super::AppState;
 use super::error::{ApiError, Challenge};
 use super::guard::LocalAddr;
-use super::throttle::Throttle;
+use super::throttle::{self, Throttle};
 use crate::config::Auth;
 use crate::credentials::{Digest, decoy_of, hex, random_bytes, secret_eq, sha256, verify_password};
 
@@ -37,8 +38,12 @@ enum Outcome {
     Exchange(String),
     /// No credentials (not counted as a failure).
     Missing,
-    /// Wrong credentials (counted); `clear_cookie` when a stale cookie should be dropped.
-    Wrong { clear_cookie: bool },
+    /// Wrong credentials (counted against the address, and against `user` for Basic);
+    /// `clear_cookie` when a stale cookie should be dropped.
+    Wrong {
+        clear_cookie: bool,
+        user: Option<String>,
+    },
 }
 
 /// The run-time side of [`Auth`]: digests of the secrets, the throttle, the caches.
@@ -57,7 +62,11 @@ pub(crate) struct Authenticator {
     key: [u8; 32],
     verified: Mutex<HashSet<Digest>>,
     verifying: Semaphore,
-    throttle: Throttle,
+    /// Failures per client address (see [`throttle::address`]).
+    by_address: Throttle<IpAddr>,
+    /// Failures per Basic user name, from any address, keyed by the name's digest so that a
+    /// table full of long made-up names stays small.
+    by_user: Throttle<Digest>,
     /// Whether the cookie gets `Secure`.
     tls: bool,
 }
@@ -98,7 +107,8 @@ impl Authenticator {
             key,
             verified: Mutex::new(HashSet::new()),
             verifying: Semaphore::new(MAX_VERIFYING),
-            throttle: Throttle::default(),
+            by_address: Throttle::default(),
+            by_user: Throttle::default(),
             tls,
         })
     }
@@ -116,6 +126,7 @@ impl Authenticator {
                     }
                     _ => Outcome::Wrong {
                         clear_cookie: false,
+                        user: None,
                     },
                 };
             }
@@ -131,16 +142,17 @@ impl Authenticator {
                     Some(t) if secret_eq(rest, t) => Outcome::Allowed,
                     _ => Outcome::Wrong {
                         clear_cookie: false,
+                        user: None,
                     },
                 };
             }
             if scheme.eq_ignore_ascii_case(b"basic") && self.basic() {
-                return if self.verify_basic(rest).await {
-                    Outcome::Allowed
-                } else {
-                    Outcome::Wrong {
+                return match self.verify_basic(rest).await {
+                    Ok(()) => Outcome::Allowed,
+                    Err(user) => Outcome::Wrong {
                         clear_cookie: false,
-                    }
+                        user,
+                    },
                 };
             }
             return Outcome::Missing;
@@ -150,15 +162,23 @@ impl Authenticator {
                 return if secret_eq(value.as_bytes(), expected) {
                     Outcome::Allowed
                 } else {
-                    Outcome::Wrong { clear_cookie: true }
+                    Outcome::Wrong {
+                        clear_cookie: true,
+                        user: None,
+                    }
                 };
             }
         }
         Outcome::Missing
     }
 
-    /// Verifies `Basic` credentials (the base64 part).
-    async fn verify_basic(&self, encoded: &[u8]) -> bool {
+    /// Verifies `Basic` credentials (the base64 part); on failure, the user name they gave.
+    ///
+    /// A user name with recent failures is slowed: its verification waits until the name's
+    /// block ends, so guessing one user's password goes no faster than the throttle allows,
+    /// while the right password is still accepted (later). A header verified before is
+    /// accepted at once (the user's browser sends it on every request).
+    async fn verify_basic(&self, encoded: &[u8]) -> Result<(), Option<String>> {
         let cache_key = sha256(&[&self.key, encoded]);
         if self
             .verified
@@ -166,33 +186,37 @@ impl Authenticator {
             .unwrap_or_else(PoisonError::into_inner)
             .contains(&cache_key)
         {
-            return true;
+            return Ok(());
         }
         let Some((user, password)) = decode_basic(encoded) else {
-            return false;
+            return Err(None);
         };
         let (hash, known) = match self.users.get(&user) {
             Some(h) => (h.clone(), true),
             None => match &self.decoy {
                 Some(d) => (d.clone(), false),
-                None => return false,
+                None => return Err(Some(user)),
             },
         };
+        if let Some(wait) = self.by_user.blocked(&sha256(&[user.as_bytes()])) {
+            tokio::time::sleep(wait).await;
+        }
         let Ok(_turn) = self.verifying.acquire().await else {
-            return false;
+            return Err(Some(user));
         };
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, password.as_bytes()))
             .await
             .unwrap_or(false)
             && known;
-        if ok {
-            let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
-            if verified.len() >= MAX_VERIFIED {
-                verified.clear();
-            }
-            verified.insert(cache_key);
+        if !ok {
+            return Err(Some(user));
         }
-        ok
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(cache_key);
+        Ok(())
     }
 
     fn set_cookie(&self, name: &str, value: &str, max_age_zero: bool) -> HeaderValue {
@@ -296,22 +320,31 @@ fn cookie_name(req: &Request) -> String {
 
 /// The middleware: lets a request through only with valid credentials (or when
 /// authentication is off), trades `?token=` for the cookie, throttles repeated failures.
+///
+/// The right credential is accepted whatever failed before from the same address: behind a
+/// reverse proxy every user shares one address, and one wrong script must not lock them all
+/// out. Failures are what the throttle slows: once an address or a user name has failed
+/// [`throttle::FREE_FAILURES`] times, each further failure is a 429 with `Retry-After`, and a
+/// blocked user name's next verification waits out its block.
 pub(super) async fn require(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let Some(auth) = app.auth.as_deref() else {
         return next.run(req).await;
     };
-    let ip = super::peer(&req).map(|a| a.ip());
-    if let Some(retry_after) = auth.throttle.blocked(ip) {
-        return ApiError::TooManyFailures { retry_after }.into_response();
-    }
+    let ip = super::peer(&req)
+        .map(|a| client_address(a.ip(), req.headers(), &app.config.trusted_proxies))
+        .map(throttle::address);
     let name = cookie_name(&req);
     match auth.check(req.uri(), req.headers(), &name).await {
         Outcome::Allowed => {
-            auth.throttle.succeed(ip);
+            if let Some(ip) = &ip {
+                auth.by_address.succeed(ip);
+            }
             next.run(req).await
         }
         Outcome::Exchange(location) => {
-            auth.throttle.succeed(ip);
+            if let Some(ip) = &ip {
+                auth.by_address.succeed(ip);
+            }
             let value = auth.cookie.as_ref().map(|c| c.0.as_str()).unwrap_or("");
             let mut r = StatusCode::SEE_OTHER.into_response();
             let h = r.headers_mut();
@@ -323,13 +356,14 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
             r
         }
         Outcome::Missing => auth.unauthorized("authentication required").into_response(),
-        Outcome::Wrong { clear_cookie } => {
-            let block = auth.throttle.fail(ip);
+        Outcome::Wrong { clear_cookie, user } => {
+            let by_address = ip.and_then(|ip| auth.by_address.fail(ip));
+            let by_user = user.and_then(|user| auth.by_user.fail(sha256(&[user.as_bytes()])));
             tracing::debug!(
                 "authentication failed from {}",
                 ip.map_or_else(|| "?".to_owned(), |i| i.to_string())
             );
-            let mut r = match block {
+            let mut r = match by_address.max(by_user) {
                 Some(retry_after) => ApiError::TooManyFailures { retry_after },
                 None => auth.unauthorized("wrong credentials"),
             }
@@ -343,10 +377,54 @@ pub(super) async fn require(State(app): State<AppState>, req: Request, next: Nex
     }
 }
 
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the rightmost
+/// address in `X-Forwarded-For` that is not a trusted proxy (each proxy appends the address it
+/// got the request from; entries left of the first untrusted one are the client's to forge).
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => {}
+            Ok(ip) => return ip,
+            // Not an address (`unknown`, a port): the chain cannot be followed further.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_rightmost_untrusted_hop() {
+        let proxy: IpAddr = "10.0.0.9".parse().expect("valid");
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2, 10.0.0.9"),
+        );
+        assert_eq!(client_address(proxy, &h, &[proxy]).to_string(), "2.2.2.2");
+        let stranger: IpAddr = "3.3.3.3".parse().expect("valid");
+        assert_eq!(
+            client_address(stranger, &h, &[proxy]),
+            stranger,
+            "untrusted peer"
+        );
+        assert_eq!(client_address(proxy, &HeaderMap::new(), &[proxy]), proxy);
+        h.insert("x-forwarded-for", HeaderValue::from_static("junk"));
+        assert_eq!(client_address(proxy, &h, &[proxy]), proxy);
+    }
 
     #[test]
     fn the_token_leaves_the_redirect_location() {

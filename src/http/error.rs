@@ -83,6 +83,9 @@ pub enum ApiError {
     /// The connection is over `--max-connections`.
     #[error("too many connections")]
     TooManyConnections,
+    /// The request head did not arrive within `--header-timeout`.
+    #[error("the request head did not arrive in time (--header-timeout)")]
+    HeadTimeout,
     /// A server limit is reached; try again later.
     #[error("{0}")]
     Busy(String),
@@ -104,6 +107,7 @@ impl ApiError {
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::TooManyFailures { .. } | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::TooManyConnections | Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::HeadTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -116,6 +120,28 @@ impl ApiError {
             Self::TooManyConnections => Some(CONNECTIONS_RETRY_AFTER),
             _ => None,
         }
+    }
+
+    /// The answer as HTTP/1.1 bytes, for the accept loop's refusals that come before any
+    /// request was parsed (no router, no layers): the same status, reason, `Retry-After` and
+    /// security headers, then the connection is closed.
+    pub(crate) fn http1_bytes(&self) -> Vec<u8> {
+        let status = self.status();
+        let body = serde_json::json!({ "error": self.to_string() }).to_string();
+        let retry = self
+            .retry_after()
+            .map(|w| format!("retry-after: {}\r\n", w.as_secs().max(1)))
+            .unwrap_or_default();
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             content-security-policy: {}\r\nx-content-type-options: nosniff\r\n\
+             cache-control: no-store\r\n{retry}connection: close\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len(),
+            super::headers::CSP,
+        )
+        .into_bytes()
     }
 
     /// Logs why a streaming response ended early. Its head (200) is sent already, so this is

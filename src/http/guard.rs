@@ -125,6 +125,12 @@ fn refusal(app: &AppState, req: &Request) -> Option<ApiError> {
     }
     // HTTP/2 sends the authority in the URI; HTTP/1 in `Host` (and an absolute-form URI may
     // carry one too): every one present must be allowed, and there must be one.
+    // RFC 9112, 3.2: a request with more than one `Host` gets 400, whichever comes first.
+    if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
+        return Some(ApiError::BadRequest(
+            "the request has more than one Host".into(),
+        ));
+    }
     let mut host = None;
     let header_host = req.headers().get(header::HOST).map(|h| h.to_str().ok());
     let uri_host = req.uri().authority().map(|a| Some(a.as_str()));

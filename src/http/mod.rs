@@ -18,6 +18,7 @@ mod filter;
 mod grep;
 mod guard;
 mod headers;
+mod late;
 mod params;
 mod read;
 mod sse;

@@ -68,12 +68,16 @@ pub(crate) fn selection(
     after_override: Option<&str>,
     default_lines: usize,
 ) -> Result<Selection, ApiError> {
+    let last = number(params, "last", MAX_LIMIT as u64)?;
+    // `last=N` alone asks for N entries: `limit` defaults to N then, not to 1,000, so nothing
+    // below the documented maximum is cut silently. An explicit `limit` still wins.
     let limit = match number(params, "limit", MAX_LIMIT as u64)? {
         Some(0) => return Err(ApiError::BadRequest("`limit` must be at least 1".into())),
         Some(n) => usize::try_from(n).unwrap_or(MAX_LIMIT),
-        None => DEFAULT_LIMIT,
+        None => last
+            .and_then(|n| usize::try_from(n).ok())
+            .map_or(DEFAULT_LIMIT, |n| n.max(1)),
     };
-    let last = number(params, "last", MAX_LIMIT as u64)?;
     let wait = number(params, "wait", MAX_WAIT.as_secs())?;
     let after = match after_override {
         Some(id) => Some(cursor("Last-Event-ID", id)?),
@@ -99,7 +103,7 @@ pub(crate) fn selection(
     }
     let follow = match params.get("follow").map(String::as_str) {
         None | Some("0" | "false") => false,
-        Some("1" | "true" | "") => true,
+        Some("1" | "true") => true,
         Some(_) => return Err(ApiError::BadRequest("`follow` must be 1 or 0".into())),
     };
     let query = match (after, before, last) {
@@ -154,6 +158,7 @@ mod tests {
             &[("wait", "121"), ("after", "0000000000000000000000000")],
             &[("last", "1"), ("before", "0000000000000000000000000")],
             &[("follow", "yes")],
+            &[("follow", "")],
         ];
         for case in bad {
             assert!(
@@ -166,6 +171,14 @@ mod tests {
         }
         let ok = selection(&params(&[("last", "0")]), None, 10).expect("last=0 is valid");
         assert_eq!(ok.query, Query::Last(0));
+        let all = selection(&params(&[("last", "5000")]), None, 10).expect("valid");
+        assert_eq!(
+            (all.query, all.limit),
+            (Query::Last(5000), 5000),
+            "no hidden cap"
+        );
+        let capped = selection(&params(&[("last", "5000"), ("limit", "10")]), None, 10);
+        assert_eq!(capped.expect("valid").query, Query::Last(10));
     }
 
     proptest! {

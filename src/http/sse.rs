@@ -62,7 +62,7 @@ pub(super) async fn events(
     let params = params(p)?;
     let sel = selection(&params, last_event_id(&headers)?, app.config.default_lines)?;
     let q = filter::from_params(&params)?;
-    let first = first_page(&stream, sel.query, sel.limit.min(DEFAULT_LIMIT), q.as_ref()).await?;
+    let first = first_page(&stream, sel.query, sel.limit, q.as_ref()).await?;
     let ids = vec![stream.id().to_string()];
     let positions = vec![first.next];
     let first = VecDeque::from([(0, first)]);
@@ -123,8 +123,7 @@ pub(super) async fn multiplexed(
             Some(c) => positions.push(*c),
             None => {
                 // Streams without a resume point start with their last entries.
-                let limit = sel.limit.min(DEFAULT_LIMIT);
-                let page = first_page(s, sel.query, limit, q.as_ref()).await?;
+                let page = first_page(s, sel.query, sel.limit, q.as_ref()).await?;
                 positions.push(page.next);
                 first.push_back((i, page));
             }
@@ -168,6 +167,9 @@ struct Feed {
     receivers: Vec<watch::Receiver<u64>>,
     /// Each stream's cursor: the last entry sent.
     positions: Vec<Cursor>,
+    /// Whether each stream's position has been sent to the client: a multiplexed event's id
+    /// names only those, so a resume from it never skips a starting page not yet sent.
+    sent: Vec<bool>,
     ids: Vec<String>,
     /// Pages already read, to send first (the starting entries).
     first: VecDeque<(usize, Page)>,
@@ -191,11 +193,16 @@ impl Feed {
         slot: Slot,
     ) -> Self {
         let receivers = streams.iter().map(|s| s.subscribe()).collect();
+        let mut sent = vec![true; streams.len()];
+        for (i, _) in &first {
+            sent[*i] = false;
+        }
         Self {
             app,
             streams,
             receivers,
             positions,
+            sent,
             ids,
             first,
             multiplexed,
@@ -210,7 +217,8 @@ impl Feed {
         let mut out = BytesMut::with_capacity(data.len() + 128);
         out.put_slice(b"event: entries\nid: ");
         if self.multiplexed {
-            for (i, (id, pos)) in self.ids.iter().zip(&self.positions).enumerate() {
+            let sent = self.ids.iter().zip(&self.positions).zip(&self.sent);
+            for (i, ((id, pos), _)) in sent.filter(|(_, sent)| **sent).enumerate() {
                 if i > 0 {
                     out.put_slice(b",");
                 }
@@ -231,6 +239,8 @@ impl Feed {
     /// or an internal error, logged once).
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some((i, page)) = self.first.pop_front() {
+            self.positions[i] = page.next;
+            self.sent[i] = true;
             return Some(self.event(i, &page));
         }
         loop {

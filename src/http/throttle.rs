@@ -1,11 +1,14 @@
-//! The failure throttle: failed authentication attempts per client address (IPv6 by /64: one
-//! host usually has a whole /64).
+//! The failure throttle: failed authentication attempts counted per key, the client address
+//! ([`address`]: IPv6 by /64, one host usually has a whole /64) or a Basic user name.
 //!
-//! The first [`FREE_FAILURES`] − 1 failures cost nothing; then each failure blocks the address
-//! for 1 s, 2 s, 4 s, … up to [`MAX_BLOCK`]. The table is bounded ([`MAX_TRACKED`]), forgets
-//! an address [`FORGET_AFTER`] after its last failure, and lives only in memory.
+//! The first [`FREE_FAILURES`] − 1 failures cost nothing; then each failure blocks the key for
+//! 1 s, 2 s, 4 s, … up to [`MAX_BLOCK`]. A block slows failures, never the right credential:
+//! the authentication layer decides what a block means (see `auth.rs`). The table is bounded
+//! ([`MAX_TRACKED`]), forgets a key [`FORGET_AFTER`] after its last failure, and lives only in
+//! memory.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -21,10 +24,18 @@ const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Most addresses whose failures are remembered (bounds the table an attacker can grow).
 const MAX_TRACKED: usize = 65_536;
 
-/// Failed attempts per client address.
-#[derive(Debug, Default)]
-pub(crate) struct Throttle {
-    table: Mutex<HashMap<IpAddr, Failures>>,
+/// Failed attempts per key.
+#[derive(Debug)]
+pub(crate) struct Throttle<K> {
+    table: Mutex<HashMap<K, Failures>>,
+}
+
+impl<K> Default for Throttle<K> {
+    fn default() -> Self {
+        Self {
+            table: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +46,7 @@ struct Failures {
 }
 
 /// The address failures are counted under: IPv4 as is (also when IPv4-mapped), IPv6 by /64.
-fn key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -48,24 +59,23 @@ fn key(ip: IpAddr) -> IpAddr {
     }
 }
 
-impl Throttle {
-    fn table(&self) -> MutexGuard<'_, HashMap<IpAddr, Failures>> {
+impl<K: Eq + Hash> Throttle<K> {
+    fn table(&self) -> MutexGuard<'_, HashMap<K, Failures>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How long `ip` must still wait, if it is blocked.
-    pub(crate) fn blocked(&self, ip: Option<IpAddr>) -> Option<Duration> {
+    /// How long `key` must still wait, if it is blocked.
+    pub(crate) fn blocked(&self, key: &K) -> Option<Duration> {
         let now = Instant::now();
-        let until = self.table().get(&key(ip?))?.blocked_until?;
+        let until = self.table().get(key)?.blocked_until?;
         (until > now).then(|| until - now)
     }
 
     /// Records a failure; returns the wait it earned, if any.
-    pub(crate) fn fail(&self, ip: Option<IpAddr>) -> Option<Duration> {
-        let ip = key(ip?);
+    pub(crate) fn fail(&self, key: K) -> Option<Duration> {
         let now = Instant::now();
         let mut table = self.table();
-        if table.len() >= MAX_TRACKED && !table.contains_key(&ip) {
+        if table.len() >= MAX_TRACKED && !table.contains_key(&key) {
             table.retain(|_, f| now.duration_since(f.last) < FORGET_AFTER);
             if table.len() >= MAX_TRACKED {
                 // Forgetting some addresses beats growing without bound.
@@ -75,7 +85,7 @@ impl Throttle {
                 }
             }
         }
-        let f = table.entry(ip).or_insert(Failures {
+        let f = table.entry(key).or_insert(Failures {
             count: 0,
             last: now,
             blocked_until: None,
@@ -95,11 +105,9 @@ impl Throttle {
         Some(wait)
     }
 
-    /// Forgets `ip`'s failures (it authenticated).
-    pub(crate) fn succeed(&self, ip: Option<IpAddr>) {
-        if let Some(ip) = ip {
-            self.table().remove(&key(ip));
-        }
+    /// Forgets `key`'s failures (it authenticated).
+    pub(crate) fn succeed(&self, key: &K) {
+        self.table().remove(key);
     }
 }
 
@@ -110,16 +118,18 @@ mod tests {
     #[test]
     fn failures_are_free_then_slowed_down() {
         let t = Throttle::default();
-        let ip = Some(IpAddr::from([10, 0, 0, 1]));
+        let ip = IpAddr::from([10, 0, 0, 1]);
         for _ in 1..FREE_FAILURES {
             assert_eq!(t.fail(ip), None);
         }
         assert_eq!(t.fail(ip), Some(Duration::from_secs(1)));
-        assert!(t.blocked(ip).is_some());
+        assert!(t.blocked(&ip).is_some());
         assert_eq!(t.fail(ip), Some(Duration::from_secs(2)));
-        assert!(t.blocked(Some(IpAddr::from([10, 0, 0, 2]))).is_none());
+        assert!(t.blocked(&IpAddr::from([10, 0, 0, 2])).is_none());
+        t.succeed(&ip);
+        assert!(t.blocked(&ip).is_none());
         let v6a: IpAddr = "2001:db8::1".parse().expect("valid");
         let v6b: IpAddr = "2001:db8::2".parse().expect("valid");
-        assert_eq!(key(v6a), key(v6b), "one /64 is one address");
+        assert_eq!(address(v6a), address(v6b), "one /64 is one address");
     }
 }

@@ -15,15 +15,48 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, Source};
 use crate::stream::{Stream, StreamId, StreamLimits};
 use crate::tail::{FollowOptions, Watcher};
 
 use spool::SpoolProgress;
+
+/// One thing to follow, as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A path, followed whether or not it exists yet.
+    File(PathBuf),
+    /// A glob pattern, evaluated again while running.
+    Glob(String),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+/// What the sources need to know, taken from the validated configuration (so that this layer
+/// does not depend on `config`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What to follow, in command-line order.
+    pub sources: Vec<Source>,
+    /// Longest line kept whole.
+    pub max_line_bytes: usize,
+    /// How long a rotated-away file is still read.
+    pub rotate_grace: Duration,
+    /// Poll instead of using file events.
+    pub poll: bool,
+    /// Poll interval when polling.
+    pub poll_interval: Duration,
+    /// Bound on the stdin spool on disk.
+    pub spool_bytes: u64,
+    /// Memory for recent entries, per stream.
+    pub cache_bytes: usize,
+    /// The zone of timestamps written without one (`--timezone`).
+    pub timezone: crate::parse::Zone,
+}
 
 /// What a stream follows; it decides the stream's id, where the first look starts and whether
 /// a replaced file is announced.
@@ -54,7 +87,7 @@ impl Kind {
         }
     }
 
-    fn follow_options(&self, config: &Config) -> FollowOptions {
+    fn follow_options(&self, config: &Settings) -> FollowOptions {
         FollowOptions {
             max_line_bytes: config.max_line_bytes,
             grace: config.rotate_grace,
@@ -84,7 +117,7 @@ impl Kind {
 pub struct Sources {
     streams: RwLock<Vec<Arc<Stream>>>,
     watcher: Watcher,
-    config: Arc<Config>,
+    config: Arc<Settings>,
     tracker: TaskTracker,
     cancel: CancellationToken,
     /// Holds the stdin spool directory (removed when dropped) for the life of the process.
@@ -98,7 +131,7 @@ impl Sources {
     /// # Errors
     /// Fails only when the stdin spool cannot be created.
     pub async fn start(
-        config: Arc<Config>,
+        config: Arc<Settings>,
         tracker: TaskTracker,
         cancel: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {

@@ -68,6 +68,25 @@ fn boundary_at_or_after(file: &File, from: u64, end: u64) -> io::Result<Option<u
     Ok(newline.map(|i| i + 1).filter(|b| *b < end))
 }
 
+/// How far back a history read looks for the start of one line: as far as the follower's
+/// first look does. A longer line stops the read (see [`Top::LongLine`]).
+pub(crate) const LOOK_BACK: u64 = 64 << 20;
+
+/// What lies above the lines [`lines_before_bounded`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Top {
+    /// Nothing: the first line returned is the generation's first line.
+    Start,
+    /// More lines, not read (the limit was reached).
+    More,
+    /// A line that ends at byte `end` (its `\n` included) and starts more than [`LOOK_BACK`]
+    /// bytes earlier: it and everything before it are not read.
+    LongLine {
+        /// End of the long line.
+        end: u64,
+    },
+}
+
 /// The last `limit` lines that start before byte `before`, in file order, and whether the
 /// first of them is the generation's first line (nothing earlier remains).
 pub(crate) fn lines_before(
@@ -77,10 +96,26 @@ pub(crate) fn lines_before(
     max_line_bytes: usize,
     limit: usize,
 ) -> io::Result<(Vec<RawLine>, bool)> {
+    let (lines, top) = lines_before_bounded(file, before, extent, max_line_bytes, limit)?;
+    Ok((lines, top == Top::Start))
+}
+
+/// [`lines_before`], saying what lies above the lines; never scans more than [`LOOK_BACK`]
+/// bytes for one line's start, so a multi-GiB line costs a bounded read, not a scan of it.
+pub(crate) fn lines_before_bounded(
+    file: &File,
+    before: u64,
+    extent: Extent,
+    max_line_bytes: usize,
+    limit: usize,
+) -> io::Result<(Vec<RawLine>, Top)> {
     let before = before.min(extent.end);
     let mut out = Vec::new();
-    if before == 0 || limit == 0 {
-        return Ok((out, before == 0));
+    if before == 0 {
+        return Ok((out, Top::Start));
+    }
+    if limit == 0 {
+        return Ok((out, Top::More));
     }
     let mut back = BackReader {
         file,
@@ -93,16 +128,24 @@ pub(crate) fn lines_before(
         None if extent.unterminated_ok => extent.end,
         None => {
             // No complete line holds that byte: step back to the last complete one.
-            match back.rfind_newline(before - 1)? {
-                Some(i) => i + 1,
-                None => return Ok((out, true)),
+            match back.rfind_newline_within(before - 1)? {
+                Back::At(i) => i + 1,
+                Back::FileStart => return Ok((out, Top::Start)),
+                Back::TooFar => return Ok((out, Top::LongLine { end: before - 1 })),
             }
         }
     };
     while line_end > 0 && out.len() < limit {
         let terminated = back.byte(line_end - 1)? == Some(b'\n');
         let content_end = line_end - u64::from(terminated);
-        let start = back.rfind_newline(content_end)?.map_or(0, |i| i + 1);
+        let start = match back.rfind_newline_within(content_end)? {
+            Back::At(i) => i + 1,
+            Back::FileStart => 0,
+            Back::TooFar => {
+                out.reverse();
+                return Ok((out, Top::LongLine { end: line_end }));
+            }
+        };
         let len = content_end - start;
         let head_len = usize::try_from(len)
             .unwrap_or(usize::MAX)
@@ -112,7 +155,17 @@ pub(crate) fn lines_before(
         line_end = start;
     }
     out.reverse();
-    Ok((out, line_end == 0))
+    Ok((out, if line_end == 0 { Top::Start } else { Top::More }))
+}
+
+/// Where [`BackReader::rfind_newline_within`] stopped.
+enum Back {
+    /// A `\n` at this offset.
+    At(u64),
+    /// No `\n` down to the start of the file.
+    FileStart,
+    /// No `\n` within [`LOOK_BACK`] bytes.
+    TooFar,
 }
 
 fn first_newline_at_or_after(file: &File, from: u64, end: u64) -> io::Result<Option<u64>> {
@@ -158,23 +211,29 @@ impl BackReader<'_> {
         offset >= self.start && offset < self.start + self.buf.len() as u64
     }
 
-    /// Offset of the last `\n` before `below`.
-    fn rfind_newline(&mut self, below: u64) -> io::Result<Option<u64>> {
+    /// The last `\n` before `below`, looking back at most [`LOOK_BACK`] bytes.
+    fn rfind_newline_within(&mut self, below: u64) -> io::Result<Back> {
+        let floor = below.saturating_sub(LOOK_BACK);
         let mut hi = below;
-        while hi > 0 {
+        while hi > floor {
             if !self.covers(hi - 1) {
                 self.load(hi)?;
                 if !self.covers(hi - 1) {
-                    return Ok(None);
+                    return Ok(Back::FileStart);
                 }
             }
+            let from = usize::try_from(floor.saturating_sub(self.start)).unwrap_or(0);
             let upto = usize::try_from(hi - self.start).unwrap_or(self.buf.len());
-            if let Some(i) = memrchr(b'\n', &self.buf[..upto]) {
-                return Ok(Some(self.start + i as u64));
+            if let Some(i) = memrchr(b'\n', &self.buf[from.min(upto)..upto]) {
+                return Ok(Back::At(self.start + (from.min(upto) + i) as u64));
             }
-            hi = self.start;
+            hi = self.start.max(floor);
         }
-        Ok(None)
+        Ok(if floor == 0 {
+            Back::FileStart
+        } else {
+            Back::TooFar
+        })
     }
 
     fn byte(&mut self, offset: u64) -> io::Result<Option<u8>> {

@@ -14,8 +14,10 @@
 mod cursor;
 mod disk;
 mod entry;
+mod gap;
 mod preload;
 mod read;
+mod resolve;
 #[cfg(test)]
 mod tests;
 

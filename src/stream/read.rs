@@ -7,11 +7,13 @@
 
 use std::sync::Arc;
 
-use super::disk::{Extent, lines_before, lines_from};
-use super::{Cursor, Entry, GenRecord, Inner, ORIGIN, Stream, cursor_for};
-use crate::tail::{Generation, Notice, NoticeKind};
+use std::fs::File;
 
-type Pos = (u64, u64);
+use super::disk::{Extent, Top, lines_before_bounded, lines_from};
+use super::gap::{gap, history_gap, long_line_gap};
+use super::resolve::{Pos, Resolved, oldest_available, reopen, resolve, reusable};
+use super::{Cursor, Entry, GenRecord, Inner, ORIGIN, Stream, cursor_for};
+use crate::tail::Generation;
 
 /// Upper bound on the encoded size of one page, so that `limit` bounds bytes as well as
 /// entries. A page always holds at least one entry, however large.
@@ -77,7 +79,10 @@ impl Stream {
         match *query {
             Query::After(c) => self.read_after(c, limit, disk),
             Query::Before(c) => {
-                let end = self.resolve(c).unwrap_or((0, 0));
+                let resolved = resolve(&self.lock(), c);
+                let Resolved::At(end) = resolved else {
+                    return Some(self.unresolved_before(resolved));
+                };
                 let mut page = self.read_before(Some(end), limit, disk)?;
                 if page.entries.is_empty() {
                     page.next = c;
@@ -88,8 +93,49 @@ impl Stream {
         }
     }
 
-    fn resolve(&self, c: Cursor) -> Option<Pos> {
-        resolve(&self.lock(), c)
+    /// `before=` a cursor that does not resolve: a `gap`, never a silent empty page. Past the
+    /// end of its generation, paging goes on from that generation's end; for a cursor nobody
+    /// here issued, the gap stands at the oldest readable position and nothing lies before.
+    fn unresolved_before(&self, resolved: Resolved) -> Page {
+        let inner = self.lock();
+        let Some(cf) = inner.cache_from else {
+            return Page {
+                entries: Vec::new(),
+                next: ORIGIN,
+                prev: None,
+            };
+        };
+        let (at, detail, more) = match resolved {
+            Resolved::PastEnd(seq) => {
+                let end = generation(&inner, seq).map_or(0, |g| g.end());
+                (
+                    (seq, end + 1),
+                    "the cursor points past the end of its file (the file is shorter than it \
+                     was: truncated while cometail was not reading it)",
+                    true,
+                )
+            }
+            _ => (
+                oldest_available(&inner, cf),
+                "the cursor does not belong to this stream, or names a file generation that is \
+                 no longer known",
+                false,
+            ),
+        };
+        let notice = gap(&inner, at, detail.to_owned());
+        let cursor = notice.cursor;
+        Page {
+            entries: vec![notice],
+            next: cursor,
+            prev: more.then_some(cursor),
+        }
+    }
+
+    /// The file of a generation, held or found again by identity ([`reopen`]). Blocking.
+    fn file_of(&self, generation: &Generation, reusable: bool) -> Option<std::sync::Arc<File>> {
+        generation
+            .file()
+            .or_else(|| reusable.then(|| reopen(&self.name, generation)).flatten())
     }
 
     fn read_after(&self, c: Cursor, limit: usize, disk: bool) -> Option<Page> {
@@ -104,8 +150,20 @@ impl Stream {
             });
         };
         let mut pos = match resolve(&inner, c) {
-            Some(pos) => pos,
-            None => {
+            Resolved::At(pos) => pos,
+            Resolved::PastEnd(seq) => {
+                // The file was cut short while nobody read it: what the reader has not seen
+                // starts somewhere before its cursor, so it gets the generation again from
+                // its first byte, after a gap that says why.
+                let resume = (seq, 0);
+                let detail = "the cursor points past the end of its file (the file is shorter \
+                              than it was: truncated while cometail was not reading it); \
+                              reading it again from its start"
+                    .to_owned();
+                out.push(gap(&inner, resume, detail));
+                resume
+            }
+            Resolved::Unknown => {
                 let resume = oldest_available(&inner, cf);
                 let detail =
                     "the cursor names a file generation that is no longer available".to_owned();
@@ -140,6 +198,9 @@ impl Stream {
                 .iter()
                 .find(|r| r.generation.seq > pos.0)
                 .cloned();
+            let own = rec
+                .as_ref()
+                .is_some_and(|r| reusable(&inner.gens, &r.generation));
             drop(inner);
 
             let in_cache_gen = cf.0 == pos.0;
@@ -148,7 +209,7 @@ impl Stream {
                 _ => cf.1,
             };
             let lines = rec.as_ref().and_then(|r| {
-                let file = r.generation.file()?;
+                let file = self.file_of(&r.generation, own)?;
                 let extent = Extent {
                     end: stop,
                     unterminated_ok: !in_cache_gen && r.generation.finished(),
@@ -290,6 +351,8 @@ impl Stream {
 
         let mut older: Vec<Entry> = Vec::new(); // in reverse stream order
         let mut at_start = false;
+        // Where a gap stands when generation `g` cannot be read: lines before it are lost.
+        let mut gap_at = before;
         loop {
             let Some(rec) = gens.iter().find(|r| r.generation.seq == g) else {
                 at_start = true;
@@ -308,15 +371,15 @@ impl Stream {
                 },
                 unterminated_ok: !in_cache_gen && rec.generation.finished(),
             };
-            let Some(file) = rec.generation.file() else {
-                if before > 0 {
-                    older.push(history_gap(life, &rec.generation, before));
+            let Some(file) = self.file_of(&rec.generation, reusable(&gens, &rec.generation)) else {
+                if gap_at > 0 {
+                    older.push(history_gap(life, &rec.generation, gap_at));
                 }
                 at_start = true;
                 break;
             };
-            let Ok((lines, reached_start)) =
-                lines_before(&file, before, extent, self.limits.max_line_bytes, room)
+            let Ok((lines, top)) =
+                lines_before_bounded(&file, before, extent, self.limits.max_line_bytes, room)
             else {
                 at_start = true;
                 break;
@@ -331,7 +394,13 @@ impl Stream {
                     &self.parser,
                 ));
             }
-            if !reached_start || older.len() + cached.len() >= limit {
+            if let Top::LongLine { end } = top {
+                // History stops at a line longer than the look-back, and says so.
+                older.push(long_line_gap(life, &rec.generation, end));
+                at_start = true;
+                break;
+            }
+            if top != Top::Start || older.len() + cached.len() >= limit {
                 break;
             }
             if with_opening {
@@ -339,18 +408,13 @@ impl Stream {
                     older.push(opening.clone());
                 }
             }
-            // On to the previous generation, if it can still be read.
+            // On to the previous generation: its file is held, found again, or a gap.
             match gens.iter().rev().find(|r| r.generation.seq < g) {
-                Some(p) if p.generation.file().is_some() => {
+                Some(p) => {
                     g = p.generation.seq;
                     before = p.generation.end();
+                    gap_at = before + 1;
                     with_opening = true;
-                }
-                Some(p) => {
-                    // Older history existed but its file is gone: say so at the top.
-                    older.push(history_gap(life, &p.generation, p.generation.end() + 1));
-                    at_start = true;
-                    break;
                 }
                 None => {
                     at_start = true;
@@ -387,77 +451,17 @@ impl Stream {
     }
 }
 
-/// A `gap` notice at the top of history: lines before `point` of `generation` were there but
-/// cannot be read any more (the file was deleted, or overwritten by truncation).
-fn history_gap(life: u32, generation: &Generation, point: u64) -> Entry {
-    let detail = "earlier lines of this stream are no longer available".to_owned();
-    Entry::notice(
-        life,
-        generation,
-        point,
-        &Notice {
-            kind: NoticeKind::Gap,
-            detail,
-        },
-    )
-}
-
 /// Whether anything can be read before byte `before` of generation `g` (counting its opening
 /// notice when `with_opening`) or in an earlier generation.
 fn history_before(inner: &Inner, g: u64, before: u64, with_opening: bool) -> bool {
+    // A generation whose file was let go may still be found again by identity (or its loss
+    // must be told with a gap): either way the answer needs the disk, never a silent start.
     let rec = inner.gens.iter().find(|r| r.generation.seq == g);
-    let here = rec.is_some_and(|r| {
-        (before > 0 && r.generation.file().is_some()) || (with_opening && r.opening.is_some())
-    });
-    here || inner
-        .gens
-        .iter()
-        .any(|r| r.generation.seq < g && r.generation.file().is_some())
+    let here = rec.is_some_and(|r| before > 0 || (with_opening && r.opening.is_some()));
+    here || inner.gens.iter().any(|r| r.generation.seq < g)
 }
 
-/// The position a cursor names, if its generation is still known.
-fn resolve(inner: &Inner, c: Cursor) -> Option<Pos> {
-    if c == super::ORIGIN {
-        return inner
-            .gens
-            .front()
-            .filter(|r| r.generation.seq == 0)
-            .map(|r| (r.generation.seq, 0));
-    }
-    let valid = |r: &GenRecord| !r.generation.finished() || c.point <= r.generation.end() + 1;
-    if c.life == inner.life {
-        // Issued by this run: the generation is named exactly, or it was forgotten.
-        return inner
-            .gens
-            .iter()
-            .find(|r| r.generation.seq == c.seq && r.generation.ident == c.ident)
-            .filter(|r| valid(r))
-            .map(|r| (r.generation.seq, c.point));
-    }
-    // From an earlier run: only the content can tell, newest generation first.
-    inner
-        .gens
-        .iter()
-        .rev()
-        .filter(|r| r.generation.ident == c.ident)
-        .find(|r| {
-            r.generation.check(c.point) == Some(c.check)
-                && (!r.generation.finished() || c.point <= r.generation.end() + 1)
-        })
-        .map(|r| (r.generation.seq, c.point))
-}
-
-/// The oldest position from which entries can still be served.
-fn oldest_available(inner: &Inner, cf: Pos) -> Pos {
-    inner
-        .gens
-        .iter()
-        .find(|r| r.generation.file().is_some())
-        .map_or(cf, |r| (r.generation.seq, 0))
-        .min(cf)
-}
-
-fn generation(inner: &Inner, seq: u64) -> Option<&Arc<Generation>> {
+pub(super) fn generation(inner: &Inner, seq: u64) -> Option<&Arc<Generation>> {
     inner
         .gens
         .iter()
@@ -467,34 +471,4 @@ fn generation(inner: &Inner, seq: u64) -> Option<&Arc<Generation>> {
 
 fn position_cursor(inner: &Inner, pos: Pos) -> Cursor {
     generation(inner, pos.0).map_or(ORIGIN, |g| cursor_for(inner.life, g, pos.1))
-}
-
-fn gap(inner: &Inner, at: Pos, detail: String) -> Entry {
-    match generation(inner, at.0) {
-        Some(g) => Entry::notice(
-            inner.life,
-            g,
-            at.1,
-            &Notice {
-                kind: NoticeKind::Gap,
-                detail,
-            },
-        ),
-        None => unreachable_gap(&detail),
-    }
-}
-
-/// A gap at a position whose generation is unknown cannot be built from a generation; this
-/// only happens when every generation was forgotten, and then there is nothing to resume from.
-fn unreachable_gap(detail: &str) -> Entry {
-    let json = serde_json::json!({"cursor": ORIGIN.to_string(), "notice": "gap", "detail": detail});
-    Entry {
-        gen_seq: 0,
-        point: 0,
-        cursor: ORIGIN,
-        json: json.to_string().into(),
-        line: format!("==> gap: {detail} <==").into(),
-        notice: true,
-        facts: super::Facts::default(),
-    }
 }

@@ -274,3 +274,65 @@ fn a_read_crossing_from_disk_into_a_cache_being_trimmed_loses_and_repeats_nothin
     assert_eq!(got.len(), LINES, "no line twice, no notice");
     assert!(got == all, "every line, in order");
 }
+
+#[test]
+fn a_generation_let_go_is_found_again_by_identity_and_a_foreign_cursor_is_a_gap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.log");
+    let limits = StreamLimits {
+        cache_bytes: 4 << 10,
+        max_line_bytes: MAX_LINE,
+    };
+    let s = Stream::new(
+        StreamId::from_name("r.log"),
+        path.display().to_string(),
+        limits,
+    );
+    let mut g0 = Followed::create(&path, 0);
+    let a = texts("a", 0..100);
+    feed(&s, vec![g0.opened(None), g0.append(&a)]);
+    // Rotated twice: the follower lets generation 0 go while its file lives on as r.log.2.
+    std::fs::rename(&path, dir.path().join("r.log.2")).expect("rename");
+    g0.generation.finish(g0.written);
+    g0.generation.release();
+    let mut g1 = Followed::create(&path, 1);
+    let b = texts("b", 0..100);
+    feed(
+        &s,
+        vec![g1.opened(Some(NoticeKind::Rotated)), g1.append(&b)],
+    );
+    let mut back = Vec::new();
+    let mut page = s.read(&Query::Last(30), 30);
+    loop {
+        back.splice(0..0, shown(&page.entries));
+        let Some(prev) = page.prev else { break };
+        page = s.read(&Query::Before(prev), 30);
+    }
+    let mut want = a.clone();
+    want.push("==> rotated".into());
+    want.extend(b.iter().cloned());
+    assert_eq!(back, want, "history continues in the file found again");
+
+    // Gone for good: the top of history says so.
+    std::fs::remove_file(dir.path().join("r.log.2")).expect("remove");
+    let page = s.read(&Query::Last(150), 150);
+    assert_eq!(
+        shown(&page.entries).first().map(String::as_str),
+        Some("==> gap")
+    );
+    assert!(page.prev.is_none());
+
+    // A cursor of another stream is a gap, read forwards or backwards.
+    let other = stream(1 << 20);
+    let mut o = Followed::create(&dir.path().join("o.log"), 0);
+    feed(&other, vec![o.opened(None), o.append(&texts("o", 0..5))]);
+    let foreign = other.read(&Query::Last(1), 1).entries[0].cursor;
+    for query in [Query::After(foreign), Query::Before(foreign)] {
+        let page = s.read(&query, 10);
+        assert_eq!(
+            shown(&page.entries).first().map(String::as_str),
+            Some("==> gap"),
+            "{query:?}"
+        );
+    }
+}

@@ -6,165 +6,89 @@
 //! when to step again (a file event or a poll tick), so the whole behaviour is testable
 //! without a runtime and both wake-up back ends drive exactly the same logic.
 //!
-//! States and transitions (see ARCHITECTURE.md for the picture):
-//! - no file open: the path is `waiting` (missing) or in `error` (a directory, no permission…);
-//!   when a regular file appears it is opened from its first byte, or, at the very first look,
-//!   from the start of its last line (like `tail`, history stays on disk);
-//! - following: each step reads to the end; a file that shrank, or whose first bytes changed,
-//!   was truncated: a new generation starts at byte 0 with a `truncated` notice;
-//! - draining: the path names another file or none; the old file is still read, so lines a
-//!   writer adds after the rename are kept, until the new file has data or `grace` passes.
-//!   Then the old generation ends (its unterminated last line, if any, becomes a line) and the
-//!   new file is followed from its first byte after a `rotated` notice.
+//! The states ([`Phase`], see ARCHITECTURE.md for the picture) own what each needs:
+//! - `Closed`: no file open; the path is `waiting` (missing) or in `error` (a directory, no
+//!   permission…). When a regular file appears it is opened from its first byte, or, at the
+//!   very first look, from the start of its last line (like `tail`, history stays on disk).
+//! - `Following`: the path names the open file; each step reads to the end. A file that shrank,
+//!   or whose first bytes changed, was truncated: a new generation starts at byte 0 with a
+//!   `truncated` notice ([`OpenFile`] reports it, the follower restarts the generation).
+//! - `Draining`: the path names another file or none; the old file is still read, so lines a
+//!   writer adds after the rename are kept, and the file the path names now is held. The one
+//!   switch rule ([`Follower::draining`]): once the held file has data or `grace` passes, the
+//!   old generation is read to its end and finished (its unterminated last line becomes a
+//!   line) and the next file is followed from its first byte after a `rotated` notice.
 //!
 //! Known limit: once the new file has data, lines a *second* writer still appends to the old
 //! file are not read (stream order would have to interleave two generations).
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::generation::{Generation, read_full_at};
-use super::identity::{FileId, PREFIX_BYTES};
-use super::lines::{RawLine, Splitter};
-
-/// How a follower behaves; fixed for its life.
-#[derive(Debug, Clone)]
-pub struct FollowOptions {
-    /// Longest line kept whole; longer lines are cut.
-    pub max_line_bytes: usize,
-    /// How long a rotated-away or deleted file is still read.
-    pub grace: Duration,
-    /// Whether a new file under the path is announced with a `rotated` notice (not for the
-    /// stdin spool, whose files are an implementation detail).
-    pub announce_rotation: bool,
-    /// Whether the file present at the first look is read from its last line (`tail`) rather
-    /// than from its first byte.
-    pub start_at_end: bool,
-}
-
-impl Default for FollowOptions {
-    fn default() -> Self {
-        Self {
-            max_line_bytes: 1 << 20,
-            grace: Duration::from_secs(3),
-            announce_rotation: true,
-            start_at_end: true,
-        }
-    }
-}
-
-/// What a notice says happened to the file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoticeKind {
-    /// The path now names a new file.
-    Rotated,
-    /// The file shrank or was rewritten; reading restarted at its start.
-    Truncated,
-    /// Entries were skipped that cannot be replayed.
-    Gap,
-}
-
-impl NoticeKind {
-    /// The word used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rotated => "rotated",
-            Self::Truncated => "truncated",
-            Self::Gap => "gap",
-        }
-    }
-}
-
-/// A notice with its human-readable detail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    /// What happened.
-    pub kind: NoticeKind,
-    /// Details for people.
-    pub detail: String,
-}
-
-/// The state of the followed path, as shown to readers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileState {
-    /// A file is open and followed.
-    Following,
-    /// No file to follow yet; the reason says why.
-    Waiting(String),
-    /// The path cannot be followed for now; the reason says why. Following resumes by itself.
-    Error(String),
-}
-
-/// What a step found.
-#[derive(Debug)]
-pub enum Event {
-    /// A generation begins; its entries follow. `notice` comes before its first line, and
-    /// live delivery starts at byte `from` (bytes before it are history on disk).
-    Opened {
-        /// The new generation.
-        generation: Arc<Generation>,
-        /// The notice that opens it, if it replaces another.
-        notice: Option<Notice>,
-        /// First byte delivered live.
-        from: u64,
-    },
-    /// Complete lines of `generation`, in order.
-    Lines {
-        /// Their generation.
-        generation: Arc<Generation>,
-        /// The lines, in file order.
-        lines: Vec<RawLine>,
-    },
-    /// The state of the path changed.
-    State(FileState),
-}
-
-/// The outcome of one [`Follower::step`].
-#[derive(Debug, Default)]
-pub struct Step {
-    /// What happened, in order.
-    pub events: Vec<Event>,
-    /// The step stopped early with more bytes to read: step again at once.
-    pub more: bool,
-    /// A replaced or deleted file is being drained: step again soon.
-    pub draining: bool,
-}
-
-/// Most bytes read in one step, so that a step stays short and its events stay small.
-const STEP_BYTES: usize = 4 << 20;
-const CHUNK_BYTES: usize = 256 << 10;
+use super::event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
+use super::generation::Generation;
+use super::identity::FileId;
+use super::open::{OpenFile, Read, last_line_start};
 
 /// Follows one path; see the module documentation.
 #[derive(Debug)]
 pub struct Follower {
     path: PathBuf,
     opts: FollowOptions,
+    /// Sequence number of the next generation.
     next_seq: u64,
-    cur: Option<Current>,
-    /// When the path stopped naming the current file.
-    lost_since: Option<Instant>,
+    phase: Phase,
     /// The previous generation, still readable for history while its file has a name.
     retained: Option<(Arc<Generation>, Arc<File>)>,
-    /// The file the path named when it stopped naming the current one, opened at once: if
-    /// it is rotated away too before the switch (two quick rotations), its lines are still
-    /// read, where GNU `tail -F` loses them.
-    pending: Option<(File, FileId)>,
+    /// The state last reported, `None` before the first report.
     state: Option<FileState>,
+    /// A step has run: only the very first look starts at the file's last line.
     looked: bool,
     buf: Vec<u8>,
 }
 
+/// Where the follower is. Each state owns the data it needs, so the states the design forbids
+/// (a held next file with nothing being drained, a loss time without an open file) cannot be
+/// represented.
 #[derive(Debug)]
-struct Current {
-    generation: Arc<Generation>,
-    file: Arc<File>,
-    /// Next byte to read; `splitter` has seen every byte before it.
-    offset: u64,
-    splitter: Splitter,
+enum Phase {
+    /// No file is open; the reported state says whether the path is waiting or in error.
+    Closed,
+    /// The path names the open file.
+    Following(OpenFile),
+    /// The path stopped naming `old` at `since`; `old` is still read until the switch.
+    Draining {
+        old: OpenFile,
+        since: Instant,
+        next: Option<Next>,
+    },
+}
+
+/// The file the path named when it stopped naming the followed one, opened at once: if it is
+/// rotated away too before the switch (two quick rotations), its lines are still read, where
+/// GNU `tail -F` loses them.
+#[derive(Debug)]
+struct Next {
+    file: File,
+    /// The identity of what was really opened.
+    id: FileId,
+}
+
+impl Next {
+    /// Opens the file the path names now.
+    fn open(path: &Path) -> Option<Self> {
+        let file = File::open(path).ok()?;
+        let meta = file.metadata().ok().filter(fs::Metadata::is_file)?;
+        let id = FileId::of(&meta);
+        Some(Self { file, id })
+    }
+
+    fn len(&self) -> Option<u64> {
+        self.file.metadata().ok().map(|m| m.len())
+    }
 }
 
 impl Follower {
@@ -174,10 +98,8 @@ impl Follower {
             path: path.into(),
             opts,
             next_seq: 0,
-            cur: None,
-            lost_since: None,
+            phase: Phase::Closed,
             retained: None,
-            pending: None,
             state: None,
             looked: false,
             buf: Vec::new(),
@@ -194,7 +116,10 @@ impl Follower {
     /// While it is open its inode cannot be reused, so comparing its `id` with the path's
     /// [`FileId`] tells exactly whether the path still names the followed file.
     pub fn current(&self) -> Option<&Arc<Generation>> {
-        self.cur.as_ref().map(|c| &c.generation)
+        match &self.phase {
+            Phase::Closed => None,
+            Phase::Following(open) | Phase::Draining { old: open, .. } => Some(open.generation()),
+        }
     }
 
     /// The previous generation, kept open for history while its file still has a name (a
@@ -209,119 +134,143 @@ impl Follower {
     pub fn step(&mut self, now: Instant) -> Step {
         let mut step = Step::default();
         self.release_deleted_retained();
-        if self.cur.is_some() {
-            step.more = self.read_current(&mut step.events);
-        }
-        match look(&self.path) {
-            Look::File(meta) => {
-                let id = FileId::of(&meta);
-                match &self.cur {
-                    Some(cur) if same_file(&cur.generation.id, &id) => {
-                        self.lost_since = None;
-                        self.pending = None;
+        // The open file is read before the path is looked at, so that bytes written before a
+        // rotation are read before the rotation is acted on.
+        self.phase = match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Closed => self.closed(&mut step),
+            Phase::Following(mut open) => {
+                step.more = self.read(&mut open, &mut step.events);
+                match look(&self.path) {
+                    Look::File(meta) if open.is(&FileId::of(&meta)) => {
                         self.set_state(FileState::Following, &mut step.events);
+                        Phase::Following(open)
                     }
-                    Some(_) => {
-                        let since = *self.lost_since.get_or_insert(now);
-                        let known = self
-                            .pending
-                            .as_ref()
-                            .is_some_and(|(_, p)| same_file(p, &id));
-                        if !known && self.pending.is_some() {
-                            // The pending file was rotated away before we switched to it:
-                            // it is done being written; finish the current one and move on.
-                            step.more |= self.switch_to_pending(&mut step.events);
-                            step.more = true;
-                        } else {
-                            if !known {
-                                self.pending = open_pending(&self.path);
-                            }
-                            let has_data = self.pending_len().unwrap_or(meta.len()) > 0;
-                            if has_data || now >= since + self.opts.grace {
-                                step.more |= self.switch_to_pending(&mut step.events);
-                            } else {
-                                step.draining = true;
-                            }
-                        }
-                    }
-                    None => {
-                        let detail = (self.next_seq > 0)
-                            .then(|| format!("{} was created again", self.path.display()));
-                        step.more |= self.open(&mut step.events, detail);
-                    }
+                    other => self.draining(open, now, None, other, now, &mut step),
                 }
             }
-            Look::Absent(state) => {
-                if self.cur.is_some() && self.pending.is_some() {
-                    // The path is gone again, but the file it named is held: switch to it by
-                    // the usual rule (it has data, or the grace expired), so that a writer still
-                    // finishing the old file within the grace keeps its lines.
-                    let since = *self.lost_since.get_or_insert(now);
-                    if self.pending_len().unwrap_or(0) > 0 || now >= since + self.opts.grace {
-                        step.more |= self.switch_to_pending(&mut step.events);
-                        step.more = true;
-                    } else {
-                        step.draining = true;
-                    }
-                } else if self.cur.is_some() {
-                    let since = *self.lost_since.get_or_insert(now);
-                    if now < since + self.opts.grace {
-                        step.draining = true;
-                    } else if self.read_current(&mut step.events) {
-                        // Bytes written before the grace expired are still read in full.
-                        step.more = true;
-                    } else {
-                        self.close_current(&mut step.events);
-                    }
-                }
-                self.set_state(state, &mut step.events);
+            Phase::Draining {
+                mut old,
+                since,
+                next,
+            } => {
+                step.more = self.read(&mut old, &mut step.events);
+                let other = look(&self.path);
+                self.draining(old, since, next, other, now, &mut step)
             }
-        }
+        };
         self.looked = true;
         step
     }
 
-    /// Size of the pending file.
-    fn pending_len(&self) -> Option<u64> {
-        self.pending
-            .as_ref()
-            .and_then(|(f, _)| f.metadata().ok())
-            .map(|m| m.len())
-    }
-
-    /// Ends the current generation once it is read to its end, then follows the pending file
-    /// (or the path, when nothing is pending) from its first byte; returns whether more is
-    /// left to read.
-    fn switch_to_pending(&mut self, events: &mut Vec<Event>) -> bool {
-        if self.read_current(events) {
-            // Not read to its end yet (a step reads at most `STEP_BYTES`): switch later.
-            return true;
-        }
-        self.close_current(events);
-        let detail = format!("{} now names a new file", self.path.display());
-        match self.pending.take() {
-            Some((file, _)) => self.open_file(Ok(file), events, Some(detail)),
-            None => self.open(events, Some(detail)),
+    /// No file open: opens the one the path names, if any.
+    fn closed(&mut self, step: &mut Step) -> Phase {
+        match look(&self.path) {
+            Look::File(_) => {
+                let detail = (self.next_seq > 0)
+                    .then(|| format!("{} was created again", self.path.display()));
+                self.open(File::open(&self.path), detail, step)
+            }
+            Look::Absent(state) => {
+                self.set_state(state, &mut step.events);
+                Phase::Closed
+            }
         }
     }
 
-    /// Opens the file at the path as a new generation; returns whether more is left to read.
-    fn open(&mut self, events: &mut Vec<Event>, detail: Option<String>) -> bool {
-        self.open_file(File::open(&self.path), events, detail)
-    }
-
-    /// Starts a new generation on `file`; returns whether more is left to read.
-    fn open_file(
+    /// The path stopped naming `old` at `since` and now shows `look`: the switch rule. The
+    /// next file is switched to once it has data or the grace has expired; until then `old`
+    /// is drained.
+    fn draining(
         &mut self,
-        file: std::io::Result<File>,
-        events: &mut Vec<Event>,
-        detail: Option<String>,
-    ) -> bool {
+        old: OpenFile,
+        since: Instant,
+        mut next: Option<Next>,
+        look: Look,
+        now: Instant,
+        step: &mut Step,
+    ) -> Phase {
+        let grace_over = now >= since + self.opts.grace;
+        match look {
+            Look::File(meta) => {
+                let id = FileId::of(&meta);
+                if old.is(&id) {
+                    // The path names the followed file again (renamed back).
+                    self.set_state(FileState::Following, &mut step.events);
+                    return Phase::Following(old);
+                }
+                let known = next.as_ref().is_some_and(|n| n.id == id);
+                if next.is_some() && !known {
+                    // The held file was rotated away before we switched to it: it is done
+                    // being written; finish the old one and move on.
+                    let phase = self.switch(old, since, next, true, step);
+                    step.more = true;
+                    return phase;
+                }
+                if !known {
+                    next = Next::open(&self.path);
+                }
+                let has_data = next.as_ref().and_then(Next::len).unwrap_or(meta.len()) > 0;
+                if has_data || grace_over {
+                    self.switch(old, since, next, true, step)
+                } else {
+                    step.draining = true;
+                    Phase::Draining { old, since, next }
+                }
+            }
+            Look::Absent(state) => {
+                // The path is gone (again); a held file is still switched to by the same rule,
+                // so that a writer still finishing the old file within the grace keeps its lines.
+                let held = next.is_some();
+                let has_data = next.as_ref().and_then(Next::len).unwrap_or(0) > 0;
+                let phase = if has_data || grace_over {
+                    let phase = self.switch(old, since, next, false, step);
+                    step.more |= held;
+                    phase
+                } else {
+                    step.draining = true;
+                    Phase::Draining { old, since, next }
+                };
+                self.set_state(state, &mut step.events);
+                phase
+            }
+        }
+    }
+
+    /// Ends `old` once it is read to its end, then follows `next` (or, when nothing is held and
+    /// `path_named`, the file at the path) from its first byte.
+    fn switch(
+        &mut self,
+        mut old: OpenFile,
+        since: Instant,
+        next: Option<Next>,
+        path_named: bool,
+        step: &mut Step,
+    ) -> Phase {
+        if self.read(&mut old, &mut step.events) {
+            // Not read to its end yet (a step reads at most `STEP_BYTES`): switch later.
+            step.more = true;
+            return Phase::Draining { old, since, next };
+        }
+        if let Some(kept) = old.finish(&mut step.events) {
+            // The newest rotated file replaces the one retained before.
+            if let Some((older, _)) = self.retained.replace(kept) {
+                older.release();
+            }
+        }
+        let detail = format!("{} now names a new file", self.path.display());
+        match next {
+            Some(next) => self.open(Ok(next.file), Some(detail), step),
+            None if path_named => self.open(File::open(&self.path), Some(detail), step),
+            None => Phase::Closed,
+        }
+    }
+
+    /// Starts a new generation on `file` and reads it.
+    fn open(&mut self, file: io::Result<File>, detail: Option<String>, step: &mut Step) -> Phase {
         let opened = file.and_then(|file| {
             let meta = file.metadata()?;
-            let size = meta.len();
             let from = if self.opts.start_at_end && !self.looked {
-                last_line_start(&file, size)?
+                last_line_start(&file, meta.len())?
             } else {
                 0
             };
@@ -330,198 +279,62 @@ impl Follower {
         let (file, meta, from) = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                self.set_state(FileState::Error(describe(&e)), events);
-                return false;
+                self.set_state(FileState::Error(describe(&e)), &mut step.events);
+                return Phase::Closed;
             }
         };
         if !meta.is_file() {
-            return false;
+            return Phase::Closed;
         }
-        let file = Arc::new(file);
-        let generation = Arc::new(Generation::new(
-            self.next_seq,
-            FileId::of(&meta),
-            file.clone(),
-            from,
-        ));
+        let seq = self.next_seq;
         self.next_seq += 1;
-        if let Err(e) = generation.fill_prefix(&file, meta.len()) {
-            self.set_state(FileState::Error(describe(&e)), events);
-            return false;
-        }
+        let mut open = match OpenFile::start(file, &meta, seq, from, self.opts.max_line_bytes) {
+            Ok(open) => open,
+            Err(e) => {
+                self.set_state(FileState::Error(describe(&e)), &mut step.events);
+                return Phase::Closed;
+            }
+        };
         let notice = detail
             .filter(|_| self.opts.announce_rotation)
             .map(|detail| Notice {
                 kind: NoticeKind::Rotated,
                 detail,
             });
-        events.push(Event::Opened {
-            generation: generation.clone(),
-            notice,
-            from,
-        });
-        self.cur = Some(Current {
-            generation,
-            file,
-            offset: from,
-            splitter: Splitter::new(from, self.opts.max_line_bytes),
-        });
-        self.lost_since = None;
-        self.set_state(FileState::Following, events);
-        self.read_current(events)
+        step.events.push(open.opened(notice));
+        self.set_state(FileState::Following, &mut step.events);
+        step.more |= self.read(&mut open, &mut step.events);
+        Phase::Following(open)
     }
 
-    /// Reads what was appended to the current file; returns whether more is left to read.
-    fn read_current(&mut self, events: &mut Vec<Event>) -> bool {
-        let Some(cur) = self.cur.as_mut() else {
-            return false;
-        };
-        let meta = match cur.file.metadata() {
-            Ok(meta) => meta,
-            Err(e) => {
-                let state = FileState::Error(describe(&e));
-                self.set_state(state, events);
-                return false;
-            }
-        };
-        // No shortcut on an unchanged (size, mtime): timestamps are coarse (a clock tick), so
-        // a truncate-and-rewrite to the same size within one tick would go unnoticed. The
-        // prefix check below costs one read of at most `PREFIX_BYTES`.
-        if meta.len() < cur.offset || !prefix_unchanged(cur, meta.len()) {
-            let detail = if meta.len() < cur.offset {
-                format!("file shrank from {} to {} bytes", cur.offset, meta.len())
-            } else {
-                "file was rewritten from its start".to_owned()
-            };
-            self.truncated(events, &meta, detail);
-            return self.read_current(events);
-        }
-        if let Err(e) = cur.generation.fill_prefix(&cur.file, meta.len()) {
-            let state = FileState::Error(describe(&e));
-            self.set_state(state, events);
-            return false;
-        }
-        let mut lines = Vec::new();
-        let mut read = 0usize;
-        let mut more = false;
-        // To undo this step's reads if the file turns out to have been rewritten under them.
-        let before = (cur.offset, cur.splitter.clone());
-        self.buf.resize(CHUNK_BYTES, 0);
+    /// Reads what was appended to `open`, starting a new generation at each truncation;
+    /// returns whether more is left to read.
+    fn read(&mut self, open: &mut OpenFile, events: &mut Vec<Event>) -> bool {
         loop {
-            match read_full_at(&cur.file, &mut self.buf, cur.offset) {
-                Ok(0) => break,
-                Ok(n) => {
-                    // Cursors of these lines carry a checksum of the generation's first bytes:
-                    // keep the prefix covering everything read, from the very bytes split.
-                    cur.generation.extend_prefix(cur.offset, &self.buf[..n]);
-                    cur.splitter.push(&self.buf[..n], |l| lines.push(l));
-                    cur.offset += n as u64;
-                    read += n;
-                    if read >= STEP_BYTES {
-                        more = true;
-                        break;
-                    }
+            match open.read(&mut self.buf, events) {
+                Read::AtEnd => return false,
+                Read::More => return true,
+                Read::Truncated { meta, detail } => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    events.push(open.restart(seq, &meta, detail));
                 }
-                Err(e) => {
-                    // A read error is a state of the stream, not of the process; what was read
-                    // so far is still delivered.
-                    let state = FileState::Error(describe(&e));
-                    flush(cur, &mut lines, events);
-                    self.set_state(state, events);
+                Read::Failed(e) => {
+                    self.set_state(FileState::Error(describe(&e)), events);
                     return false;
                 }
             }
         }
-        // The check above and the reads are not atomic: truncated and rewritten in between,
-        // the file fed the new content's bytes, from the old offset on, to the old generation
-        // (a line skipped, or torn). Look at its first bytes again: if they changed, what was
-        // just read may be new content, so it is dropped and the file is reread from byte 0.
-        // (Lines truncated away right after being read are dropped too: the model allows
-        // truncation to lose lines, never to tear or skip them.)
-        if read > 0 {
-            let rewritten = match cur.file.metadata() {
-                Ok(now) => now.len() < cur.offset || !prefix_unchanged(cur, now.len()),
-                Err(_) => false,
-            };
-            if rewritten {
-                (cur.offset, cur.splitter) = before;
-                if let Ok(now) = cur.file.metadata() {
-                    let detail = "file was rewritten from its start".to_owned();
-                    self.truncated(events, &now, detail);
-                    return self.read_current(events);
-                }
-            }
-        }
-        flush(cur, &mut lines, events);
-        more
-    }
-
-    /// The current file was truncated: end its generation and start a new one at byte 0.
-    fn truncated(&mut self, events: &mut Vec<Event>, meta: &fs::Metadata, detail: String) {
-        let Some(cur) = self.cur.take() else {
-            return;
-        };
-        // Unlike a rotated file, a truncated one cannot be read to its end: the rest of a
-        // partial last line is gone (or is now at the start of the file). Delivering the held
-        // bytes as a line would tear it, so they are dropped and the notice says so.
-        let pending = cur.splitter.pending_len();
-        let detail = if pending > 0 {
-            format!("{detail}; a partial last line of {pending} bytes was lost")
-        } else {
-            detail
-        };
-        cur.generation.finish(cur.splitter.line_start());
-        // The bytes on disk are no longer the old generation's.
-        cur.generation.release();
-        let generation = Arc::new(Generation::new(
-            self.next_seq,
-            FileId::of(meta),
-            cur.file.clone(),
-            0,
-        ));
-        self.next_seq += 1;
-        events.push(Event::Opened {
-            generation: generation.clone(),
-            notice: Some(Notice {
-                kind: NoticeKind::Truncated,
-                detail,
-            }),
-            from: 0,
-        });
-        self.cur = Some(Current {
-            generation,
-            file: cur.file,
-            offset: 0,
-            splitter: Splitter::new(0, self.opts.max_line_bytes),
-        });
-    }
-
-    /// Ends the current generation for good (rotated away, deleted, replaced).
-    fn close_current(&mut self, events: &mut Vec<Event>) {
-        let Some(mut cur) = self.cur.take() else {
-            return;
-        };
-        end_generation(&mut cur, events);
-        let named = cur.file.metadata().map(|m| m.nlink() > 0).unwrap_or(false);
-        if named {
-            // The newest rotated file replaces the one retained before.
-            if let Some((old, _)) = self.retained.replace((cur.generation, cur.file)) {
-                old.release();
-            }
-        } else {
-            // A deleted file has no history to offer; an older rotated file still does.
-            cur.generation.release();
-        }
-        self.lost_since = None;
     }
 
     /// Lets go of the retained generation once its file was deleted, so that no deleted file
     /// stays open.
     fn release_deleted_retained(&mut self) {
-        let deleted = self
-            .retained
-            .as_ref()
-            .is_some_and(|(_, file)| file.metadata().map(|m| m.nlink() == 0).unwrap_or(true));
+        let deleted = self.retained.as_ref().is_some_and(|(_, file)| {
+            file.metadata()
+                .map(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 0)
+                .unwrap_or(true)
+        });
         if deleted {
             if let Some((generation, _)) = self.retained.take() {
                 generation.release();
@@ -537,52 +350,7 @@ impl Follower {
     }
 }
 
-fn flush(cur: &Current, lines: &mut Vec<RawLine>, events: &mut Vec<Event>) {
-    if !lines.is_empty() {
-        cur.generation.advance(cur.splitter.line_start());
-        events.push(Event::Lines {
-            generation: cur.generation.clone(),
-            lines: std::mem::take(lines),
-        });
-    }
-}
-
-/// Delivers the generation's unterminated last line, if any, and marks it finished.
-fn end_generation(cur: &mut Current, events: &mut Vec<Event>) {
-    if let Some(line) = cur.splitter.finish() {
-        events.push(Event::Lines {
-            generation: cur.generation.clone(),
-            lines: vec![line],
-        });
-    }
-    cur.generation.finish(cur.splitter.line_start());
-}
-
-/// Whether the file's first bytes are still those the generation started with.
-fn prefix_unchanged(cur: &Current, size: u64) -> bool {
-    let n = cur.generation.prefix_len().min(PREFIX_BYTES);
-    if n == 0 || size < n as u64 {
-        return size >= n as u64;
-    }
-    let mut head = vec![0; n];
-    match read_full_at(&cur.file, &mut head, 0) {
-        Ok(got) => cur.generation.prefix_matches(&head[..got]) && got == n,
-        // Unreadable now: let the read that follows report it.
-        Err(_) => true,
-    }
-}
-
-/// Opens the file the path names now, with the identity of what was really opened.
-fn open_pending(path: &Path) -> Option<(File, FileId)> {
-    let file = File::open(path).ok()?;
-    let meta = file.metadata().ok().filter(fs::Metadata::is_file)?;
-    Some((file, FileId::of(&meta)))
-}
-
-fn same_file(a: &FileId, b: &FileId) -> bool {
-    a == b
-}
-
+/// What the path names.
 enum Look {
     File(fs::Metadata),
     Absent(FileState),
@@ -618,30 +386,13 @@ fn describe(e: &io::Error) -> String {
     }
 }
 
-/// Offset where the file's last line starts (just past its last `\n`, or 0).
-///
-/// Looks back at most 64 MiB; a longer unterminated last line is skipped (reading starts at the
-/// end), since it would be cut to `max_line_bytes` anyway.
-fn last_line_start(file: &File, size: u64) -> io::Result<u64> {
-    const LOOK_BACK: u64 = 64 << 20;
-    let mut buf = vec![0u8; 64 << 10];
-    let mut end = size;
-    while end > 0 && size - end < LOOK_BACK {
-        let start = end.saturating_sub(buf.len() as u64);
-        let len = usize::try_from(end - start).unwrap_or(buf.len());
-        let n = read_full_at(file, &mut buf[..len], start)?;
-        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(if end == 0 { 0 } else { size })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::time::Duration;
+
+    use super::super::open::STEP_BYTES;
 
     fn texts(step: &Step) -> Vec<String> {
         let mut out = Vec::new();
@@ -745,7 +496,7 @@ mod tests {
         fs::remove_file(&path).expect("rm");
         assert_eq!(texts(&f.step(now)), ["x"]);
         assert_eq!(texts(&f.step(now + grace)), ["unterminated"]);
-        assert!(f.cur.is_none() && f.retained.is_none());
+        assert!(matches!(f.phase, Phase::Closed) && f.retained.is_none());
         append(&path, b"y\n");
         assert_eq!(texts(&f.step(now + grace)), ["<rotated>", "y"]);
     }
@@ -810,7 +561,7 @@ mod tests {
         got.extend(drain(&mut f, now + grace));
         assert_eq!(got.len(), n + 1);
         assert_eq!(got[n], "late");
-        assert!(f.cur.is_none());
+        assert!(matches!(f.phase, Phase::Closed));
     }
 
     #[test]

@@ -53,6 +53,11 @@ impl Splitter {
         }
     }
 
+    /// The longest line kept whole.
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
     /// Offset of the first byte not yet part of a complete line.
     pub fn line_start(&self) -> u64 {
         self.line_start

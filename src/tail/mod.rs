@@ -6,13 +6,16 @@
 //! follower ([`Watcher`]); they never carry data, so a missed or coalesced event costs latency,
 //! never a line.
 
+pub(crate) mod event;
 pub(crate) mod follower;
 pub(crate) mod generation;
 pub(crate) mod identity;
 pub(crate) mod lines;
+pub(crate) mod open;
 pub(crate) mod watch;
 
-pub use follower::{Event, FileState, FollowOptions, Follower, Notice, NoticeKind, Step};
+pub use event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
+pub use follower::Follower;
 pub use generation::Generation;
 pub use identity::FileId;
 pub use lines::{RawLine, Splitter, line_text};

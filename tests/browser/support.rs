@@ -291,11 +291,7 @@ impl Browser {
         )
         .await;
         // The window size includes browser chrome; emulate the exact viewport instead.
-        b.cdp(
-            "Emulation.setDeviceMetricsOverride",
-            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 }),
-        )
-        .await;
+        b.resize(width, height).await;
         b
     }
 
@@ -313,6 +309,28 @@ impl Browser {
             .expect("cdp request");
         assert!(r.status().is_success(), "cdp {cmd}: {}", r.status());
         r.json().await.expect("cdp reply")
+    }
+
+    /// Set the viewport as a phone (`width` < 600: a mobile one) or a desktop would have it.
+    pub(crate) async fn resize(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 }),
+        )
+        .await;
+    }
+
+    /// Turn the mouse wheel over the middle of the log (`dy` < 0: up), as a user would: a
+    /// trusted input event, unlike a script setting `scrollTop`.
+    pub(crate) async fn wheel(&self, dy: i32) {
+        let at = self
+            .js("const r = document.querySelector('#log').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]")
+            .await;
+        self.cdp(
+            "Input.dispatchMouseEvent",
+            json!({ "type": "mouseWheel", "x": at[0], "y": at[1], "deltaX": 0, "deltaY": dy }),
+        )
+        .await;
     }
 
     /// Navigate (returns at once: page load strategy "none") and wait until the app is up.
