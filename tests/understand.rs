@@ -343,3 +343,113 @@ async fn q_filters_long_polls_sse_and_raw_and_bad_q_says_where() {
         );
     }
 }
+
+/// A sorted log of `n` records, one a second from `T`, with untimed lines and traces between
+/// them; returns the file's bytes and each record's (ts, text).
+fn timed_log(n: usize) -> (String, Vec<(i64, String)>) {
+    let mut out = String::new();
+    let mut records = Vec::new();
+    for i in 0..n {
+        let ts = T + i as i64 * 1000;
+        let secs = (ts - T) / 1000 + 21 * 3600 + 14 * 60 + 39;
+        let (d, s) = (secs / 86_400, secs % 86_400);
+        let line = format!(
+            "2026-12-{:02}T{:02}:{:02}:{:02}Z INFO record {i} {}",
+            1 + d,
+            s / 3600,
+            s / 60 % 60,
+            s % 60,
+            "x".repeat(i % 50)
+        );
+        out.push_str(&line);
+        out.push('\n');
+        records.push((ts, line));
+        match i % 17 {
+            0 => out.push_str("java.lang.Error: boom\n\tat a.B(C.java:1)\n"),
+            5 => out.push_str("an untimed line\n"),
+            _ => {}
+        }
+    }
+    (out, records)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_seeks_with_logarithmic_reads_and_until_bounds_the_range() {
+    let (bytes, records) = timed_log(300_000);
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), &bytes);
+    let s = Server::start_in(dir, &["--timezone", "UTC", "{dir}/app.log"]).await;
+    s.wait_following().await;
+    let size = bytes.len() as u64;
+    let mut rng = 7u64;
+    for _ in 0..25 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let target = T - 5000 + (rng % (records.len() as u64 * 1000 + 10_000)) as i64;
+        let page = s
+            .ok_json(&format!("/api/streams/app.log/lines?at={target}&limit=2"))
+            .await;
+        let want: Vec<String> = records
+            .iter()
+            .filter(|r| r.0 >= target)
+            .take(1)
+            .map(|r| r.1.clone())
+            .collect();
+        let got = texts(&page);
+        assert_eq!(got.first(), want.first(), "at={target}");
+        let read = page["seek"]["bytes"].as_u64().unwrap();
+        assert!(read <= 1 << 20, "at={target}: {read} of {size} bytes read");
+        if let (Some(first), Some(prev)) = (want.first(), page["prev"].as_str()) {
+            // Paging back from the found record gives what precedes it in the file.
+            let i = records.iter().position(|r| &r.1 == first).unwrap();
+            if i > 0 {
+                let back = s
+                    .ok_json(&format!(
+                        "/api/streams/app.log/lines?before={prev}&limit=50"
+                    ))
+                    .await;
+                assert!(texts(&back).contains(&records[i - 1].1), "before {target}");
+            }
+        }
+    }
+    // A range: records in [at, until), with the lines between them.
+    let (from, to) = (records[1000].0, records[1020].0);
+    let page = s
+        .ok_json(&format!(
+            "/api/streams/app.log/lines?at={from}&until={to}&limit=1000"
+        ))
+        .await;
+    let got: Vec<String> = texts(&page)
+        .into_iter()
+        .filter(|t| t.contains(" record "))
+        .collect();
+    let want: Vec<String> = records[1000..1020].iter().map(|r| r.1.clone()).collect();
+    assert_eq!(got, want);
+    let raw = s
+        .client
+        .get(format!(
+            "{}/api/streams/app.log/raw?at=2026-12-01T21:31:19Z&until={to}",
+            s.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(raw.starts_with(&records[1000].1), "{raw:.80}");
+
+    for bad in [
+        "at=yesterday",
+        "at=2026-12-01T21:14:39",
+        &format!("at={from}&until={from}"),
+        &format!("at={from}&last=5"),
+    ] {
+        let (status, body) = s
+            .get_json(&format!("/api/streams/app.log/lines?{bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body["error"].is_string());
+    }
+}

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::AppState;
+use super::at;
 use super::error::ApiError;
 use super::filter::{self, Filter, read_filtered};
 use super::grep::Grep;
@@ -40,12 +41,20 @@ pub(super) async fn lines(
 ) -> Result<Response, ApiError> {
     let stream = stream(&app, &id)?;
     let params = params(p)?;
-    let sel = selection(&params, None, app.config.default_lines)?;
+    let mut sel = selection(&params, None, app.config.default_lines)?;
     let grep = Grep::from_params(&params)?;
     let q = filter::from_params(&params)?;
+    let range = at::resolve(&stream, at::Range::from_params(&params)?).await?;
+    if let Some(start) = range.and_then(|r| r.start) {
+        sel.query = start;
+    }
     let (mut page, scanned) = first_page(&stream, &sel, q.as_ref()).await?;
     filter(grep.as_ref(), &mut page);
-    let waits = !scanned.is_some_and(|s| s.budget);
+    if let Some(r) = &range {
+        r.cut(&mut page);
+    }
+    // A bounded range (`until`) never waits for more; a budget-cut scan answers at once.
+    let waits = !scanned.is_some_and(|s| s.budget) && range.is_none_or(|r| r.end.is_none());
     if matches!(sel.query, Query::After(_))
         && !sel.wait.is_zero()
         && page.entries.is_empty()
@@ -78,6 +87,11 @@ pub(super) async fn lines(
         }
     }
     let mut body = page_json(&page, None);
+    if let Some(r) = &range {
+        body.truncate(body.len() - 1);
+        body.extend_from_slice(r.json().as_bytes());
+        body.extend_from_slice(b"}");
+    }
     if let Some(scanned) = scanned {
         // `{…}` becomes `{…,"scanned":{…}}`.
         body.truncate(body.len() - 1);
@@ -117,12 +131,19 @@ pub(super) async fn raw(
 ) -> Result<Response, ApiError> {
     let stream = stream(&app, &id)?;
     let params = params(p)?;
-    let sel: Selection = selection(&params, None, app.config.default_lines)?;
+    let mut sel: Selection = selection(&params, None, app.config.default_lines)?;
     let grep = Grep::from_params(&params)?;
     let q = filter::from_params(&params)?;
+    let range = at::resolve(&stream, at::Range::from_params(&params)?).await?;
+    if let Some(start) = range.and_then(|r| r.start) {
+        sel.query = start;
+    }
     let slot = sel.follow.then(|| cap.admit()).transpose()?;
     let (mut page, _) = first_page(&stream, &sel, q.as_ref()).await?;
     filter(grep.as_ref(), &mut page);
+    if let Some(r) = &range {
+        r.cut(&mut page);
+    }
     let body = match slot {
         Some(slot) => {
             let first = plain(&page);

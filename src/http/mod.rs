@@ -12,6 +12,7 @@
 mod accept;
 mod api;
 mod assets;
+mod at;
 mod auth;
 mod error;
 mod filter;

@@ -18,6 +18,7 @@ mod gap;
 mod preload;
 mod read;
 mod resolve;
+mod seek;
 #[cfg(test)]
 mod tests;
 
@@ -39,6 +40,7 @@ use entry::cursor_for;
 pub use entry::{Entry, Facts};
 pub use preload::Update;
 pub use read::{Page, Query};
+pub use seek::TimeSeek;
 
 /// How many generations a stream remembers (older cursors get a `gap`).
 const MAX_GENERATIONS: usize = 64;
