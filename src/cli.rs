@@ -58,6 +58,16 @@ pub struct Cli {
     #[arg(long, env = "COMETAIL_CACHE_BYTES", default_value = "16M", value_parser = parse_size)]
     pub cache_bytes: u64,
 
+    /// Memory for recent entries of all streams together. Over it, each stream keeps only its
+    /// share (this divided by the number of streams) within a second; older entries are read
+    /// back from disk.
+    #[arg(long, env = "COMETAIL_MEMORY", default_value = "256M", value_parser = parse_size)]
+    pub memory: u64,
+
+    /// How long the stream of a deleted glob match stays listed as `gone` before it is dropped.
+    #[arg(long, env = "COMETAIL_RETIRE_AFTER", default_value = "60s", value_parser = parse_duration)]
+    pub retire_after: std::time::Duration,
+
     /// Most open connections; one more gets 503 and is closed.
     #[arg(long, env = "COMETAIL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,

@@ -38,6 +38,10 @@ pub struct Config {
     pub spool_bytes: u64,
     /// Memory for recent entries, per stream.
     pub cache_bytes: usize,
+    /// Memory for recent entries, all streams together.
+    pub memory: usize,
+    /// How long a deleted glob match is listed as `gone` before its stream is dropped.
+    pub retire_after: Duration,
     /// Most open connections.
     pub max_connections: usize,
     /// Most long polls held at once.
@@ -129,6 +133,8 @@ impl Config {
             spool_bytes: self.spool_bytes,
             cache_bytes: self.cache_bytes,
             timezone: self.timezone.clone(),
+            memory: self.memory,
+            retire_after: self.retire_after,
         }
     }
 
@@ -177,6 +183,10 @@ impl Config {
             .ok()
             .filter(|n| *n >= 64 << 10)
             .ok_or_else(|| invalid("--cache-bytes", "at least 64K"))?;
+        let memory = usize::try_from(cli.memory)
+            .ok()
+            .filter(|n| *n >= 1 << 20)
+            .ok_or_else(|| invalid("--memory", "at least 1M"))?;
         if cli.max_connections == 0 || cli.max_long_polls == 0 {
             return Err(invalid("--max-connections", "limits must be at least 1"));
         }
@@ -256,6 +266,8 @@ impl Config {
             rotate_grace: cli.rotate_grace,
             spool_bytes: cli.spool_bytes,
             cache_bytes,
+            memory,
+            retire_after: cli.retire_after,
             max_connections: cli.max_connections,
             max_long_polls: cli.max_long_polls,
             assets: cli.assets,

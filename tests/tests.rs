@@ -13,6 +13,7 @@ mod follow_differential;
 mod follow_edge;
 mod follow_endurance;
 mod follow_model;
+mod follow_resources;
 mod history;
 mod protocol;
 mod security;

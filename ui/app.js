@@ -6,13 +6,15 @@
 //   view.js    the virtual scroller
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
 //   picker.js  the stream list
-//   filter.js  the line filter (regexes in a worker)
+//   filter.js  the line filter (regexes in a worker); filterbar.js its controls
+//   prefs.js   the theme and wrap choices, remembered
 // This file holds what joins them: which view is open, whether the page follows the live end,
 // the header's controls, keys and the URL.
 
 import { Status } from "./conn.js";
 import { connect } from "./live.js";
-import { Filter, checkSpec } from "./filter.js";
+import { FilterBar } from "./filterbar.js";
+import { themeButton, wrapButton } from "./prefs.js";
 import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
@@ -47,8 +49,6 @@ const state = {
   unread: new Map(),
   conn: null,
   bg: null,
-  filter: null,
-  filterGen: 0,
   following: true,
   newCount: 0,
   linked: null, // cursor from the URL hash
@@ -72,7 +72,7 @@ async function api(path) {
 
 const rows = new Rows(els.log, {
   labels: () => (win && win.merged ? win.ids : null),
-  filter: () => state.filter,
+  filter: () => bar.filter,
   linked: () => state.linked,
   link: (cursor) => {
     state.linked = cursor;
@@ -90,6 +90,19 @@ const view = new LogView(els.log, els.spacer, {
 
 const picker = new Picker(els.streams, els.menu, navigate);
 
+const bar = new FilterBar(
+  { q: els.q, re: els.re, cs: els.cs, err: els.ferr },
+  {
+    entries: () => (win ? win.entries : []),
+    changed: () => {
+      view.invalidate();
+      schedule(true, true);
+      writeUrl();
+    },
+    decided: () => schedule(true),
+  },
+);
+
 let dirty = false;
 let rowsDirty = false;
 let keepAnchor = false;
@@ -106,7 +119,7 @@ function flush() {
   if (!win) return;
   if (rowsDirty) {
     rowsDirty = false;
-    const f = state.filter;
+    const f = bar.filter;
     const shown = f && f.active ? win.entries.filter((e) => f.shows(e)) : win.entries;
     const anchor = keepAnchor && !state.following;
     keepAnchor = false;
@@ -138,17 +151,16 @@ function updateNewLines() {
 // resize, a wrap toggle, rows changing height) leaves it as it is, and the end is pinned
 // again. Following stops only when the view moved *up* from where we last put it: scroll
 // events arrive a frame late, when more lines may already have grown the log, so "not at
-// the bottom" alone would pause a fast stream by itself.
+// the bottom" alone would pause a fast stream by itself. A scroll off the end that no input
+// announced pauses too (view.strayed); coming back to the end follows again only on input.
 function onScroll(user) {
   if (!win) return;
-  if (!user) {
-    if (state.following) schedule();
-  } else if (state.following) {
-    if (view.movedUp()) {
+  if (state.following) {
+    if ((user && view.movedUp()) || (!user && view.strayed())) {
       state.following = false;
       updateNewLines();
-    }
-  } else if (view.atBottom() && win.reachesEnd()) {
+    } else if (!user) schedule();
+  } else if (user && view.atBottom() && win.reachesEnd()) {
     state.following = true;
     state.newCount = 0;
     updateNewLines();
@@ -188,7 +200,7 @@ async function openView(ids, opts = {}) {
   const w = new EntryWindow(ids, {
     api,
     added: (entries) => {
-      if (state.filter) state.filter.evaluate(entries);
+      if (bar.filter) bar.filter.evaluate(entries);
     },
     changed: (anchor) => schedule(true, anchor),
     settled: () => schedule(), // the next flush looks whether another page is wanted
@@ -356,55 +368,11 @@ async function pollStreams() {
   }
 }
 
-// ---------------------------------------------------------------- filter
-
-function currentSpec() {
-  return { q: els.q.value, re: els.re.getAttribute("aria-pressed") === "true", cs: els.cs.getAttribute("aria-pressed") === "true" };
-}
-
-function applyFilter() {
-  const spec = currentSpec();
-  if (state.filter) state.filter.dispose();
-  state.filter = null;
-  const chk = checkSpec(spec);
-  els.ferr.textContent = chk.error || "";
-  els.ferr.hidden = !chk.error;
-  els.q.classList.toggle("bad", !!chk.error);
-  if (spec.q && !chk.error) {
-    const f = new Filter(spec, ++state.filterGen, () => schedule(true), (why) => {
-      if (state.filter !== f) return;
-      els.ferr.textContent = `${why}; filter off`;
-      els.ferr.hidden = false;
-      els.q.classList.add("bad");
-      state.filter = null;
-      view.invalidate();
-      schedule(true, true);
-    });
-    state.filter = f;
-    if (win) f.evaluate(win.entries);
-  }
-  view.invalidate();
-  schedule(true, true);
-  writeUrl();
-}
-
-let filterTimer = 0;
-els.q.addEventListener("input", () => {
-  clearTimeout(filterTimer);
-  filterTimer = setTimeout(applyFilter, 120);
-});
-for (const b of [els.re, els.cs]) {
-  b.addEventListener("click", () => {
-    b.setAttribute("aria-pressed", b.getAttribute("aria-pressed") === "true" ? "false" : "true");
-    applyFilter();
-  });
-}
-
-// ---------------------------------------------------------------- URL, theme, wrap, keys
+// ---------------------------------------------------------------- URL, wrap, keys
 
 function writeUrl() {
   const q = new URLSearchParams(location.search);
-  const spec = currentSpec();
+  const spec = bar.spec();
   if (win) q.set("s", win.ids.join(","));
   for (const [k, v] of [["q", spec.q], ["re", spec.re ? "1" : ""], ["cs", spec.cs ? "1" : ""]]) {
     if (v) q.set(k, v);
@@ -414,49 +382,10 @@ function writeUrl() {
   history.replaceState(null, "", `${location.pathname}?${q}${hash}`);
 }
 
-function setTheme(t) {
-  document.documentElement.dataset.theme = t;
-  els.theme.setAttribute("aria-label", `theme: ${t} (switch)`);
-  els.theme.title = `theme: ${t} (click to switch)`;
-}
-
-function currentTheme() {
-  return document.documentElement.dataset.theme || (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
-}
-
-function remember(key, value) {
-  try {
-    localStorage.setItem(key, value);
-  } catch {
-    /* storage may be disabled */
-  }
-}
-
-function recall(key) {
-  try {
-    return localStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-els.theme.addEventListener("click", () => {
-  const t = currentTheme() === "dark" ? "light" : "dark";
-  setTheme(t);
-  remember("cometail.theme", t);
-});
-
 function setWrap(on) {
-  els.wrap.setAttribute("aria-pressed", String(on));
   view.setWrap(on);
   if (state.following) view.scrollToBottom();
 }
-
-els.wrap.addEventListener("click", () => {
-  const on = els.wrap.getAttribute("aria-pressed") !== "true";
-  setWrap(on);
-  remember("cometail.wrap", on ? "1" : "0");
-});
 
 els.newlines.addEventListener("click", follow);
 
@@ -465,10 +394,7 @@ document.addEventListener("keydown", (ev) => {
   // keys type text.
   const typing = isTextField(ev.target);
   if (ev.key === "Escape") {
-    if (els.q.value) {
-      els.q.value = "";
-      applyFilter();
-    }
+    bar.clear();
     if (typing) els.q.blur();
     picker.close();
     return;
@@ -476,8 +402,7 @@ document.addEventListener("keydown", (ev) => {
   if (typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (ev.key === "/") {
     ev.preventDefault();
-    els.q.focus();
-    els.q.select();
+    bar.focus();
   } else if (ev.key === "End" || ev.key === "G") {
     ev.preventDefault();
     follow();
@@ -533,24 +458,17 @@ window.__cometail = {
 // ---------------------------------------------------------------- start
 
 async function main() {
-  // Without a stored choice the theme follows prefers-color-scheme (live, through CSS).
-  const t = recall("cometail.theme");
-  if (t === "dark" || t === "light") setTheme(t);
-  else els.theme.title = "theme: as the system (click to switch)";
-  // Wrapping defaults to on for narrow (phone) screens, off otherwise.
-  const w = recall("cometail.wrap");
-  if (w !== null ? w === "1" : matchMedia("(max-width: 720px)").matches) setWrap(true);
+  themeButton(els.theme);
+  wrapButton(els.wrap, setWrap);
 
   const q = new URLSearchParams(location.search);
-  els.q.value = q.get("q") || "";
-  els.re.setAttribute("aria-pressed", String(q.get("re") === "1"));
-  els.cs.setAttribute("aria-pressed", String(q.get("cs") === "1"));
+  bar.show({ q: q.get("q"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
   setStatus(Status.CONNECTING);
   const streams = await pollStreams();
   if (!streams) {
     setStatus(Status.OFFLINE, "cannot reach the server");
   }
-  if (els.q.value) applyFilter();
+  if (els.q.value) bar.apply();
   const want = (q.get("s") || "").split(",").filter((id) => state.byId.has(id));
   const ids = want.length ? want : state.streams.length ? [state.streams[0].id] : [];
   if (!ids.length) {

@@ -10,6 +10,10 @@
 import { Conn } from "./conn.js";
 
 const ALIVE_MS = 20000; // tell the worker this tab is still there (see relay.js)
+// A SharedWorker is shared by script URL *and* name: a tab of a newer page must not join a
+// worker of an older one still running in the browser, so the name carries the version of the
+// messages between them. Bump it whenever they change.
+const RELAY_NAME = "cometail-relay/1";
 
 let port = null; // null: not tried yet; false: no shared worker here
 let nextId = 1;
@@ -21,7 +25,7 @@ function relay() {
   if (typeof SharedWorker === "undefined") return port;
   let w;
   try {
-    w = new SharedWorker("/relay.js", { type: "module", name: "cometail" });
+    w = new SharedWorker("/relay.js", { type: "module", name: RELAY_NAME });
   } catch {
     return port;
   }

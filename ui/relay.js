@@ -96,7 +96,15 @@ class Sub {
         let d;
         try {
           d = await lines(stream, st.a);
-        } catch {
+        } catch (e) {
+          if (e.status >= 400 && e.status < 500 && e.status !== 429) {
+            // The server will not read from this cursor (the stream is gone, or it refuses
+            // the cursor): go on with the live entries rather than ask again forever.
+            console.info(`cometail: catching up ${stream} failed (${e.message}); live from here`);
+            this.send(stream, st.held);
+            this.catching.delete(stream);
+            return;
+          }
           await new Promise((res) => setTimeout(res, RETRY_MS));
           if (this.closed) return;
           continue;
@@ -149,7 +157,7 @@ class Sub {
 async function lines(stream, after) {
   const q = new URLSearchParams({ after, limit: String(PAGE) });
   const r = await fetch(`/api/streams/${encodeURIComponent(stream)}/lines?${q}`, { cache: "no-store" });
-  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
   return r.json();
 }
 

@@ -156,6 +156,18 @@ export class LogView {
     return this.pointerDown || performance.now() < this.intentUntil;
   }
 
+  /**
+   * Did a scroll no input event announced leave the end (a scrollbar dragged where the browser
+   * reports no pointer, find in page, assistive technology)? Nothing else moves the log off
+   * its end: the browser's own adjustments only clamp scrollTop to the real bottom (scroll
+   * anchoring is off), and the page's scrolls set `lastSet`. Reads the layout: call it from
+   * a scroll event only.
+   */
+  strayed() {
+    if (Math.abs(this.pos - this.lastSet) <= 2) return false;
+    return this.el.scrollTop + this.el.clientHeight < this.el.scrollHeight - 2;
+  }
+
   /** The scroller's box (or the font) changed: recompute what depends on it. */
   resized(remeasure) {
     this.viewH = this.el.clientHeight;

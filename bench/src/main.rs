@@ -15,6 +15,7 @@
 mod client;
 mod http;
 mod marks;
+mod memory;
 mod parsing;
 mod report;
 mod scenario;
@@ -50,6 +51,9 @@ enum Scenario {
     Ingest,
     /// `last=1000` and `before` pages in a large file (cometail only).
     History,
+    /// Resident memory while many files get lines at once; set `COMETAIL_MEMORY` to compare
+    /// budgets (cometail only).
+    Memory,
     /// Spawn to listening line and to first HTTP 200.
     Startup,
     /// CPU per line of the parsing engine (facts, records, a query), in-process, per format.
@@ -119,6 +123,12 @@ struct Cli {
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
+    /// Files for the memory scenario, all busy at once.
+    #[arg(long, default_value_t = 200)]
+    memory_files: usize,
+    /// MiB of lines each file gets in the memory scenario.
+    #[arg(long, default_value_t = 4)]
+    memory_mib_per_file: usize,
     /// Spawns measured by startup.
     #[arg(long, default_value_t = 20)]
     startup_runs: usize,
@@ -291,6 +301,10 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
             push(scenario::history(&ctx, cli.history_gib).await, "history");
+        }
+        if want(Scenario::Memory) && cli.servers.contains(&Kind::Cometail) {
+            let (n, mib) = (cli.memory_files, cli.memory_mib_per_file);
+            push(memory::busy_files(&ctx, n, mib).await, "memory");
         }
     }
     Ok(rows)

@@ -41,7 +41,7 @@ pub(crate) struct Ctx {
 static RUN: AtomicU64 = AtomicU64::new(0);
 
 impl Ctx {
-    fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
+    pub(crate) fn fresh_dir(&self, name: &str) -> Result<PathBuf> {
         let n = RUN.fetch_add(1, Ordering::Relaxed);
         let dir = self
             .workdir
@@ -50,7 +50,7 @@ impl Ctx {
         Ok(dir)
     }
 
-    fn log(&self, msg: impl AsRef<str>) {
+    pub(crate) fn log(&self, msg: impl AsRef<str>) {
         if self.verbose {
             eprintln!("[cometail-bench] {}", msg.as_ref());
         }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::stream::{Stream, StreamId, StreamLimits};
+use crate::stream::{MemoryBudget, Stream, StreamId, StreamLimits};
 use crate::tail::{FollowOptions, Watcher};
 
 use spool::SpoolProgress;
@@ -56,6 +56,10 @@ pub struct Settings {
     pub cache_bytes: usize,
     /// The zone of timestamps written without one (`--timezone`).
     pub timezone: crate::parse::Zone,
+    /// Memory for recent entries, all streams together.
+    pub memory: usize,
+    /// How long a deleted glob match is listed as `gone` before its stream is dropped.
+    pub retire_after: Duration,
 }
 
 /// What a stream follows; it decides the stream's id, where the first look starts and whether
@@ -72,6 +76,10 @@ enum Kind {
     /// news to readers (no `rotated` notice), and everything is read from the first byte.
     Stdin(Arc<SpoolProgress>),
 }
+
+/// How often the caches are checked against the memory budget, for streams that are not
+/// appending (an appending stream checks at every batch).
+const BUDGET_TICK: Duration = Duration::from_secs(1);
 
 impl Kind {
     /// The id the stream would like, before collisions are resolved.
@@ -103,6 +111,12 @@ impl Kind {
         }
     }
 
+    /// Whether the stream is dropped once its file and history are gone: only glob matches
+    /// are (a path named on the command line is waited for, like `tail -F`).
+    fn retires(&self) -> bool {
+        matches!(self, Self::GlobMatch { .. })
+    }
+
     /// The spool to report to what the follower opens, for standard input.
     fn spool(&self) -> Option<&Arc<SpoolProgress>> {
         match self {
@@ -116,6 +130,7 @@ impl Kind {
 #[derive(Debug)]
 pub struct Sources {
     streams: RwLock<Vec<Arc<Stream>>>,
+    budget: Arc<MemoryBudget>,
     watcher: Watcher,
     config: Arc<Settings>,
     tracker: TaskTracker,
@@ -146,6 +161,7 @@ impl Sources {
         };
         let sources = Arc::new(Self {
             streams: RwLock::default(),
+            budget: Arc::new(MemoryBudget::new(config.memory)),
             watcher: Watcher::new(config.poll),
             config: config.clone(),
             tracker,
@@ -170,7 +186,13 @@ impl Sources {
                     let progress = Arc::new(SpoolProgress::default());
                     let kind = Kind::Stdin(progress.clone());
                     let stream = sources.add(path.clone(), "-".into(), kind).await;
-                    spool::spawn(path, config.spool_bytes, stream, progress);
+                    spool::spawn(
+                        path,
+                        config.spool_bytes,
+                        config.max_line_bytes,
+                        stream,
+                        progress,
+                    );
                 }
                 Source::Glob(pattern) => {
                     for (path, label) in glob::matches(pattern) {
@@ -195,7 +217,35 @@ impl Sources {
                 .tracker
                 .spawn(async move { this.rescan_globs(globs).await });
         }
+        let this = sources.clone();
+        sources
+            .tracker
+            .spawn(async move { this.sweep_budget().await });
         Ok(sources)
+    }
+
+    /// Holds quiet streams to their share of the memory budget while it is over its limit.
+    async fn sweep_budget(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(BUDGET_TICK) => {}
+                () = self.cancel.cancelled() => return,
+            }
+            if self.budget.is_over() {
+                for stream in self.list() {
+                    stream.enforce_budget();
+                }
+            }
+        }
+    }
+
+    /// Drops `stream` from the registry: new requests no longer find it, and its memory is
+    /// freed once the last reader still holding it lets go.
+    fn retire(&self, stream: &Arc<Stream>) {
+        self.streams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|s| !Arc::ptr_eq(s, stream));
     }
 
     /// Every stream, in order.
@@ -237,8 +287,10 @@ impl Sources {
                 })
                 .find(|id| !taken.contains(id.as_str()))
                 .expect("an unbounded range always yields a free id");
-            let stream =
-                Arc::new(Stream::new(id, name, limits).with_zone(self.config.timezone.clone()));
+            let stream = Arc::new(
+                Stream::new(id, name, limits, self.budget.clone())
+                    .with_zone(self.config.timezone.clone()),
+            );
             streams.push(stream.clone());
             stream
         };

@@ -5,12 +5,15 @@
 //! The spool is bounded by `--spool-bytes`: when the current file reaches half of it, it is
 //! renamed to `stdin.1` (deleting the previous one) and a new file is started, which the
 //! follower sees as a rotation. [`SpoolProgress`] makes a rollover wait until the follower
-//! has opened the current file, so no spooled byte is deleted unread by the follower.
+//! has opened the current file, so no spooled byte is deleted unread by the follower. A line
+//! longer than `--max-line-bytes` is cut (and its entry marked `truncated`), so the spool stays
+//! bounded whether or not the input has newlines.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use crate::stream::Stream;
@@ -31,6 +34,8 @@ pub(super) struct SpoolProgress {
     /// Inode of the file the follower opened last, and whether the follower has stopped.
     state: Mutex<(Option<u64>, bool)>,
     changed: Condvar,
+    /// Standard input has ended (or failed): everything there will be is in the spool.
+    input_ended: AtomicBool,
 }
 
 impl SpoolProgress {
@@ -44,6 +49,11 @@ impl SpoolProgress {
             self.state.lock().unwrap_or_else(PoisonError::into_inner).0 = Some(ino);
             self.changed.notify_all();
         }
+    }
+
+    /// Whether standard input has ended, so that what is in the spool is all there will be.
+    pub(super) fn input_ended(&self) -> bool {
+        self.input_ended.load(Ordering::Acquire)
     }
 
     /// The follower is gone: nothing waits for it any more.
@@ -80,19 +90,27 @@ impl Drop for StopOnDrop {
 /// renamed to `stdin.1` (replacing, and so deleting, the previous one) and a new file is
 /// started, which the follower sees as a rotation; see [`SpoolProgress`] for why a rollover
 /// waits for the follower. Readers whose cursor pointed into a deleted spool file get a `gap`.
+/// A line longer than `max_line_bytes` is cut to `max_line_bytes + 1` bytes (the entry is
+/// marked `truncated`), so the two files hold at most `spool_bytes + 2 * (max_line_bytes + 2)`
+/// bytes, newlines or not.
 pub(super) fn spawn(
     path: PathBuf,
     spool_bytes: u64,
+    max_line_bytes: usize,
     stream: Arc<Stream>,
     progress: Arc<SpoolProgress>,
 ) {
+    let line_bytes = u64::try_from(max_line_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     let spawned = std::thread::Builder::new()
         .name("stdin-spool".into())
         .spawn(move || {
             let stdin = std::io::stdin().lock();
-            if let Err(e) = spool(stdin, &path, spool_bytes / 2, &progress) {
+            if let Err(e) = spool(stdin, &path, spool_bytes / 2, line_bytes, &progress) {
                 tracing::warn!("standard input: {e}");
             }
+            progress.input_ended.store(true, Ordering::Release);
             drop(stream);
         });
     if let Err(e) = spawned {
@@ -101,58 +119,109 @@ pub(super) fn spawn(
 }
 
 /// Copies `input` into the spool at `path`, rolling over every `segment_bytes` (at a line
-/// boundary) once the follower has opened the current file.
+/// boundary) once the follower has opened the current file, and keeping at most
+/// `line_bytes` of any line.
 fn spool(
     mut input: impl Read,
     path: &Path,
     segment_bytes: u64,
+    line_bytes: u64,
     progress: &SpoolProgress,
 ) -> std::io::Result<()> {
-    let mut out = OpenOptions::new().append(true).open(path)?;
-    let mut written = 0u64;
-    let mut last = b'\n';
+    let mut out = Out {
+        path,
+        file: OpenOptions::new().append(true).open(path)?,
+        written: 0,
+        line_len: 0,
+        segment_bytes,
+        line_bytes,
+        progress,
+    };
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let n = match input.read(&mut buf) {
+        match input.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(n) => out.push(&buf[..n])?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        };
-        let mut chunk = &buf[..n];
-        // Roll over only at a line boundary, so that no line spans two spool files.
-        if written >= segment_bytes {
-            let split = if last == b'\n' {
-                Some(0)
-            } else {
-                memchr::memchr(b'\n', chunk).map(|i| i + 1)
-            };
-            if let Some(split) = split {
-                out.write_all(&chunk[..split])?;
-                progress.wait_opened(out.metadata()?.ino());
-                std::fs::rename(path, path.with_extension("1"))?;
-                out = OpenOptions::new()
-                    .create_new(true)
-                    .append(true)
-                    .open(path)?;
-                written = 0;
-                chunk = &chunk[split..];
-            }
         }
-        out.write_all(chunk)?;
-        written += chunk.len() as u64;
-        last = buf[n - 1];
     }
     // End of input: a last line without its newline is complete now.
-    if last != b'\n' {
-        out.write_all(b"\n")?;
+    if out.line_len > 0 {
+        out.file.write_all(b"\n")?;
     }
     Ok(())
 }
 
+/// The spool's writing side: the current file and where the line being copied stands.
+struct Out<'a> {
+    path: &'a Path,
+    file: File,
+    /// Bytes in the current file.
+    written: u64,
+    /// Bytes of the current line read from the input so far (kept or cut); 0 at a boundary.
+    line_len: u64,
+    segment_bytes: u64,
+    /// Most bytes of one line kept. The follower keeps `max_line_bytes + 1` bytes of a line
+    /// and marks a longer one `truncated`, so cutting a line here to that length keeps the
+    /// mark, and bounds the spool whether or not the input has newlines.
+    line_bytes: u64,
+    progress: &'a SpoolProgress,
+}
+
+impl Out<'_> {
+    /// Copies `chunk`, cutting over-long lines and rolling over at line boundaries. Kept
+    /// bytes go out in runs, one write per run, not one per line.
+    fn push(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let mut run_start = 0;
+        let mut i = 0;
+        while i < chunk.len() {
+            // Roll over only at a line boundary, so that no line spans two spool files.
+            if self.line_len == 0 && self.written >= self.segment_bytes {
+                self.file.write_all(&chunk[run_start..i])?;
+                self.roll_over()?;
+                run_start = i;
+            }
+            let rest = &chunk[i..];
+            let (content, newline) = match memchr::memchr(b'\n', rest) {
+                Some(k) => (k, true),
+                None => (rest.len(), false),
+            };
+            let room = usize::try_from(self.line_bytes.saturating_sub(self.line_len))
+                .unwrap_or(usize::MAX);
+            let kept = content.min(room);
+            if kept < content {
+                // Cut: the line's bytes past `line_bytes` are dropped; its `\n` is kept.
+                self.file.write_all(&chunk[run_start..i + kept])?;
+                run_start = i + content;
+            }
+            self.written += kept as u64 + u64::from(newline);
+            self.line_len = if newline {
+                0
+            } else {
+                self.line_len + content as u64
+            };
+            i += content + usize::from(newline);
+        }
+        self.file.write_all(&chunk[run_start..])
+    }
+
+    /// Renames the current file over the previous one (once the follower has opened it) and
+    /// starts a new one.
+    fn roll_over(&mut self) -> std::io::Result<()> {
+        self.progress.wait_opened(self.file.metadata()?.ino());
+        std::fs::rename(self.path, self.path.with_extension("1"))?;
+        self.file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::fs::File;
     use std::time::{Duration, Instant};
 
     use super::*;
@@ -200,7 +269,7 @@ mod tests {
             }
             got
         });
-        spool(input.as_bytes(), &path, 4096, &progress).expect("spool");
+        spool(input.as_bytes(), &path, 4096, 1 << 20, &progress).expect("spool");
         let got = reader.join().expect("follower thread");
         let want: Vec<String> = input.lines().map(str::to_owned).collect();
         assert_eq!(got.len(), want.len(), "every line, once");
@@ -212,5 +281,63 @@ mod tests {
         let progress = SpoolProgress::default();
         progress.stop();
         progress.wait_opened(42);
+    }
+
+    #[test]
+    fn input_without_newlines_is_cut_and_stays_bounded() {
+        // 8 MiB without a newline, then a short line, through 1,000-byte spool files that keep
+        // 1 KiB of a line: the long line is cut, the spool never grows past its bound, and the
+        // lines after the cut arrive whole.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stdin");
+        File::create(&path).expect("create");
+        let progress = SpoolProgress::default();
+        progress.stop();
+        let mut input = vec![b'x'; 8 << 20];
+        input.extend_from_slice(b"\nafter\nend");
+        spool(&input[..], &path, 1000, 1025, &progress).expect("spool");
+        let current = std::fs::read(&path).expect("current file");
+        let previous = std::fs::read(path.with_extension("1")).unwrap_or_default();
+        let mut all = previous.clone();
+        all.extend_from_slice(&current);
+        let mut want = vec![b'x'; 1025];
+        want.extend_from_slice(b"\nafter\nend\n");
+        assert_eq!(all.len(), want.len());
+        assert!(
+            all == want,
+            "the long line cut to 1,025 bytes, the others whole"
+        );
+    }
+
+    #[test]
+    fn lines_cut_across_reads_keep_their_newlines_and_rollovers() {
+        // Lines of every length around the cut, fed in 7-byte reads so that cuts and
+        // newlines fall on both sides of read boundaries.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(7);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stdin");
+        File::create(&path).expect("create");
+        let progress = SpoolProgress::default();
+        progress.stop();
+        let lines: Vec<Vec<u8>> = (0..40).map(|n| vec![b'a' + (n % 26) as u8; n]).collect();
+        let input: Vec<u8> = lines
+            .iter()
+            .flat_map(|l| [&l[..], b"\n"].concat())
+            .collect();
+        spool(Trickle(&input), &path, 1 << 20, 20, &progress).expect("spool");
+        let got = std::fs::read(&path).expect("spool file");
+        let want: Vec<u8> = lines
+            .iter()
+            .flat_map(|l| [&l[..l.len().min(20)], b"\n"].concat())
+            .collect();
+        assert!(got == want, "{:?}", String::from_utf8_lossy(&got));
     }
 }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::spool::{SpoolProgress, StopOnDrop};
+use super::spool::StopOnDrop;
 use super::{Kind, Sources};
-use crate::stream::{Stream, Update};
+use crate::stream::{Phase, Stream, Update};
 use crate::tail::{Event, Follower};
 
 /// How often a stream whose directory is watched is looked at anyway, in case an event was
@@ -79,21 +79,22 @@ impl Sources {
         }
         let this = self.clone();
         self.tracker
-            .spawn(async move { this.follow(stream, first.follower, spool).await });
+            .spawn(async move { this.follow(stream, first.follower, kind).await });
     }
 
-    /// The follower task of one stream.
-    async fn follow(
-        self: Arc<Self>,
-        stream: Arc<Stream>,
-        mut follower: Follower,
-        spool: Option<Arc<SpoolProgress>>,
-    ) {
+    /// The follower task of one stream. It ends on shutdown, when standard input has ended
+    /// and been read to its end, or when a glob match has been gone for `--retire-after`.
+    async fn follow(self: Arc<Self>, stream: Arc<Stream>, mut follower: Follower, kind: Kind) {
+        let spool = kind.spool().cloned();
         // However the task ends, the spool must not wait for it any more.
         let _stop = spool.clone().map(StopOnDrop);
         let wake = Arc::new(Notify::new());
         let mut watched = self.watcher.watch(follower.path(), &wake);
+        let mut retirement = Watch::default();
         loop {
+            // Read before the step: if input had ended by then, a step that leaves nothing
+            // more to read has read all of it.
+            let input_ended = spool.as_ref().is_some_and(|s| s.input_ended());
             let Some(stepped) = step(follower, stream.clone()).await else {
                 tracing::error!(stream = %stream.id(), "follower panicked; the stream stops");
                 return;
@@ -114,6 +115,24 @@ impl Sources {
                 }
                 continue;
             }
+            if input_ended && !stepped.draining {
+                stream.set_phase(Phase::Ended);
+                return;
+            }
+            let mut retire_in = None;
+            if kind.retires() {
+                retire_in = match retirement.look(&stream, self.config.retire_after).await {
+                    Retirement::Due => {
+                        tracing::info!(
+                            "{}: deleted; its stream is dropped",
+                            crate::logging::escape_for_log(stream.name())
+                        );
+                        self.retire(&stream);
+                        return;
+                    }
+                    Retirement::LookAgainIn(left) => left,
+                };
+            }
             let tick = if stepped.draining {
                 // Never slower than the poll interval the user asked for.
                 DRAIN_TICK.min(self.config.poll_interval)
@@ -122,11 +141,69 @@ impl Sources {
             } else {
                 self.config.poll_interval
             };
+            let tick = retire_in.map_or(tick, |left: Duration| tick.min(left));
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(tick) => {}
                 () = self.cancel.cancelled() => return,
             }
         }
+    }
+}
+
+/// What a glob match's task should do about retiring its stream.
+enum Retirement {
+    /// Gone for a whole `--retire-after`: drop the stream.
+    Due,
+    /// Look again within this long (`None`: nothing to watch for).
+    LookAgainIn(Option<Duration>),
+}
+
+/// Whether a glob match's file and history are gone, and for how long.
+///
+/// The cheap test (no file followed, every generation let go) runs at every wake; the costly
+/// one (is a let-go generation's file still in its directory under another name, see
+/// `Stream::history_on_disk`) at most once per `--retire-after`: when the cheap test first
+/// says gone, and when the period is over. A stream is `gone` when both say so, and dropped
+/// when they still say so a period later.
+#[derive(Debug, Default)]
+struct Watch {
+    /// When the costly test last ran, while the cheap one said gone.
+    checked: Option<Instant>,
+    /// Whether the costly test said gone then.
+    gone: bool,
+}
+
+impl Watch {
+    async fn look(&mut self, stream: &Arc<Stream>, period: Duration) -> Retirement {
+        if !stream.history_gone() {
+            if self.checked.take().is_some() {
+                self.gone = false;
+                stream.set_phase(Phase::Live);
+            }
+            return Retirement::LookAgainIn(None);
+        }
+        if let Some(left) = self
+            .checked
+            .map(|at| period.saturating_sub(at.elapsed()))
+            .filter(|left| !left.is_zero())
+        {
+            return Retirement::LookAgainIn(Some(left));
+        }
+        let s = stream.clone();
+        let on_disk = tokio::task::spawn_blocking(move || s.history_on_disk())
+            .await
+            .unwrap_or(false);
+        self.checked = Some(Instant::now());
+        if on_disk {
+            self.gone = false;
+            stream.set_phase(Phase::Live);
+        } else if self.gone {
+            return Retirement::Due;
+        } else {
+            self.gone = true;
+            stream.set_phase(Phase::Gone);
+        }
+        Retirement::LookAgainIn(Some(period))
     }
 }

@@ -24,6 +24,8 @@ pub struct Entry {
     pub(crate) notice: bool,
     /// Event time (ms since the epoch) and level, read off the line by `parse`.
     pub facts: Facts,
+    /// Heap bytes the entry's buffers hold (see [`allocated`]).
+    pub(crate) alloc: usize,
 }
 
 /// What the parsing engine read off a line entry; empty for notices.
@@ -33,6 +35,18 @@ pub struct Facts {
     pub ts: Option<i64>,
     /// Severity.
     pub level: Option<crate::parse::Level>,
+}
+
+/// What one heap allocation costs beyond its capacity: glibc's chunk header, and rounding to
+/// 16 bytes on average.
+const MALLOC_OVERHEAD: usize = 16;
+/// The reference-counted header `Bytes` allocates for a buffer that is sliced or shared
+/// (a pointer, a capacity and a count).
+const SHARED_HEADER: usize = 3 * std::mem::size_of::<usize>() + MALLOC_OVERHEAD;
+
+/// Heap bytes held by a buffer of `capacity` bytes turned into `Bytes` and shared.
+fn allocated(capacity: usize) -> usize {
+    capacity + MALLOC_OVERHEAD + SHARED_HEADER
 }
 
 impl Entry {
@@ -45,9 +59,9 @@ impl Entry {
         (self.gen_seq, self.point)
     }
 
+    /// The memory the entry holds: its buffers as allocated, and its slot in the cache.
     pub(super) fn weight(&self) -> usize {
-        // Both forms usually share one buffer (see `Entry::line`).
-        self.json.len() + self.line.len() + std::mem::size_of::<Self>()
+        self.alloc + std::mem::size_of::<Self>()
     }
 
     /// A line's entry. Live and history reads both come here with the same bytes, so they
@@ -95,6 +109,7 @@ impl Entry {
         .expect("a struct of strings and integers always serializes");
         let split = buf.len();
         buf.extend_from_slice(text.as_bytes());
+        let alloc = allocated(buf.capacity());
         let buf = Bytes::from(buf);
         Self {
             gen_seq: generation.seq,
@@ -104,6 +119,7 @@ impl Entry {
             line: buf.slice(split..),
             notice: false,
             facts,
+            alloc,
         }
     }
 
@@ -124,6 +140,7 @@ impl Entry {
             gen_seq: generation.seq,
             point,
             cursor,
+            alloc: allocated(json.capacity()) + allocated(line.capacity()),
             json: json.into(),
             line: line.into(),
             notice: true,

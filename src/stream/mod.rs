@@ -11,6 +11,7 @@
 //! Invariant (`cache_from`): every entry whose position is after `cache_from` is in the cache,
 //! in order, with no holes; entries at or before it are read from disk (or are gone).
 
+mod budget;
 mod cursor;
 mod disk;
 mod entry;
@@ -35,6 +36,7 @@ use tokio::sync::watch;
 
 use crate::tail::{Event, FileState, Generation};
 
+pub use budget::MemoryBudget;
 pub use cursor::{Cursor, CursorError};
 use entry::cursor_for;
 pub use entry::{Entry, Facts};
@@ -90,8 +92,9 @@ impl fmt::Display for StreamId {
 /// Limits of one stream; each bounds memory a stream holds.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
-    /// Bytes of recent entries kept in memory (encoded forms counted). Older entries are
-    /// served from disk; at the limit the oldest cached entries are dropped.
+    /// Bytes of recent entries kept in memory (as allocated). Older entries are served from
+    /// disk; at the limit the oldest cached entries are dropped. The [`MemoryBudget`] shared
+    /// by all streams may hold a stream to less.
     pub cache_bytes: usize,
     /// Longest line kept whole (the follower's setting, needed to read history alike).
     pub max_line_bytes: usize,
@@ -127,6 +130,18 @@ struct Inner {
     /// This stream's run (see `cursor.rs`): cursors it issued name generations exactly.
     life: u32,
     state: FileState,
+    phase: Phase,
+}
+
+/// Where a stream is in its own life, beyond the state of its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Fed by its follower.
+    Live,
+    /// Its input ended (standard input reached its end): nothing more will come.
+    Ended,
+    /// Its file is gone with its history (a deleted glob match); the stream is dropped soon.
+    Gone,
 }
 
 /// A followed source; see the module documentation.
@@ -137,6 +152,7 @@ pub struct Stream {
     limits: StreamLimits,
     /// Reads `ts` and `level` off lines, live and from history alike.
     parser: Parser,
+    budget: Arc<MemoryBudget>,
     inner: Mutex<Inner>,
     changed: watch::Sender<u64>,
     /// The last answer encoded for a reader, shared with every reader that asks the same
@@ -160,7 +176,8 @@ pub struct Summary {
     pub id: String,
     /// The path as given.
     pub name: String,
-    /// `following`, `waiting` or `error`.
+    /// `following`, `waiting`, `error`, `ended` (its input ended) or `gone` (its file and
+    /// history are gone; the stream is dropped soon).
     pub state: &'static str,
     /// Why it is waiting or in error.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,13 +185,20 @@ pub struct Summary {
 }
 
 impl Stream {
-    /// A stream with no file yet.
-    pub fn new(id: StreamId, name: String, limits: StreamLimits) -> Self {
+    /// A stream with no file yet, whose cache counts against `budget`.
+    pub fn new(
+        id: StreamId,
+        name: String,
+        limits: StreamLimits,
+        budget: Arc<MemoryBudget>,
+    ) -> Self {
+        budget.join();
         Self {
             id,
             name,
             limits,
             parser: Parser::new(Zone::system()),
+            budget,
             inner: Mutex::new(Inner {
                 gens: VecDeque::new(),
                 cache: VecDeque::new(),
@@ -183,6 +207,7 @@ impl Stream {
                 cache_floor: None,
                 life: cursor::life(),
                 state: FileState::Waiting("not looked at yet".into()),
+                phase: Phase::Live,
             }),
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
@@ -246,10 +271,12 @@ impl Stream {
     /// The stream's state and name, for listings.
     pub fn summary(&self) -> Summary {
         let inner = self.lock();
-        let (state, reason) = match &inner.state {
-            FileState::Following => ("following", None),
-            FileState::Waiting(r) => ("waiting", Some(r.clone())),
-            FileState::Error(r) => ("error", Some(r.clone())),
+        let (state, reason) = match (inner.phase, &inner.state) {
+            (Phase::Ended, _) => ("ended", Some("the input ended".to_owned())),
+            (Phase::Gone, _) => ("gone", Some("the file was deleted".to_owned())),
+            (Phase::Live, FileState::Following) => ("following", None),
+            (Phase::Live, FileState::Waiting(r)) => ("waiting", Some(r.clone())),
+            (Phase::Live, FileState::Error(r)) => ("error", Some(r.clone())),
         };
         Summary {
             id: self.id.to_string(),
@@ -262,6 +289,43 @@ impl Stream {
     /// Whether a file is open and followed.
     pub fn is_following(&self) -> bool {
         self.lock().state == FileState::Following
+    }
+
+    /// Moves the stream to `phase` and wakes its readers (who may be showing its state).
+    pub fn set_phase(&self, phase: Phase) {
+        let changed = {
+            let mut inner = self.lock();
+            std::mem::replace(&mut inner.phase, phase) != phase
+        };
+        if changed {
+            self.changed.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Whether nothing of the stream's history can be read from disk any more: every
+    /// generation's file was let go (or none was ever opened), and no file is followed.
+    pub fn history_gone(&self) -> bool {
+        let inner = self.lock();
+        inner.state != FileState::Following
+            && inner.gens.iter().all(|r| r.generation.file().is_none())
+    }
+
+    /// Whether a generation's file can still be read: held, or let go but still in the
+    /// stream's directory under another name (found by identity, as history readers do). May
+    /// block on file I/O (it reads the directory): call it off the async workers.
+    pub fn history_on_disk(&self) -> bool {
+        let candidates: Vec<Arc<Generation>> = {
+            let inner = self.lock();
+            inner
+                .gens
+                .iter()
+                .filter(|r| resolve::reusable(&inner.gens, &r.generation))
+                .map(|r| r.generation.clone())
+                .collect()
+        };
+        candidates
+            .iter()
+            .any(|g| g.file().is_some() || resolve::reopen(&self.name, g).is_some())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -284,6 +348,7 @@ impl Stream {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut inner = self.lock();
+        let before = inner.weight();
         for event in events {
             match event {
                 Event::Opened {
@@ -337,13 +402,42 @@ impl Stream {
                 Event::State(state) => inner.state = state,
             }
         }
-        inner.trim(self.limits.cache_bytes);
+        // Account the growth first, so that the budget's verdict includes this batch.
+        let grown = inner.weight();
+        self.budget.settle(before, grown);
+        inner.trim(self.budget.target(self.limits.cache_bytes));
+        self.budget.settle(grown, inner.weight());
         drop(inner);
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Trims the cache to its share while the budget is over its limit (the registry's sweep
+    /// calls this for streams that are not appending).
+    pub fn enforce_budget(&self) {
+        if !self.budget.is_over() {
+            return;
+        }
+        let mut inner = self.lock();
+        let before = inner.weight();
+        inner.trim(self.budget.target(self.limits.cache_bytes));
+        self.budget.settle(before, inner.weight());
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let weight = self.lock().weight();
+        self.budget.leave(weight);
     }
 }
 
 impl Inner {
+    /// The memory the cache holds: its entries, and the cache's spare slots.
+    fn weight(&self) -> usize {
+        self.cache_weight
+            + (self.cache.capacity() - self.cache.len()) * std::mem::size_of::<Entry>()
+    }
+
     fn push(&mut self, entry: Entry) {
         self.cache_weight += entry.weight();
         self.cache.push_back(entry);
@@ -351,7 +445,8 @@ impl Inner {
 
     /// Drops the oldest cached entries beyond the budget, moving `cache_from` past them.
     fn trim(&mut self, budget: usize) {
-        while self.cache_weight > budget && self.cache.len() > 1 {
+        // Spare slots count: dropping an entry frees more than the slot it leaves spare.
+        while self.weight() > budget && self.cache.len() > 1 {
             let Some(old) = self.cache.pop_front() else {
                 break;
             };
@@ -368,6 +463,10 @@ impl Inner {
             };
             self.cache_from = Some((old.gen_seq, end.max(old.point.saturating_sub(1))));
             self.cache_floor = Some(old.key());
+        }
+        // A cache squeezed to a small share gives back the slots it no longer needs.
+        if self.cache.capacity() > 4 * self.cache.len().max(64) {
+            self.cache.shrink_to(2 * self.cache.len());
         }
     }
 

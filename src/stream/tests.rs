@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Cursor, Entry, ORIGIN, Page, Query, Stream, StreamId, StreamLimits};
+use super::{Cursor, Entry, MemoryBudget, ORIGIN, Page, Query, Stream, StreamId, StreamLimits};
 use crate::tail::{Event, FileId, Generation, Notice, NoticeKind, RawLine};
 
 const MAX_LINE: usize = 1 << 10;
@@ -17,7 +17,8 @@ fn stream(cache_bytes: usize) -> Stream {
         cache_bytes,
         max_line_bytes: MAX_LINE,
     };
-    Stream::new(StreamId::from_name("t"), "t".into(), limits)
+    let budget = Arc::new(MemoryBudget::new(1 << 30));
+    Stream::new(StreamId::from_name("t"), "t".into(), limits, budget)
 }
 
 /// A followed file: the bytes written so far and its generation, as the follower keeps them.
@@ -276,6 +277,37 @@ fn a_read_crossing_from_disk_into_a_cache_being_trimmed_loses_and_repeats_nothin
 }
 
 #[test]
+fn streams_sharing_a_budget_keep_to_their_share_and_give_it_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let budget = Arc::new(MemoryBudget::new(256 << 10));
+    let limits = StreamLimits {
+        cache_bytes: 1 << 20,
+        max_line_bytes: MAX_LINE,
+    };
+    let quiet = Stream::new(StreamId::from_name("q"), "q".into(), limits, budget.clone());
+    let busy = Stream::new(StreamId::from_name("b"), "b".into(), limits, budget.clone());
+    let mut q = Followed::create(&dir.path().join("q.log"), 0);
+    let mut b = Followed::create(&dir.path().join("b.log"), 0);
+    // The quiet stream fills most of the budget while it is not over.
+    let early = texts("q", 0..400);
+    feed(&quiet, vec![q.opened(None), q.append(&early)]);
+    let filled = budget.used();
+    assert!(filled > 128 << 10 && filled <= 256 << 10, "{filled}");
+    // The busy one pushes the total over: it trims itself to its half at once, the quiet one
+    // at the sweep; then the total is within the budget.
+    feed(&busy, vec![b.opened(None)]);
+    for n in 0..20 {
+        feed(&busy, vec![b.append(&texts(&format!("b{n}-"), 0..100))]);
+    }
+    quiet.enforce_budget();
+    assert!(budget.used() <= 256 << 10, "{} used", budget.used());
+    // Nothing trimmed is lost: it is read back from disk.
+    assert_eq!(read_all_after(&quiet, ORIGIN, 100), early);
+    drop((quiet, busy));
+    assert_eq!(budget.used(), 0, "dropped streams give their memory back");
+}
+
+#[test]
 fn a_generation_let_go_is_found_again_by_identity_and_a_foreign_cursor_is_a_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("r.log");
@@ -287,6 +319,7 @@ fn a_generation_let_go_is_found_again_by_identity_and_a_foreign_cursor_is_a_gap(
         StreamId::from_name("r.log"),
         path.display().to_string(),
         limits,
+        Arc::new(MemoryBudget::new(1 << 30)),
     );
     let mut g0 = Followed::create(&path, 0);
     let a = texts("a", 0..100);

@@ -3,8 +3,7 @@
 //! shortcuts work whatever control has focus, except in text fields.
 //!
 //! Scrolling here is real input (CDP `Input.dispatchMouseEvent` wheel events, keys through
-//! WebDriver), since a script setting `scrollTop` is exactly what the page must not take for
-//! the user.
+//! WebDriver); a script setting `scrollTop` stands only for a scroll no input event announced.
 
 use std::time::Duration;
 
@@ -65,6 +64,25 @@ fn scrolling_up_pauses_and_the_new_lines_control_resumes() {
             .await;
         wait_live(&b).await;
         assert!(following(&b).await);
+        // A scroll off the end that no input event announced (a scrollbar drag where the
+        // browser reports no pointer, find in page) pauses as well; coming back to the end
+        // that way does not follow again (only input or a key does).
+        b.js("const l = document.querySelector('#log'); l.scrollTop = l.scrollTop - 600")
+            .await;
+        b.wait_js("pause", "return !window.__cometail.following()", SECS2)
+            .await;
+        b.js("const l = document.querySelector('#log'); l.scrollTop = l.scrollHeight")
+            .await;
+        b.wait_js(
+            "a frame",
+            "return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))",
+            SECS2,
+        )
+        .await;
+        assert!(!following(&b).await, "no input: still paused");
+        b.wheel(5000).await;
+        b.wait_js("follow", "return window.__cometail.following()", SECS2)
+            .await;
         b.wheel(-2000).await;
         b.wait_js(
             "pause",
