@@ -19,6 +19,8 @@ declare -A layer=(
   [sources]=6 [cli]=6
   [stream]=5
   [tail]=4
+  [query]=3
+  [parse]=2
   [credentials]=1 [tls]=1 [logging]=1 [shutdown]=1
 )
 

@@ -50,6 +50,11 @@ pub struct Cli {
     #[arg(long, env = "COMETAIL_MAX_LINE_BYTES", default_value = "1M", value_parser = parse_size)]
     pub max_line_bytes: u64,
 
+    /// Time zone of timestamps written without one (an IANA name such as Europe/Berlin, or
+    /// UTC); default: the server's own zone.
+    #[arg(long, env = "COMETAIL_TIMEZONE")]
+    pub timezone: Option<String>,
+
     /// Poll files instead of using file system events (network file systems, containers).
     #[arg(long, env = "COMETAIL_POLL")]
     pub poll: bool,

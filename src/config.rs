@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::cli::{AuthMode, Cli};
 use crate::credentials::{self, Secret};
+use crate::parse::Zone;
 use crate::sources::Settings;
 pub use crate::sources::Source;
 
@@ -28,6 +29,8 @@ pub struct Config {
     pub default_lines: usize,
     /// Longest line kept whole.
     pub max_line_bytes: usize,
+    /// The zone of timestamps written without one.
+    pub timezone: Zone,
     /// Poll instead of using file events.
     pub poll: bool,
     /// Poll interval when polling.
@@ -132,6 +135,7 @@ impl Config {
             poll_interval: self.poll_interval,
             spool_bytes: self.spool_bytes,
             cache_bytes: self.cache_bytes,
+            timezone: self.timezone.clone(),
             memory: self.memory,
             retire_after: self.retire_after,
         }
@@ -165,6 +169,10 @@ impl Config {
             .ok()
             .filter(|n| (16..=(256 << 20)).contains(n))
             .ok_or_else(|| invalid("--max-line-bytes", "must be between 16 bytes and 256M"))?;
+        let timezone = match &cli.timezone {
+            Some(name) => Zone::named(name).map_err(|e| invalid("--timezone", e.to_string()))?,
+            None => Zone::system(),
+        };
         if cli.poll_interval < Duration::from_millis(10)
             || cli.poll_interval > Duration::from_secs(60)
         {
@@ -265,6 +273,7 @@ impl Config {
             addrs,
             default_lines: cli.lines,
             max_line_bytes,
+            timezone,
             poll: cli.poll,
             poll_interval: cli.poll_interval,
             rotate_grace: cli.rotate_grace,

@@ -12,13 +12,15 @@
 //! [`run`] ties it together; the binary is a thin shim around it, and tests run it in-process.
 
 // Layers, top first; a module imports only from layers below it (`scripts/layers.sh`
-// checks this): `http` > `config` > `sources` | `cli` > `stream` > `tail` > the leaves
+// checks this): `http` > `config` > `sources` | `cli` > `stream` > `tail` > `query` > `parse` > the leaves
 // `credentials`, `tls`, `logging`, `shutdown`.
 pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod http;
 pub mod logging;
+pub mod parse;
+pub mod query;
 pub mod shutdown;
 pub mod sources;
 pub mod stream;

@@ -23,3 +23,4 @@ mod probes;
 mod protocol;
 mod proxy;
 mod security;
+mod understand;

@@ -17,6 +17,7 @@ mod files;
 mod http;
 mod marks;
 mod memory;
+mod parsing;
 mod report;
 mod scenario;
 mod server;
@@ -59,6 +60,8 @@ enum Scenario {
     /// CPU, threads and RSS while following many quiet files in one directory, with and
     /// without a busy unfollowed neighbour (cometail only).
     Files,
+    /// CPU per line of the parsing engine (facts, records, a query), in-process, per format.
+    Parse,
     /// Every scenario above.
     All,
 }
@@ -147,6 +150,13 @@ struct Cli {
     /// Bytes per appended line, newline included.
     #[arg(long, default_value_t = 100)]
     line_bytes: usize,
+    /// Layout of the appended lines (latency, throughput, ingest): `ts`, `json` and `logfmt`
+    /// carry an event time and a level for the parsing engine.
+    #[arg(long, value_enum, default_value = "plain")]
+    line_format: marks::LineFormat,
+    /// Lines per format parsed by the parse scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    parse_lines: usize,
     /// Runs of each configuration; tables show medians.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -250,6 +260,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         },
         workdir: cli.workdir.clone(),
         line_bytes: cli.line_bytes.max(48),
+        line_format: cli.line_format,
         connect_concurrency: cli.connect_concurrency,
         grace: Duration::from_secs_f64(cli.grace),
         verbose: !cli.quiet,
@@ -333,6 +344,23 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             let d = Duration::from_secs_f64(cli.files_secs);
             for busy in [0, cli.busy_rate] {
                 push(files::many_files(&ctx, cli.files, busy, d).await, "files");
+            }
+        }
+        if want(Scenario::Parse) {
+            for format in [
+                marks::LineFormat::Plain,
+                marks::LineFormat::Ts,
+                marks::LineFormat::Json,
+                marks::LineFormat::Logfmt,
+            ] {
+                let lines = cli.parse_lines;
+                let line_bytes = ctx.line_bytes;
+                let row =
+                    tokio::task::spawn_blocking(move || parsing::parse(format, lines, line_bytes))
+                        .await
+                        .map_err(anyhow::Error::from)
+                        .and_then(|r| r);
+                push(row, "parse");
             }
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {

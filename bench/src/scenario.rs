@@ -28,6 +28,8 @@ pub(crate) struct Ctx {
     pub(crate) workdir: PathBuf,
     /// Bytes per benchmark line, newline included.
     pub(crate) line_bytes: usize,
+    /// How the writer lays out its lines (plain, timestamped, JSON, logfmt).
+    pub(crate) line_format: crate::marks::LineFormat,
     /// Clients connecting at once while a latency run is set up.
     pub(crate) connect_concurrency: usize,
     /// After the writer stops, how long clients may take to receive the last line.
@@ -290,6 +292,7 @@ async fn latency_trial_in(
         rate,
         lines,
         line_bytes: ctx.line_bytes,
+        format: ctx.line_format,
     };
     let limit = duration * 3 + Duration::from_secs(10);
     let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, limit)).await??;
@@ -638,6 +641,7 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
         rate: 0,
         lines,
         line_bytes: ctx.line_bytes,
+        format: ctx.line_format,
     };
     let t0 = Instant::now();
     let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, Duration::from_secs(600)))
@@ -674,7 +678,12 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
     Ok(Row::new(
         "ingest",
         "cometail",
-        format!("{} lines x {} B", lines, ctx.line_bytes),
+        format!(
+            "{} lines x {} B {}",
+            lines,
+            ctx.line_bytes,
+            ctx.line_format.name()
+        ),
     )
     .m("lines_per_s", wrote.written as f64 / secs)
     .m(

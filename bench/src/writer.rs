@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::client::now_ns;
-use crate::marks::format_line;
+use crate::marks::{LineFormat, format_line_as};
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub(crate) struct Plan {
     pub(crate) lines: u64,
     /// Bytes per line including the newline.
     pub(crate) line_bytes: usize,
+    /// How lines are laid out around their mark.
+    pub(crate) format: LineFormat,
 }
 
 /// What was written.
@@ -66,7 +68,7 @@ pub(crate) fn write(plan: &Plan, time_limit: Duration) -> io::Result<Report> {
             buf.clear();
             let ts = now_ns();
             for seq in written + 1..=due {
-                format_line(&mut buf, seq, ts, plan.line_bytes);
+                format_line_as(&mut buf, seq, ts, plan.line_bytes, plan.format);
             }
             file.write_all(&buf)?;
             writes += 1;
@@ -106,6 +108,7 @@ mod tests {
             rate: 2000,
             lines: 400,
             line_bytes: 64,
+            format: LineFormat::Plain,
         };
         let r = write(&plan, Duration::from_secs(5)).expect("write");
         assert_eq!(r.written, 400);

@@ -14,7 +14,9 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::AppState;
+use super::at;
 use super::error::ApiError;
+use super::filter::{self, Filter, read_filtered};
 use super::grep::Grep;
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, Selection, selection};
@@ -40,11 +42,25 @@ pub(super) async fn lines(
 ) -> Result<Response, ApiError> {
     let stream = stream(&app, &id)?;
     let params = params(p)?;
-    let sel = selection(&params, None, app.config.default_lines)?;
+    let mut sel = selection(&params, None, app.config.default_lines)?;
     let grep = Grep::from_params(&params)?;
-    let mut page = read_page(&stream, sel.query, sel.limit).await?;
+    let q = filter::from_params(&params)?;
+    let range = at::resolve(&stream, at::Range::from_params(&params)?).await?;
+    if let Some(start) = range.and_then(|r| r.start) {
+        sel.query = start;
+    }
+    let (mut page, scanned) = first_page(&stream, &sel, q.as_ref()).await?;
     filter(grep.as_ref(), &mut page);
-    if matches!(sel.query, Query::After(_)) && !sel.wait.is_zero() && page.entries.is_empty() {
+    if let Some(r) = &range {
+        r.cut(&mut page);
+    }
+    // A bounded range (`until`) never waits for more; a budget-cut scan answers at once.
+    let waits = !scanned.is_some_and(|s| s.budget) && range.is_none_or(|r| r.end.is_none());
+    if matches!(sel.query, Query::After(_))
+        && !sel.wait.is_zero()
+        && page.entries.is_empty()
+        && waits
+    {
         // Only requests that really wait hold a permit.
         let _permit =
             app.long_polls.clone().try_acquire_owned().map_err(|_| {
@@ -61,6 +77,9 @@ pub(super) async fn lines(
         )
         .await?
         {
+            if let Some(q) = &q {
+                filter::apply(q, &mut more);
+            }
             filter(grep.as_ref(), &mut more);
             page = more;
             if !page.entries.is_empty() {
@@ -68,7 +87,34 @@ pub(super) async fn lines(
             }
         }
     }
-    Ok(json(page_json(&page, None).into()))
+    let mut body = page_json(&page, None);
+    if let Some(r) = &range {
+        body.truncate(body.len() - 1);
+        body.extend_from_slice(r.json().as_bytes());
+        body.extend_from_slice(b"}");
+    }
+    if let Some(scanned) = scanned {
+        // `{…}` becomes `{…,"scanned":{…}}`.
+        body.truncate(body.len() - 1);
+        body.extend_from_slice(scanned.json().as_bytes());
+        body.extend_from_slice(b"}");
+    }
+    Ok(json(body.into()))
+}
+
+/// The first page of a read: filtered by `q` (paging by matches) when given.
+async fn first_page(
+    stream: &Arc<Stream>,
+    sel: &Selection,
+    q: Option<&Filter>,
+) -> Result<(Page, Option<filter::Scanned>), ApiError> {
+    match q {
+        Some(q) => {
+            let (page, scanned) = read_filtered(stream, sel.query, sel.limit, q).await?;
+            Ok((page, Some(scanned)))
+        }
+        None => Ok((read_page(stream, sel.query, sel.limit).await?, None)),
+    }
 }
 
 fn filter(grep: Option<&Grep>, page: &mut Page) {
@@ -86,11 +132,19 @@ pub(super) async fn raw(
 ) -> Result<Response, ApiError> {
     let stream = stream(&app, &id)?;
     let params = params(p)?;
-    let sel: Selection = selection(&params, None, app.config.default_lines)?;
+    let mut sel: Selection = selection(&params, None, app.config.default_lines)?;
     let grep = Grep::from_params(&params)?;
+    let q = filter::from_params(&params)?;
+    let range = at::resolve(&stream, at::Range::from_params(&params)?).await?;
+    if let Some(start) = range.and_then(|r| r.start) {
+        sel.query = start;
+    }
     let slot = sel.follow.then(|| cap.admit(StreamKind::Raw)).transpose()?;
-    let mut page = read_page(&stream, sel.query, sel.limit).await?;
+    let (mut page, _) = first_page(&stream, &sel, q.as_ref()).await?;
     filter(grep.as_ref(), &mut page);
+    if let Some(r) = &range {
+        r.cut(&mut page);
+    }
     let body = match slot {
         Some(slot) => {
             let first = plain(&page);
@@ -99,6 +153,7 @@ pub(super) async fn raw(
                 stream,
                 next: page.next,
                 grep,
+                q,
                 _slot: slot,
             };
             let rest = futures_util::stream::unfold(follow, |mut follow| async move {
@@ -130,6 +185,7 @@ struct RawFollow {
     /// The last entry sent.
     next: Cursor,
     grep: Option<Grep>,
+    q: Option<Filter>,
     /// This response's place under the per-address cap, held while the body lives.
     _slot: Slot,
 }
@@ -154,6 +210,9 @@ impl RawFollow {
                     return None;
                 }
             };
+            if let Some(q) = &self.q {
+                filter::apply(q, &mut page);
+            }
             filter(self.grep.as_ref(), &mut page);
             self.next = page.next;
             if !page.entries.is_empty() {

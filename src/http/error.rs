@@ -37,6 +37,17 @@ pub enum ApiError {
     /// The request is malformed (bad cursor, parameter out of range, no `Host`…).
     #[error("{0}")]
     BadRequest(String),
+    /// `q` does not parse; `at` and `len` are byte offsets into `q`, so a page can
+    /// underline the spot.
+    #[error("`q`: {message}")]
+    BadQuery {
+        /// What is wrong.
+        message: String,
+        /// Where, in bytes from the start of `q`.
+        at: usize,
+        /// How many bytes.
+        len: usize,
+    },
     /// No such stream or route, or a path that does not decode to text.
     #[error("{0}")]
     NotFound(String),
@@ -87,7 +98,7 @@ impl ApiError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::BadQuery { .. } => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyNotAllowed => StatusCode::PAYLOAD_TOO_LARGE,
@@ -152,7 +163,13 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = json_error(self.status(), &reason);
+        let mut response = match &self {
+            Self::BadQuery { at, len, .. } => {
+                let body = serde_json::json!({ "error": reason, "at": at, "len": len });
+                json_body(self.status(), body.to_string())
+            }
+            _ => json_error(self.status(), &reason),
+        };
         let headers = response.headers_mut();
         if let Some(wait) = self.retry_after() {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -174,7 +191,10 @@ impl IntoResponse for ApiError {
 
 /// A response with `status` and body `{"error": reason}`.
 fn json_error(status: StatusCode, reason: &str) -> Response {
-    let body = serde_json::json!({ "error": reason }).to_string();
+    json_body(status, serde_json::json!({ "error": reason }).to_string())
+}
+
+fn json_body(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -13,10 +13,12 @@
 mod accept;
 mod api;
 mod assets;
+mod at;
 mod auth;
 mod base;
 mod compress;
 mod error;
+mod filter;
 mod grep;
 mod guard;
 mod headers;

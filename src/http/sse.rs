@@ -11,6 +11,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
+
 use tokio::sync::watch;
 
 use axum::body::Body;
@@ -23,10 +25,14 @@ use futures_util::future::select_all;
 use super::AppState;
 use super::error::ApiError;
 use super::metrics::StreamKind;
+use super::filter::{self, Filter};
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
 use super::streams::{Slot, StreamCap};
 use crate::stream::{Cursor, Page, Query, Stream};
+
+/// Least time between two progress events (no entries, a moved id) of a sparse `q` scan.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Reconnection delay suggested to browsers.
 const RETRY_MS: u32 = 2000;
@@ -54,16 +60,15 @@ pub(super) async fn events(
 ) -> Result<Response, ApiError> {
     let slot = cap.admit(StreamKind::Sse)?;
     let stream = stream(&app, &id)?;
-    let sel = selection(
-        &params(p)?,
-        last_event_id(&headers)?,
-        app.config.default_lines,
-    )?;
-    let first = read_page(&stream, sel.query, sel.limit).await?;
+    let params = params(p)?;
+    let sel = selection(&params, last_event_id(&headers)?, app.config.default_lines)?;
+    let q = filter::from_params(&params)?;
+    let first = first_page(&stream, sel.query, sel.limit, q.as_ref()).await?;
     let ids = vec![stream.id().to_string()];
     let positions = vec![first.next];
     let first = VecDeque::from([(0, first)]);
-    let state = Feed::new(app, vec![stream], positions, ids, first, false, slot);
+    let mut state = Feed::new(app, vec![stream], positions, ids, first, false, slot);
+    state.q = q;
     Ok(sse_response(state))
 }
 
@@ -108,6 +113,7 @@ pub(super) async fn multiplexed(
             .transpose()?
             .unwrap_or_default(),
     };
+    let q = filter::from_params(&params)?;
     let mut rest = params.clone();
     rest.retain(|k, _| matches!(k.as_str(), "last" | "limit"));
     let sel = selection(&rest, None, app.config.default_lines)?;
@@ -118,14 +124,28 @@ pub(super) async fn multiplexed(
             Some(c) => positions.push(*c),
             None => {
                 // Streams without a resume point start with their last entries.
-                let page = read_page(s, sel.query, sel.limit).await?;
+                let page = first_page(s, sel.query, sel.limit, q.as_ref()).await?;
                 positions.push(page.next);
                 first.push_back((i, page));
             }
         }
     }
-    let state = Feed::new(app, streams, positions, ids, first, true, slot);
+    let mut state = Feed::new(app, streams, positions, ids, first, true, slot);
+    state.q = q;
     Ok(sse_response(state))
+}
+
+/// The starting page: filtered by `q` (paging by matches) when given.
+async fn first_page(
+    stream: &Arc<Stream>,
+    query: Query,
+    limit: usize,
+    q: Option<&Filter>,
+) -> Result<Page, ApiError> {
+    match q {
+        Some(q) => Ok(filter::read_filtered(stream, query, limit, q).await?.0),
+        None => read_page(stream, query, limit).await,
+    }
 }
 
 /// Parses `ID:CURSOR,ID:CURSOR`.
@@ -155,6 +175,10 @@ struct Feed {
     /// Pages already read, to send first (the starting entries).
     first: VecDeque<(usize, Page)>,
     multiplexed: bool,
+    /// The `q` filter: entries that fail it are skipped, but the cursor moves past them.
+    q: Option<Filter>,
+    /// When the last event was sent, to pace progress events of a sparse filter.
+    last_sent: Instant,
     /// This response's place under the per-address cap, held while the body lives.
     _slot: Slot,
 }
@@ -183,6 +207,8 @@ impl Feed {
             ids,
             first,
             multiplexed,
+            q: None,
+            last_sent: Instant::now(),
             _slot: slot,
         }
     }
@@ -226,7 +252,31 @@ impl Feed {
                 .iter_mut()
                 .map(|rx| *rx.borrow_and_update())
                 .collect();
-            if !self.multiplexed {
+            if let Some(q) = self.q.clone() {
+                // Filtered: every connection filters for itself (no shared answer). A scan
+                // through history that matches nothing still reports its progress, at most
+                // 4 times a second, so a reconnect resumes where it got to.
+                let mut examined_any = false;
+                for i in 0..self.streams.len() {
+                    let query = Query::After(self.positions[i]);
+                    let mut page = ended(read_page(&self.streams[i], query, DEFAULT_LIMIT).await)?;
+                    let examined = !page.entries.is_empty();
+                    filter::apply(&q, &mut page);
+                    if examined {
+                        self.positions[i] = page.next;
+                        examined_any = true;
+                    }
+                    let progress = self.last_sent.elapsed() >= PROGRESS_EVERY;
+                    if !page.entries.is_empty() || (examined && progress) {
+                        self.last_sent = Instant::now();
+                        return Some(self.event(i, &page));
+                    }
+                }
+                if examined_any {
+                    // More may follow at once: read again before waiting.
+                    continue;
+                }
+            } else if !self.multiplexed {
                 // The common fan-out case: many clients at the newest cursor of one stream
                 // share one encoded event.
                 let (stream, after) = (&self.streams[0], self.positions[0]);

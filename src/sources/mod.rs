@@ -54,6 +54,8 @@ pub struct Settings {
     pub spool_bytes: u64,
     /// Memory for recent entries, per stream.
     pub cache_bytes: usize,
+    /// The zone of timestamps written without one (`--timezone`).
+    pub timezone: crate::parse::Zone,
     /// Memory for recent entries, all streams together.
     pub memory: usize,
     /// How long a deleted glob match is listed as `gone` before its stream is dropped.
@@ -288,7 +290,10 @@ impl Sources {
                 })
                 .find(|id| !taken.contains(id.as_str()))
                 .expect("an unbounded range always yields a free id");
-            let stream = Arc::new(Stream::new(id, name, limits, self.budget.clone()));
+            let stream = Arc::new(
+                Stream::new(id, name, limits, self.budget.clone())
+                    .with_zone(self.config.timezone.clone()),
+            );
             streams.push(stream.clone());
             stream
         };

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::Cursor;
+use crate::parse::{Parser, Shape};
 use crate::tail::{Generation, Notice, RawLine, line_text};
 
 /// One entry, with its encoded forms ready to send.
@@ -21,8 +22,19 @@ pub struct Entry {
     pub line: Bytes,
     /// Whether this is a notice rather than a line of the file.
     pub(crate) notice: bool,
+    /// Event time (ms since the epoch) and level, read off the line by `parse`.
+    pub facts: Facts,
     /// Heap bytes the entry's buffers hold (see [`allocated`]).
     pub(crate) alloc: usize,
+}
+
+/// What the parsing engine read off a line entry; empty for notices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Event time, milliseconds since the Unix epoch.
+    pub ts: Option<i64>,
+    /// Severity.
+    pub level: Option<crate::parse::Level>,
 }
 
 /// What one heap allocation costs beyond its capacity: glibc's chunk header, and rounding to
@@ -52,16 +64,33 @@ impl Entry {
         self.alloc + std::mem::size_of::<Self>()
     }
 
+    /// A line's entry. Live and history reads both come here with the same bytes, so they
+    /// get the same text, `ts` and `level`; `time` (arrival) is also the reference that dates
+    /// yearless stamps, and a history read (no arrival time) uses the present instead, which
+    /// gives the same year unless the line is about a year old (`parse::Parser::facts`).
     pub(super) fn line(
         life: u32,
         generation: &Generation,
         line: &RawLine,
         max_line_bytes: usize,
         time: Option<u64>,
+        parser: &Parser,
     ) -> Self {
         let point = line.start + 1;
         let cursor = cursor_for(life, generation, point);
-        let (text, truncated) = line_text(&line.head, line.len, max_line_bytes);
+        let (mut text, truncated) = line_text(&line.head, line.len, max_line_bytes);
+        let reference = time.map_or_else(now_ms, |t| i64::try_from(t).unwrap_or(i64::MAX));
+        let found = parser.facts(text.as_bytes(), reference);
+        if found.shape == Some(Shape::Docker) {
+            // Docker's json-file: the entry shows the container's line, not the wrapper.
+            if let Some(log) = crate::parse::docker_text(text.as_bytes()) {
+                text = log.into();
+            }
+        }
+        let facts = Facts {
+            ts: found.ts,
+            level: found.level,
+        };
         // Both forms share one allocation, sized up front: cached entries are the server's
         // main memory and its main allocation cost (keys, a cursor and a time take under 100
         // bytes; only escapes can outgrow this).
@@ -73,6 +102,8 @@ impl Entry {
                 text: &text,
                 truncated,
                 time,
+                ts: facts.ts,
+                level: facts.level.map(crate::parse::Level::as_str),
             },
         )
         .expect("a struct of strings and integers always serializes");
@@ -87,6 +118,7 @@ impl Entry {
             json: buf.slice(..split),
             line: buf.slice(split..),
             notice: false,
+            facts,
             alloc,
         }
     }
@@ -112,6 +144,7 @@ impl Entry {
             json: json.into(),
             line: line.into(),
             notice: true,
+            facts: Facts::default(),
         }
     }
 }
@@ -125,6 +158,16 @@ struct LineJson<'a> {
     truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<&'static str>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Writes a cursor's text form straight into the JSON, without an intermediate `String`.

@@ -68,6 +68,7 @@ fn unreachable_gap(detail: &str) -> Entry {
         json: json.to_string().into(),
         line: format!("==> gap: {detail} <==").into(),
         notice: true,
+        facts: super::Facts::default(),
         // Never cached.
         alloc: 0,
     }

@@ -20,6 +20,7 @@ mod preload;
 mod read;
 mod resolve;
 mod stats;
+mod seek;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::parse::{Parser, Zone};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -36,11 +39,12 @@ use crate::tail::{Event, FileState, Generation};
 
 pub use budget::MemoryBudget;
 pub use cursor::{Cursor, CursorError};
-pub use entry::Entry;
 use entry::cursor_for;
+pub use entry::{Entry, Facts};
 pub use preload::Update;
 pub use read::{Page, Query};
 pub use stats::{Stats, StatsSnapshot};
+pub use seek::TimeSeek;
 
 /// How many generations a stream remembers (older cursors get a `gap`).
 const MAX_GENERATIONS: usize = 64;
@@ -148,6 +152,8 @@ pub struct Stream {
     id: StreamId,
     name: String,
     limits: StreamLimits,
+    /// Reads `ts` and `level` off lines, live and from history alike.
+    parser: Parser,
     budget: Arc<MemoryBudget>,
     inner: Mutex<Inner>,
     changed: watch::Sender<u64>,
@@ -195,6 +201,7 @@ impl Stream {
             id,
             name,
             limits,
+            parser: Parser::new(Zone::system()),
             budget,
             inner: Mutex::new(Inner {
                 gens: VecDeque::new(),
@@ -210,6 +217,14 @@ impl Stream {
             shared: Mutex::new(None),
             stats: Stats::default(),
         }
+    }
+
+    /// The stream with stamps that carry no zone read in `zone` (`--timezone`; the
+    /// server's own zone by default).
+    #[must_use]
+    pub fn with_zone(mut self, zone: Zone) -> Self {
+        self.parser = Parser::new(zone);
+        self
     }
 
     /// The stream's id.
@@ -391,6 +406,7 @@ impl Stream {
                             line,
                             self.limits.max_line_bytes,
                             Some(time),
+                            &self.parser,
                         ));
                     }
                 }

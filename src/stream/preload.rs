@@ -64,7 +64,7 @@ impl Stream {
         let mut recent = recent_lines(generation, from, max).into_iter();
         let floor = recent.next().map(|l| l.start + 1);
         let entries = recent
-            .map(|line| Entry::line(life, generation, &line, max, None))
+            .map(|line| Entry::line(life, generation, &line, max, None, &self.parser))
             .collect();
         Preload {
             seq: generation.seq,

@@ -228,6 +228,7 @@ impl Stream {
                             line,
                             self.limits.max_line_bytes,
                             None,
+                            &self.parser,
                         );
                         if !budget.fits(out.len(), e.json.len()) {
                             full = true;
@@ -390,6 +391,7 @@ impl Stream {
                     line,
                     self.limits.max_line_bytes,
                     None,
+                    &self.parser,
                 ));
             }
             if let Top::LongLine { end } = top {

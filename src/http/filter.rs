@@ -1,0 +1,192 @@
+//! The `q=` filter of `/lines`, `/raw`, `/events` and `/api/events`: reads that page by
+//! *matches*, with exact resume.
+//!
+//! [`read_filtered`] reads chunks of entries through [`read_page`] and keeps those the query
+//! matches until `limit` matches, the end of what exists, or the scan budget
+//! ([`BUDGET_TIME`], [`BUDGET_BYTES`]). Its `next` (forward) or `prev` (backward) is the
+//! cursor of the last entry *examined*, matched or not, so a client that passes it back
+//! continues exactly where the scan stopped: nothing is scanned twice, lost or doubled.
+//! Notices always pass, as with `grep`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::ApiError;
+use super::params::MAX_LIMIT;
+use super::read::read_page;
+use crate::query::{self, Record};
+use crate::stream::{Entry, Page, Query, Stream};
+
+/// Most time one filtered read scans before answering with what it has.
+pub(crate) const BUDGET_TIME: Duration = Duration::from_millis(200);
+/// Most bytes of entries one filtered read scans before answering with what it has.
+pub(crate) const BUDGET_BYTES: u64 = 64 << 20;
+
+/// A compiled `q`.
+pub(crate) type Filter = Arc<query::Query>;
+
+/// The filter a request asks for with `q`, if any (an empty `q` filters nothing).
+///
+/// # Errors
+/// A query that does not parse: a 400 that says where.
+pub(crate) fn from_params(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Option<Filter>, ApiError> {
+    let Some(text) = params.get("q") else {
+        return Ok(None);
+    };
+    let q = query::parse(text).map_err(|e| ApiError::BadQuery {
+        message: e.message,
+        at: e.at,
+        len: e.len,
+    })?;
+    Ok((!q.is_empty()).then(|| Arc::new(q)))
+}
+
+/// Whether an entry passes: notices always do, lines when the query matches.
+pub(crate) fn keeps(q: &query::Query, entry: &Entry) -> bool {
+    match entry.text() {
+        Some(text) => q.matches(&Record {
+            text,
+            level: entry.facts.level,
+        }),
+        None => true,
+    }
+}
+
+/// Drops the entries of an already-read page that do not pass; `next` and `prev` stay the
+/// page's (everything in it was examined).
+pub(crate) fn apply(q: &query::Query, page: &mut Page) {
+    page.entries.retain(|e| keeps(q, e));
+}
+
+/// What a filtered read examined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Scanned {
+    /// Entries examined.
+    pub(crate) entries: u64,
+    /// Their bytes (text).
+    pub(crate) bytes: u64,
+    /// Whether the budget ended the scan before `limit` matches or the end.
+    pub(crate) budget: bool,
+}
+
+impl Scanned {
+    fn count(&mut self, e: &Entry) {
+        self.entries += 1;
+        self.bytes += e.line.len() as u64;
+    }
+
+    fn spent(&self, started: Instant) -> bool {
+        self.bytes >= BUDGET_BYTES || started.elapsed() >= BUDGET_TIME
+    }
+
+    /// `,"scanned":{…}` for a JSON answer.
+    pub(crate) fn json(&self) -> String {
+        format!(
+            ",\"scanned\":{{\"entries\":{},\"bytes\":{},\"budget\":{}}}",
+            self.entries, self.bytes, self.budget
+        )
+    }
+}
+
+/// Reads up to `limit` entries that pass `q`, in stream order; see the module documentation.
+///
+/// # Errors
+/// As [`read_page`].
+pub(crate) async fn read_filtered(
+    stream: &Arc<Stream>,
+    query: Query,
+    limit: usize,
+    q: &query::Query,
+) -> Result<(Page, Scanned), ApiError> {
+    let started = Instant::now();
+    let mut scanned = Scanned::default();
+    let mut out: Vec<Entry> = Vec::new();
+    match query {
+        Query::After(start) => {
+            let mut at = start;
+            let mut prev = None;
+            let mut first = true;
+            loop {
+                let page = read_page(stream, Query::After(at), MAX_LIMIT).await?;
+                if std::mem::take(&mut first) {
+                    prev = page.prev;
+                }
+                for e in &page.entries {
+                    scanned.count(e);
+                    if keeps(q, e) {
+                        out.push(e.clone());
+                        if out.len() >= limit {
+                            let next = e.cursor;
+                            return Ok((page_of(out, next, prev), scanned));
+                        }
+                    }
+                }
+                at = page.next;
+                if page.entries.is_empty() {
+                    return Ok((page_of(out, at, prev), scanned));
+                }
+                if scanned.spent(started) {
+                    scanned.budget = true;
+                    return Ok((page_of(out, at, prev), scanned));
+                }
+            }
+        }
+        Query::Before(_) | Query::Last(_) => {
+            let want = match query {
+                Query::Last(n) => n.min(limit),
+                _ => limit,
+            };
+            let mut read = match query {
+                Query::Last(_) => Query::Last(MAX_LIMIT),
+                q => q,
+            };
+            let mut next = None;
+            loop {
+                let page = read_page(stream, read, MAX_LIMIT).await?;
+                let next = *next.get_or_insert(page.next);
+                for e in page.entries.iter().rev() {
+                    if out.len() >= want {
+                        // The newest-first scan stops before this entry: the page begins
+                        // just after it.
+                        out.reverse();
+                        let prev = out.first().map(|f| f.cursor);
+                        return Ok((page_of(out, next, prev), scanned));
+                    }
+                    scanned.count(e);
+                    if keeps(q, e) {
+                        out.push(e.clone());
+                    }
+                }
+                let done = match page.prev {
+                    Some(p) if !page.entries.is_empty() => {
+                        read = Query::Before(p);
+                        false
+                    }
+                    _ => true,
+                };
+                if done || out.len() >= want || scanned.spent(started) {
+                    scanned.budget = !done && out.len() < want;
+                    out.reverse();
+                    // `prev` is before the oldest entry examined: this page's own `prev`.
+                    return Ok((page_of(out, next, page.prev), scanned));
+                }
+            }
+        }
+    }
+}
+
+fn page_of(
+    entries: Vec<Entry>,
+    next: crate::stream::Cursor,
+    prev: Option<crate::stream::Cursor>,
+) -> Page {
+    Page {
+        entries,
+        next,
+        prev,
+    }
+}
