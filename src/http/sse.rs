@@ -24,8 +24,8 @@ use futures_util::future::select_all;
 
 use super::AppState;
 use super::error::ApiError;
-use super::metrics::StreamKind;
 use super::filter::{self, Filter};
+use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
 use super::streams::{Slot, StreamCap};

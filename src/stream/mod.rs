@@ -19,8 +19,8 @@ mod gap;
 mod preload;
 mod read;
 mod resolve;
-mod stats;
 mod seek;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -43,8 +43,8 @@ use entry::cursor_for;
 pub use entry::{Entry, Facts};
 pub use preload::Update;
 pub use read::{Page, Query};
-pub use stats::{Stats, StatsSnapshot};
 pub use seek::TimeSeek;
+pub use stats::{Stats, StatsSnapshot};
 
 /// How many generations a stream remembers (older cursors get a `gap`).
 const MAX_GENERATIONS: usize = 64;
