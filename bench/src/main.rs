@@ -21,6 +21,7 @@ mod parsing;
 mod report;
 mod scenario;
 mod server;
+mod solo;
 mod sse;
 mod stats;
 mod writer;
@@ -280,10 +281,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::Startup) {
             for &k in &cli.servers {
-                push(
-                    scenario::startup(&ctx, k, cli.startup_runs).await,
-                    "startup",
-                );
+                push(solo::startup(&ctx, k, cli.startup_runs).await, "startup");
             }
         }
         if want(Scenario::Latency) {
@@ -338,7 +336,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Ingest) && cli.servers.contains(&Kind::Cometail) {
-            push(scenario::ingest(&ctx, cli.ingest_lines).await, "ingest");
+            push(solo::ingest(&ctx, cli.ingest_lines).await, "ingest");
         }
         if want(Scenario::Files) && cli.servers.contains(&Kind::Cometail) {
             let d = Duration::from_secs_f64(cli.files_secs);
@@ -364,7 +362,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
-            push(scenario::history(&ctx, cli.history_gib).await, "history");
+            push(solo::history(&ctx, cli.history_gib).await, "history");
         }
         if want(Scenario::Memory) && cli.servers.contains(&Kind::Cometail) {
             let (n, mib) = (cli.memory_files, cli.memory_mib_per_file);
