@@ -3,7 +3,7 @@
 //! Stamps without an offset are read in one zone, an IANA zone from the system's tzdb or
 //! UTC. A local time in a DST fold or gap is resolved with jiff's *compatible*
 //! disambiguation (the earlier instant in a fold, the later in a gap). Zone lookups are the
-//! only costly step, so [`Zone::local_minute`] caches the last civil minute it converted:
+//! only costly step, so [`Zone::to_ms`] caches the last civil minute it converted:
 //! offset changes happen on minute boundaries, so a cached minute is exact (a unit test
 //! compares the cache with jiff over DST transitions).
 
