@@ -4,8 +4,8 @@
 //! that is missing, a directory, a FIFO (and unreadable, where the test is not root).
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::common::files::{Collector, backend_args, item, state, wait_state};
@@ -416,28 +416,8 @@ struct Binary {
 
 impl Binary {
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
-            .args(["--port", "0"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cometail starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut first = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut first);
-            let _ = tx.send(first);
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cometail prints its URL");
-        let token = first
-            .split_whitespace()
-            .find(|t| t.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"));
+        let (child, token) = crate::common::spawn_piped(args, &[]);
+        let token = token.as_str();
         let (base, query) = token.split_once('?').unwrap_or((token, ""));
         let auth = query
             .split('&')

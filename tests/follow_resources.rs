@@ -3,9 +3,9 @@
 //! together stay within `--memory` (the real binary's resident memory is measured).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -137,31 +137,8 @@ struct Binary {
 
 impl Binary {
     fn start(tmp: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
-            .args(["--port", "0"])
-            .args(args)
-            .env("TMPDIR", tmp)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cometail starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut first = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut first);
-            let _ = tx.send(first);
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cometail prints its URL");
-        let url = first
-            .split_whitespace()
-            .find(|t| t.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let (child, url) = crate::common::spawn_piped(args, &[("TMPDIR", tmp)]);
+        let url = url.trim_end_matches('/').to_owned();
         Self { child, url }
     }
 

@@ -202,6 +202,38 @@ pub fn enc(s: &str) -> String {
         .collect()
 }
 
+/// Starts the real `cometail` binary on port 0 with `args`, the extra environment `envs` and
+/// piped standard input; returns it with the first URL it printed (within 20 s).
+pub fn spawn_piped(args: &[&str], envs: &[(&str, &Path)]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--port", "0"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cometail starts");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("cometail prints its URL");
+    let url = first
+        .split_whitespace()
+        .find(|t| t.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    (child, url)
+}
+
 /// Starts the real `cometail` binary on port 0 for `log` and returns it with the
 /// `HOST:PORT` it printed.
 pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
