@@ -7,14 +7,19 @@
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
 //   picker.js  the stream list
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
+//   query.js   the query box (`q`, filtered on the server) and the level chooser
+//   fields.js  a JSON or logfmt line's message and fields
+//   time.js    the time column's clock (local or UTC), go-to-time values, `#at=` links
 //   prefs.js   the theme and wrap choices, remembered
-// This file holds what joins them: which view is open, whether the page follows the live end,
-// the header's controls, keys and the URL.
+// This file holds what joins them: which view is open (streams, query, time), whether the page
+// follows the live end, the header's controls, keys and the URL.
 
 import { Status } from "./conn.js";
 import { connect } from "./live.js";
 import { FilterBar } from "./filterbar.js";
-import { themeButton, wrapButton } from "./prefs.js";
+import { recall, remember, themeButton, wrapButton } from "./prefs.js";
+import { QueryBar, withTerm } from "./query.js";
+import { Clock, parseAt, rfc3339 } from "./time.js";
 import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
@@ -41,7 +46,16 @@ const els = {
   menu: $("menu"),
   toast: $("toast"),
   top: $("top-note"),
+  query: $("query"),
+  levels: $("levels"),
+  qerr: $("qerr"),
+  tcol: $("tcol"),
+  tz: $("tz"),
+  goto: $("goto"),
+  go: $("go"),
 };
+
+const narrow = matchMedia("(max-width: 720px)");
 
 const state = {
   streams: [], // from /api/streams
@@ -52,6 +66,11 @@ const state = {
   following: true,
   newCount: 0,
   linked: null, // cursor from the URL hash
+  q: "", // the server-side query of the open view
+  at: null, // epoch ms the view was opened at (`#at=`), null when it was not
+  atCursor: null, // the first entry at or after `at`, marked
+  timeCol: recall("cometail.time") !== "0",
+  clock: new Clock(recall("cometail.tz")),
 };
 
 let win = null; // the open view's EntryWindow
@@ -73,20 +92,37 @@ async function api(path) {
 const rows = new Rows(els.log, {
   labels: () => (win && win.merged ? win.ids : null),
   filter: () => bar.filter,
-  linked: () => state.linked,
+  linked: () => state.linked || state.atCursor,
   link: (cursor) => {
     state.linked = cursor;
+    state.at = null;
+    state.atCursor = null;
     writeUrl();
   },
   say: toast,
+  clock: () => (state.timeCol ? state.clock : null),
+  short: () => narrow.matches,
+  toggle: (e) => view.setOpen(e, !e.open),
+  addTerm: (term) => query.set(withTerm(query.value(), term)),
+  timeLink: (ms) => {
+    state.linked = null;
+    state.at = ms;
+    state.atCursor = null;
+    writeUrl();
+    toast("the address now links to this time");
+  },
 });
 
 const view = new LogView(els.log, els.spacer, {
   build: (e) => rows.build(e),
   onScroll,
   resized: onResized,
-  labelCols: () => rows.labelCols(),
+  prefixCols: () => rows.prefixCols(),
+  display: (e) => rows.display(e),
+  extraLines: (e) => rows.extraLines(e),
 });
+
+const query = new QueryBar({ input: els.query, levels: els.levels, err: els.qerr }, { changed: queryChanged });
 
 const picker = new Picker(els.streams, els.menu, navigate);
 
@@ -197,6 +233,7 @@ async function openView(ids, opts = {}) {
   if (state.conn) state.conn.close();
   state.conn = null;
   if (win) win.close();
+  state.atCursor = null;
   const w = new EntryWindow(ids, {
     api,
     added: (entries) => {
@@ -210,7 +247,7 @@ async function openView(ids, opts = {}) {
       return e ? e.seq : null;
     },
     warn: toast,
-  });
+  }, state.q);
   win = w;
   state.following = true;
   state.newCount = 0;
@@ -220,9 +257,10 @@ async function openView(ids, opts = {}) {
   els.title.textContent = ids.length > 1 ? `${ids.length} streams merged` : (state.byId.get(ids[0]) || { name: ids[0] }).name;
   document.title = ids.length > 1 ? `cometail: ${ids.join(", ")}` : `cometail: ${ids[0]}`;
   renderPicker();
-  const loaded = await w.load(INITIAL, opts.linked);
+  const loaded = await w.load(INITIAL, opts.linked, opts.at);
   if (!loaded || w !== win) return;
-  if (loaded.jump !== undefined) state.following = false; // opened around a linked line
+  if (loaded.jump !== undefined) state.following = false; // opened around a linked line or a time
+  if (opts.at != null && loaded.jump) state.atCursor = loaded.jump.cursor;
   showTopNote();
   schedule(true);
   startConn(w, loaded.cursors);
@@ -247,7 +285,7 @@ const forcePoll = urlFlags.get("transport") === "poll";
 const ownConn = urlFlags.get("conn") === "tab";
 
 function startConn(w, cursors) {
-  state.conn = connect({ streams: w.ids, cursors, forcePoll, onEntries: onLive, onStatus: setStatus }, ownConn);
+  state.conn = connect({ streams: w.ids, cursors, q: w.q, forcePoll, onEntries: onLive, onStatus: setStatus }, ownConn);
   state.conn.start();
 }
 
@@ -274,14 +312,60 @@ function restartBackground() {
 
 function navigate(ids) {
   state.linked = null;
+  state.at = null;
   openView(ids);
   writeUrl();
+}
+
+/**
+ * The query changed: the view opens again with it (where it was opened at a time, at that
+ * time), once the server has accepted it; a refusal is shown under the box.
+ */
+async function queryChanged(q) {
+  if (!win) return;
+  const ids = win.ids;
+  if (q) {
+    const r = await fetch(`api/streams/${encodeURIComponent(ids[0])}/lines?last=0&q=${encodeURIComponent(q)}`, { cache: "no-store" });
+    if (query.value() !== q) return; // typed on meanwhile
+    if (r.status === 400) {
+      let body = null;
+      try {
+        body = await r.json();
+      } catch {
+        body = { error: "the server refused the query" };
+      }
+      query.refused(body);
+      return;
+    }
+  }
+  state.q = q;
+  state.linked = null;
+  writeUrl();
+  openView(ids, { at: state.at });
+}
+
+/** Open the view at time `ms` (the go-to-time control, an `#at=` link). */
+function goTo(ms) {
+  if (!win) return;
+  if (win.merged) {
+    toast("go to time works in a single stream's view");
+    return;
+  }
+  state.linked = null;
+  state.at = ms;
+  writeUrl();
+  openView(win.ids, { at: ms });
 }
 
 /** Follow the live end again (End, G, the new-lines control). */
 function follow() {
   state.newCount = 0;
   if (!win) return;
+  if (state.at !== null || state.atCursor) {
+    state.at = null;
+    state.atCursor = null;
+    writeUrl();
+  }
   if (!win.reachesEnd()) {
     // Reload the end of the file, then merge what arrived live meanwhile.
     const w = win;
@@ -370,16 +454,72 @@ async function pollStreams() {
 
 // ---------------------------------------------------------------- URL, wrap, keys
 
+// The URL holds the view, so a link opens the same place: `s` the streams, `q` the query,
+// `f` (with `re`, `cs`) the filter of loaded lines, `tz=utc`, and the hash: `#at=<RFC 3339>`
+// for a time, or a line's cursor.
 function writeUrl() {
   const q = new URLSearchParams(location.search);
   const spec = bar.spec();
   if (win) q.set("s", win.ids.join(","));
-  for (const [k, v] of [["q", spec.q], ["re", spec.re ? "1" : ""], ["cs", spec.cs ? "1" : ""]]) {
+  const params = [
+    ["q", state.q],
+    ["f", spec.q],
+    ["re", spec.re ? "1" : ""],
+    ["cs", spec.cs ? "1" : ""],
+    ["tz", state.clock.utc ? "utc" : ""],
+  ];
+  for (const [k, v] of params) {
     if (v) q.set(k, v);
     else q.delete(k);
   }
-  const hash = state.linked ? `#${state.linked}` : "";
+  const hash = state.at !== null ? `#at=${rfc3339(state.at)}` : state.linked ? `#${state.linked}` : "";
   history.replaceState(null, "", `${location.pathname}?${q}${hash}`);
+}
+
+/** The time column on or off, and its zone: local or UTC. */
+function timeControls() {
+  const show = () => {
+    els.tcol.setAttribute("aria-pressed", String(state.timeCol));
+    els.tz.textContent = state.clock.utc ? "UTC" : "local";
+    els.tz.title = `times in ${state.clock.name()} (click to switch)`;
+  };
+  const redraw = () => {
+    show();
+    view.invalidate();
+    view.resized(true);
+    schedule(true, true);
+  };
+  show();
+  els.tcol.addEventListener("click", () => {
+    state.timeCol = !state.timeCol;
+    remember("cometail.time", state.timeCol ? "1" : "0");
+    redraw();
+  });
+  els.tz.addEventListener("click", () => {
+    const was = state.clock.fromInput(els.goto.value);
+    state.clock = new Clock(state.clock.utc ? "local" : "utc");
+    remember("cometail.tz", state.clock.zone);
+    if (was !== null) els.goto.value = state.clock.inputValue(was);
+    writeUrl();
+    redraw();
+  });
+  narrow.addEventListener("change", redraw);
+  const go = () => {
+    const ms = state.clock.fromInput(els.goto.value);
+    if (ms === null) toast("pick a date and time to go to");
+    else goTo(ms);
+  };
+  els.go.addEventListener("click", go);
+  els.goto.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") go();
+  });
+  // An empty input starts from the time of the first line on screen.
+  els.goto.addEventListener("focus", () => {
+    if (els.goto.value) return;
+    const e = view.firstDrawn();
+    const ms = e && (e.ts !== undefined ? e.ts : e.time);
+    if (ms !== undefined && ms !== null) els.goto.value = state.clock.inputValue(ms);
+  });
 }
 
 function setWrap(on) {
@@ -414,6 +554,12 @@ document.addEventListener("keydown", (ev) => {
 
 addEventListener("hashchange", () => {
   const c = location.hash.slice(1);
+  if (c.startsWith("at=")) {
+    const ms = parseAt(decodeURIComponent(c.slice(3)));
+    if (ms === null) toast("that link's time is not RFC 3339 with a zone");
+    else if (ms !== state.at) goTo(ms);
+    return;
+  }
   if (c && win && !win.merged && c !== state.linked) {
     state.linked = c;
     openView(win.ids, { linked: c });
@@ -453,6 +599,9 @@ window.__cometail = {
   atStart: () => !!win && win.atStart(),
   busy: () => dirty || (!!win && win.busy()),
   cursorOf: (text) => (win ? win.cursorOf(text) : null),
+  query: () => (win ? win.q : null),
+  at: () => state.at,
+  marked: () => state.atCursor,
 };
 
 // ---------------------------------------------------------------- start
@@ -462,7 +611,11 @@ async function main() {
   wrapButton(els.wrap, setWrap);
 
   const q = new URLSearchParams(location.search);
-  bar.show({ q: q.get("q"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
+  bar.show({ q: q.get("f"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
+  state.q = (q.get("q") || "").trim();
+  query.show(state.q);
+  if (q.has("tz")) state.clock = new Clock(q.get("tz"));
+  timeControls();
   setStatus(Status.CONNECTING);
   const streams = await pollStreams();
   if (!streams) {
@@ -482,9 +635,13 @@ async function main() {
     }, 500);
     return;
   }
-  const linked = location.hash.slice(1) || null;
-  state.linked = linked;
-  await openView(ids, { linked: ids.length === 1 ? linked : null });
+  const hash = location.hash.slice(1);
+  if (hash.startsWith("at=")) {
+    state.at = parseAt(decodeURIComponent(hash.slice(3)));
+    if (state.at === null) toast("that link's time is not RFC 3339 with a zone");
+  } else state.linked = hash || null;
+  const single = ids.length === 1;
+  await openView(ids, { linked: single ? state.linked : null, at: single ? state.at : null });
   writeUrl();
 }
 
