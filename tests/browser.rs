@@ -12,6 +12,7 @@ mod render;
 mod security;
 mod support;
 mod tabs;
+mod time;
 
 use std::time::Duration;
 

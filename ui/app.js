@@ -454,16 +454,17 @@ async function pollStreams() {
 
 // ---------------------------------------------------------------- URL, wrap, keys
 
-// The URL holds the view, so a link opens the same place: `s` the streams, `q` the query,
-// `f` (with `re`, `cs`) the filter of loaded lines, `tz=utc`, and the hash: `#at=<RFC 3339>`
-// for a time, or a line's cursor.
+// The URL holds the view, so a link opens the same place: `s` the streams, `query` the
+// server-side query, `q` (with `re`, `cs`) the filter of loaded lines (its name from before
+// there was a query, so older links keep their meaning), `tz=utc`, and the hash:
+// `#at=<RFC 3339>` for a time, or a line's cursor.
 function writeUrl() {
   const q = new URLSearchParams(location.search);
   const spec = bar.spec();
   if (win) q.set("s", win.ids.join(","));
   const params = [
-    ["q", state.q],
-    ["f", spec.q],
+    ["query", state.q],
+    ["q", spec.q],
     ["re", spec.re ? "1" : ""],
     ["cs", spec.cs ? "1" : ""],
     ["tz", state.clock.utc ? "utc" : ""],
@@ -611,8 +612,8 @@ async function main() {
   wrapButton(els.wrap, setWrap);
 
   const q = new URLSearchParams(location.search);
-  bar.show({ q: q.get("f"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
-  state.q = (q.get("q") || "").trim();
+  bar.show({ q: q.get("q"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
+  state.q = (q.get("query") || "").trim();
   query.show(state.q);
   if (q.has("tz")) state.clock = new Clock(q.get("tz"));
   timeControls();

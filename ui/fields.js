@@ -1,15 +1,20 @@
 // fields.js: what a structured line holds. A JSON object line or a logfmt line is shown as its
 // message followed by `key=value` fields; the expanded row shows the whole object.
 //
-// Parsing is lazy (only rows drawn), cached on the entry (`e.sf`), and bounded: JSON lines
-// over MAX_JSON characters stay text, fields are flattened to dotted paths (the paths the
-// server's `q` takes) at most MAX_FIELDS of them, and the expanded tree stops at MAX_DEPTH.
-// Nothing here touches the DOM except through textContent.
+// Parsing is lazy and bounded: JSON lines over MAX_JSON characters stay text, fields are
+// flattened to dotted paths (the paths the server's `q` takes) at most MAX_FIELDS of them,
+// and the expanded tree stops at MAX_DEPTH. An entry remembers only *that* it is not
+// structured (`e.sf = null`) and the one-line text it shows (`e.dl`, for wrapped heights); the
+// parsed objects of the last CACHED entries are kept aside, so a window of 100,000 JSON lines
+// does not hold 100,000 parsed objects. Nothing here touches the DOM.
 
 const MAX_JSON = 65536;
 const MAX_FIELDS = 64;
 const MAX_DEPTH = 20;
 const MAX_DETAIL_LINES = 400;
+const CACHED = 2000;
+
+const cache = new Map(); // entry -> structure, least recently used first
 
 /** Keys whose value is the line's message. */
 const MESSAGE_KEYS = ["msg", "message", "@m", "log", "@mt"];
@@ -54,7 +59,13 @@ function flatten(obj, prefix, out, depth) {
  * for a line that is neither. Cached on the entry.
  */
 export function structure(e) {
-  if (e.sf !== undefined) return e.sf;
+  if (e.sf === null) return null;
+  const hit = cache.get(e);
+  if (hit) {
+    cache.delete(e);
+    cache.set(e, hit);
+    return hit;
+  }
   let s = null;
   const text = e.text;
   if (typeof text === "string" && !e.truncated) {
@@ -83,7 +94,12 @@ export function structure(e) {
       s = { kind, obj, msgKey, msg: msgKey ? obj[msgKey].replace(/\n$/, "") : "", fields };
     }
   }
-  e.sf = s;
+  if (!s) {
+    e.sf = null;
+    return null;
+  }
+  cache.set(e, s);
+  if (cache.size > CACHED) cache.delete(cache.keys().next().value);
   return s;
 }
 
@@ -94,8 +110,14 @@ export function show(v) {
   return JSON.stringify(v);
 }
 
+/** The one-line text the row of structured entry `e` shows (cached on the entry). */
+export function lineOf(e, s) {
+  if (e.dl === undefined) e.dl = line(s);
+  return e.dl;
+}
+
 /** The one-line text a structured row shows: `msg k=v k=v`. */
-export function line(s) {
+function line(s) {
   const parts = s.msg ? [s.msg.replace(/\n/g, " ⏎ ")] : [];
   for (const [k, v] of s.fields) parts.push(`${k}=${show(v).replace(/\n/g, " ⏎ ")}`);
   return parts.join(" ");

@@ -11,7 +11,7 @@
 
 import { parsed } from "./ansi.js";
 import { buildText } from "./view.js";
-import { detail, fieldTerm, line, show, structure } from "./fields.js";
+import { detail, fieldTerm, lineOf, show, structure } from "./fields.js";
 
 const fmtTime = new Intl.DateTimeFormat(undefined, {
   year: "numeric",
@@ -91,8 +91,9 @@ export class Rows {
    */
   display(e) {
     if (e.notice !== undefined) return null;
+    if (e.dl !== undefined) return `▸ ${e.dl}`;
     const s = structure(e);
-    if (s) return `▸ ${line(s)}`;
+    if (s) return `▸ ${lineOf(e, s)}`;
     const p = parsed(e).plain;
     const nl = p.indexOf("\n");
     if (nl < 0) return null;
@@ -119,8 +120,8 @@ export class Rows {
       c.ms = ms;
       if (e.ts === undefined) {
         c.classList.add("arr");
-        c.title = "arrival time (the line has no time of its own)";
-      }
+        c.title = "arrival time (the line has no time of its own) · click: link to this time";
+      } else c.title = `${clock.cell(ms)} ${clock.name()} · click: link to this time`;
     }
     row.appendChild(c);
   }
@@ -186,6 +187,7 @@ export class Rows {
       row.classList.add("open");
       const d = document.createElement("div");
       d.className = "detail";
+      d.style.marginLeft = `${this.prefixCols()}ch`; // under the text, past the label and time
       d.textContent = more.join("\n");
       row.appendChild(d);
     }
