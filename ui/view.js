@@ -103,6 +103,9 @@ export class LogView {
     this.spacer = spacer;
     this.hooks = hooks;
     this.rows = [];
+    // How many of `rows` are laid out. The page may hand over an array it goes on appending
+    // to; rows past `n` wait for the next setRows, so the geometry never runs ahead of the DOM.
+    this.n = 0;
     this.wrap = false;
     this.tops = null; // prefix sums (wrap mode, or rows open), length rows.length + 1
     this.opened = new Set(); // expanded entries
@@ -174,6 +177,9 @@ export class LogView {
    */
   strayed() {
     if (Math.abs(this.pos - this.lastSet) <= 2) return false;
+    // A box whose size the page has not taken in yet (the resize observer runs after this
+    // event) is in flux: the browser moved scrollTop, not the user. The end is pinned again.
+    if (this.el.clientHeight !== this.viewH || this.el.clientWidth !== this.width) return false;
     return this.el.scrollTop + this.el.clientHeight < this.el.scrollHeight - 2;
   }
 
@@ -255,7 +261,7 @@ export class LogView {
       this.tops = null;
     } else {
       this.cols = this.columns();
-      const n = this.rows.length;
+      const n = this.n;
       const tops = new Float64Array(n + 1);
       let y = 0;
       for (let i = 0; i < n; i++) {
@@ -269,7 +275,7 @@ export class LogView {
   }
 
   total() {
-    return this.tops ? this.tops[this.rows.length] : this.rows.length * this.rowH;
+    return this.tops ? this.tops[this.n] : this.n * this.rowH;
   }
 
   top(i) {
@@ -278,7 +284,7 @@ export class LogView {
 
   /** Index of the row at offset y. */
   indexAt(y) {
-    const n = this.rows.length;
+    const n = this.n;
     if (!n) return 0;
     if (!this.tops) return Math.max(0, Math.min(n - 1, Math.floor(y / this.rowH)));
     let lo = 0;
@@ -295,6 +301,7 @@ export class LogView {
   setRows(rows, keepAnchor) {
     const anchor = keepAnchor ? this.anchor() : null;
     this.rows = rows;
+    this.n = rows.length;
     // Forget expansions of entries no longer shown (trimmed, filtered out).
     if (this.opened.size) {
       const shown = new Set(rows);
@@ -327,7 +334,7 @@ export class LogView {
   }
 
   anchor() {
-    if (!this.rows.length) return null;
+    if (!this.n) return null;
     const i = this.indexAt(this.pos);
     return { seq: this.rows[i].seq, off: this.pos - this.top(i) };
   }
@@ -335,7 +342,7 @@ export class LogView {
   /** Index of the first row with seq >= `seq` (rows are sorted by seq). */
   findSeq(seq) {
     let lo = 0;
-    let hi = this.rows.length;
+    let hi = this.n;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.rows[mid].seq < seq) lo = mid + 1;
@@ -346,7 +353,7 @@ export class LogView {
 
   restore(a) {
     if (!a) return;
-    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.rows.length - 1));
+    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.n - 1));
     const off = this.rows[i] && this.rows[i].seq === a.seq ? a.off : 0;
     this.scrollTo(this.top(i) + off);
   }
@@ -377,7 +384,7 @@ export class LogView {
 
   /** First and last row index drawn. */
   range() {
-    const n = this.rows.length;
+    const n = this.n;
     if (!n) return [0, -1];
     const a = this.indexAt(this.pos);
     const b = this.indexAt(this.pos + this.viewH);
@@ -432,12 +439,13 @@ export class LogView {
   }
 
   hasRows() {
-    return this.rows.length > 0;
+    return this.n > 0;
   }
 
   /** Index of entry `e` among the rows, or -1. */
   indexOf(e) {
-    return this.rows.indexOf(e);
+    const i = this.rows.indexOf(e);
+    return i < this.n ? i : -1;
   }
 
   /** The first row drawn (on screen or just above it), or null. */
@@ -472,7 +480,7 @@ export class LogView {
 
   /** Are the first `n` rows (of at least one) on screen? */
   showsFirstRows(n) {
-    return this.rows.length > 0 && this.pos < this.rowH * n;
+    return this.n > 0 && this.pos < this.rowH * n;
   }
 
   /** The element showing `e`, if it is in the DOM. */
