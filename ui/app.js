@@ -9,17 +9,21 @@
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
 //   query.js   the query box (`q`, filtered on the server) and the level chooser
 //   fields.js  a JSON or logfmt line's message and fields
-//   time.js    the time column's clock (local or UTC), go-to-time values, `#at=` links
+//   time.js    the time column's clock (local or UTC), go-to-time values, `#at=` links;
+//              timebar.js its controls
+//   url.js     the page's address, which holds the view
 //   prefs.js   the theme and wrap choices, remembered
 // This file holds what joins them: which view is open (streams, query, time), whether the page
-// follows the live end, the header's controls, keys and the URL.
+// follows the live end, the header's controls and keys.
 
 import { Status } from "./conn.js";
 import { connect } from "./live.js";
 import { FilterBar } from "./filterbar.js";
-import { recall, remember, themeButton, wrapButton } from "./prefs.js";
+import { themeButton, wrapButton } from "./prefs.js";
 import { QueryBar, withTerm } from "./query.js";
-import { Clock, parseAt, rfc3339 } from "./time.js";
+import { parseAt } from "./time.js";
+import { TimeBar } from "./timebar.js";
+import { readView, viewUrl } from "./url.js";
 import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
@@ -69,8 +73,6 @@ const state = {
   q: "", // the server-side query of the open view
   at: null, // epoch ms the view was opened at (`#at=`), null when it was not
   atCursor: null, // the first entry at or after `at`, marked
-  timeCol: recall("cometail.time") !== "0",
-  clock: new Clock(recall("cometail.tz")),
 };
 
 let win = null; // the open view's EntryWindow
@@ -100,7 +102,7 @@ const rows = new Rows(els.log, {
     writeUrl();
   },
   say: toast,
-  clock: () => (state.timeCol ? state.clock : null),
+  clock: () => times.column(),
   short: () => narrow.matches,
   toggle: (e) => view.setOpen(e, !e.open),
   addTerm: (term) => query.set(withTerm(query.value(), term)),
@@ -123,6 +125,26 @@ const view = new LogView(els.log, els.spacer, {
 });
 
 const query = new QueryBar({ input: els.query, levels: els.levels, err: els.qerr }, { changed: queryChanged });
+
+const times = new TimeBar(
+  { tcol: els.tcol, tz: els.tz, goto: els.goto, go: els.go },
+  {
+    changed: () => {
+      view.invalidate();
+      view.resized(true);
+      schedule(true, true);
+      writeUrl();
+    },
+    goTo,
+    firstTime: () => {
+      const e = view.firstDrawn();
+      const ms = e && (e.ts !== undefined ? e.ts : e.time);
+      return ms === undefined || ms === null ? null : ms;
+    },
+    say: toast,
+  },
+);
+narrow.addEventListener("change", () => times.changed());
 
 const picker = new Picker(els.streams, els.menu, navigate);
 
@@ -454,73 +476,19 @@ async function pollStreams() {
 
 // ---------------------------------------------------------------- URL, wrap, keys
 
-// The URL holds the view, so a link opens the same place: `s` the streams, `query` the
-// server-side query, `q` (with `re`, `cs`) the filter of loaded lines (its name from before
-// there was a query, so older links keep their meaning), `tz=utc`, and the hash:
-// `#at=<RFC 3339>` for a time, or a line's cursor.
 function writeUrl() {
-  const q = new URLSearchParams(location.search);
-  const spec = bar.spec();
-  if (win) q.set("s", win.ids.join(","));
-  const params = [
-    ["query", state.q],
-    ["q", spec.q],
-    ["re", spec.re ? "1" : ""],
-    ["cs", spec.cs ? "1" : ""],
-    ["tz", state.clock.utc ? "utc" : ""],
-  ];
-  for (const [k, v] of params) {
-    if (v) q.set(k, v);
-    else q.delete(k);
-  }
-  const hash = state.at !== null ? `#at=${rfc3339(state.at)}` : state.linked ? `#${state.linked}` : "";
-  history.replaceState(null, "", `${location.pathname}?${q}${hash}`);
-}
-
-/** The time column on or off, and its zone: local or UTC. */
-function timeControls() {
-  const show = () => {
-    els.tcol.setAttribute("aria-pressed", String(state.timeCol));
-    els.tz.textContent = state.clock.utc ? "UTC" : "local";
-    els.tz.title = `times in ${state.clock.name()} (click to switch)`;
-  };
-  const redraw = () => {
-    show();
-    view.invalidate();
-    view.resized(true);
-    schedule(true, true);
-  };
-  show();
-  els.tcol.addEventListener("click", () => {
-    state.timeCol = !state.timeCol;
-    remember("cometail.time", state.timeCol ? "1" : "0");
-    redraw();
-  });
-  els.tz.addEventListener("click", () => {
-    const was = state.clock.fromInput(els.goto.value);
-    state.clock = new Clock(state.clock.utc ? "local" : "utc");
-    remember("cometail.tz", state.clock.zone);
-    if (was !== null) els.goto.value = state.clock.inputValue(was);
-    writeUrl();
-    redraw();
-  });
-  narrow.addEventListener("change", redraw);
-  const go = () => {
-    const ms = state.clock.fromInput(els.goto.value);
-    if (ms === null) toast("pick a date and time to go to");
-    else goTo(ms);
-  };
-  els.go.addEventListener("click", go);
-  els.goto.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter") go();
-  });
-  // An empty input starts from the time of the first line on screen.
-  els.goto.addEventListener("focus", () => {
-    if (els.goto.value) return;
-    const e = view.firstDrawn();
-    const ms = e && (e.ts !== undefined ? e.ts : e.time);
-    if (ms !== undefined && ms !== null) els.goto.value = state.clock.inputValue(ms);
-  });
+  history.replaceState(
+    null,
+    "",
+    viewUrl(location, {
+      ids: win ? win.ids : [],
+      query: state.q,
+      filter: bar.spec(),
+      tz: times.clock.zone,
+      at: state.at,
+      linked: state.linked,
+    }),
+  );
 }
 
 function setWrap(on) {
@@ -611,19 +579,18 @@ async function main() {
   themeButton(els.theme);
   wrapButton(els.wrap, setWrap);
 
-  const q = new URLSearchParams(location.search);
-  bar.show({ q: q.get("q"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
-  state.q = (q.get("query") || "").trim();
+  const v = readView(location);
+  bar.show(v.filter);
+  state.q = v.query;
   query.show(state.q);
-  if (q.has("tz")) state.clock = new Clock(q.get("tz"));
-  timeControls();
+  if (v.tz) times.setZone(v.tz);
   setStatus(Status.CONNECTING);
   const streams = await pollStreams();
   if (!streams) {
     setStatus(Status.OFFLINE, "cannot reach the server");
   }
   if (els.q.value) bar.apply();
-  const want = (q.get("s") || "").split(",").filter((id) => state.byId.has(id));
+  const want = v.ids.filter((id) => state.byId.has(id));
   const ids = want.length ? want : state.streams.length ? [state.streams[0].id] : [];
   if (!ids.length) {
     els.top.textContent = "no streams yet: waiting for files to match";
@@ -636,11 +603,9 @@ async function main() {
     }, 500);
     return;
   }
-  const hash = location.hash.slice(1);
-  if (hash.startsWith("at=")) {
-    state.at = parseAt(decodeURIComponent(hash.slice(3)));
-    if (state.at === null) toast("that link's time is not RFC 3339 with a zone");
-  } else state.linked = hash || null;
+  state.at = v.at;
+  state.linked = v.linked;
+  if (v.badAt) toast("that link's time is not RFC 3339 with a zone");
   const single = ids.length === 1;
   await openView(ids, { linked: single ? state.linked : null, at: single ? state.at : null });
   writeUrl();

@@ -546,3 +546,61 @@ fn a_record_of_several_lines_shows_its_first_line_and_opens_to_all() {
         b.close().await;
     });
 }
+
+#[test]
+fn tabs_with_different_queries_share_the_worker_and_each_gets_its_own_lines() {
+    run(async {
+        let srv = Server::start(
+            |d| {
+                std::fs::write(
+                    d.join("a.log"),
+                    "2026-12-01T12:00:00Z INFO first\n2026-12-01T12:00:01Z ERROR second\n",
+                )
+                .expect("write");
+            },
+            &["a.log"],
+        );
+        let b = Browser::start(1280, 800).await;
+        let errors = b.c.window().await.expect("first tab");
+        b.open(&format!("{}?s=a.log&query=level%3E%3Derror", srv.url))
+            .await;
+        let all = b.c.new_window(true).await.expect("new tab").handle;
+        b.c.switch_to_window(all.clone()).await.expect("switch");
+        b.open(&format!("{}?s=a.log", srv.url)).await;
+        for tab in [&errors, &all] {
+            b.c.switch_to_window(tab.clone()).await.expect("switch");
+            b.wait_js(
+                "live over the shared connection",
+                "return window.__cometail.shared() && window.__cometail.status() === 'sse'",
+                SECS10,
+            )
+            .await;
+        }
+        srv.append(
+            "a.log",
+            "2026-12-01T12:00:02Z INFO third\n2026-12-01T12:00:03Z ERROR fourth\n",
+        );
+        let texts = "return window.__cometail.texts().map(t => t.split(' ').slice(2).join(' '))";
+        b.c.switch_to_window(all.clone()).await.expect("switch");
+        b.wait_js(
+            "every line",
+            "return window.__cometail.texts().length === 4",
+            SECS10,
+        )
+        .await;
+        assert_eq!(
+            b.js(texts).await,
+            json!(["first", "second", "third", "fourth"])
+        );
+        b.c.switch_to_window(errors.clone()).await.expect("switch");
+        b.wait_js(
+            "the new error",
+            "return window.__cometail.texts().length === 2",
+            SECS10,
+        )
+        .await;
+        assert_eq!(b.js(texts).await, json!(["second", "fourth"]));
+        assert_clean(&b).await;
+        b.close().await;
+    });
+}
