@@ -386,6 +386,11 @@ fn go_to_time_and_an_at_link_open_the_same_place() {
             SECS10,
         )
         .await;
+        // A click on a time cell puts that time in the URL.
+        b.js("const r = [...document.querySelectorAll('#log .row')].find(r => r.querySelector('.txt').textContent.includes('tick 605 ')); r.querySelector('.tc').click()")
+            .await;
+        let url = url_of(&b).await;
+        assert!(url.ends_with("#at=2026-12-01T00:10:05.000Z"), "{url}");
         // End follows the live end again, and the time leaves the URL.
         b.c.find(fantoccini::Locator::Css("body"))
             .await
@@ -600,6 +605,58 @@ fn tabs_with_different_queries_share_the_worker_and_each_gets_its_own_lines() {
         )
         .await;
         assert_eq!(b.js(texts).await, json!(["second", "fourth"]));
+        assert_clean(&b).await;
+        b.close().await;
+    });
+}
+
+#[test]
+fn a_merged_view_orders_history_by_event_time_and_takes_the_query() {
+    run(async {
+        let stamp = |s: u32| format!("2026-12-01T12:00:{s:02}Z");
+        let srv = Server::start(
+            |d| {
+                let a: String = [0, 2, 4, 6]
+                    .iter()
+                    .map(|&s| format!("{} INFO a at {s}\n", stamp(s)))
+                    .collect();
+                let b: String = [1, 3, 5, 7]
+                    .iter()
+                    .map(|&s| {
+                        format!(
+                            "{} {} b at {s}\n",
+                            stamp(s),
+                            if s == 5 { "ERROR" } else { "INFO" }
+                        )
+                    })
+                    .collect();
+                std::fs::write(d.join("a.log"), a).expect("write");
+                std::fs::write(d.join("b.log"), b).expect("write");
+            },
+            &["a.log", "b.log"],
+        );
+        let b = Browser::start(1280, 800).await;
+        b.open(&format!("{}?s=a.log,b.log", srv.url)).await;
+        let texts = "return window.__cometail.texts().map(t => t.split(' ').slice(2).join(' '))";
+        b.wait_js(
+            "both streams",
+            "return window.__cometail.texts().length === 8",
+            SECS10,
+        )
+        .await;
+        assert_eq!(
+            b.js(texts).await,
+            json!([
+                "a at 0", "b at 1", "a at 2", "b at 3", "a at 4", "b at 5", "a at 6", "b at 7"
+            ])
+        );
+        set_query(&b, "level>=warn").await;
+        wait_view(&b, "level>=warn", 1).await;
+        assert_eq!(b.js(texts).await, json!(["b at 5"]));
+        assert_eq!(
+            b.js("return window.__cometail.view()").await,
+            json!(["a.log", "b.log"])
+        );
         assert_clean(&b).await;
         b.close().await;
     });
