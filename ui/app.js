@@ -183,8 +183,12 @@ function flush() {
     keepAnchor = false;
     view.setRows(shown, anchor);
   }
-  if (state.following) view.scrollToBottom();
-  else {
+  if (state.following) {
+    view.scrollToBottom();
+    // A query's page may hold less than a screen, even nothing (the scan stopped at its
+    // budget): read further back, as scrolling up would, until the screen is full.
+    if (win.q && !view.fills(2) && win.canLoadOlder()) win.loadOlder();
+  } else {
     view.render();
     maybeLoadMore();
   }
@@ -233,7 +237,11 @@ function onResized() {
 }
 
 function maybeLoadMore() {
-  if (!win || !view.hasRows()) return;
+  if (!win) return;
+  if (!view.hasRows()) {
+    if (win.q && win.canLoadOlder()) win.loadOlder(); // no match yet: search on back
+    return;
+  }
   // Paused, so reading the real position is affordable.
   view.syncPosition();
   if (view.nearTop(2) && win.canLoadOlder()) win.loadOlder();
@@ -245,7 +253,8 @@ function showTopNote() {
   if (!win) return;
   const text = win.topNote();
   if (els.top.textContent !== text) els.top.textContent = text;
-  els.top.hidden = !text || !view.showsFirstRows(3);
+  // An empty view shows its note only for a query ("no matches", "searching…").
+  els.top.hidden = !text || (view.hasRows() ? !view.showsFirstRows(3) : !win.q);
 }
 
 // ---------------------------------------------------------------- views

@@ -478,6 +478,11 @@ export class LogView {
     return this.total() - (this.pos + this.viewH) < this.viewH * screens;
   }
 
+  /** Do the rows fill at least `screens` screen heights? */
+  fills(screens) {
+    return this.total() >= this.viewH * screens;
+  }
+
   /** Are the first `n` rows (of at least one) on screen? */
   showsFirstRows(n) {
     return this.n > 0 && this.pos < this.rowH * n;

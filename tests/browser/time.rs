@@ -661,3 +661,42 @@ fn a_merged_view_orders_history_by_event_time_and_takes_the_query() {
         b.close().await;
     });
 }
+
+#[test]
+fn a_sparse_query_searches_back_until_it_finds_its_matches() {
+    run(async {
+        // 200,000 lines with one match near the start. On this machine's debug builds the
+        // first scan stops at its budget (200 ms) long before it: the page then reads on
+        // back by itself, as scrolling up would, until the match (and the start) is found.
+        let mut log = String::with_capacity(200_000 * 64);
+        for i in 0..200_000u32 {
+            let word = if i == 10 { "needle" } else { "filler" };
+            log.push_str(&format!(
+                "2026-12-01T00:00:00Z INFO {word} line {i} ........\n"
+            ));
+        }
+        let srv = Server::start(
+            |d| std::fs::write(d.join("big.log"), log).expect("write"),
+            &["big.log"],
+        );
+        let b = Browser::start(1280, 800).await;
+        b.open(&format!("{}?s=big.log&query=needle", srv.url)).await;
+        b.wait_js(
+            "the early match",
+            "return window.__cometail.texts().length === 1 && window.__cometail.atStart()",
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(
+            b.js("return window.__cometail.texts()").await,
+            json!(["2026-12-01T00:00:00Z INFO needle line 10 ........"])
+        );
+        assert_eq!(
+            b.js("return document.querySelector('#top-note').textContent")
+                .await,
+            json!("start of file · no earlier matches")
+        );
+        assert_clean(&b).await;
+        b.close().await;
+    });
+}
