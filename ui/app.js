@@ -356,7 +356,13 @@ async function queryChanged(q) {
   if (!win) return;
   const ids = win.ids;
   if (q) {
-    const r = await fetch(`api/streams/${encodeURIComponent(ids[0])}/lines?last=0&q=${encodeURIComponent(q)}`, { cache: "no-store" });
+    let r;
+    try {
+      r = await fetch(`api/streams/${encodeURIComponent(ids[0])}/lines?last=0&q=${encodeURIComponent(q)}`, { cache: "no-store" });
+    } catch (e) {
+      toast(`query: ${e.message}`);
+      return;
+    }
     if (query.value() !== q) return; // typed on meanwhile
     if (r.status === 400) {
       let body = null;

@@ -33,15 +33,15 @@ export function terms(q) {
 /** The minimum level `q` asks for (`level>=L`), or null. */
 export function minLevel(q) {
   for (const { t } of terms(q)) {
-    const m = /^level>=(\w+)$/.exec(t);
-    if (m && LEVELS.includes(m[1])) return m[1];
+    const m = /^level>=(\w+)$/i.exec(t);
+    if (m && LEVELS.includes(m[1].toLowerCase())) return m[1].toLowerCase();
   }
   return null;
 }
 
 /** `q` with its `level>=` term replaced by `level>=L` (none for a null `level`). */
 export function withMinLevel(q, level) {
-  const kept = terms(q).map((x) => x.t).filter((t) => !/^level>=/.test(t));
+  const kept = terms(q).map((x) => x.t).filter((t) => !/^level>=/i.test(t));
   if (level) kept.push(`level>=${level}`);
   return kept.join(" ");
 }
