@@ -8,6 +8,7 @@ mod delivery;
 mod filter;
 mod follow;
 mod proxy;
+mod query;
 mod render;
 mod security;
 mod support;

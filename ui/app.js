@@ -116,7 +116,7 @@ const rows = new Rows(els.log, {
 });
 
 const view = new LogView(els.log, els.spacer, {
-  build: (e) => rows.build(e),
+  build: (e, prev) => rows.build(e, prev),
   onScroll,
   resized: onResized,
   prefixCols: () => rows.prefixCols(),
@@ -270,7 +270,11 @@ async function openView(ids, opts = {}) {
     added: (entries) => {
       if (bar.filter) bar.filter.evaluate(entries);
     },
-    changed: (anchor) => schedule(true, anchor),
+    changed: (anchor) => {
+      // Entries added before the first row give it a new predecessor (its day mark).
+      if (anchor) view.invalidate();
+      schedule(true, anchor);
+    },
     settled: () => schedule(), // the next flush looks whether another page is wanted
     following: () => state.following,
     shownSeq: () => {

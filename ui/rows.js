@@ -126,6 +126,20 @@ export class Rows {
     row.appendChild(c);
   }
 
+  /** A line across the row where the day changes from the row before, with the new day. */
+  dayMark(row, e, prev) {
+    const clock = this.hooks.clock();
+    if (!clock || !prev) return;
+    const at = (x) => (x.ts !== undefined ? x.ts : x.time);
+    const a = at(prev);
+    const b = at(e);
+    if (a === undefined || b === undefined) return;
+    const day = clock.day(b);
+    if (clock.day(a) === day) return;
+    row.classList.add("newday");
+    row.dataset.day = day;
+  }
+
   toggleButton(t, e) {
     const b = document.createElement("span");
     b.className = "xp";
@@ -136,10 +150,11 @@ export class Rows {
     t.appendChild(b);
   }
 
-  build(e) {
+  build(e, prev) {
     const row = document.createElement("div");
     row.className = e.level ? `row lvl-${e.level}` : "row";
     row.entry = e;
+    this.dayMark(row, e, prev);
     if (this.hooks.labels() && e.stream) {
       const l = document.createElement("span");
       l.className = `lbl c${streamColour(e.stream)}`;

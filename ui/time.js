@@ -41,6 +41,14 @@ export class Clock {
     return short ? time : `${y}-${pad(mo)}-${pad(d)} ${time}`;
   }
 
+  /** The calendar day of `ms` in this zone: `Tue, 1 Dec 2026`. */
+  day(ms) {
+    const d = new Date(ms);
+    const opts = { weekday: "short", day: "numeric", month: "short", year: "numeric" };
+    if (this.utc) opts.timeZone = "UTC";
+    return d.toLocaleDateString("en-GB", opts);
+  }
+
   /** The value a `datetime-local` input shows for `ms` (to the second). */
   inputValue(ms) {
     const [y, mo, d, h, mi, s] = this.parts(ms);

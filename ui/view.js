@@ -92,7 +92,7 @@ export class LogView {
   /**
    * @param {HTMLElement} scroller the scrolling element
    * @param {HTMLElement} spacer its only in-flow child, sized to the full height
-   * @param {object} hooks {build(entry) -> row element, onScroll(user), resized(),
+   * @param {object} hooks {build(entry, previous entry) -> row element, onScroll(user), resized(),
    *   prefixCols(), display(entry), extraLines(entry)}; `onScroll(user)` says whether the user
    *   moved the view (see userScrolled); `prefixCols` is the width of the columns before the
    *   text (stream label, time), `display` the text a row shows on its first line (for
@@ -400,7 +400,7 @@ export class LogView {
       let el = this.live.get(e);
       if (!el || el.gen !== this.gen) {
         if (el) el.remove();
-        el = this.hooks.build(e);
+        el = this.hooks.build(e, i > 0 ? this.rows[i - 1] : null);
         el.gen = this.gen;
         changed = true;
       }
