@@ -9,7 +9,7 @@
 // and `extraLines(entry)` for what an expanded row adds. Log text only ever enters the DOM
 // through text nodes.
 
-import { parsed } from "./ansi.js";
+import { parsed, plainText } from "./ansi.js";
 import { buildText } from "./view.js";
 import { detail, fieldTerm, lineOf, show, structure } from "./fields.js";
 
@@ -94,7 +94,9 @@ export class Rows {
     if (e.dl !== undefined) return `▸ ${e.dl}`;
     const s = structure(e);
     if (s) return `▸ ${lineOf(e, s)}`;
-    const p = parsed(e).plain;
+    // plainText, not parsed: this runs for every entry when wrapped heights are laid out, and
+    // must not keep a parsed copy of each.
+    const p = plainText(e);
     const nl = p.indexOf("\n");
     if (nl < 0) return null;
     return `▸ ${p.slice(0, nl)}${moreLines(p)}`;
@@ -104,8 +106,7 @@ export class Rows {
   extraLines(e) {
     const s = structure(e);
     if (s) return detail(s).length;
-    const p = parsed(e).plain;
-    return p.split("\n").length - 1;
+    return plainText(e).split("\n").length - 1;
   }
 
   timeCell(row, e) {
