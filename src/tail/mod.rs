@@ -21,4 +21,4 @@ pub use generation::Generation;
 pub use identity::FileId;
 pub use lines::{RawLine, Splitter, line_text};
 pub use pool::StepPool;
-pub use watch::{Also, Watcher};
+pub use watch::{Also, Wake, Watcher};
