@@ -31,7 +31,7 @@ use std::time::Instant;
 use super::event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
 use super::generation::Generation;
 use super::identity::FileId;
-use super::open::{OpenFile, Read, last_line_start};
+use super::open::{LiveStart, OpenFile, Read, last_line_start};
 
 /// Follows one path; see the module documentation.
 #[derive(Debug)]
@@ -291,7 +291,7 @@ impl Follower {
             let from = if self.opts.start_at_end && !self.looked {
                 last_line_start(&file, meta.len())?
             } else {
-                0
+                LiveStart::at(0)
             };
             Ok((file, meta, from))
         });
