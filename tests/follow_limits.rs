@@ -45,3 +45,36 @@ async fn a_start_inside_a_line_longer_than_the_look_back_marks_its_end_as_cut() 
     assert_eq!(got[1]["text"], "next");
     assert!(got[1].get("truncated").is_none_or(|t| t == false));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generations_replaced_between_two_polls_are_announced_by_a_gap() {
+    // A long interval, so that the whole rotation below happens between two looks.
+    let s = Server::start(&["--poll", "--poll-interval", "3s", "{dir}/app.log"]).await;
+    append(&s.path("app.log"), "");
+    s.wait_following().await;
+    let reader = Collector::start(&s, "app.log");
+    append(&s.path("app.log"), "a1\n");
+    // Seen at a poll: the next look is an interval away.
+    reader.wait_exact(&["a1"], DEADLINE).await;
+    // Two rotations (logrotate numbering), each new file written: `b1` never meets a look.
+    fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
+    append(&s.path("app.log"), "b1\n");
+    fs::rename(s.path("app.log.1"), s.path("app.log.2")).unwrap();
+    fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
+    append(&s.path("app.log"), "c1\n");
+    reader
+        .wait_items("the newest file's line", DEADLINE, |got| {
+            got.last().is_some_and(|l| l == "c1")
+        })
+        .await;
+    let items = reader.items();
+    assert!(
+        items == ["a1", "<gap>", "c1"] || items == ["a1", "<rotated>", "b1", "<rotated>", "c1"],
+        "b1 is read, or its loss announced; nothing silent: {items:?}"
+    );
+    let gap = reader.entries().into_iter().find(|e| e["notice"] == "gap");
+    if let Some(gap) = gap {
+        let detail = gap["detail"].as_str().unwrap();
+        assert!(detail.contains("app.log.1"), "it names the file: {detail}");
+    }
+}

@@ -13,6 +13,7 @@ pub(crate) mod identity;
 pub(crate) mod lines;
 pub(crate) mod open;
 pub(crate) mod pool;
+pub(crate) mod skipped;
 pub(crate) mod watch;
 
 pub use event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
