@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +22,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::select_all;
 
 use super::AppState;
+use super::detach::Detachable;
 use super::error::ApiError;
 use super::filter::{self, Filter};
 use super::metrics::StreamKind;
@@ -331,14 +331,18 @@ fn ended(read: Result<Page, ApiError>) -> Option<Page> {
 
 fn sse_response(feed: Feed) -> Response {
     let retry = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
+    // Hyper sends it (TLS, HTTP/2), or the accept loop takes the socket and sends it itself
+    // (`detach.rs`): either way one chunk per event.
     let body = futures_util::stream::unfold((feed, Some(retry)), |(mut feed, hello)| async move {
         if let Some(hello) = hello {
-            return Some((Ok::<_, std::convert::Infallible>(hello), (feed, None)));
+            return Some((hello, (feed, None)));
         }
         let chunk = feed.next_chunk().await?;
-        Some((Ok(chunk), (feed, None)))
+        Some((chunk, (feed, None)))
     });
-    let mut response = Body::from_stream(body).into_response();
+    let detachable = Detachable::new(Box::pin(body));
+    let mut response = detachable.body().into_response();
+    response.extensions_mut().insert(detachable);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
