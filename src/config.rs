@@ -31,6 +31,8 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// The zone of timestamps written without one.
     pub timezone: Zone,
+    /// Whether continuation lines join the record before them (`--records`).
+    pub records: bool,
     /// Poll instead of using file events.
     pub poll: bool,
     /// Poll interval when polling.
@@ -136,6 +138,7 @@ impl Config {
             spool_bytes: self.spool_bytes,
             cache_bytes: self.cache_bytes,
             timezone: self.timezone.clone(),
+            records: self.records,
             memory: self.memory,
             retire_after: self.retire_after,
         }
@@ -274,6 +277,7 @@ impl Config {
             default_lines: cli.lines,
             max_line_bytes,
             timezone,
+            records: cli.records == crate::cli::Switch::On,
             poll: cli.poll,
             poll_interval: cli.poll_interval,
             rotate_grace: cli.rotate_grace,

@@ -23,4 +23,5 @@ mod probes;
 mod protocol;
 mod proxy;
 mod security;
+mod time;
 mod understand;

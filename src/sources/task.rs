@@ -138,6 +138,7 @@ impl Sources {
                 continue;
             }
             if input_ended && !stepped.draining {
+                stream.close_record();
                 stream.set_phase(Phase::Ended);
                 return;
             }
@@ -164,6 +165,11 @@ impl Sources {
                 self.config.poll_interval
             };
             let tick = retire_in.map_or(tick, |left: Duration| tick.min(left));
+            // An open multi-line record closes on time even when no line comes: the next
+            // round's `apply` closes it.
+            let tick = stream.record_deadline().map_or(tick, |at| {
+                tick.min(at.saturating_duration_since(Instant::now()))
+            });
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(tick) => {}

@@ -1,0 +1,3 @@
+//! Issue 11's time engine over a real server: multi-line records, live and from history.
+
+mod records;
