@@ -66,6 +66,11 @@ pub struct Cli {
     )]
     pub records: Switch,
 
+    /// How long the time-ordered merged view (`order=time`) holds a live entry for a stream
+    /// that may still write an earlier one (e.g. 250ms; 0 turns the hold off).
+    #[arg(long, env = "COMETAIL_MERGE_DELAY", default_value = "250ms", value_parser = parse_duration)]
+    pub merge_delay: std::time::Duration,
+
     /// Poll files instead of using file system events (network file systems, containers).
     #[arg(long, env = "COMETAIL_POLL")]
     pub poll: bool,

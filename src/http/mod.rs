@@ -24,6 +24,7 @@ mod guard;
 mod headers;
 mod health;
 mod late;
+mod merge;
 mod metrics;
 mod params;
 mod read;

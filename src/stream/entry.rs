@@ -28,6 +28,8 @@ pub struct Entry {
     pub(crate) notice: bool,
     /// Event time (ms since the epoch) and level, read off the line by `parse`.
     pub facts: Facts,
+    /// Arrival time (ms since the epoch) of an entry delivered live; none from history.
+    pub arrival: Option<u64>,
     /// Heap bytes the entry's buffers hold (see [`allocated`]).
     pub(crate) alloc: usize,
 }
@@ -134,6 +136,7 @@ impl Entry {
             line: buf.slice(split..),
             notice: false,
             facts,
+            arrival: time,
             alloc,
         }
     }
@@ -160,6 +163,7 @@ impl Entry {
             line: line.into(),
             notice: true,
             facts: Facts::default(),
+            arrival: None,
         }
     }
 }

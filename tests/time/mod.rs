@@ -1,3 +1,4 @@
 //! Issue 11's time engine over a real server: multi-line records, live and from history.
 
+mod merge;
 mod records;
