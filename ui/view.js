@@ -95,6 +95,9 @@ export class LogView {
     this.spacer = spacer;
     this.hooks = hooks;
     this.rows = [];
+    // How many of `rows` are laid out. The page may hand over an array it goes on appending
+    // to; rows past `n` wait for the next setRows, so the geometry never runs ahead of the DOM.
+    this.n = 0;
     this.wrap = false;
     this.tops = null; // prefix sums (wrap mode), length rows.length + 1
     this.live = new Map(); // entry -> element currently in the DOM
@@ -165,6 +168,9 @@ export class LogView {
    */
   strayed() {
     if (Math.abs(this.pos - this.lastSet) <= 2) return false;
+    // A box whose size the page has not taken in yet (the resize observer runs after this
+    // event) is in flux: the browser moved scrollTop, not the user. The end is pinned again.
+    if (this.el.clientHeight !== this.viewH || this.el.clientWidth !== this.width) return false;
     return this.el.scrollTop + this.el.clientHeight < this.el.scrollHeight - 2;
   }
 
@@ -223,7 +229,7 @@ export class LogView {
       this.tops = null;
     } else {
       this.cols = this.columns();
-      const n = this.rows.length;
+      const n = this.n;
       const tops = new Float64Array(n + 1);
       let y = 0;
       for (let i = 0; i < n; i++) {
@@ -237,7 +243,7 @@ export class LogView {
   }
 
   total() {
-    return this.wrap ? this.tops[this.rows.length] : this.rows.length * this.rowH;
+    return this.wrap ? this.tops[this.n] : this.n * this.rowH;
   }
 
   top(i) {
@@ -246,7 +252,7 @@ export class LogView {
 
   /** Index of the row at offset y. */
   indexAt(y) {
-    const n = this.rows.length;
+    const n = this.n;
     if (!n) return 0;
     if (!this.wrap) return Math.max(0, Math.min(n - 1, Math.floor(y / this.rowH)));
     let lo = 0;
@@ -263,6 +269,7 @@ export class LogView {
   setRows(rows, keepAnchor) {
     const anchor = keepAnchor ? this.anchor() : null;
     this.rows = rows;
+    this.n = rows.length;
     this.relayout();
     if (anchor) this.restore(anchor);
     this.render();
@@ -285,7 +292,7 @@ export class LogView {
   }
 
   anchor() {
-    if (!this.rows.length) return null;
+    if (!this.n) return null;
     const i = this.indexAt(this.pos);
     return { seq: this.rows[i].seq, off: this.pos - this.top(i) };
   }
@@ -293,7 +300,7 @@ export class LogView {
   /** Index of the first row with seq >= `seq` (rows are sorted by seq). */
   findSeq(seq) {
     let lo = 0;
-    let hi = this.rows.length;
+    let hi = this.n;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.rows[mid].seq < seq) lo = mid + 1;
@@ -304,7 +311,7 @@ export class LogView {
 
   restore(a) {
     if (!a) return;
-    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.rows.length - 1));
+    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.n - 1));
     const off = this.rows[i] && this.rows[i].seq === a.seq ? a.off : 0;
     this.scrollTo(this.top(i) + off);
   }
@@ -335,7 +342,7 @@ export class LogView {
 
   /** First and last row index drawn. */
   range() {
-    const n = this.rows.length;
+    const n = this.n;
     if (!n) return [0, -1];
     const a = this.indexAt(this.pos);
     const b = this.indexAt(this.pos + this.viewH);
@@ -390,12 +397,13 @@ export class LogView {
   }
 
   hasRows() {
-    return this.rows.length > 0;
+    return this.n > 0;
   }
 
   /** Index of entry `e` among the rows, or -1. */
   indexOf(e) {
-    return this.rows.indexOf(e);
+    const i = this.rows.indexOf(e);
+    return i < this.n ? i : -1;
   }
 
   /** The first row drawn (on screen or just above it), or null. */
@@ -430,7 +438,7 @@ export class LogView {
 
   /** Are the first `n` rows (of at least one) on screen? */
   showsFirstRows(n) {
-    return this.rows.length > 0 && this.pos < this.rowH * n;
+    return this.n > 0 && this.pos < this.rowH * n;
   }
 
   /** The element showing `e`, if it is in the DOM. */
