@@ -24,4 +24,5 @@ mod probes;
 mod protocol;
 mod proxy;
 mod security;
+mod time;
 mod understand;
