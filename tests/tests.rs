@@ -22,5 +22,6 @@ mod metrics;
 mod probes;
 mod protocol;
 mod proxy;
+mod scale_out;
 mod security;
 mod understand;
