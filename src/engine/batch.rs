@@ -64,6 +64,8 @@ pub struct Item {
     pub line: Bytes,
     /// Whether it is a notice.
     pub notice: bool,
+    /// When the agent read the line (ms since the epoch), when it says.
+    pub time: Option<u64>,
 }
 
 /// The entries of a payload, or `None` when it is not a cometail batch.
@@ -89,6 +91,7 @@ pub fn decode(payload: &[u8]) -> Option<Vec<Item>> {
             trimmed.to_vec()
         };
         items.push(Item {
+            time: object.get("time").and_then(Value::as_u64),
             rest: Bytes::from(json).slice(1..),
             line: line.into(),
             notice,

@@ -409,6 +409,7 @@ fn notice_item(detail: &str) -> Item {
         rest: Bytes::from(json).slice(1..),
         line: format!("==> gap: {} <==", detail.replace(['\n', '\r'], " ")).into(),
         notice: true,
+        time: None,
     }
 }
 
@@ -434,6 +435,7 @@ fn build(c: Cursor, seq: u64, point: u64, item: &Item, stream: Option<&str>) -> 
         line: item.line.clone(),
         notice: item.notice,
         facts: Facts::default(),
+        arrival: item.time,
         alloc,
     }
 }
