@@ -13,6 +13,7 @@ mod browser;
 mod compression;
 mod follow_differential;
 mod follow_edge;
+mod follow_limits;
 mod follow_model;
 mod follow_resources;
 mod follow_scale;

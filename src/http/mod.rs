@@ -17,6 +17,7 @@ mod at;
 mod auth;
 mod base;
 mod compress;
+mod detach;
 mod download;
 mod error;
 mod filter;
