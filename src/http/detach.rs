@@ -24,7 +24,7 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
@@ -189,7 +189,7 @@ enum Wake {
 /// Writes the head, then every chunk, until the chunks end (the terminating chunk is sent),
 /// the client closes, or a write fails.
 async fn run(mut tcp: TcpStream, head: Vec<u8>, mut chunks: Chunks) {
-    if send(&mut tcp, [&head]).await.is_err() {
+    if send(&mut tcp, &mut [IoSlice::new(&head)]).await.is_err() {
         return;
     }
     drop(head);
@@ -208,21 +208,63 @@ async fn run(mut tcp: TcpStream, head: Vec<u8>, mut chunks: Chunks) {
                     return;
                 }
             }
-            Wake::Chunk(None) => {
-                let _ = send(&mut tcp, [b"0\r\n\r\n"]).await;
-                let _ = tcp.shutdown().await;
-                return;
-            }
-            Wake::Chunk(Some(chunk)) if chunk.is_empty() => {}
-            Wake::Chunk(Some(chunk)) => {
-                let mut size = [0u8; 18];
-                let size = size_line(&mut size, chunk.len());
-                if send(&mut tcp, [size, &chunk, b"\r\n"]).await.is_err() {
+            Wake::Chunk(None) => return end(tcp).await,
+            Wake::Chunk(Some(first)) => {
+                // A client that fell behind has several events ready: one `writev` for all.
+                let mut batch: [Bytes; BATCH] = Default::default();
+                let (mut n, mut bytes, mut ended) = (0, 0, false);
+                let mut next = Some(first);
+                while let Some(chunk) = next.take() {
+                    bytes += chunk.len();
+                    if !chunk.is_empty() {
+                        batch[n] = chunk;
+                        n += 1;
+                    }
+                    if n == BATCH || bytes >= BATCH_BYTES {
+                        break;
+                    }
+                    match chunks.next().now_or_never() {
+                        Some(Some(chunk)) => next = Some(chunk),
+                        Some(None) => ended = true,
+                        None => {}
+                    }
+                }
+                if send_chunks(&mut tcp, &batch[..n]).await.is_err() {
                     return;
+                }
+                if ended {
+                    return end(tcp).await;
                 }
             }
         }
     }
+}
+
+/// Most chunks gathered into one `writev`.
+const BATCH: usize = 16;
+/// Bytes after which no more chunks are gathered.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Sends the terminating chunk and closes.
+async fn end(mut tcp: TcpStream) {
+    let _ = send(&mut tcp, &mut [IoSlice::new(b"0\r\n\r\n")]).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// Sends `chunks` in chunked coding (each: size line, bytes, CRLF).
+async fn send_chunks(tcp: &mut TcpStream, chunks: &[Bytes]) -> io::Result<()> {
+    let mut sizes = [[0u8; 18]; BATCH];
+    let mut lines: [&[u8]; BATCH] = [&[]; BATCH];
+    for ((line, size), chunk) in lines.iter_mut().zip(&mut sizes).zip(chunks) {
+        *line = size_line(size, chunk.len());
+    }
+    let mut slices = [IoSlice::new(&[]); 3 * BATCH];
+    for (i, chunk) in chunks.iter().enumerate() {
+        slices[3 * i] = IoSlice::new(lines[i]);
+        slices[3 * i + 1] = IoSlice::new(chunk);
+        slices[3 * i + 2] = IoSlice::new(b"\r\n");
+    }
+    send(tcp, &mut slices[..3 * chunks.len()]).await
 }
 
 /// The chunk-size line of a chunk of `len` bytes, written into `buf`.
@@ -243,10 +285,8 @@ fn size_line(buf: &mut [u8; 18], len: usize) -> &[u8] {
     &buf[at..]
 }
 
-/// Writes all of `parts` (one `writev` when the socket takes them).
-async fn send<const N: usize>(tcp: &mut TcpStream, parts: [&[u8]; N]) -> io::Result<()> {
-    let mut slices = parts.map(IoSlice::new);
-    let mut slices = &mut slices[..];
+/// Writes all of `slices` (one `writev` when the socket takes them).
+async fn send(tcp: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
     while !slices.is_empty() {
         let n = tcp.write_vectored(slices).await?;
         if n == 0 {
