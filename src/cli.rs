@@ -13,8 +13,19 @@ use clap::Parser;
 #[command(name = "cometail", version, about, long_about)]
 pub struct Cli {
     /// Files, quoted glob patterns, or `-` for standard input.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
+
+    /// Read settings from this TOML file: its keys are the long flags' names (`port = 7001`,
+    /// `bind = ["localhost"]`, `paths = ["/var/log/syslog"]`). Flags and environment variables
+    /// win over it. Default: /etc/cometail/cometail.toml when that file exists.
+    #[arg(long, env = "COMETAIL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective settings as a configuration file, each with where it came from
+    /// (flag, env, file, default), and exit.
+    #[arg(long)]
+    pub print_config: bool,
 
     /// Port to listen on (0 picks a free one; the URL printed at start has the real port).
     #[arg(short, long, env = "COMETAIL_PORT", default_value_t = 7001)]

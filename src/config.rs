@@ -2,7 +2,10 @@
 //!
 //! [`Config::from_cli`] is the only place raw flags are checked; after it, values are ready
 //! to use (sizes in bytes, durations as `Duration`, sources classified). A bad value is a
-//! [`ConfigError`], which `main` reports with exit code 2.
+//! [`ConfigError`], which `main` reports with exit code 2. The configuration file is merged
+//! into the command line before that (`file.rs`).
+
+mod file;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use crate::credentials::{self, Secret};
 use crate::parse::Zone;
 use crate::sources::Settings;
 pub use crate::sources::Source;
+pub use file::{DEFAULT_PATH, LoadError, Loaded, Origin, load};
 
 /// Everything cometail needs to run.
 #[derive(Debug, Clone)]
@@ -124,6 +128,16 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The flag whose value is refused (`--lines`, or `PATH`), if one is.
+    pub fn flag(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { flag, .. } => Some(flag),
+            Self::Glob { .. } => Some("PATH"),
+        }
+    }
+}
+
 impl Config {
     /// What the sources need: the paths and the follower, spool and cache settings.
     pub fn source_settings(&self) -> Settings {
@@ -161,6 +175,12 @@ impl Config {
                 ));
             }
             sources.push(source);
+        }
+        if sources.is_empty() {
+            return Err(invalid(
+                "PATH",
+                "nothing to follow: name a file, a glob or `-` (or `paths` in the config file)",
+            ));
         }
         if cli.lines > 10_000 {
             return Err(invalid("--lines", "at most 10000"));

@@ -4,21 +4,37 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-use cometail::cli::Cli;
+use cometail::config::{self, LoadError};
 use cometail::{Config, shutdown};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with code 2.
-    let cli = Cli::parse();
-    let config = match Config::from_cli(cli) {
-        Ok(config) => config,
+    let args: Vec<_> = std::env::args_os().collect();
+    let loaded = match config::load(&args, config::DEFAULT_PATH.as_ref()) {
+        Ok(loaded) => loaded,
+        // clap prints usage errors (and --help, --version) itself and exits with code 2 (0).
+        Err(LoadError::Usage(e)) => e.exit(),
         Err(e) => {
             eprintln!("cometail: error: {e}");
             return ExitCode::from(2);
         }
     };
+    let print = loaded.cli.print_config;
+    let origin = loaded.origin;
+    let config = match Config::from_cli(loaded.cli) {
+        Ok(config) => config,
+        Err(e) => {
+            let at = e.flag().and_then(|flag| origin.locate(flag));
+            let at = at.map(|at| format!(" (set in {at})")).unwrap_or_default();
+            eprintln!("cometail: error: {e}{at}");
+            return ExitCode::from(2);
+        }
+    };
+    if print {
+        // A closed stdout (e.g. piped to `head`) is not an error.
+        let _ = std::io::stdout().write_all(origin.print().as_bytes());
+        return ExitCode::SUCCESS;
+    }
     cometail::logging::init();
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ mod answers;
 mod api;
 mod browser;
 mod compression;
+mod config_file;
 mod follow_differential;
 mod follow_edge;
 mod follow_model;
