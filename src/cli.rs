@@ -43,6 +43,11 @@ pub struct Cli {
     )]
     pub bind: Vec<String>,
 
+    /// Also serve `/metrics` (and the probes) on this address (HOST:PORT), without
+    /// authentication and without TLS, for a Prometheus that should not hold the credentials.
+    #[arg(long, env = "COMETAIL_METRICS_BIND", value_name = "HOST:PORT")]
+    pub metrics_bind: Option<String>,
+
     /// URL path everything is served under, for a reverse proxy that serves cometail at
     /// e.g. `https://ops.example.com/logs/`: the page, its files and the API all live under it.
     #[arg(

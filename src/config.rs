@@ -27,6 +27,8 @@ pub struct Config {
     /// Where to listen: every address of every `--bind`, in order, without repeats (never
     /// empty).
     pub addrs: Vec<SocketAddr>,
+    /// `--metrics-bind`: where `/metrics` is also served, without auth or TLS.
+    pub metrics_addr: Option<SocketAddr>,
     /// The URL path everything is served under: starts and ends with `/` (`/` for none).
     pub base_path: String,
     /// Entries a reader gets when it asks for none in particular.
@@ -276,7 +278,9 @@ impl Config {
             ));
         }
         let base_path = base_path(&cli.base_path)?;
+        let metrics_addr = cli.metrics_bind.as_deref().map(metrics_addr).transpose()?;
         Ok(Self {
+            metrics_addr,
             base_path,
             auth,
             public_without_auth: cli.public_without_auth,
@@ -353,6 +357,22 @@ fn bind_addrs(hosts: &[String], port: u16) -> Result<Vec<SocketAddr>, ConfigErro
         return Err(invalid("--bind", "no address given"));
     }
     Ok(addrs)
+}
+
+/// The one address of `--metrics-bind` (`HOST:PORT`; a name's first address).
+fn metrics_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let bad = |why: String| invalid("--metrics-bind", format!("`{raw}`: {why}"));
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    if !raw.contains(':') {
+        return Err(bad("expected HOST:PORT, e.g. 127.0.0.1:9101".into()));
+    }
+    raw.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("resolves to no address".into()))
 }
 
 /// Validates `--base-path`, adding the trailing slash when it is missing.

@@ -56,6 +56,13 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             listeners.push(listener);
         }
+        let metrics =
+            match config.metrics_addr {
+                Some(addr) => Some(cometail::http::listen(addr).map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (--metrics-bind): {e}")
+                })?),
+                None => None,
+            };
         let token = CancellationToken::new();
         shutdown::on_signal(token.clone())?;
         let scheme = if config.tls.is_some() {
@@ -93,9 +100,16 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
             }
         }
+        if let Some(addr) = metrics.as_ref().and_then(|l| l.local_addr().ok()) {
+            let _ = writeln!(stdout, "cometail: metrics on http://{addr}/metrics");
+        }
         let _ = stdout.flush();
         drop(stdout);
-        cometail::run_on(config, listeners, token).await?;
+        let listeners = cometail::Listeners {
+            http: listeners,
+            metrics,
+        };
+        cometail::run_listeners(config, listeners, token).await?;
         Ok(())
     });
     // Dropping the runtime would wait for every blocking thread, however long it is stuck.

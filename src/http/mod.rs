@@ -145,6 +145,19 @@ fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What `--metrics-bind`'s own listener serves, at its root whatever `--base-path` says:
+/// `/metrics` and the probes, without authentication (whoever can reach that address was
+/// chosen by the operator); the guard and the security headers still apply.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .merge(probes())
+        .fallback(|| async { ApiError::NotFound("no such path".into()) })
+        .layer(from_fn_with_state(state.clone(), guard::check))
+        .layer(from_fn_with_state(state.clone(), headers::security))
+        .with_state(state)
+}
+
 /// Routes that answer without authentication (`health.rs`): they reveal nothing.
 fn probes() -> Router<AppState> {
     Router::new()

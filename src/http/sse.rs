@@ -180,7 +180,7 @@ struct Feed {
     /// When the last event was sent, to pace progress events of a sparse filter.
     last_sent: Instant,
     /// This response's place under the per-address cap, held while the body lives.
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl Feed {
@@ -193,6 +193,7 @@ impl Feed {
         multiplexed: bool,
         slot: Slot,
     ) -> Self {
+        slot.lag().track(&streams, &positions);
         let receivers = streams.iter().map(|s| s.subscribe()).collect();
         let mut sent = vec![true; streams.len()];
         for (i, _) in &first {
@@ -209,7 +210,7 @@ impl Feed {
             multiplexed,
             q: None,
             last_sent: Instant::now(),
-            _slot: slot,
+            slot,
         }
     }
 
@@ -314,7 +315,13 @@ impl Feed {
                 }
             };
             tokio::select! {
-                res = changed => if res.is_err() { return None },
+                res = changed => {
+                    if res.is_err() {
+                        return None;
+                    }
+                    // Woken by new entries with nothing left unread: not behind until now.
+                    self.slot.lag().caught_up();
+                }
                 () = tick => {
                     return Some(Bytes::from_static(b": keep-alive\n\n"));
                 }
@@ -336,6 +343,7 @@ fn sse_response(feed: Feed) -> Response {
             return Some((Ok::<_, std::convert::Infallible>(hello), (feed, None)));
         }
         let chunk = feed.next_chunk().await?;
+        feed.slot.lag().moved(&feed.positions);
         Some((Ok(chunk), (feed, None)))
     });
     let mut response = Body::from_stream(body).into_response();
