@@ -43,6 +43,22 @@ pub struct Cli {
     )]
     pub bind: Vec<String>,
 
+    /// Also serve on a Unix domain socket at this path, for a reverse proxy on the same
+    /// machine (plain HTTP; its clients count as loopback clients). A socket file left by a
+    /// server that is gone is replaced; one in use is refused. Removed at exit.
+    #[arg(long, env = "COMETAIL_UNIX_SOCKET", value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// Permissions of --unix-socket's file, in octal (660 lets the file's group connect,
+    /// e.g. a proxy's user added to it).
+    #[arg(
+        long,
+        env = "COMETAIL_UNIX_SOCKET_MODE",
+        value_name = "OCTAL",
+        default_value = "600"
+    )]
+    pub unix_socket_mode: String,
+
     /// Also serve `/metrics` (and the probes) on this address (HOST:PORT), without
     /// authentication and without TLS, for a Prometheus that should not hold the credentials.
     #[arg(long, env = "COMETAIL_METRICS_BIND", value_name = "HOST:PORT")]

@@ -27,6 +27,8 @@ pub struct Config {
     /// Where to listen: every address of every `--bind`, in order, without repeats (never
     /// empty).
     pub addrs: Vec<SocketAddr>,
+    /// `--unix-socket`: a Unix domain socket to serve on too, and its file's permissions.
+    pub unix_socket: Option<(PathBuf, u32)>,
     /// `--metrics-bind`: where `/metrics` is also served, without auth or TLS.
     pub metrics_addr: Option<SocketAddr>,
     /// The URL path everything is served under: starts and ends with `/` (`/` for none).
@@ -279,7 +281,18 @@ impl Config {
         }
         let base_path = base_path(&cli.base_path)?;
         let metrics_addr = cli.metrics_bind.as_deref().map(metrics_addr).transpose()?;
+        let mode = u32::from_str_radix(cli.unix_socket_mode.trim_start_matches('0'), 8)
+            .ok()
+            .filter(|m| *m <= 0o777 && *m & 0o600 == 0o600)
+            .ok_or_else(|| {
+                invalid(
+                    "--unix-socket-mode",
+                    "octal permissions (e.g. 600, 660) that let the owner read and write",
+                )
+            })?;
+        let unix_socket = cli.unix_socket.map(|path| (path, mode));
         Ok(Self {
+            unix_socket,
             metrics_addr,
             base_path,
             auth,

@@ -83,6 +83,8 @@ pub struct Listeners {
     pub http: Vec<TcpListener>,
     /// `--metrics-bind`: `/metrics` and the probes only, without authentication or TLS.
     pub metrics: Option<TcpListener>,
+    /// `--unix-socket`: the whole application, without TLS (a proxy on the same machine).
+    pub unix: Option<http::UnixSocket>,
 }
 
 /// [`run`] on every listener of `listeners`, all over the same streams.
@@ -119,13 +121,19 @@ pub async fn run_listeners(
             http::serve(listener, metrics_app, &plain, shutdown.clone()).await;
         }
     };
+    let unix = async {
+        if let Some(socket) = listeners.unix {
+            let listener = http::Listener::Unix(socket);
+            http::serve(listener, app.clone(), &plain, shutdown.clone()).await;
+        }
+    };
     let http = futures_util::future::join_all(
         listeners
             .http
             .into_iter()
             .map(|listener| http::serve(listener, app.clone(), &config, shutdown.clone())),
     );
-    futures_util::future::join(http, metrics).await;
+    futures_util::future::join3(http, metrics, unix).await;
     if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
         tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
     }

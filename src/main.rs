@@ -63,6 +63,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 })?),
                 None => None,
             };
+        let unix = match &config.unix_socket {
+            Some((path, mode)) => Some(cometail::http::listen_unix(path, *mode).map_err(|e| {
+                anyhow::anyhow!("cannot listen on {} (--unix-socket): {e}", path.display())
+            })?),
+            None => None,
+        };
         let token = CancellationToken::new();
         shutdown::on_signal(token.clone())?;
         let scheme = if config.tls.is_some() {
@@ -100,6 +106,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
             }
         }
+        if let Some(socket) = &unix {
+            let _ = writeln!(
+                stdout,
+                "cometail: serving on unix:{} (path {})",
+                socket.path().display(),
+                config.base_path
+            );
+        }
         if let Some(addr) = metrics.as_ref().and_then(|l| l.local_addr().ok()) {
             let _ = writeln!(stdout, "cometail: metrics on http://{addr}/metrics");
         }
@@ -108,6 +122,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listeners = cometail::Listeners {
             http: listeners,
             metrics,
+            unix,
         };
         cometail::run_listeners(config, listeners, token).await?;
         Ok(())

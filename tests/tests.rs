@@ -25,3 +25,4 @@ mod protocol;
 mod proxy;
 mod security;
 mod understand;
+mod unix_socket;

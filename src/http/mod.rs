@@ -46,8 +46,8 @@ use crate::config::Config;
 use crate::sources::Sources;
 
 pub use accept::{
-    HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_H2_STREAMS, MAX_HEADERS, SHUTDOWN_DEADLINE, listen,
-    serve,
+    HEADER_READ_TIMEOUT, LISTEN_BACKLOG, Listener, MAX_H2_STREAMS, MAX_HEADERS, SHUTDOWN_DEADLINE,
+    UnixSocket, listen, listen_unix, serve,
 };
 pub use error::{ApiError, Challenge};
 pub use headers::{CSP, HSTS};
