@@ -16,6 +16,13 @@ pub struct Cli {
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
 
+    /// Follow a command's output as the stream NAME (repeatable), e.g.
+    /// `--cmd 'journal=journalctl -f -o short-iso'`: split into words like a shell would, run
+    /// without a shell, with only PATH in its environment; its standard error is marked
+    /// `[stderr]`; restarted with backoff when it exits; killed at shutdown.
+    #[arg(long = "cmd", value_name = "NAME=COMMAND")]
+    pub commands: Vec<String>,
+
     /// Read settings from this TOML file: its keys are the long flags' names (`port = 7001`,
     /// `bind = ["localhost"]`, `paths = ["/var/log/syslog"]`). Flags and environment variables
     /// win over it. Default: /etc/cometail/cometail.toml when that file exists.

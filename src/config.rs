@@ -180,10 +180,23 @@ impl Config {
             }
             sources.push(source);
         }
+        for raw in &cli.commands {
+            let spec = crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
+            let taken = sources
+                .iter()
+                .any(|s| matches!(s, Source::Command(c) if c.name == spec.name));
+            if taken {
+                return Err(invalid(
+                    "--cmd",
+                    format!("two commands are named `{}`", spec.name),
+                ));
+            }
+            sources.push(Source::Command(spec));
+        }
         if sources.is_empty() {
             return Err(invalid(
                 "PATH",
-                "nothing to follow: name a file, a glob or `-` (or `paths` in the config file)",
+                "nothing to follow: name a file, a glob, `-` or a --cmd (or `paths` in the config file)",
             ));
         }
         if cli.lines > 10_000 {

@@ -10,6 +10,7 @@ mod common;
 mod answers;
 mod api;
 mod browser;
+mod command;
 mod compression;
 mod config_file;
 mod follow_differential;
