@@ -12,6 +12,9 @@ command -v tail >/dev/null 2>&1 || need+=(coreutils)
 # A real reverse proxy for the base-path tests, a real Prometheus and promtool for /metrics.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# The packaging tests: the unit file's check and the man page's rendering.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -29,6 +29,15 @@ pub struct Cli {
     #[arg(long, env = "COMETAIL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) and
+    /// exit, e.g. `cometail --completions bash > /etc/bash_completion.d/cometail`.
+    #[arg(long, value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the manual page (roff) and exit, e.g. `cometail --man > cometail.1`.
+    #[arg(long)]
+    pub man: bool,
+
     /// Print the effective settings as a configuration file, each with where it came from
     /// (flag, env, file, default), and exit.
     #[arg(long)]

@@ -19,6 +19,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(shell) = loaded.cli.completions {
+        let mut command = <cometail::cli::Cli as clap::CommandFactory>::command();
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "cometail", &mut script);
+        // A closed stdout (e.g. piped to `head`) is not an error.
+        let _ = std::io::stdout().write_all(&script);
+        return ExitCode::SUCCESS;
+    }
+    if loaded.cli.man {
+        let command = <cometail::cli::Cli as clap::CommandFactory>::command();
+        let mut page = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(command).render(&mut page) {
+            eprintln!("cometail: error: cannot render the manual page: {e}");
+            return ExitCode::from(1);
+        }
+        // A closed stdout (e.g. piped to `head`) is not an error.
+        let _ = std::io::stdout().write_all(&page);
+        return ExitCode::SUCCESS;
+    }
     let print = loaded.cli.print_config;
     let origin = loaded.origin;
     let config = match Config::from_cli(loaded.cli) {

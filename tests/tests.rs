@@ -21,6 +21,7 @@ mod follow_scale;
 mod history;
 mod listen;
 mod metrics;
+mod packaging;
 mod probes;
 mod protocol;
 mod proxy;
