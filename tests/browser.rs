@@ -8,10 +8,12 @@ mod delivery;
 mod filter;
 mod follow;
 mod proxy;
+mod query;
 mod render;
 mod security;
 mod support;
 mod tabs;
+mod time;
 
 use std::time::Duration;
 

@@ -15,6 +15,7 @@ mod compression;
 mod config_file;
 mod follow_differential;
 mod follow_edge;
+mod follow_limits;
 mod follow_model;
 mod follow_resources;
 mod follow_scale;

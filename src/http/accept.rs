@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::detach::Handoff;
 use super::error::ApiError;
 use super::guard::LocalAddr;
 use super::late::{HeadClock, Late};
@@ -66,20 +67,26 @@ const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOC
 
 impl Listener {
     /// The next connection, its peer's address and the local address it reached.
-    async fn accept(&self) -> std::io::Result<(Box<dyn Io>, SocketAddr, Option<SocketAddr>)> {
+    async fn accept(&self) -> std::io::Result<(Conn, SocketAddr, Option<SocketAddr>)> {
         match self {
             Self::Tcp(listener) => {
                 let (tcp, peer) = listener.accept().await?;
                 let _ = tcp.set_nodelay(true);
                 let local = tcp.local_addr().ok();
-                Ok((Box::new(tcp), peer, local))
+                Ok((Conn::Tcp(tcp), peer, local))
             }
             Self::Unix(socket) => {
                 let (unix, _) = socket.listener.accept().await?;
-                Ok((Box::new(unix), UNIX_PEER, None))
+                Ok((Conn::Unix(unix), UNIX_PEER, None))
             }
         }
     }
+}
+
+/// An accepted connection, by the kind of its socket.
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
 }
 
 /// Accepts connections on `listener` and serves `app` until `shutdown` is cancelled, then
@@ -141,25 +148,50 @@ pub async fn serve(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             // Under TLS a plain-text answer would be noise to the client: just close.
             if tls.is_none() {
-                connections.spawn(refuse(conn));
+                match conn {
+                    Conn::Tcp(tcp) => connections.spawn(refuse(tcp)),
+                    Conn::Unix(unix) => connections.spawn(refuse(unix)),
+                };
             }
             continue;
         };
+        // A plain-text TCP connection's socket can be taken out of hyper by a streaming
+        // answer (`detach.rs`); its permit then goes with it.
+        let (socket, permit) = match (conn, &tls) {
+            (Conn::Tcp(tcp), None) => (
+                Socket::Plain(Handoff::new(tcp, permit, connections.clone())),
+                None,
+            ),
+            (Conn::Tcp(tcp), Some(_)) => (Socket::Tls(tcp), Some(permit)),
+            (Conn::Unix(unix), _) => (Socket::Unix(unix), Some(permit)),
+        };
+        let handoff = match &socket {
+            Socket::Plain(handoff) => Some(handoff.clone()),
+            Socket::Tls(_) | Socket::Unix(_) => None,
+        };
+        let taker = handoff.clone();
         let started = Arc::new(AtomicBool::new(false));
         let seen = started.clone();
         let clock = HeadClock::default();
         let in_time = clock.clone();
-        let service =
-            app.clone()
-                .map_request(move |mut req: HttpRequest<hyper::body::Incoming>| {
-                    seen.store(true, Ordering::Relaxed);
-                    in_time.disarm();
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    if let Some(local) = local {
-                        req.extensions_mut().insert(LocalAddr(local));
-                    }
-                    req
-                });
+        let service = app
+            .clone()
+            .map_request(move |mut req: HttpRequest<hyper::body::Incoming>| {
+                seen.store(true, Ordering::Relaxed);
+                in_time.disarm();
+                if let Some(handoff) = &handoff {
+                    handoff.request(&req);
+                }
+                req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(local) = local {
+                    req.extensions_mut().insert(LocalAddr(local));
+                }
+                req
+            })
+            .map_response(move |res| match &taker {
+                Some(handoff) => handoff.take_over(res),
+                None => res,
+            });
         let builder = builder.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
@@ -168,17 +200,22 @@ pub async fn serve(
             // timeout starts only once it knows the protocol, and a client that sends nothing
             // (or half an HTTP/2 preface) must not hold a connection forever.
             let deadline = tokio::time::Instant::now() + header_timeout;
-            let io: Box<dyn Io> = match tls {
-                Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(conn)).await {
-                    Ok(Ok(stream)) => {
-                        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                            clock.speaks_http2();
+            let _permit = permit;
+            let io: Box<dyn Io> = match (tls, socket) {
+                (Some(tls), Socket::Tls(tcp)) => {
+                    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                                clock.speaks_http2();
+                            }
+                            Box::new(Late::new(stream, clock.clone()))
                         }
-                        Box::new(Late::new(stream, clock.clone()))
+                        _ => return,
                     }
-                    _ => return,
-                },
-                None => Box::new(Late::new(conn, clock.clone())),
+                }
+                (_, Socket::Plain(handoff)) => Box::new(Late::new(handoff.io(), clock.clone())),
+                (_, Socket::Unix(unix)) => Box::new(Late::new(unix, clock.clone())),
+                (None, Socket::Tls(_)) => return,
             };
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(io),
@@ -209,7 +246,6 @@ pub async fn serve(
                     }
                 }
             }
-            drop(permit);
         });
     }
     connections.close();
@@ -219,6 +255,18 @@ pub async fn serve(
     {
         tracing::warn!("connections still open at the shutdown deadline were dropped");
     }
+}
+
+/// An accepted connection before its protocol is served.
+enum Socket {
+    /// Plain text: hyper reads and writes through the handoff, which a streaming answer may
+    /// take the socket from.
+    Plain(Handoff),
+    /// TLS: the handshake comes first, and the connection stays in hyper.
+    Tls(tokio::net::TcpStream),
+    /// A Unix domain socket (plain text, served by `--unix-socket`'s listener): it stays in
+    /// hyper (`detach.rs` takes TCP sockets only).
+    Unix(tokio::net::UnixStream),
 }
 
 /// A connection's byte stream: TCP, or TLS over TCP.
@@ -245,7 +293,7 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Answers a connection over the cap with [`ApiError::TooManyConnections`] and closes it.
-async fn refuse(mut conn: Box<dyn Io>) {
+async fn refuse(mut conn: impl AsyncWrite + Unpin) {
     let answer = ApiError::TooManyConnections.http1_bytes();
     let _ = tokio::time::timeout(Duration::from_secs(1), conn.write_all(&answer)).await;
 }

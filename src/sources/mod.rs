@@ -9,6 +9,7 @@
 
 mod command;
 mod glob;
+mod runner;
 mod spool;
 mod task;
 
