@@ -103,6 +103,22 @@ pub struct Cli {
     #[arg(long, env = "COMETAIL_TIMEZONE")]
     pub timezone: Option<String>,
 
+    /// Multi-line records: a line without a leading timestamp (a stack frame, `Caused by:`)
+    /// joins the record before it, one entry of at most 1,000 lines and --max-line-bytes;
+    /// `off` makes every line its own entry.
+    #[arg(
+        long,
+        env = "COMETAIL_RECORDS",
+        default_value = "on",
+        value_name = "on|off"
+    )]
+    pub records: Switch,
+
+    /// How long the time-ordered merged view (`order=time`) holds a live entry for a stream
+    /// that may still write an earlier one (e.g. 250ms; 0 turns the hold off).
+    #[arg(long, env = "COMETAIL_MERGE_DELAY", default_value = "250ms", value_parser = parse_duration)]
+    pub merge_delay: std::time::Duration,
+
     /// Poll files instead of using file system events (network file systems, containers).
     #[arg(long, env = "COMETAIL_POLL")]
     pub poll: bool,
@@ -225,6 +241,15 @@ pub struct Cli {
     /// on the command line, where other local users can see it.
     #[arg(skip = std::env::var("COMETAIL_TOKEN").ok().filter(|t| !t.is_empty()))]
     pub env_token: Option<String>,
+}
+
+/// A feature turned on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// How clients authenticate besides the token and users files.

@@ -39,6 +39,10 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// The zone of timestamps written without one.
     pub timezone: Zone,
+    /// Whether continuation lines join the record before them (`--records`).
+    pub records: bool,
+    /// How long `order=time` holds a live entry for other streams to catch up.
+    pub merge_delay: Duration,
     /// Poll instead of using file events.
     pub poll: bool,
     /// Poll interval when polling.
@@ -154,6 +158,7 @@ impl Config {
             spool_bytes: self.spool_bytes,
             cache_bytes: self.cache_bytes,
             timezone: self.timezone.clone(),
+            records: self.records,
             memory: self.memory,
             retire_after: self.retire_after,
         }
@@ -210,6 +215,9 @@ impl Config {
             Some(name) => Zone::named(name).map_err(|e| invalid("--timezone", e.to_string()))?,
             None => Zone::system(),
         };
+        if cli.merge_delay > Duration::from_secs(10) {
+            return Err(invalid("--merge-delay", "at most 10s"));
+        }
         if cli.poll_interval < Duration::from_millis(10)
             || cli.poll_interval > Duration::from_secs(60)
         {
@@ -324,6 +332,8 @@ impl Config {
             default_lines: cli.lines,
             max_line_bytes,
             timezone,
+            records: cli.records == crate::cli::Switch::On,
+            merge_delay: cli.merge_delay,
             poll: cli.poll,
             poll_interval: cli.poll_interval,
             rotate_grace: cli.rotate_grace,

@@ -27,5 +27,6 @@ mod probes;
 mod protocol;
 mod proxy;
 mod security;
+mod time;
 mod understand;
 mod unix_socket;

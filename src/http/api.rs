@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::at;
+use super::download;
 use super::error::ApiError;
 use super::filter::{self, Filter, read_filtered};
 use super::grep::Grep;
@@ -43,6 +44,7 @@ pub(super) async fn lines(
     let stream = stream(&app, &id)?;
     let params = params(p)?;
     let mut sel = selection(&params, None, app.config.default_lines)?;
+    let download = download::disposition(&params, &id, "json")?;
     let grep = Grep::from_params(&params)?;
     let q = filter::from_params(&params)?;
     let range = at::resolve(&stream, at::Range::from_params(&params)?).await?;
@@ -99,7 +101,7 @@ pub(super) async fn lines(
         body.extend_from_slice(scanned.json().as_bytes());
         body.extend_from_slice(b"}");
     }
-    Ok(json(body.into()))
+    Ok(download::attach(json(body.into()), download))
 }
 
 /// The first page of a read: filtered by `q` (paging by matches) when given.
@@ -133,6 +135,7 @@ pub(super) async fn raw(
     let stream = stream(&app, &id)?;
     let params = params(p)?;
     let mut sel: Selection = selection(&params, None, app.config.default_lines)?;
+    let download = download::disposition(&params, &id, "log")?;
     let grep = Grep::from_params(&params)?;
     let q = filter::from_params(&params)?;
     let range = at::resolve(&stream, at::Range::from_params(&params)?).await?;
@@ -175,7 +178,7 @@ pub(super) async fn raw(
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    Ok(download::attach(response, download))
 }
 
 /// The state of one `raw?follow` response.

@@ -18,6 +18,7 @@ use tokio::sync::futures::OwnedNotified;
 use tokio::sync::watch;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,7 @@ use super::AppState;
 use super::detach::Detachable;
 use super::error::ApiError;
 use super::filter::{self, Filter};
+use super::merge::Merge;
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
@@ -117,6 +119,15 @@ pub(super) async fn multiplexed(
             .unwrap_or_default(),
     };
     let q = filter::from_params(&params)?;
+    let by_time = match params.get("order").map(String::as_str) {
+        None | Some("arrival") => false,
+        Some("time") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`order` must be `time` or `arrival`".into(),
+            ));
+        }
+    };
     let mut rest = params.clone();
     rest.retain(|k, _| matches!(k.as_str(), "last" | "limit"));
     let sel = selection(&rest, None, app.config.default_lines)?;
@@ -132,6 +143,31 @@ pub(super) async fn multiplexed(
                 first.push_back((i, page));
             }
         }
+    }
+    if by_time {
+        let start: Vec<(Cursor, bool)> = positions
+            .iter()
+            .enumerate()
+            // A stream is named in event ids from the start when its position is exact: a
+            // resume point, or the end of an empty first page (`last=0`).
+            .map(|(i, c)| {
+                let fresh = first.iter().any(|(j, p)| *j == i && !p.entries.is_empty());
+                (*c, !fresh)
+            })
+            .collect();
+        let mut pages: Vec<Option<Page>> = vec![None; streams.len()];
+        for (i, page) in first {
+            pages[i] = Some(page);
+        }
+        let merge = Merge::new(app, streams, ids, &start, pages, q, slot);
+        let body = futures_util::stream::unfold((merge, true), |(mut merge, hello)| async move {
+            if hello {
+                return Some((Ok::<_, std::convert::Infallible>(retry()), (merge, false)));
+            }
+            let chunk = merge.next_chunk().await?;
+            Some((Ok(chunk), (merge, false)))
+        });
+        return Ok(with_sse_headers(Body::from_stream(body)));
     }
     let mut state = Feed::new(app, streams, positions, ids, first, true, slot);
     state.q = q;
@@ -366,21 +402,32 @@ fn ended(read: Result<Page, ApiError>) -> Option<Page> {
     read.map_err(ApiError::end_stream).ok()
 }
 
+/// The first bytes of every event stream: the reconnection delay.
+fn retry() -> Bytes {
+    Bytes::from(format!("retry: {RETRY_MS}\n\n"))
+}
+
 fn sse_response(feed: Feed) -> Response {
-    let retry = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
     // Hyper sends it (TLS, HTTP/2), or the accept loop takes the socket and sends it itself
     // (`detach.rs`): either way one chunk per event.
-    let body = futures_util::stream::unfold((feed, Some(retry)), |(mut feed, hello)| async move {
-        if let Some(hello) = hello {
-            return Some((hello, (feed, None)));
-        }
-        let chunk = feed.next_chunk().await?;
-        feed.slot.lag().moved(&feed.positions);
-        Some((chunk, (feed, None)))
-    });
+    let body =
+        futures_util::stream::unfold((feed, Some(retry())), |(mut feed, hello)| async move {
+            if let Some(hello) = hello {
+                return Some((hello, (feed, None)));
+            }
+            let chunk = feed.next_chunk().await?;
+            feed.slot.lag().moved(&feed.positions);
+            Some((chunk, (feed, None)))
+        });
     let detachable = Detachable::new(Box::pin(body));
-    let mut response = detachable.body().into_response();
+    let mut response = with_sse_headers(detachable.body());
     response.extensions_mut().insert(detachable);
+    response
+}
+
+/// An event-stream response around `body`.
+fn with_sse_headers(body: Body) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

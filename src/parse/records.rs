@@ -102,11 +102,18 @@ pub struct LineKind {
 }
 
 /// The index of the line whose record line `i` belongs to (itself when it starts one or
-/// stands alone), looking back at most one cap.
+/// stands alone), looking back at most one cap; `lines[0]` is taken as a generation's first
+/// line.
 pub fn owner(lines: &[LineKind], i: usize, caps: Caps) -> usize {
+    owner_within(lines, i, caps, true).unwrap_or(i)
+}
+
+/// [`owner`] over lines that may begin mid-generation: `None` when the answer depends on lines
+/// before `lines[0]` (unless `complete`: nothing lies before `lines[0]`).
+pub fn owner_within(lines: &[LineKind], i: usize, caps: Caps, complete: bool) -> Option<usize> {
     let line = lines[i];
     if line.start || line.split {
-        return i;
+        return Some(i);
     }
     let mut bytes = line.len;
     let mut count = 1;
@@ -117,13 +124,14 @@ pub fn owner(lines: &[LineKind], i: usize, caps: Caps) -> usize {
         bytes += 1 + l.len;
         count += 1;
         if bytes > caps.bytes {
-            return i;
+            return Some(i);
         }
         if l.start || l.split {
-            return j;
+            return Some(j);
         }
     }
-    i
+    // Out of lines before a cap was reached: a start further back could still own line `i`.
+    (complete || count >= caps.lines).then_some(i)
 }
 
 /// Whether a Docker `log` text continues the previous one, by Fluent Bit's markers: leading

@@ -61,6 +61,8 @@ pub struct Settings {
     pub cache_bytes: usize,
     /// The zone of timestamps written without one (`--timezone`).
     pub timezone: crate::parse::Zone,
+    /// Whether continuation lines join the record before them (`--records`).
+    pub records: bool,
     /// Memory for recent entries, all streams together.
     pub memory: usize,
     /// How long a deleted glob match is listed as `gone` before its stream is dropped.
@@ -319,6 +321,11 @@ impl Sources {
         let limits = StreamLimits {
             cache_bytes: self.config.cache_bytes,
             max_line_bytes: self.config.max_line_bytes,
+            record_lines: if self.config.records {
+                crate::parse::records::MAX_LINES
+            } else {
+                1
+            },
         };
         let stream = {
             let mut streams = self.streams.write().unwrap_or_else(PoisonError::into_inner);

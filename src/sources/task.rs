@@ -85,6 +85,7 @@ impl Sources {
                 return;
             };
             if outcome.ended {
+                stream.close_record();
                 stream.set_phase(Phase::Ended);
                 return;
             }
@@ -111,6 +112,11 @@ impl Sources {
                 self.config.poll_interval
             };
             let tick = retire_in.map_or(tick, |left: Duration| tick.min(left));
+            // An open multi-line record closes on time even when no line comes: the next
+            // round's `apply` closes it.
+            let tick = stream.record_deadline().map_or(tick, |at| {
+                tick.min(at.saturating_duration_since(Instant::now()))
+            });
             tokio::select! {
                 () = runner.attention.notified() => {}
                 () = tokio::time::sleep(tick) => runner.schedule(),

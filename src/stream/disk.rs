@@ -89,6 +89,7 @@ pub(crate) enum Top {
 
 /// The last `limit` lines that start before byte `before`, in file order, and whether the
 /// first of them is the generation's first line (nothing earlier remains).
+#[cfg(test)]
 pub(crate) fn lines_before(
     file: &File,
     before: u64,

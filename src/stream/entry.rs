@@ -1,11 +1,15 @@
-//! An entry: one line or notice of a stream, encoded once for every reader.
+//! An entry: one record (a line, or a line and its continuation lines) or notice of a
+//! stream, encoded once for every reader.
 
 use bytes::Bytes;
 use serde::Serialize;
 
+use std::borrow::Cow;
+
 use super::Cursor;
-use crate::parse::{Parser, Shape};
-use crate::tail::{Generation, Notice, RawLine, line_text};
+use super::records::Record;
+use crate::parse::Shape;
+use crate::tail::{Generation, Notice, line_text};
 
 /// One entry, with its encoded forms ready to send.
 #[derive(Debug, Clone)]
@@ -24,6 +28,8 @@ pub struct Entry {
     pub(crate) notice: bool,
     /// Event time (ms since the epoch) and level, read off the line by `parse`.
     pub facts: Facts,
+    /// Arrival time (ms since the epoch) of an entry delivered live; none from history.
+    pub arrival: Option<u64>,
     /// Heap bytes the entry's buffers hold (see [`allocated`]).
     pub(crate) alloc: usize,
 }
@@ -64,32 +70,42 @@ impl Entry {
         self.alloc + std::mem::size_of::<Self>()
     }
 
-    /// A line's entry. Live and history reads both come here with the same bytes, so they
-    /// get the same text, `ts` and `level`; `time` (arrival) is also the reference that dates
-    /// yearless stamps, and a history read (no arrival time) uses the present instead, which
-    /// gives the same year unless the line is about a year old (`parse::Parser::facts`).
-    pub(super) fn line(
+    /// A record's entry (one line, or several joined by `\n`). Live and history reads both
+    /// come here with the same bytes, so they get the same text, `ts` and `level`, which are
+    /// the first line's (`parse::Parser::facts`, read once per line by `records::Line::read`); `time` is the
+    /// arrival time, absent in history.
+    pub(super) fn record(
         life: u32,
         generation: &Generation,
-        line: &RawLine,
+        record: &Record,
         max_line_bytes: usize,
         time: Option<u64>,
-        parser: &Parser,
     ) -> Self {
-        let point = line.start + 1;
+        let first = &record.lines[0];
+        let point = first.raw.start + 1;
         let cursor = cursor_for(life, generation, point);
-        let (mut text, truncated) = line_text(&line.head, line.len, max_line_bytes);
-        let reference = time.map_or_else(now_ms, |t| i64::try_from(t).unwrap_or(i64::MAX));
-        let found = parser.facts(text.as_bytes(), reference);
-        if found.shape == Some(Shape::Docker) {
-            // Docker's json-file: the entry shows the container's line, not the wrapper.
-            if let Some(log) = crate::parse::docker_text(text.as_bytes()) {
-                text = log.into();
+        let mut truncated = false;
+        let mut text: Cow<'_, str> = Cow::Borrowed("");
+        for (i, line) in record.lines.iter().enumerate() {
+            let (mut part, cut) = line_text(&line.raw.head, line.raw.len, max_line_bytes);
+            truncated |= cut;
+            if line.facts.shape == Some(Shape::Docker) {
+                // Docker's json-file: the entry shows the container's line, not the wrapper.
+                if let Some(log) = crate::parse::docker_text(part.as_bytes()) {
+                    part = log.into();
+                }
+            }
+            if i == 0 {
+                text = part;
+            } else {
+                let joined = text.to_mut();
+                joined.push('\n');
+                joined.push_str(&part);
             }
         }
         let facts = Facts {
-            ts: found.ts,
-            level: found.level,
+            ts: first.facts.ts,
+            level: first.facts.level,
         };
         // Both forms share one allocation, sized up front: cached entries are the server's
         // main memory and its main allocation cost (keys, a cursor and a time take under 100
@@ -101,6 +117,7 @@ impl Entry {
                 cursor,
                 text: &text,
                 truncated,
+                cont: record.headless,
                 time,
                 ts: facts.ts,
                 level: facts.level.map(crate::parse::Level::as_str),
@@ -119,6 +136,7 @@ impl Entry {
             line: buf.slice(split..),
             notice: false,
             facts,
+            arrival: time,
             alloc,
         }
     }
@@ -145,6 +163,7 @@ impl Entry {
             line: line.into(),
             notice: true,
             facts: Facts::default(),
+            arrival: None,
         }
     }
 }
@@ -156,6 +175,9 @@ struct LineJson<'a> {
     text: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
+    /// A headless record: it continues one the live timer closed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    cont: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -164,7 +186,7 @@ struct LineJson<'a> {
     level: Option<&'static str>,
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

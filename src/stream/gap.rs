@@ -69,6 +69,7 @@ fn unreachable_gap(detail: &str) -> Entry {
         line: format!("==> gap: {detail} <==").into(),
         notice: true,
         facts: super::Facts::default(),
+        arrival: None,
         // Never cached.
         alloc: 0,
     }

@@ -18,6 +18,7 @@ mod entry;
 mod gap;
 mod preload;
 mod read;
+mod records;
 mod resolve;
 mod seek;
 mod stats;
@@ -27,8 +28,10 @@ mod tests;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crate::parse::detect::Detector;
+use crate::parse::records::Caps;
 use crate::parse::{Parser, Zone};
 
 use bytes::Bytes;
@@ -43,6 +46,8 @@ use entry::cursor_for;
 pub use entry::{Entry, Facts};
 pub use preload::Update;
 pub use read::{Page, Query};
+pub use records::CLOSE_AFTER;
+use records::{Closed, Line, Live, Splits};
 pub use seek::TimeSeek;
 pub use stats::{Stats, StatsSnapshot};
 
@@ -98,8 +103,21 @@ pub struct StreamLimits {
     /// disk; at the limit the oldest cached entries are dropped. The [`MemoryBudget`] shared
     /// by all streams may hold a stream to less.
     pub cache_bytes: usize,
-    /// Longest line kept whole (the follower's setting, needed to read history alike).
+    /// Longest line kept whole (the follower's setting, needed to read history alike); also
+    /// the most bytes of one multi-line record.
     pub max_line_bytes: usize,
+    /// Most lines of one multi-line record (`--records off`: 1, every line its own entry).
+    pub record_lines: usize,
+}
+
+impl StreamLimits {
+    /// The bounds on one record.
+    fn caps(&self) -> Caps {
+        Caps {
+            lines: self.record_lines.max(1),
+            bytes: self.max_line_bytes as u64,
+        }
+    }
 }
 
 /// The cursor that lies before everything, handed out while a stream has no file yet.
@@ -117,6 +135,8 @@ struct GenRecord {
     generation: Arc<Generation>,
     /// The notice that opens it, at point 0.
     opening: Option<Entry>,
+    /// Where the live timer split records (history honours them).
+    splits: Arc<Splits>,
 }
 
 #[derive(Debug)]
@@ -133,6 +153,10 @@ struct Inner {
     life: u32,
     state: FileState,
     phase: Phase,
+    /// The record being built from live lines, not yet an entry (not in the cache).
+    live: Live,
+    /// Names the format of the current generation's lines, for `/api/streams`.
+    detector: Detector,
 }
 
 /// Where a stream is in its own life, beyond the state of its file.
@@ -197,6 +221,12 @@ pub struct Summary {
     /// Why it is waiting or in error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The layout most of its lines have (`iso`, `json`, `logfmt`, `syslog`, …; see
+    /// `parse::Shape`), once detected from the first lines of its current file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<&'static str>,
+    /// Whether any of its lines carried an event time (so `at=` can find something).
+    pub timed: bool,
 }
 
 impl Stream {
@@ -223,6 +253,8 @@ impl Stream {
                 life: cursor::life(),
                 state: FileState::Waiting("not looked at yet".into()),
                 phase: Phase::Live,
+                live: Live::new(limits.caps()),
+                detector: Detector::new(),
             }),
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
@@ -298,6 +330,8 @@ impl Stream {
             name: self.name.clone(),
             state,
             reason,
+            format: inner.detector.shape().map(crate::parse::Shape::as_str),
+            timed: inner.detector.timed(),
         }
     }
 
@@ -355,21 +389,26 @@ impl Stream {
     }
 
     /// Applies a follower's events (made ready by [`Stream::prepare`]), in order, and wakes
-    /// waiting readers once. Takes the stream's lock, but does no I/O.
+    /// waiting readers once. Takes the stream's lock, but does no I/O. Lines join the open
+    /// multi-line record or close it (`records.rs`); a record is an entry once closed, so
+    /// also call this (with no events) by [`Stream::record_deadline`].
     pub fn apply(&self, update: Update) {
         self.stats.record(update.events());
         let Update {
             events,
             mut preload,
         } = update;
-        if events.is_empty() {
-            return;
-        }
+        let now = Instant::now();
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut inner = self.lock();
         let before = inner.weight();
+        if events.is_empty() && inner.live.deadline().is_none_or(|d| d > now) {
+            return;
+        }
+        let mut closed: Vec<Closed> = Vec::new();
+        let first_look = preload.is_some();
         for event in events {
             match event {
                 Event::Opened {
@@ -377,23 +416,33 @@ impl Stream {
                     notice,
                     from,
                 } => {
+                    closed.extend(inner.live.restart());
+                    inner.detector.reset();
+                    inner.push_closed(&mut closed, self.limits.max_line_bytes);
                     let opening = notice
                         .as_ref()
                         .map(|n| Entry::notice(inner.life, &generation, 0, n));
                     if inner.cache_from.is_none() {
                         inner.cache_from = Some((generation.seq, from));
-                        // The first look starts at the end of the file: its last lines go into
-                        // the cache at once (read by `prepare`), so first loads (`last=N`) are
-                        // answered from memory.
+                        // The first look starts at the end of the file: its last records go
+                        // into the cache at once (read by `prepare`), so first loads (`last=N`)
+                        // are answered from memory. The very last one stays open, so that the
+                        // first live lines may still join it.
                         let recent = preload.take().filter(|p| p.seq == generation.seq);
                         if let Some(floor) = recent.as_ref().and_then(|p| p.floor) {
                             inner.cache_floor = Some((generation.seq, floor));
                         }
-                        for entry in recent.into_iter().flat_map(|p| p.entries) {
-                            if inner.cache.is_empty() {
-                                inner.cache_from = Some((generation.seq, entry.point - 1));
+                        if let Some(first) = recent.as_ref().and_then(preload::Preload::first) {
+                            inner.cache_from = Some((generation.seq, first));
+                        }
+                        if let Some(p) = recent {
+                            inner.detector = p.detector;
+                            for entry in p.entries {
+                                inner.push(entry);
                             }
-                            inner.push(entry);
+                            if let Some(open) = p.open {
+                                inner.live.hold(generation.clone(), open, now);
+                            }
                         }
                     }
                     if let Some(entry) = &opening {
@@ -402,32 +451,72 @@ impl Stream {
                     inner.gens.push_back(GenRecord {
                         generation,
                         opening,
+                        splits: Arc::default(),
                     });
                     while inner.gens.len() > MAX_GENERATIONS {
                         inner.forget_oldest_generation();
                     }
                 }
                 Event::Lines { generation, lines } => {
-                    for line in &lines {
-                        let life = inner.life;
-                        inner.push(Entry::line(
-                            life,
-                            &generation,
-                            line,
-                            self.limits.max_line_bytes,
-                            Some(time),
+                    let splits = inner
+                        .gens
+                        .iter()
+                        .rev()
+                        .find(|r| r.generation.seq == generation.seq)
+                        .map_or_else(Arc::default, |r| r.splits.clone());
+                    for raw in lines {
+                        let line = Line::read(
+                            raw,
                             &self.parser,
-                        ));
+                            i64::try_from(time).unwrap_or(i64::MAX),
+                            self.limits.max_line_bytes,
+                            &Splits::default(),
+                        );
+                        inner.detector.observe(&line.facts, line.raw.len == 0);
+                        inner
+                            .live
+                            .push(&generation, line, (&splits, time, now), &mut closed);
                     }
+                    inner.push_closed(&mut closed, self.limits.max_line_bytes);
                 }
                 Event::State(state) => inner.state = state,
             }
         }
+        if first_look {
+            // The file's last record was written before we looked: it is complete unless a
+            // writer is in the middle of it, and then its next lines are recorded as a split.
+            closed.extend(inner.live.close_now());
+        }
+        // The open record closes once a look at the file, at or after its deadline, found no
+        // line for it. Lines found by a late look still join: the delay was ours, not the
+        // writer's.
+        closed.extend(inner.live.close_due(now));
+        inner.push_closed(&mut closed, self.limits.max_line_bytes);
         // Account the growth first, so that the budget's verdict includes this batch.
         let grown = inner.weight();
         self.budget.settle(before, grown);
         inner.trim(self.budget.target(self.limits.cache_bytes));
         self.budget.settle(grown, inner.weight());
+        drop(inner);
+        self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// When the open multi-line record closes unless a line comes first: the follower task
+    /// calls [`Stream::apply`] by then.
+    pub fn record_deadline(&self) -> Option<Instant> {
+        self.lock().live.deadline()
+    }
+
+    /// Closes the open multi-line record now (the input ended: no line can join it).
+    pub fn close_record(&self) {
+        let mut inner = self.lock();
+        let before = inner.weight();
+        let mut closed: Vec<Closed> = inner.live.close_now().into_iter().collect();
+        if closed.is_empty() {
+            return;
+        }
+        inner.push_closed(&mut closed, self.limits.max_line_bytes);
+        self.budget.settle(before, inner.weight());
         drop(inner);
         self.changed.send_modify(|v| *v += 1);
     }
@@ -462,6 +551,14 @@ impl Inner {
     fn push(&mut self, entry: Entry) {
         self.cache_weight += entry.weight();
         self.cache.push_back(entry);
+    }
+
+    /// Turns closed records into cached entries, in order.
+    fn push_closed(&mut self, closed: &mut Vec<Closed>, max_line_bytes: usize) {
+        for c in closed.drain(..) {
+            let entry = Entry::record(self.life, &c.generation, &c.record, max_line_bytes, c.time);
+            self.push(entry);
+        }
     }
 
     /// Drops the oldest cached entries beyond the budget, moving `cache_from` past them.

@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 use std::fs::File;
 
-use super::disk::{Extent, Top, lines_before_bounded, lines_from};
+use super::disk::{Extent, Top};
+use super::entry::now_ms;
 use super::gap::{gap, history_gap, long_line_gap};
+use super::records::{Reading, records_before, records_from};
 use super::resolve::{Pos, Resolved, oldest_available, reopen, resolve, reusable};
 use super::{Cursor, Entry, GenRecord, Inner, ORIGIN, Stream, cursor_for};
 use crate::tail::Generation;
@@ -150,6 +152,17 @@ impl Stream {
         }
     }
 
+    /// How history reads lines into records, in a generation with these splits.
+    fn reading<'a>(&'a self, splits: &'a super::Splits) -> Reading<'a> {
+        Reading {
+            parser: &self.parser,
+            splits,
+            caps: self.limits.caps(),
+            max_line_bytes: self.limits.max_line_bytes,
+            reference_ms: now_ms(),
+        }
+    }
+
     /// The file of a generation, held or found again by identity ([`reopen`]). Blocking.
     fn file_of(&self, generation: &Generation, reusable: bool) -> Option<std::sync::Arc<File>> {
         generation
@@ -227,27 +240,26 @@ impl Stream {
                 Some(r) if !in_cache_gen => r.generation.end(),
                 _ => cf.1,
             };
-            let lines = rec.as_ref().and_then(|r| {
+            let records = rec.as_ref().and_then(|r| {
                 let file = self.file_of(&r.generation, own)?;
                 let extent = Extent {
                     end: stop,
                     unterminated_ok: !in_cache_gen && r.generation.finished(),
                 };
                 let room = limit.saturating_sub(out.len());
-                lines_from(&file, pos.1, extent, self.limits.max_line_bytes, room).ok()
+                records_from(&file, pos.1, extent, self.reading(&r.splits), room).ok()
             });
             inner = self.lock();
-            match (rec, lines) {
-                (Some(r), Some(lines)) => {
+            match (rec, records) {
+                (Some(r), Some(records)) => {
                     let mut full = false;
-                    for line in &lines {
-                        let e = Entry::line(
+                    for record in &records {
+                        let e = Entry::record(
                             inner.life,
                             &r.generation,
-                            line,
+                            record,
                             self.limits.max_line_bytes,
                             None,
-                            &self.parser,
                         );
                         if !budget.fits(out.len(), e.json.len()) {
                             full = true;
@@ -397,20 +409,19 @@ impl Stream {
                 at_start = true;
                 break;
             };
-            let Ok((lines, top)) =
-                lines_before_bounded(&file, before, extent, self.limits.max_line_bytes, room)
+            let Ok((records, top)) =
+                records_before(&file, before, extent, self.reading(&rec.splits), room)
             else {
                 at_start = true;
                 break;
             };
-            for line in lines.iter().rev() {
-                older.push(Entry::line(
+            for record in records.iter().rev() {
+                older.push(Entry::record(
                     life,
                     &rec.generation,
-                    line,
+                    record,
                     self.limits.max_line_bytes,
                     None,
-                    &self.parser,
                 ));
             }
             if let Top::LongLine { end } = top {

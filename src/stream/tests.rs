@@ -16,6 +16,7 @@ fn stream(cache_bytes: usize) -> Stream {
     let limits = StreamLimits {
         cache_bytes,
         max_line_bytes: MAX_LINE,
+        record_lines: crate::parse::records::MAX_LINES,
     };
     let budget = Arc::new(MemoryBudget::new(1 << 30));
     Stream::new(StreamId::from_name("t"), "t".into(), limits, budget)
@@ -283,6 +284,7 @@ fn streams_sharing_a_budget_keep_to_their_share_and_give_it_back() {
     let limits = StreamLimits {
         cache_bytes: 1 << 20,
         max_line_bytes: MAX_LINE,
+        record_lines: crate::parse::records::MAX_LINES,
     };
     let quiet = Stream::new(StreamId::from_name("q"), "q".into(), limits, budget.clone());
     let busy = Stream::new(StreamId::from_name("b"), "b".into(), limits, budget.clone());
@@ -314,6 +316,7 @@ fn a_generation_let_go_is_found_again_by_identity_and_a_foreign_cursor_is_a_gap(
     let limits = StreamLimits {
         cache_bytes: 4 << 10,
         max_line_bytes: MAX_LINE,
+        record_lines: crate::parse::records::MAX_LINES,
     };
     let s = Stream::new(
         StreamId::from_name("r.log"),

@@ -1,0 +1,231 @@
+//! `order=time` on `/api/events?streams=a,b`: several streams merged by event time on one SSE
+//! connection, resumable exactly.
+//!
+//! Each connection reads ahead per stream into a queue (through `Stream::read`, normally from
+//! the cache: entries are shared `Bytes`) and only ever sends a queue's *head*, so what it has
+//! sent is always a prefix of every stream. The event id names each stream's last sent entry
+//! (`ID:CURSOR,…`, the multiplexed form), so a resume from it gets exactly what was not sent,
+//! whatever order things went out in (Kafka's per-partition offsets).
+//!
+//! Order: an entry's key is its `ts`; one without (an untimed line, a notice) takes its
+//! stream's previous key, else its arrival time. The head with the smallest key goes first
+//! (ties: the earlier stream in the request). A live head is held until every other stream
+//! has a head queued (so its next key is known) or `--merge-delay` has passed since it
+//! arrived (the watermark, Kafka Streams' `max.task.idle.ms`); history is never held. An
+//! entry whose key is older than one already sent goes out at once, marked `"late": true`
+//! (spliced into its encoded JSON; the cache stays encode-once).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::future::select_all;
+use tokio::sync::watch;
+
+use super::AppState;
+use super::filter::{self, Filter};
+use super::params::DEFAULT_LIMIT;
+use super::read::read_page;
+use super::streams::Slot;
+use crate::stream::{Cursor, Entry, Page, Query, Stream};
+
+/// Most entries in one merged event.
+const BATCH: usize = 1000;
+
+/// One queued entry and its merge key.
+#[derive(Debug)]
+struct Queued {
+    entry: Entry,
+    key: i64,
+}
+
+/// The state of one time-ordered merged SSE connection.
+pub(super) struct Merge {
+    app: AppState,
+    streams: Vec<Arc<Stream>>,
+    ids: Vec<String>,
+    receivers: Vec<watch::Receiver<u64>>,
+    /// Entries read ahead, per stream, in stream order.
+    queues: Vec<VecDeque<Queued>>,
+    /// Where each stream's read-ahead goes on from.
+    read: Vec<Cursor>,
+    /// Each stream's last sent entry (what the event id names), if any yet.
+    sent: Vec<Option<Cursor>>,
+    /// Each stream's last key read, carried to entries without `ts`.
+    carry: Vec<Option<i64>>,
+    /// The largest key sent so far: an entry below it is `late`.
+    high: Option<i64>,
+    delay: Duration,
+    q: Option<Filter>,
+    /// This response's place under the per-address cap, held while the body lives.
+    _slot: Slot,
+}
+
+impl Merge {
+    /// A merge starting after `start` in each stream (`None`: the stream's `first` page comes
+    /// first, then what follows it), with entries already read queued.
+    pub(super) fn new(
+        app: AppState,
+        streams: Vec<Arc<Stream>>,
+        ids: Vec<String>,
+        start: &[(Cursor, bool)],
+        first: Vec<Option<Page>>,
+        q: Option<Filter>,
+        slot: Slot,
+    ) -> Self {
+        let n = streams.len();
+        let receivers = streams.iter().map(|s| s.subscribe()).collect();
+        let delay = app.config.merge_delay;
+        let mut merge = Self {
+            app,
+            streams,
+            ids,
+            receivers,
+            queues: (0..n).map(|_| VecDeque::new()).collect(),
+            read: start.iter().map(|s| s.0).collect(),
+            sent: start.iter().map(|&(c, named)| named.then_some(c)).collect(),
+            carry: vec![None; n],
+            high: None,
+            delay,
+            q,
+            _slot: slot,
+        };
+        for (i, page) in first.into_iter().enumerate() {
+            if let Some(page) = page {
+                merge.queue(i, page);
+            }
+        }
+        merge
+    }
+
+    fn queue(&mut self, i: usize, page: Page) {
+        self.read[i] = page.next;
+        for entry in page.entries {
+            let key = entry
+                .facts
+                .ts
+                .or(self.carry[i])
+                .or_else(|| entry.arrival.and_then(|t| i64::try_from(t).ok()))
+                .unwrap_or(i64::MIN);
+            self.carry[i] = Some(key);
+            self.queues[i].push_back(Queued { entry, key });
+        }
+    }
+
+    /// The stream whose head goes next, and whether it may go now (else: when it may).
+    fn pick(&self) -> Option<(usize, Result<(), Duration>)> {
+        let (j, head) = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.front().map(|h| (i, h)))
+            .min_by_key(|(i, h)| (h.key, *i))?;
+        let all_known = self.queues.iter().all(|q| !q.is_empty());
+        let Some(arrival) = head.entry.arrival.filter(|_| !all_known) else {
+            return Some((j, Ok(())));
+        };
+        let due = Duration::from_millis(arrival) + self.delay;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Some((j, if due <= now { Ok(()) } else { Err(due - now) }))
+    }
+
+    /// Sends heads of stream `j` while they stay next and may go.
+    fn event(&mut self, j: usize) -> Bytes {
+        let mut body = BytesMut::with_capacity(4096);
+        body.put_slice(b"{\"stream\":");
+        body.put_slice(&serde_json::to_vec(&self.ids[j]).unwrap_or_default());
+        body.put_slice(b",\"entries\":[");
+        let mut n = 0;
+        while n < BATCH {
+            match self.pick() {
+                Some((k, Ok(()))) if k == j => {}
+                _ => break,
+            }
+            let Some(h) = self.queues[j].pop_front() else {
+                break;
+            };
+            if n > 0 {
+                body.put_slice(b",");
+            }
+            let late = self.high.is_some_and(|high| h.key < high);
+            if late {
+                // `{` then the rest: one copy, the cached encoding untouched.
+                body.put_slice(b"{\"late\":true,");
+                body.put_slice(&h.entry.json[1..]);
+            } else {
+                body.put_slice(&h.entry.json);
+            }
+            self.high = Some(self.high.map_or(h.key, |high| high.max(h.key)));
+            self.sent[j] = Some(h.entry.cursor);
+            n += 1;
+        }
+        let next = self.sent[j].map(|c| c.to_string()).unwrap_or_default();
+        body.put_slice(b"],\"next\":\"");
+        body.put_slice(next.as_bytes());
+        body.put_slice(b"\",\"prev\":null}");
+        let mut out = BytesMut::with_capacity(body.len() + 256);
+        out.put_slice(b"event: entries\nid: ");
+        let named = self.ids.iter().zip(&self.sent);
+        for (i, (id, c)) in named.filter_map(|(id, c)| c.map(|c| (id, c))).enumerate() {
+            if i > 0 {
+                out.put_slice(b",");
+            }
+            out.put_slice(id.as_bytes());
+            out.put_slice(b":");
+            out.put_slice(c.to_string().as_bytes());
+        }
+        out.put_slice(b"\ndata: ");
+        out.put_slice(&body);
+        out.put_slice(b"\n\n");
+        out.freeze()
+    }
+
+    /// The next chunk to send: an event, a keep-alive comment, or `None` to end.
+    pub(super) async fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            for rx in &mut self.receivers {
+                rx.borrow_and_update();
+            }
+            // Refill empty queues (a filtered read may examine entries and keep none).
+            let mut examined = false;
+            for i in 0..self.streams.len() {
+                if !self.queues[i].is_empty() {
+                    continue;
+                }
+                let query = Query::After(self.read[i]);
+                let read = read_page(&self.streams[i], query, DEFAULT_LIMIT).await;
+                let mut page = read.map_err(super::error::ApiError::end_stream).ok()?;
+                examined |= !page.entries.is_empty();
+                if let Some(q) = &self.q {
+                    filter::apply(q, &mut page);
+                }
+                self.queue(i, page);
+            }
+            let wait = match self.pick() {
+                Some((j, Ok(()))) => return Some(self.event(j)),
+                Some((_, Err(left))) => Some(left),
+                None if examined => continue,
+                None => None,
+            };
+            let keep_alive = self.app.keep_alive.clone();
+            let tick = keep_alive.notified();
+            let shutdown = self.app.shutdown.clone();
+            let changed = select_all(self.receivers.iter_mut().map(|rx| Box::pin(rx.changed())));
+            let hold = async {
+                match wait {
+                    Some(left) => tokio::time::sleep(left).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                (res, _, _) = changed => if res.is_err() { return None },
+                () = hold => {}
+                () = tick => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                () = shutdown.cancelled() => return None,
+            }
+        }
+    }
+}
