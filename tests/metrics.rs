@@ -273,7 +273,7 @@ async fn a_real_prometheus_sees_the_line_count_move_as_lines_are_appended() {
 
 /// Starts the real binary with `args` and `{dir}/app.log`; returns it, its dir, the main URL
 /// and the metrics URL it printed.
-fn start_with_metrics_bind(args: &[&str]) -> (Child, tempfile::TempDir, String, String) {
+fn start_with_metrics_bind(args: &[&str]) -> (Running, tempfile::TempDir, String, String) {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
@@ -298,7 +298,17 @@ fn start_with_metrics_bind(args: &[&str]) -> (Child, tempfile::TempDir, String, 
             None => {}
         }
     }
-    (child, dir, url.unwrap(), metrics.unwrap())
+    (Running(child), dir, url.unwrap(), metrics.unwrap())
+}
+
+/// The binary, killed when dropped (also when an assertion fails first).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[tokio::test]
@@ -307,7 +317,7 @@ async fn metrics_bind_serves_metrics_without_auth_to_a_real_prometheus() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "0123456789abcdef0123").unwrap();
     let token_arg = token_file.display().to_string();
-    let (mut child, logs, url, metrics) =
+    let (_child, logs, url, metrics) =
         start_with_metrics_bind(&["--token-file", &token_arg, "--base-path", "/logs/"]);
     let client = reqwest::Client::new();
     let get = |u: String| {
@@ -340,8 +350,6 @@ async fn metrics_bind_serves_metrics_without_auth_to_a_real_prometheus() {
         prometheus.value(&client, query).await == Some(before + 2.0)
     })
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test]
