@@ -14,6 +14,9 @@ command -v tail >/dev/null 2>&1 || need+=(coreutils)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # A real NATS JetStream engine for the agent and hub tests (`scale_out`).
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+# The packaging tests: the unit file's check and the man page's rendering.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -13,8 +13,35 @@ use clap::Parser;
 #[command(name = "cometail", version, about, long_about)]
 pub struct Cli {
     /// Files, quoted glob patterns, or `-` for standard input.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
+
+    /// Follow a command's output as the stream NAME (repeatable), e.g.
+    /// `--cmd 'journal=journalctl -f -o short-iso'`: split into words like a shell would, run
+    /// without a shell, with only PATH in its environment; its standard error is marked
+    /// `[stderr]`; restarted with backoff when it exits; killed at shutdown.
+    #[arg(long = "cmd", value_name = "NAME=COMMAND")]
+    pub commands: Vec<String>,
+
+    /// Read settings from this TOML file: its keys are the long flags' names (`port = 7001`,
+    /// `bind = ["localhost"]`, `paths = ["/var/log/syslog"]`). Flags and environment variables
+    /// win over it. Default: /etc/cometail/cometail.toml when that file exists.
+    #[arg(long, env = "COMETAIL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) and
+    /// exit, e.g. `cometail --completions bash > /etc/bash_completion.d/cometail`.
+    #[arg(long, value_name = "SHELL")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the manual page (roff) and exit, e.g. `cometail --man > cometail.1`.
+    #[arg(long)]
+    pub man: bool,
+
+    /// Print the effective settings as a configuration file, each with where it came from
+    /// (flag, env, file, default), and exit.
+    #[arg(long)]
+    pub print_config: bool,
 
     /// Port to listen on (0 picks a free one; the URL printed at start has the real port).
     #[arg(short, long, env = "COMETAIL_PORT", default_value_t = 7001)]
@@ -31,6 +58,27 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub bind: Vec<String>,
+
+    /// Also serve on a Unix domain socket at this path, for a reverse proxy on the same
+    /// machine (plain HTTP; its clients count as loopback clients). A socket file left by a
+    /// server that is gone is replaced; one in use is refused. Removed at exit.
+    #[arg(long, env = "COMETAIL_UNIX_SOCKET", value_name = "PATH")]
+    pub unix_socket: Option<PathBuf>,
+
+    /// Permissions of --unix-socket's file, in octal (660 lets the file's group connect,
+    /// e.g. a proxy's user added to it).
+    #[arg(
+        long,
+        env = "COMETAIL_UNIX_SOCKET_MODE",
+        value_name = "OCTAL",
+        default_value = "600"
+    )]
+    pub unix_socket_mode: String,
+
+    /// Also serve `/metrics` (and the probes) on this address (HOST:PORT), without
+    /// authentication and without TLS, for a Prometheus that should not hold the credentials.
+    #[arg(long, env = "COMETAIL_METRICS_BIND", value_name = "HOST:PORT")]
+    pub metrics_bind: Option<String>,
 
     /// URL path everything is served under, for a reverse proxy that serves cometail at
     /// e.g. `https://ops.example.com/logs/`: the page, its files and the API all live under it.

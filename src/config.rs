@@ -2,7 +2,10 @@
 //!
 //! [`Config::from_cli`] is the only place raw flags are checked; after it, values are ready
 //! to use (sizes in bytes, durations as `Duration`, sources classified). A bad value is a
-//! [`ConfigError`], which `main` reports with exit code 2.
+//! [`ConfigError`], which `main` reports with exit code 2. The configuration file is merged
+//! into the command line before that (`file.rs`).
+
+mod file;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use crate::credentials::{self, Secret};
 use crate::parse::Zone;
 use crate::sources::Settings;
 pub use crate::sources::Source;
+pub use file::{DEFAULT_PATH, LoadError, Loaded, Origin, load};
 
 /// Everything cometail needs to run.
 #[derive(Debug, Clone)]
@@ -23,6 +27,10 @@ pub struct Config {
     /// Where to listen: every address of every `--bind`, in order, without repeats (never
     /// empty).
     pub addrs: Vec<SocketAddr>,
+    /// `--unix-socket`: a Unix domain socket to serve on too, and its file's permissions.
+    pub unix_socket: Option<(PathBuf, u32)>,
+    /// `--metrics-bind`: where `/metrics` is also served, without auth or TLS.
+    pub metrics_addr: Option<SocketAddr>,
     /// The URL path everything is served under: starts and ends with `/` (`/` for none).
     pub base_path: String,
     /// Entries a reader gets when it asks for none in particular.
@@ -128,6 +136,16 @@ fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The flag whose value is refused (`--lines`, or `PATH`), if one is.
+    pub fn flag(&self) -> Option<&'static str> {
+        match self {
+            Self::Invalid { flag, .. } => Some(flag),
+            Self::Glob { .. } => Some("PATH"),
+        }
+    }
+}
+
 impl Config {
     /// What the sources need: the paths and the follower, spool and cache settings.
     pub fn source_settings(&self) -> Settings {
@@ -166,6 +184,25 @@ impl Config {
                 ));
             }
             sources.push(source);
+        }
+        for raw in &cli.commands {
+            let spec = crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
+            let taken = sources
+                .iter()
+                .any(|s| matches!(s, Source::Command(c) if c.name == spec.name));
+            if taken {
+                return Err(invalid(
+                    "--cmd",
+                    format!("two commands are named `{}`", spec.name),
+                ));
+            }
+            sources.push(Source::Command(spec));
+        }
+        if sources.is_empty() {
+            return Err(invalid(
+                "PATH",
+                "nothing to follow: name a file, a glob, `-` or a --cmd (or `paths` in the config file)",
+            ));
         }
         if cli.lines > 10_000 {
             return Err(invalid("--lines", "at most 10000"));
@@ -264,7 +301,20 @@ impl Config {
             ));
         }
         let base_path = base_path(&cli.base_path)?;
+        let metrics_addr = cli.metrics_bind.as_deref().map(metrics_addr).transpose()?;
+        let mode = u32::from_str_radix(cli.unix_socket_mode.trim_start_matches('0'), 8)
+            .ok()
+            .filter(|m| *m <= 0o777 && *m & 0o600 == 0o600)
+            .ok_or_else(|| {
+                invalid(
+                    "--unix-socket-mode",
+                    "octal permissions (e.g. 600, 660) that let the owner read and write",
+                )
+            })?;
+        let unix_socket = cli.unix_socket.map(|path| (path, mode));
         Ok(Self {
+            unix_socket,
+            metrics_addr,
             base_path,
             auth,
             public_without_auth: cli.public_without_auth,
@@ -343,6 +393,22 @@ fn bind_addrs(hosts: &[String], port: u16) -> Result<Vec<SocketAddr>, ConfigErro
         return Err(invalid("--bind", "no address given"));
     }
     Ok(addrs)
+}
+
+/// The one address of `--metrics-bind` (`HOST:PORT`; a name's first address).
+fn metrics_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    let bad = |why: String| invalid("--metrics-bind", format!("`{raw}`: {why}"));
+    if let Ok(addr) = raw.parse() {
+        return Ok(addr);
+    }
+    if !raw.contains(':') {
+        return Err(bad("expected HOST:PORT, e.g. 127.0.0.1:9101".into()));
+    }
+    raw.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("resolves to no address".into()))
 }
 
 /// Validates `--base-path`, adding the trailing slash when it is missing.

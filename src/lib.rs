@@ -73,6 +73,33 @@ pub async fn run_on(
     listeners: Vec<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    let listeners = Listeners {
+        http: listeners,
+        ..Listeners::default()
+    };
+    run_listeners(config, listeners, shutdown).await
+}
+
+/// Every socket the server answers on.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// One per `--bind` address: the whole application.
+    pub http: Vec<TcpListener>,
+    /// `--metrics-bind`: `/metrics` and the probes only, without authentication or TLS.
+    pub metrics: Option<TcpListener>,
+    /// `--unix-socket`: the whole application, without TLS (a proxy on the same machine).
+    pub unix: Option<http::UnixSocket>,
+}
+
+/// [`run`] on every listener of `listeners`, all over the same streams.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_listeners(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let config = Arc::new(config);
     let tracker = TaskTracker::new();
     let sources = Sources::start(
@@ -87,13 +114,30 @@ pub async fn run_on(
         state.keep_alive.clone(),
         shutdown.clone(),
     ));
+    let metrics_app = http::metrics_router(state.clone());
     let app = http::router(state);
-    futures_util::future::join_all(
+    let plain = Config {
+        tls: None,
+        ..(*config).clone()
+    };
+    let metrics = async {
+        if let Some(listener) = listeners.metrics {
+            http::serve(listener, metrics_app, &plain, shutdown.clone()).await;
+        }
+    };
+    let unix = async {
+        if let Some(socket) = listeners.unix {
+            let listener = http::Listener::Unix(socket);
+            http::serve(listener, app.clone(), &plain, shutdown.clone()).await;
+        }
+    };
+    let http = futures_util::future::join_all(
         listeners
+            .http
             .into_iter()
             .map(|listener| http::serve(listener, app.clone(), &config, shutdown.clone())),
-    )
-    .await;
+    );
+    futures_util::future::join3(http, metrics, unix).await;
     if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
         tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
     }

@@ -4,29 +4,64 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-use cometail::cli::Cli;
+use cometail::config::{self, LoadError};
 use cometail::{Config, shutdown};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
     // `cometail agent …` and `cometail hub …` are the scale-out roles; anything else is the
     // standalone command line, unchanged (a file named `agent` is written `./agent`).
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    match args.first().and_then(|a| a.to_str()) {
-        Some("agent") => return roles::agent(args),
-        Some("hub") => return roles::hub(args),
+    let role_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    match role_args.first().and_then(|a| a.to_str()) {
+        Some("agent") => return roles::agent(role_args),
+        Some("hub") => return roles::hub(role_args),
         _ => {}
     }
-    // clap prints usage errors itself and exits with code 2.
-    let cli = Cli::parse();
-    let config = match Config::from_cli(cli) {
-        Ok(config) => config,
+    let args: Vec<_> = std::env::args_os().collect();
+    let loaded = match config::load(&args, config::DEFAULT_PATH.as_ref()) {
+        Ok(loaded) => loaded,
+        // clap prints usage errors (and --help, --version) itself and exits with code 2 (0).
+        Err(LoadError::Usage(e)) => e.exit(),
         Err(e) => {
             eprintln!("cometail: error: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(shell) = loaded.cli.completions {
+        let mut command = <cometail::cli::Cli as clap::CommandFactory>::command();
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "cometail", &mut script);
+        // A closed stdout (e.g. piped to `head`) is not an error.
+        let _ = std::io::stdout().write_all(&script);
+        return ExitCode::SUCCESS;
+    }
+    if loaded.cli.man {
+        let command = <cometail::cli::Cli as clap::CommandFactory>::command();
+        let mut page = Vec::new();
+        if let Err(e) = clap_mangen::Man::new(command).render(&mut page) {
+            eprintln!("cometail: error: cannot render the manual page: {e}");
+            return ExitCode::from(1);
+        }
+        // A closed stdout (e.g. piped to `head`) is not an error.
+        let _ = std::io::stdout().write_all(&page);
+        return ExitCode::SUCCESS;
+    }
+    let print = loaded.cli.print_config;
+    let origin = loaded.origin;
+    let config = match Config::from_cli(loaded.cli) {
+        Ok(config) => config,
+        Err(e) => {
+            let at = e.flag().and_then(|flag| origin.locate(flag));
+            let at = at.map(|at| format!(" (set in {at})")).unwrap_or_default();
+            eprintln!("cometail: error: {e}{at}");
+            return ExitCode::from(2);
+        }
+    };
+    if print {
+        // A closed stdout (e.g. piped to `head`) is not an error.
+        let _ = std::io::stdout().write_all(origin.print().as_bytes());
+        return ExitCode::SUCCESS;
+    }
     cometail::logging::init();
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,7 +74,7 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> anyhow::Result<()> {
     run_with(config, |config, listeners, token| async move {
-        cometail::run_on(config, listeners, token).await?;
+        cometail::run_listeners(config, listeners, token).await?;
         Ok(())
     })
 }
@@ -47,7 +82,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
 /// Binds, prints the URLs, and runs `body` until a signal; shared by every role.
 fn run_with<F, Fut>(config: Config, body: F) -> anyhow::Result<()>
 where
-    F: FnOnce(Config, Vec<tokio::net::TcpListener>, CancellationToken) -> Fut,
+    F: FnOnce(Config, cometail::Listeners, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,6 +95,19 @@ where
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             listeners.push(listener);
         }
+        let metrics =
+            match config.metrics_addr {
+                Some(addr) => Some(cometail::http::listen(addr).map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (--metrics-bind): {e}")
+                })?),
+                None => None,
+            };
+        let unix = match &config.unix_socket {
+            Some((path, mode)) => Some(cometail::http::listen_unix(path, *mode).map_err(|e| {
+                anyhow::anyhow!("cannot listen on {} (--unix-socket): {e}", path.display())
+            })?),
+            None => None,
+        };
         let token = CancellationToken::new();
         shutdown::on_signal(token.clone())?;
         let scheme = if config.tls.is_some() {
@@ -97,8 +145,24 @@ where
                 let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
             }
         }
+        if let Some(socket) = &unix {
+            let _ = writeln!(
+                stdout,
+                "cometail: serving on unix:{} (path {})",
+                socket.path().display(),
+                config.base_path
+            );
+        }
+        if let Some(addr) = metrics.as_ref().and_then(|l| l.local_addr().ok()) {
+            let _ = writeln!(stdout, "cometail: metrics on http://{addr}/metrics");
+        }
         let _ = stdout.flush();
         drop(stdout);
+        let listeners = cometail::Listeners {
+            http: listeners,
+            metrics,
+            unix,
+        };
         body(config, listeners, token).await
     });
     // Dropping the runtime would wait for every blocking thread, however long it is stuck.
@@ -170,7 +234,7 @@ mod roles {
         exit(super::run_with(
             config,
             |config, listeners, token| async move {
-                cometail::run_hub(config, settings, engine, listeners, token)
+                cometail::run_hub(config, settings, engine, listeners.http, token)
                     .await
                     .map_err(anyhow::Error::new)
             },

@@ -270,3 +270,148 @@ async fn a_real_prometheus_sees_the_line_count_move_as_lines_are_appended() {
         Some(1.0)
     );
 }
+
+/// Starts the real binary with `args` and `{dir}/app.log`; returns it, its dir, the main URL
+/// and the metrics URL it printed.
+fn start_with_metrics_bind(args: &[&str]) -> (Running, tempfile::TempDir, String, String) {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--port", "0", "--metrics-bind", "127.0.0.1:0"])
+        .args(args.iter().map(|a| a.replace("{dir}", &d)))
+        .arg(dir.path().join("app.log"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut url, mut metrics) = (None, None);
+    while url.is_none() || metrics.is_none() {
+        let mut line = String::new();
+        // The server prints its URLs before it serves: a read returns or the child is gone.
+        assert!(out.read_line(&mut line).unwrap() > 0, "cometail exited");
+        let found = line.split_whitespace().find(|w| w.starts_with("http://"));
+        match found {
+            Some(u) if line.contains("metrics on") => metrics = Some(u.to_owned()),
+            Some(u) => url = Some(u.trim_end_matches('/').to_owned()),
+            None => {}
+        }
+    }
+    (Running(child), dir, url.unwrap(), metrics.unwrap())
+}
+
+/// The binary, killed when dropped (also when an assertion fails first).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn metrics_bind_serves_metrics_without_auth_to_a_real_prometheus() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "0123456789abcdef0123").unwrap();
+    let token_arg = token_file.display().to_string();
+    let (_child, logs, url, metrics) =
+        start_with_metrics_bind(&["--token-file", &token_arg, "--base-path", "/logs/"]);
+    let client = reqwest::Client::new();
+    let get = |u: String| {
+        let client = client.clone();
+        async move { client.get(u).send().await.unwrap() }
+    };
+    assert_eq!(get(format!("{url}/metrics")).await.status(), 401);
+    let scraped = get(metrics.clone()).await;
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    let (ok, said) = promtool_check(&text);
+    assert!(ok, "promtool check metrics: {said}\n{text}");
+    let base = metrics.trim_end_matches("/metrics");
+    assert_eq!(get(format!("{base}/api/streams")).await.status(), 404);
+    assert_eq!(get(format!("{base}/healthz")).await.status(), 200);
+
+    append(&logs.path().join("app.log"), "x\n");
+    let target = base.trim_start_matches("http://");
+    let prometheus = Prometheus::start(target);
+    let query = r#"cometail_stream_lines_total{job="cometail",stream="app.log"}"#;
+    wait_until(
+        "Prometheus scraped the metrics listener",
+        60 * SEC,
+        || async { prometheus.value(&client, query).await.is_some() },
+    )
+    .await;
+    let before = prometheus.value(&client, query).await.unwrap();
+    append(&logs.path().join("app.log"), "y\nz\n");
+    wait_until("Prometheus saw 2 more lines", 20 * SEC, || async {
+        prometheus.value(&client, query).await == Some(before + 2.0)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_counted_behind_and_back_when_it_reads() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start(&["{dir}/app.log"]).await;
+    append(&s.path("app.log"), "first\n");
+    s.wait_last("app.log", "first").await;
+    let lag =
+        |text: &str, name: &str, le: &str| sample(text, &format!("{name}{{at_most=\"{le}\"}}"));
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    // A client that reads its response head, then stops reading: once the socket buffers are
+    // full, the server cannot send it more, and it falls behind.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(addr.parse().unwrap()).await.unwrap();
+    slow.write_all(
+        format!("GET /api/streams/app.log/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 512];
+    let _ = slow.read(&mut head).await.unwrap();
+    wait_until("the client is counted, caught up", 5 * SEC, || async {
+        let text = scrape(&s, None).await.1;
+        lag(&text, "cometail_clients_behind_entries", "0") == Some(1.0)
+    })
+    .await;
+
+    let line = format!("{}\n", "x".repeat(200));
+    append(&s.path("app.log"), line.repeat(40_000));
+    let (_, text) = scrape(&s, None).await;
+    let (ok, said) = promtool_check(&text);
+    assert!(ok, "promtool check metrics: {said}\n{text}");
+    wait_until(
+        "the client is behind by 1,000+ entries, 1+ s",
+        20 * SEC,
+        || async {
+            let text = scrape(&s, None).await.1;
+            lag(&text, "cometail_clients_behind_entries", "1000") == Some(0.0)
+                && lag(&text, "cometail_clients_behind_entries", "+Inf") == Some(1.0)
+                && lag(&text, "cometail_clients_behind_seconds", "1.0") == Some(0.0)
+        },
+    )
+    .await;
+
+    // It reads everything: it is caught up again.
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    });
+    append(&s.path("app.log"), "last\n");
+    wait_until("the client caught up", 20 * SEC, || async {
+        let text = scrape(&s, None).await.1;
+        lag(&text, "cometail_clients_behind_entries", "0") == Some(1.0)
+            && lag(&text, "cometail_clients_behind_seconds", "0.0") == Some(1.0)
+    })
+    .await;
+    reader.abort();
+}

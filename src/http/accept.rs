@@ -1,4 +1,4 @@
-//! The accept loop: connections under `--max-connections` (else a 503 written by hand), the
+//! The accept loop (TCP, or a Unix domain socket: [`listen_unix`]): connections under `--max-connections` (else a 503 written by hand), the
 //! TLS handshake, hyper's HTTP/1 and HTTP/2 limits, and graceful shutdown with a deadline.
 //!
 //! The handshake and the first request head share one deadline (`--header-timeout`): hyper's
@@ -7,7 +7,9 @@
 //! accepting, asks every connection to finish, and waits for them up to
 //! [`SHUTDOWN_DEADLINE`].
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,7 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,15 +46,63 @@ const LATE_ANSWER: Duration = Duration::from_secs(1);
 /// How long shutdown waits for open connections to finish.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1500);
 
+/// What the accept loop accepts connections from.
+#[derive(Debug)]
+pub enum Listener {
+    /// A TCP address (`--bind`, `--metrics-bind`).
+    Tcp(TcpListener),
+    /// A Unix domain socket (`--unix-socket`): its clients count as loopback clients, from
+    /// `127.0.0.1` port 0.
+    Unix(UnixSocket),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Self::Tcp(listener)
+    }
+}
+
+/// The address a Unix socket's clients are given: they are on this machine.
+const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+impl Listener {
+    /// The next connection, its peer's address and the local address it reached.
+    async fn accept(&self) -> std::io::Result<(Conn, SocketAddr, Option<SocketAddr>)> {
+        match self {
+            Self::Tcp(listener) => {
+                let (tcp, peer) = listener.accept().await?;
+                let _ = tcp.set_nodelay(true);
+                let local = tcp.local_addr().ok();
+                Ok((Conn::Tcp(tcp), peer, local))
+            }
+            Self::Unix(socket) => {
+                let (unix, _) = socket.listener.accept().await?;
+                Ok((Conn::Unix(unix), UNIX_PEER, None))
+            }
+        }
+    }
+}
+
+/// An accepted connection, by the kind of its socket.
+enum Conn {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
 /// Accepts connections on `listener` and serves `app` until `shutdown` is cancelled, then
 /// waits for open connections up to [`SHUTDOWN_DEADLINE`]. Limits and TLS come from `config`.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     app: Router,
     config: &Config,
     shutdown: CancellationToken,
 ) {
-    if let Ok(local) = listener.local_addr() {
+    let listener = listener.into();
+    let tcp_local = match &listener {
+        Listener::Tcp(tcp) => tcp.local_addr().ok(),
+        Listener::Unix(_) => None,
+    };
+    if let Some(local) = tcp_local {
         if !local.ip().is_loopback() && !config.auth.is_on() {
             tracing::warn!(
                 "serving {local} without authentication (--public-without-auth): anyone who \
@@ -86,7 +136,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
         };
-        let (tcp, peer) = match accepted {
+        let (conn, peer, local) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -98,24 +148,26 @@ pub async fn serve(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             // Under TLS a plain-text answer would be noise to the client: just close.
             if tls.is_none() {
-                connections.spawn(refuse(tcp));
+                match conn {
+                    Conn::Tcp(tcp) => connections.spawn(refuse(tcp)),
+                    Conn::Unix(unix) => connections.spawn(refuse(unix)),
+                };
             }
             continue;
         };
-        let _ = tcp.set_nodelay(true);
-        let local = tcp.local_addr().ok();
-        // A plain-text connection's socket can be taken out of hyper by a streaming answer
-        // (`detach.rs`); its permit then goes with it.
-        let (socket, permit) = match &tls {
-            None => (
+        // A plain-text TCP connection's socket can be taken out of hyper by a streaming
+        // answer (`detach.rs`); its permit then goes with it.
+        let (socket, permit) = match (conn, &tls) {
+            (Conn::Tcp(tcp), None) => (
                 Socket::Plain(Handoff::new(tcp, permit, connections.clone())),
                 None,
             ),
-            Some(_) => (Socket::Tls(tcp), Some(permit)),
+            (Conn::Tcp(tcp), Some(_)) => (Socket::Tls(tcp), Some(permit)),
+            (Conn::Unix(unix), _) => (Socket::Unix(unix), Some(permit)),
         };
         let handoff = match &socket {
             Socket::Plain(handoff) => Some(handoff.clone()),
-            Socket::Tls(_) => None,
+            Socket::Tls(_) | Socket::Unix(_) => None,
         };
         let taker = handoff.clone();
         let started = Arc::new(AtomicBool::new(false));
@@ -162,6 +214,7 @@ pub async fn serve(
                     }
                 }
                 (_, Socket::Plain(handoff)) => Box::new(Late::new(handoff.io(), clock.clone())),
+                (_, Socket::Unix(unix)) => Box::new(Late::new(unix, clock.clone())),
                 (None, Socket::Tls(_)) => return,
             };
             let conn = builder.serve_connection_with_upgrades(
@@ -211,6 +264,9 @@ enum Socket {
     Plain(Handoff),
     /// TLS: the handshake comes first, and the connection stays in hyper.
     Tls(tokio::net::TcpStream),
+    /// A Unix domain socket (plain text, served by `--unix-socket`'s listener): it stays in
+    /// hyper (`detach.rs` takes TCP sockets only).
+    Unix(tokio::net::UnixStream),
 }
 
 /// A connection's byte stream: TCP, or TLS over TCP.
@@ -237,7 +293,75 @@ pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Answers a connection over the cap with [`ApiError::TooManyConnections`] and closes it.
-async fn refuse(mut tcp: tokio::net::TcpStream) {
+async fn refuse(mut conn: impl AsyncWrite + Unpin) {
     let answer = ApiError::TooManyConnections.http1_bytes();
-    let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(&answer)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.write_all(&answer)).await;
+}
+
+/// A listening Unix domain socket (`--unix-socket`), whose file is removed when it is dropped
+/// (if the path still names the socket this process made).
+#[derive(Debug)]
+pub struct UnixSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    /// Device and inode of the socket file, to remove only our own.
+    id: (u64, u64),
+}
+
+impl UnixSocket {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for UnixSocket {
+    fn drop(&mut self) {
+        let ours =
+            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Listens on a Unix domain socket at `path` with permissions `mode` (e.g. `0o660`).
+///
+/// A socket file left by a server that is gone (nothing accepts on it) is removed first; a
+/// socket something still accepts on, or a path that is not a socket, is refused. The mode is
+/// set right after binding: keep the socket in a directory only the server and its clients can
+/// enter, so nobody connects in between.
+///
+/// # Errors
+/// Fails when the path is in use, is not a socket, or cannot be bound or given its mode.
+pub fn listen_unix(path: &Path, mode: u32) -> std::io::Result<UnixSocket> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "the path exists and is not a socket (not removed)",
+            ));
+        }
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::AddrInUse,
+                    "a server is listening on it (another cometail?)",
+                ));
+            }
+            // Nothing accepts: a socket file left behind by a server that is gone.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => std::fs::remove_file(path)?,
+            Err(e) => return Err(e),
+        }
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok(UnixSocket {
+        listener,
+        path: path.to_path_buf(),
+        id: (meta.dev(), meta.ino()),
+    })
 }

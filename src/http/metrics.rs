@@ -7,11 +7,18 @@
 //! classic text format 0.0.4, which Debian's `promtool check metrics` reads: the same text
 //! without `# EOF`, and a counter's `HELP`/`TYPE` named like its `_total` sample.
 //!
-//! The route sits behind authentication when it is on: stream names are in the labels.
+//! The route sits behind authentication when it is on (stream names are in the labels), and
+//! is also served without it on `--metrics-bind`'s own listener ([`router`]).
+//!
+//! Client lag: every open SSE response holds a [`ClientLag`] with its streams' positions and
+//! when it last had nothing left to read; a scrape counts, for each client, the cached entries
+//! after its positions (`Stream::entries_after`, no disk read) and the seconds since then.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -27,6 +34,7 @@ use tokio::sync::Semaphore;
 use super::AppState;
 use super::error::ApiError;
 use crate::sources::Sources;
+use crate::stream::{Cursor, Stream};
 
 /// Labels of the open-streams gauge: `transport`.
 type Transport = [(&'static str, &'static str); 1];
@@ -38,6 +46,69 @@ pub(crate) struct Metrics {
     /// Requests refused for wrong credentials.
     pub(crate) auth_failures: Counter,
     open_streams: Family<Transport, Gauge>,
+    /// The open SSE responses' positions, by a number drawn from `next_client`.
+    clients: Arc<Clients>,
+}
+
+/// Every open SSE response's [`ClientLag`], removed when the response ends.
+#[derive(Debug, Default)]
+struct Clients {
+    open: Mutex<HashMap<u64, Arc<ClientLag>>>,
+    next: AtomicU64,
+}
+
+/// Where one streaming client is: its streams and positions, and when it last had nothing
+/// left to read (it was waiting for new entries when they came).
+#[derive(Debug)]
+pub(crate) struct ClientLag {
+    at: Mutex<(Positions, Instant)>,
+}
+
+/// A client's streams, each with its position (the last entry sent).
+type Positions = Vec<(Arc<Stream>, Cursor)>;
+
+impl ClientLag {
+    /// The client reads `streams` from `positions` (the same order).
+    pub(crate) fn track(&self, streams: &[Arc<Stream>], positions: &[Cursor]) {
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        at.0 = streams
+            .iter()
+            .cloned()
+            .zip(positions.iter().copied())
+            .collect();
+    }
+
+    /// The client's positions moved (same streams, same order as [`ClientLag::track`]).
+    pub(crate) fn moved(&self, positions: &[Cursor]) {
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        for (slot, pos) in at.0.iter_mut().zip(positions) {
+            slot.1 = *pos;
+        }
+    }
+
+    /// The client had read everything and was woken by new entries: it was not behind until
+    /// now.
+    pub(crate) fn caught_up(&self) {
+        self.at.lock().unwrap_or_else(PoisonError::into_inner).1 = Instant::now();
+    }
+
+    /// Entries behind (the most over its streams; `true`: more than the cache holds) and
+    /// seconds behind (0 when no entry is waiting).
+    fn lag(&self, now: Instant) -> (usize, bool, f64) {
+        let at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut entries, mut beyond) = (0, false);
+        for (stream, pos) in &at.0 {
+            let (n, past) = stream.entries_after(*pos);
+            entries = entries.max(n);
+            beyond |= past;
+        }
+        let seconds = if entries > 0 || beyond {
+            now.saturating_duration_since(at.1).as_secs_f64()
+        } else {
+            0.0
+        };
+        (entries, beyond, seconds)
+    }
 }
 
 /// The transports a streaming response is counted under.
@@ -73,6 +144,7 @@ impl Metrics {
             registry,
             auth_failures,
             open_streams,
+            clients: Arc::default(),
         }
     }
 
@@ -85,6 +157,7 @@ impl Metrics {
         max: usize,
     ) {
         self.registry.register_collector(Box::new(Figures {
+            clients: self.clients.clone(),
             sources,
             long_polls,
             max_long_polls: max,
@@ -96,7 +169,23 @@ impl Metrics {
     pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
         let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
         gauge.inc();
-        OpenStream(gauge)
+        let lag = Arc::new(ClientLag {
+            at: Mutex::new((Vec::new(), Instant::now())),
+        });
+        let id = self.clients.next.fetch_add(1, Ordering::Relaxed);
+        if matches!(kind, StreamKind::Sse) {
+            self.clients
+                .open
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, lag.clone());
+        }
+        OpenStream {
+            gauge,
+            lag,
+            id,
+            clients: self.clients.clone(),
+        }
     }
 }
 
@@ -112,17 +201,40 @@ impl StreamKind {
 
 /// One open streaming response, counted while it lives (it moves into the response body).
 #[derive(Debug)]
-pub(crate) struct OpenStream(Gauge);
+pub(crate) struct OpenStream {
+    gauge: Gauge,
+    lag: Arc<ClientLag>,
+    id: u64,
+    clients: Arc<Clients>,
+}
+
+impl OpenStream {
+    /// Where the client is, for the lag figures.
+    pub(crate) fn lag(&self) -> &ClientLag {
+        &self.lag
+    }
+}
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.0.dec();
+        self.gauge.dec();
+        self.clients
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
+
+/// Upper bounds of the entries-behind buckets.
+const LAG_ENTRIES: [usize; 5] = [0, 10, 100, 1_000, 10_000];
+/// Upper bounds of the seconds-behind buckets.
+const LAG_SECONDS: [f64; 6] = [0.0, 1.0, 5.0, 30.0, 60.0, 600.0];
 
 /// Figures read at scrape time.
 #[derive(Debug)]
 struct Figures {
+    clients: Arc<Clients>,
     sources: Arc<Sources>,
     long_polls: Arc<Semaphore>,
     max_long_polls: usize,
@@ -195,6 +307,7 @@ impl Collector for Figures {
                 ConstGauge::new(v).encode(states.encode_family(&labels)?)?;
             }
         }
+        self.encode_lag(&mut encoder)?;
         let held = self
             .max_long_polls
             .saturating_sub(self.long_polls.available_permits());
@@ -230,6 +343,55 @@ impl Collector for Figures {
             "Start time of the server since the Unix epoch, in seconds.",
             started,
         )
+    }
+}
+
+impl Figures {
+    /// Open SSE clients by how far behind their streams' ends they are: cumulative buckets
+    /// (label `at_most`: `le` is for histograms only) of gauges, since the figure is a census
+    /// now, not a count of events.
+    fn encode_lag(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let clients: Vec<Arc<ClientLag>> = self
+            .clients
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let now = Instant::now();
+        let lags: Vec<(usize, bool, f64)> = clients.iter().map(|c| c.lag(now)).collect();
+        let mut family = encoder.encode_descriptor(
+            "cometail_clients_behind_entries",
+            "Open SSE clients at most `at_most` entries behind the end of their streams (the most \
+             over a client's streams; counted in memory, so a client past the cache is in +Inf \
+             only).",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for bound in LAG_ENTRIES {
+            let n = lags.iter().filter(|l| !l.1 && l.0 <= bound).count();
+            let label = bound.to_string();
+            ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))
+                .encode(family.encode_family(&[("at_most", label.as_str())])?)?;
+        }
+        ConstGauge::new(i64::try_from(lags.len()).unwrap_or(i64::MAX))
+            .encode(family.encode_family(&[("at_most", "+Inf")])?)?;
+        let mut family = encoder.encode_descriptor(
+            "cometail_clients_behind_seconds",
+            "Open SSE clients behind by at most `at_most` seconds: the time since a client with \
+             entries still to read last had none (0 for a client with nothing to read).",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for bound in LAG_SECONDS {
+            let n = lags.iter().filter(|l| l.2 <= bound).count();
+            let label = format!("{bound:?}");
+            ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX))
+                .encode(family.encode_family(&[("at_most", label.as_str())])?)?;
+        }
+        ConstGauge::new(i64::try_from(lags.len()).unwrap_or(i64::MAX))
+            .encode(family.encode_family(&[("at_most", "+Inf")])?)
     }
 }
 

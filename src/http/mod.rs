@@ -50,8 +50,8 @@ use crate::config::Config;
 use crate::sources::Sources;
 
 pub use accept::{
-    HEADER_READ_TIMEOUT, LISTEN_BACKLOG, MAX_H2_STREAMS, MAX_HEADERS, SHUTDOWN_DEADLINE, listen,
-    serve,
+    HEADER_READ_TIMEOUT, LISTEN_BACKLOG, Listener, MAX_H2_STREAMS, MAX_HEADERS, SHUTDOWN_DEADLINE,
+    UnixSocket, listen, listen_unix, serve,
 };
 pub use error::{ApiError, Challenge};
 pub use headers::{CSP, HSTS};
@@ -168,6 +168,19 @@ fn layered(reading: Router<AppState>, state: AppState) -> Router {
         .layer(axum::middleware::from_fn(compress::gzip))
         .layer(from_fn_with_state(state.clone(), auth::require))
         .merge(probes())
+        .layer(from_fn_with_state(state.clone(), guard::check))
+        .layer(from_fn_with_state(state.clone(), headers::security))
+        .with_state(state)
+}
+
+/// What `--metrics-bind`'s own listener serves, at its root whatever `--base-path` says:
+/// `/metrics` and the probes, without authentication (whoever can reach that address was
+/// chosen by the operator); the guard and the security headers still apply.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::scrape))
+        .merge(probes())
+        .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .layer(from_fn_with_state(state.clone(), guard::check))
         .layer(from_fn_with_state(state.clone(), headers::security))
         .with_state(state)

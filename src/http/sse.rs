@@ -226,7 +226,7 @@ struct Feed {
     tick: Pin<Box<OwnedNotified>>,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     /// This response's place under the per-address cap, held while the body lives.
-    _slot: Slot,
+    slot: Slot,
 }
 
 impl Feed {
@@ -239,6 +239,7 @@ impl Feed {
         multiplexed: bool,
         slot: Slot,
     ) -> Self {
+        slot.lag().track(&streams, &positions);
         let receivers = streams.iter().map(|s| s.subscribe()).collect();
         let mut sent = vec![true; streams.len()];
         for (i, _) in &first {
@@ -260,7 +261,7 @@ impl Feed {
             done_at: None,
             tick,
             shutdown,
-            _slot: slot,
+            slot,
         }
     }
 
@@ -379,7 +380,13 @@ impl Feed {
                 }
             };
             tokio::select! {
-                res = changed => if res.is_err() { return None },
+                res = changed => {
+                    if res.is_err() {
+                        return None;
+                    }
+                    // Woken by new entries with nothing left unread: not behind until now.
+                    self.slot.lag().caught_up();
+                }
                 () = self.tick.as_mut() => {
                     self.tick = Box::pin(self.app.keep_alive.clone().notified_owned());
                     return Some(Bytes::from_static(b": keep-alive\n\n"));
@@ -409,6 +416,7 @@ fn sse_response(feed: Feed) -> Response {
                 return Some((hello, (feed, None)));
             }
             let chunk = feed.next_chunk().await?;
+            feed.slot.lag().moved(&feed.positions);
             Some((chunk, (feed, None)))
         });
     let detachable = Detachable::new(Box::pin(body));

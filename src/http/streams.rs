@@ -32,6 +32,13 @@ pub(crate) struct Slot {
     _open: OpenStream,
 }
 
+impl Slot {
+    /// Where the client is, for `/metrics`' lag figures.
+    pub(crate) fn lag(&self) -> &super::metrics::ClientLag {
+        self._open.lag()
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         let Some((streams, ip)) = self.place.take() else {

@@ -7,6 +7,7 @@
 //! file (`spool.rs`). Each stream gets one follower task (`task.rs`). No request parameter
 //! ever becomes a path: streams are only what was named here.
 
+mod command;
 mod glob;
 mod runner;
 mod spool;
@@ -24,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::stream::{MemoryBudget, Stream, StreamId, StreamLimits};
 use crate::tail::{FollowOptions, StepPool, Watcher};
 
+pub use command::CommandSpec;
 use spool::SpoolProgress;
 
 /// One thing to follow, as named on the command line.
@@ -35,6 +37,8 @@ pub enum Source {
     Glob(String),
     /// Standard input (`-`).
     Stdin,
+    /// A command the operator configured (`--cmd`), run and restarted (`command.rs`).
+    Command(CommandSpec),
 }
 
 /// What the sources need to know, taken from the validated configuration (so that this layer
@@ -78,6 +82,11 @@ enum Kind {
     /// Standard input, copied into the spool file the stream follows. A spool rollover is no
     /// news to readers (no `rotated` notice), and everything is read from the first byte.
     Stdin(Arc<SpoolProgress>),
+    /// A command's output, spooled like standard input's; its id is the command's name.
+    Command {
+        name: String,
+        progress: Arc<SpoolProgress>,
+    },
 }
 
 /// How often the caches are checked against the memory budget, for streams that are not
@@ -95,6 +104,7 @@ impl Kind {
             ),
             Self::GlobMatch { label, .. } => StreamId::from_name(label),
             Self::Stdin(_) => StreamId::from_name("stdin"),
+            Self::Command { name, .. } => StreamId::from_name(name),
         }
     }
 
@@ -102,7 +112,7 @@ impl Kind {
         FollowOptions {
             max_line_bytes: config.max_line_bytes,
             grace: config.rotate_grace,
-            announce_rotation: !matches!(self, Self::Stdin(_)),
+            announce_rotation: !matches!(self, Self::Stdin(_) | Self::Command { .. }),
             start_at_end: matches!(
                 self,
                 Self::File
@@ -123,7 +133,7 @@ impl Kind {
     /// The spool to report to what the follower opens, for standard input.
     fn spool(&self) -> Option<&Arc<SpoolProgress>> {
         match self {
-            Self::Stdin(progress) => Some(progress),
+            Self::Stdin(progress) | Self::Command { progress, .. } => Some(progress),
             _ => None,
         }
     }
@@ -155,7 +165,8 @@ impl Sources {
         tracker: TaskTracker,
         cancel: CancellationToken,
     ) -> std::io::Result<Arc<Self>> {
-        let spool_dir = if config.sources.iter().any(|s| matches!(s, Source::Stdin)) {
+        let spooled = |s: &Source| matches!(s, Source::Stdin | Source::Command(_));
+        let spool_dir = if config.sources.iter().any(spooled) {
             Some(
                 tempfile::Builder::new()
                     .prefix("cometail-stdin-")
@@ -198,6 +209,37 @@ impl Sources {
                         config.max_line_bytes,
                         stream,
                         progress,
+                    );
+                }
+                Source::Command(spec) => {
+                    let dir = sources
+                        .spool_dir
+                        .as_ref()
+                        .map(|d| d.path().to_path_buf())
+                        .unwrap_or_default();
+                    // `.out`, so that a rollover's `.1` never names another command's spool file.
+                    let path = dir.join(format!("cmd-{}.out", spec.name));
+                    File::create(&path)?;
+                    let progress = Arc::new(SpoolProgress::default());
+                    let kind = Kind::Command {
+                        name: spec.name.clone(),
+                        progress: progress.clone(),
+                    };
+                    let stream = sources.add(path.clone(), spec.name.clone(), kind).await;
+                    let spool = command::Spool {
+                        path,
+                        segment_bytes: config.spool_bytes / 2,
+                        line_bytes: u64::try_from(config.max_line_bytes)
+                            .unwrap_or(u64::MAX)
+                            .saturating_add(1),
+                        progress,
+                    };
+                    command::spawn(
+                        spec.clone(),
+                        spool,
+                        stream,
+                        &sources.tracker,
+                        sources.cancel.clone(),
                     );
                 }
                 Source::Glob(pattern) => {

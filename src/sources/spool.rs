@@ -35,7 +35,7 @@ pub(super) struct SpoolProgress {
     state: Mutex<(Option<u64>, bool)>,
     changed: Condvar,
     /// Standard input has ended (or failed): everything there will be is in the spool.
-    input_ended: AtomicBool,
+    pub(super) input_ended: AtomicBool,
 }
 
 impl SpoolProgress {
@@ -128,15 +128,7 @@ fn spool(
     line_bytes: u64,
     progress: &SpoolProgress,
 ) -> std::io::Result<()> {
-    let mut out = Out {
-        path,
-        file: OpenOptions::new().append(true).open(path)?,
-        written: 0,
-        line_len: 0,
-        segment_bytes,
-        line_bytes,
-        progress,
-    };
+    let mut out = Out::open(path, segment_bytes, line_bytes, progress)?;
     let mut buf = vec![0u8; 64 << 10];
     loop {
         match input.read(&mut buf) {
@@ -147,14 +139,11 @@ fn spool(
         }
     }
     // End of input: a last line without its newline is complete now.
-    if out.line_len > 0 {
-        out.file.write_all(b"\n")?;
-    }
-    Ok(())
+    out.end_line()
 }
 
 /// The spool's writing side: the current file and where the line being copied stands.
-struct Out<'a> {
+pub(super) struct Out<'a> {
     path: &'a Path,
     file: File,
     /// Bytes in the current file.
@@ -169,10 +158,47 @@ struct Out<'a> {
     progress: &'a SpoolProgress,
 }
 
-impl Out<'_> {
+impl<'a> Out<'a> {
+    /// Appends to the spool file at `path` (which exists), rolling over every
+    /// `segment_bytes` and keeping at most `line_bytes` of a line.
+    pub(super) fn open(
+        path: &'a Path,
+        segment_bytes: u64,
+        line_bytes: u64,
+        progress: &'a SpoolProgress,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            path,
+            file: OpenOptions::new().append(true).open(path)?,
+            written: 0,
+            line_len: 0,
+            segment_bytes,
+            line_bytes,
+            progress,
+        })
+    }
+
+    /// Most bytes of one line kept.
+    pub(super) fn line_bytes(&self) -> u64 {
+        self.line_bytes
+    }
+
+    /// Whether the next byte starts a line.
+    pub(super) fn at_line_start(&self) -> bool {
+        self.line_len == 0
+    }
+
+    /// Ends a line left without its newline (its input ended): it is complete now.
+    pub(super) fn end_line(&mut self) -> std::io::Result<()> {
+        if self.line_len > 0 {
+            self.push(b"\n")?;
+        }
+        Ok(())
+    }
+
     /// Copies `chunk`, cutting over-long lines and rolling over at line boundaries. Kept
     /// bytes go out in runs, one write per run, not one per line.
-    fn push(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+    pub(super) fn push(&mut self, chunk: &[u8]) -> std::io::Result<()> {
         let mut run_start = 0;
         let mut i = 0;
         while i < chunk.len() {

@@ -70,6 +70,25 @@ impl Stream {
         self.read_inner(query, limit, false)
     }
 
+    /// How many entries come after `c`, counted in the cache without reading it, for
+    /// `/metrics`' client lag: `(n, true)` when `c` lies before the cache (or does not resolve),
+    /// so that at least `n` entries (all the cached ones) come after it.
+    pub fn entries_after(&self, c: Cursor) -> (usize, bool) {
+        let inner = self.lock();
+        let Some(cf) = inner.cache_from else {
+            return (0, false);
+        };
+        match resolve(&inner, c) {
+            Resolved::At(pos)
+                if pos >= cf || inner.cache_floor.is_some_and(|f| f.0 == pos.0 && pos >= f) =>
+            {
+                let first = inner.cache.partition_point(|e| e.key() <= pos);
+                (inner.cache.len() - first, false)
+            }
+            _ => (inner.cache.len(), true),
+        }
+    }
+
     /// Answers, reading history from disk where needed. May block on file I/O: call it off the
     /// async workers.
     pub fn read(&self, query: &Query, limit: usize) -> Page {
