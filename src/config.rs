@@ -164,6 +164,18 @@ impl Config {
         }
     }
 
+    /// The standalone server needs something to follow (an agent checks its own paths; a hub
+    /// follows none).
+    pub fn require_sources(&self) -> Result<(), ConfigError> {
+        if self.sources.is_empty() {
+            return Err(invalid(
+                "PATH",
+                "nothing to follow: name a file, a glob, `-` or a --cmd (or `paths` in the config file)",
+            ));
+        }
+        Ok(())
+    }
+
     /// The first address to listen on (the one tests and the first printed URL use).
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
@@ -197,12 +209,6 @@ impl Config {
                 ));
             }
             sources.push(Source::Command(spec));
-        }
-        if sources.is_empty() {
-            return Err(invalid(
-                "PATH",
-                "nothing to follow: name a file, a glob, `-` or a --cmd (or `paths` in the config file)",
-            ));
         }
         if cli.lines > 10_000 {
             return Err(invalid("--lines", "at most 10000"));

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     }
     let print = loaded.cli.print_config;
     let origin = loaded.origin;
-    let config = match Config::from_cli(loaded.cli) {
+    let config = match Config::from_cli(loaded.cli).and_then(|c| c.require_sources().map(|()| c)) {
         Ok(config) => config,
         Err(e) => {
             let at = e.flag().and_then(|flag| origin.locate(flag));
