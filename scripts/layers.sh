@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 # import each other. `config` turns the command line into settings for `sources` (below it);
 # `sources`, `stream` and `tail` know nothing of `config` or `http`.
 declare -A layer=(
-  [main]=10 [root]=9
-  [http]=8
-  [config]=7
-  [sources]=6 [cli]=6
+  [main]=10 [root]=9 [roles]=9
+  [http]=8 [agent]=8
+  [config]=7 [hub]=7
+  [sources]=6 [cli]=6 [engine]=6
   [stream]=5
   [tail]=4
   [query]=3

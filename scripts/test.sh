@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine too: installs what the tests need that
 # cargo does not (Chromium and ChromeDriver for the page's tests, GNU coreutils' `tail` as the
-# differential oracle, nginx and Prometheus), then runs every test of the workspace.
+# differential oracle, nginx, Prometheus and nats-server), then runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,8 @@ command -v tail >/dev/null 2>&1 || need+=(coreutils)
 # A real reverse proxy for the base-path tests, a real Prometheus and promtool for /metrics.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# A real NATS JetStream engine for the agent and hub tests (`scale_out`).
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

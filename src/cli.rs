@@ -212,7 +212,7 @@ pub enum AuthMode {
 }
 
 /// Parses a byte size: a number with an optional K, M or G suffix (powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (digits, shift) = match s.char_indices().last() {
         Some((i, 'k' | 'K')) => (&s[..i], 10),
@@ -228,7 +228,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 /// Parses a duration: a number followed by `ms` or `s`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let bad = || format!("`{s}` is not a duration (e.g. 250ms, 2s)");
     if let Some(ms) = s.strip_suffix("ms") {

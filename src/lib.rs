@@ -14,13 +14,17 @@
 // Layers, top first; a module imports only from layers below it (`scripts/layers.sh`
 // checks this): `http` > `config` > `sources` | `cli` > `stream` > `tail` > `query` > `parse` > the leaves
 // `credentials`, `tls`, `logging`, `shutdown`.
+pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod engine;
 pub mod http;
+pub mod hub;
 pub mod logging;
 pub mod parse;
 pub mod query;
+pub mod roles;
 pub mod shutdown;
 pub mod sources;
 pub mod stream;
@@ -97,3 +101,45 @@ pub async fn run_on(
 }
 
 pub use sources::Sources;
+
+/// Runs a hub ([`hub`]) on `listeners` until `shutdown`: the standalone HTTP layer (auth,
+/// guards, limits, page) over the engine's entries.
+///
+/// # Errors
+/// The engine URL cannot be used, or its stream has settings cometail cannot read.
+pub async fn run_hub(
+    config: Config,
+    settings: hub::HubSettings,
+    options: engine::EngineOptions,
+    listeners: Vec<TcpListener>,
+    shutdown: CancellationToken,
+) -> Result<(), engine::EngineError> {
+    let config = Arc::new(config);
+    let tracker = TaskTracker::new();
+    let Some(hub) = hub::Hub::open(options, settings, &tracker, shutdown.clone()).await? else {
+        return Ok(());
+    };
+    // A hub follows no files: its registry is empty, and only lends the HTTP layer its state.
+    let sources = Sources::start(
+        Arc::new(config.source_settings()),
+        tracker.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| engine::EngineError::Unavailable(e.to_string()))?;
+    let state = http::AppState::new(sources, config.clone(), shutdown.clone());
+    tracker.spawn(http::keep_alive_ticker(
+        state.keep_alive.clone(),
+        shutdown.clone(),
+    ));
+    let app = http::hub_router(state, hub);
+    futures_util::future::join_all(
+        listeners
+            .into_iter()
+            .map(|listener| http::serve(listener, app.clone(), &config, shutdown.clone())),
+    )
+    .await;
+    tracker.close();
+    shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await;
+    Ok(())
+}

@@ -10,6 +10,14 @@ use cometail::{Config, shutdown};
 use tokio_util::sync::CancellationToken;
 
 fn main() -> ExitCode {
+    // `cometail agent …` and `cometail hub …` are the scale-out roles; anything else is the
+    // standalone command line, unchanged (a file named `agent` is written `./agent`).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|a| a.to_str()) {
+        Some("agent") => return roles::agent(args),
+        Some("hub") => return roles::hub(args),
+        _ => {}
+    }
     // clap prints usage errors itself and exits with code 2.
     let cli = Cli::parse();
     let config = match Config::from_cli(cli) {
@@ -30,6 +38,18 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
+    run_with(config, |config, listeners, token| async move {
+        cometail::run_on(config, listeners, token).await?;
+        Ok(())
+    })
+}
+
+/// Binds, prints the URLs, and runs `body` until a signal; shared by every role.
+fn run_with<F, Fut>(config: Config, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Config, Vec<tokio::net::TcpListener>, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -79,10 +99,81 @@ fn serve(config: Config) -> anyhow::Result<()> {
         }
         let _ = stdout.flush();
         drop(stdout);
-        cometail::run_on(config, listeners, token).await?;
-        Ok(())
+        body(config, listeners, token).await
     });
     // Dropping the runtime would wait for every blocking thread, however long it is stuck.
     runtime.shutdown_timeout(shutdown::RUNTIME_DEADLINE);
     served
+}
+
+/// The scale-out roles' entry points: parse, validate (exit 2), run (exit 1 on failure).
+mod roles {
+    use std::ffi::OsString;
+    use std::process::ExitCode;
+
+    use cometail::config::ConfigError;
+
+    fn usage(e: &ConfigError) -> ExitCode {
+        eprintln!("cometail: error: {e}");
+        ExitCode::from(2)
+    }
+
+    fn exit(result: anyhow::Result<()>) -> ExitCode {
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cometail: error: {e:#}");
+                // A stream the engine holds with other settings is the operator's to fix.
+                if e.downcast_ref::<cometail::engine::EngineError>().is_some() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+
+    pub(super) fn agent(args: Vec<OsString>) -> ExitCode {
+        let (config, settings, engine) = match cometail::roles::agent(args) {
+            Ok(v) => v,
+            Err(e) => return usage(&e),
+        };
+        cometail::logging::init();
+        // The agent listens on nothing.
+        let config = cometail::Config {
+            addrs: Vec::new(),
+            ..config
+        };
+        exit(super::run_with(
+            config,
+            |config, _listeners, token| async move {
+                println!(
+                    "cometail: agent of host {} publishing to {}",
+                    settings.host, engine.url
+                );
+                cometail::agent::run(config, settings, engine, token)
+                    .await
+                    .map_err(|e| match e {
+                        cometail::agent::AgentError::Engine(e) => anyhow::Error::new(e),
+                        other => anyhow::Error::new(other),
+                    })
+            },
+        ))
+    }
+
+    pub(super) fn hub(args: Vec<OsString>) -> ExitCode {
+        let (config, settings, engine) = match cometail::roles::hub(args) {
+            Ok(v) => v,
+            Err(e) => return usage(&e),
+        };
+        cometail::logging::init();
+        exit(super::run_with(
+            config,
+            |config, listeners, token| async move {
+                cometail::run_hub(config, settings, engine, listeners, token)
+                    .await
+                    .map_err(anyhow::Error::new)
+            },
+        ))
+    }
 }

@@ -23,6 +23,7 @@ mod metrics;
 mod probes;
 mod protocol;
 mod proxy;
+mod scale_out;
 mod security;
 mod time;
 mod understand;

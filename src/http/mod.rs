@@ -25,6 +25,7 @@ mod grep;
 mod guard;
 mod headers;
 mod health;
+mod hub;
 mod late;
 mod merge;
 mod metrics;
@@ -117,6 +118,24 @@ impl AppState {
 /// The whole application, under `--base-path` when one is set (`base.rs`).
 pub fn router(state: AppState) -> Router {
     let app = routes(state.clone());
+    under_base(app, state)
+}
+
+/// A hub's application (`hub.rs`): its own reading routes, with every layer, the page and
+/// the probes of [`router`].
+pub fn hub_router(state: AppState, hub: std::sync::Arc<crate::hub::Hub>) -> Router {
+    let reading = Router::new()
+        .route("/", get(assets::index))
+        .route("/{file}", get(assets::file))
+        .route("/api/streams", get(hub::list))
+        .route("/api/streams/{id}/lines", get(hub::lines))
+        .route("/api/streams/{id}/events", get(hub::events))
+        .layer(axum::Extension(hub));
+    let app = layered(reading, state.clone());
+    under_base(app, state)
+}
+
+fn under_base(app: Router, state: AppState) -> Router {
     if state.config.base_path == "/" {
         return app;
     }
@@ -129,7 +148,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The application's routes, at the root.
 fn routes(state: AppState) -> Router {
-    Router::new()
+    let reading = Router::new()
         .route("/", get(assets::index))
         .route("/{file}", get(assets::file))
         .route("/api/streams", get(api::list))
@@ -137,7 +156,13 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/events", get(sse::events))
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/events", get(sse::multiplexed))
-        .route("/metrics", get(metrics::scrape))
+        .route("/metrics", get(metrics::scrape));
+    layered(reading, state)
+}
+
+/// Every layer of the module documentation around `reading`, plus the probes.
+fn layered(reading: Router<AppState>, state: AppState) -> Router {
+    reading
         .fallback(|| async { ApiError::NotFound("no such path".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(compress::gzip))

@@ -11,7 +11,7 @@
 //! The stream's async task (`task.rs`) keeps what needs time: the ticks (poll, drain,
 //! safety), the end of standard input, and retiring deleted glob matches. A step pokes it
 //! ([`Runner::attention`]) only when the outcome matters to it: a state change, the start or
-//! end of draining, or any step of the stdin stream.
+//! end of draining, a multi-line record opened or closed, or any step of the stdin stream.
 //!
 //! Invariant: at most one step of a follower runs at a time (the follower is behind a lock),
 //! and at most one more is queued (`queued`).
@@ -72,6 +72,8 @@ pub(super) struct Outcome {
     pub(super) watched: bool,
     /// Standard input had ended before the step, and the step read all there was.
     pub(super) ended: bool,
+    /// A multi-line record is open: the task must wake by its deadline to close it.
+    pub(super) record_open: bool,
 }
 
 impl Runner {
@@ -177,6 +179,7 @@ impl Runner {
             draining: step.draining,
             watched: run.watched,
             ended: input_ended && !step.more && !step.draining,
+            record_open: self.stream.record_deadline().is_some(),
         };
         let poke = changed || self.spool.is_some() || outcome != run.outcome;
         run.outcome = outcome;

@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
 pub mod files;
+pub mod nats;
 pub mod net;
 pub mod nginx;
 pub mod sse;

@@ -1,0 +1,129 @@
+//! The host's heartbeat: its files, their states and how far each is published, written to
+//! the hosts bucket under the host's token every `--heartbeat`. Hubs list hosts from it and
+//! mark a host `stale` when its heartbeat stops.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use super::AgentSettings;
+use crate::engine::beat::{Beat, FileBeat};
+use crate::engine::{Engine, names};
+use crate::stream::Stream;
+
+/// How far one stream is published, for the heartbeat.
+#[derive(Debug)]
+pub struct Report {
+    /// The stream.
+    pub stream: Arc<Stream>,
+    /// Its subject.
+    pub subject: String,
+    /// The sequence of its last acked batch (0: none yet).
+    pub published: AtomicU64,
+    /// Entries this run published.
+    pub entries: AtomicU64,
+    /// Since when (ms since the epoch) entries wait to be published; 0 when caught up.
+    behind_since: AtomicU64,
+}
+
+impl Report {
+    /// A report for `stream` of `host`.
+    pub fn new(engine: &Engine, host: &str, stream: &Arc<Stream>) -> Self {
+        Self {
+            stream: stream.clone(),
+            subject: names::subject(&engine.options.prefix, host, stream.id().as_str()),
+            published: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            behind_since: AtomicU64::new(0),
+        }
+    }
+
+    pub(super) fn caught_up(&self) {
+        self.behind_since.store(0, Ordering::Relaxed);
+    }
+
+    pub(super) fn behind(&self) {
+        let _ =
+            self.behind_since
+                .compare_exchange(0, now_ms(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub(super) async fn run(
+    engine: Engine,
+    settings: AgentSettings,
+    reports: Arc<Mutex<Vec<Arc<Report>>>>,
+    shutdown: CancellationToken,
+) {
+    let started = now_ms();
+    let key = names::token(&settings.host);
+    let mut tick = tokio::time::interval(settings.heartbeat);
+    let mut store = None;
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        if store.is_none() {
+            match engine.hosts(true).await {
+                Ok(kv) => store = Some(kv),
+                Err(e) if !failing => {
+                    tracing::warn!("cannot open the hosts bucket ({e}); retrying");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+        let Some(kv) = &store else { continue };
+        let now = now_ms();
+        let files = reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| {
+                let summary = r.stream.summary();
+                let since = r.behind_since.load(Ordering::Relaxed);
+                FileBeat {
+                    id: summary.id,
+                    name: summary.name,
+                    state: summary.state.to_owned(),
+                    reason: summary.reason,
+                    published_seq: r.published.load(Ordering::Relaxed),
+                    behind_ms: if since == 0 {
+                        0
+                    } else {
+                        now.saturating_sub(since)
+                    },
+                }
+            })
+            .collect();
+        let beat = Beat {
+            host: settings.host.clone(),
+            started,
+            beat: now,
+            files,
+        };
+        let value = serde_json::to_vec(&beat).unwrap_or_default();
+        match kv.put(&key, value.into()).await {
+            Ok(_) if failing => {
+                tracing::info!("heartbeat written again");
+                failing = false;
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                tracing::warn!("cannot write the heartbeat ({e}); retrying");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}

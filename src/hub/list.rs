@@ -1,0 +1,137 @@
+//! `GET /api/streams` of a hub: every host's files, from the hosts bucket (heartbeats) and
+//! from the subjects the stream still holds (files whose host is gone), plus the views.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::{StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use super::{Hub, ReadError};
+use crate::engine::beat::Beat;
+use crate::engine::names;
+
+/// What a hub lists.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    /// Files, by id (`host~file`).
+    pub streams: Vec<FileSummary>,
+    /// Views over several files: `*~file` for each file id, `host~*` for each host, `*~*`.
+    pub views: Vec<String>,
+}
+
+/// One host's file.
+#[derive(Debug, Serialize)]
+pub struct FileSummary {
+    /// `host~file`.
+    pub id: String,
+    /// `host:path`.
+    pub name: String,
+    /// The agent's state of the file, or `stale` when its host's heartbeat stopped.
+    pub state: String,
+    /// Why it is waiting, in error or stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The host's id.
+    pub host: String,
+    /// The path as the agent was given it.
+    pub path: String,
+    /// When the host's heartbeat was last written (ms since the epoch), if it ever was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<u64>,
+}
+
+impl Hub {
+    /// Every file of every host, and the views over them.
+    ///
+    /// # Errors
+    /// The engine did not answer.
+    pub async fn list(&self) -> Result<Listing, ReadError> {
+        let err = |e: &dyn std::fmt::Display| ReadError(e.to_string());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let stale_ms = u64::try_from(self.settings.stale_after.as_millis()).unwrap_or(u64::MAX);
+        let mut files: BTreeMap<String, FileSummary> = BTreeMap::new();
+        if let Ok(kv) = self.engine.hosts(false).await {
+            let keys: Vec<String> = match kv.keys().await {
+                Ok(keys) => keys.try_collect().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            for key in keys {
+                let Ok(Some(value)) = kv.get(&key).await else {
+                    continue;
+                };
+                // A value no agent wrote is skipped: the subjects below still list its files.
+                let Ok(beat) = serde_json::from_slice::<Beat>(&value) else {
+                    continue;
+                };
+                let host = names::untoken(&names::token(&beat.host));
+                let stale = now.saturating_sub(beat.beat) > stale_ms;
+                for f in beat.files {
+                    let id = format!("{host}~{}", f.id);
+                    let (state, reason) = if stale {
+                        (
+                            "stale".to_owned(),
+                            Some(format!(
+                                "no heartbeat from {host} for {} s",
+                                now.saturating_sub(beat.beat) / 1000
+                            )),
+                        )
+                    } else {
+                        (f.state, f.reason)
+                    };
+                    files.insert(
+                        id.clone(),
+                        FileSummary {
+                            id,
+                            name: format!("{host}:{}", f.name),
+                            state,
+                            reason,
+                            host: host.clone(),
+                            path: f.name,
+                            last_seen: Some(beat.beat),
+                        },
+                    );
+                }
+            }
+        }
+        let subjects = self
+            .js_stream
+            .info_with_subjects(format!("{}.>", self.prefix()))
+            .await
+            .map_err(|e| err(&e))?;
+        let subjects: Vec<(String, usize)> = subjects
+            .take(super::read::MAX_VIEW_SUBJECTS)
+            .try_collect()
+            .await
+            .map_err(|e| err(&e))?;
+        for (subject, _) in subjects {
+            let Some((host, file)) = names::parse_subject(self.prefix(), &subject) else {
+                continue;
+            };
+            let id = format!("{host}~{file}");
+            files.entry(id.clone()).or_insert_with(|| FileSummary {
+                id,
+                name: format!("{host}:{file}"),
+                state: "stale".to_owned(),
+                reason: Some(format!("no agent on {host} reports this file")),
+                host,
+                path: file,
+                last_seen: None,
+            });
+        }
+        let hosts: BTreeSet<&str> = files.values().map(|f| f.host.as_str()).collect();
+        let ids: BTreeSet<&str> = files
+            .keys()
+            .filter_map(|id| id.split_once('~').map(|(_, f)| f))
+            .collect();
+        let mut views: Vec<String> = ids.iter().map(|f| format!("*~{f}")).collect();
+        views.extend(hosts.iter().map(|h| format!("{h}~*")));
+        views.push("*~*".to_owned());
+        Ok(Listing {
+            streams: files.into_values().collect(),
+            views,
+        })
+    }
+}

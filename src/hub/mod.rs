@@ -1,0 +1,175 @@
+//! `cometail hub`: the HTTP API and page of every agent's files, read from the engine.
+//!
+//! A hub holds no state of its own that a reader depends on. Its streams are subjects
+//! (`host~file`) and subject wildcards (views such as `*~app.log`); an entry's cursor is a
+//! function of the engine alone (`cursor.rs`), so every hub mints the same cursor for the
+//! same entry and resolves any hub's cursor alike: a browser whose hub dies resumes on
+//! another with nothing lost or doubled, and a load balancer needs no stickiness.
+//!
+//! Reads go to the engine by direct get (`read.rs`); new messages only wake waiting readers
+//! (a core subscription on the subjects, and a refresh of the stream's state every
+//! [`REFRESH`]): they never carry data, since a message the engine refused is delivered to
+//! core subscribers too. FIXME(scale): there is no per-hub cache of recent batches yet, so
+//! engine reads grow with the readers a hub serves, not only with hubs x views.
+
+mod cursor;
+mod list;
+mod read;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::stream::Stream as JsStream;
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::engine::{Engine, EngineError, EngineOptions};
+
+pub use list::Listing;
+
+/// How often the stream's identity and last sequence are read again (the fallback wake-up,
+/// and how a recreated stream is noticed).
+pub const REFRESH: Duration = Duration::from_secs(2);
+
+/// How long after a message's arrival readers are woken again (see `wake`).
+const ECHO: Duration = Duration::from_millis(25);
+
+/// The engine as the HTTP layer reads it; see the module documentation.
+#[derive(Debug)]
+pub struct Hub {
+    engine: Engine,
+    js_stream: JsStream,
+    settings: HubSettings,
+    /// Digest of the stream's name and creation time (see `cursor.rs`).
+    ident: AtomicU64,
+    /// Bumped whenever new messages may exist.
+    changed: watch::Sender<u64>,
+}
+
+impl Hub {
+    /// A receiver marked changed whenever new entries may have been stored.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The subject prefix.
+    pub fn prefix(&self) -> &str {
+        &self.engine.options.prefix
+    }
+
+    fn ident(&self) -> u64 {
+        self.ident.load(Ordering::Relaxed)
+    }
+
+    /// Reads the stream's identity again; bumps readers when the last sequence moved.
+    async fn refresh(&self, last: &mut u64) {
+        if let Ok(info) = self.js_stream.get_info().await {
+            self.ident.store(
+                cursor::ident(&info.config.name, info.created.unix_timestamp_nanos()),
+                Ordering::Relaxed,
+            );
+            if info.state.last_sequence != *last {
+                *last = info.state.last_sequence;
+                self.changed.send_modify(|v| *v += 1);
+            }
+        }
+    }
+}
+
+/// A hub's validated settings.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// A heartbeat older than this makes a host `stale`.
+    pub stale_after: Duration,
+}
+
+/// Why a read from the engine failed (it did not answer in time, or refused).
+#[derive(Debug, thiserror::Error)]
+#[error("the engine did not answer: {0}")]
+pub struct ReadError(pub String);
+
+impl Hub {
+    /// Connects, waits for the engine's stream (an engine that is down, or a stream no agent
+    /// has created yet, is waited for and said once), and starts waking readers on `tracker`.
+    /// `None` on shutdown.
+    ///
+    /// # Errors
+    /// A URL that cannot be used, or a stream with settings cometail cannot read.
+    pub async fn open(
+        options: EngineOptions,
+        settings: HubSettings,
+        tracker: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Result<Option<Arc<Self>>, EngineError> {
+        let engine = Engine::connect(options, "cometail hub").await?;
+        let opened = crate::engine::patiently("opening the stream", &shutdown, || async {
+            match engine.open_stream().await {
+                // No agent has created it yet: wait for one, as for an engine that is down.
+                Err(EngineError::Missing(name)) => Err(EngineError::Unavailable(format!(
+                    "the stream `{name}` does not exist yet"
+                ))),
+                other => other,
+            }
+        })
+        .await?;
+        let Some(js_stream) = opened else {
+            return Ok(None);
+        };
+        let hub = Arc::new(Self {
+            engine,
+            js_stream,
+            settings,
+            ident: AtomicU64::new(0),
+            changed: watch::Sender::new(0),
+        });
+        let mut last = 0;
+        hub.refresh(&mut last).await;
+        tracker.spawn(wake(hub.clone(), last, shutdown));
+        Ok(Some(hub))
+    }
+}
+
+/// Wakes readers when messages arrive (core subscription) or the stream's state moves.
+async fn wake(hub: Arc<Hub>, mut last: u64, shutdown: CancellationToken) {
+    let filter = format!("{}.>", hub.prefix());
+    let mut sub = hub.engine.client.subscribe(filter).await.ok();
+    let mut tick = tokio::time::interval(REFRESH);
+    // The core message can overtake the engine's write of the same message: readers are
+    // woken once more shortly after, so none waits for the next refresh.
+    let mut again: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        let echo = async {
+            match &mut again {
+                Some(s) => s.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
+        let arrived = async {
+            match &mut sub {
+                Some(s) => s.next().await.is_some(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            got = arrived => {
+                if got {
+                    hub.changed.send_modify(|v| *v += 1);
+                    if again.is_none() {
+                        again = Some(Box::pin(tokio::time::sleep(ECHO)));
+                    }
+                } else {
+                    sub = None;
+                }
+            }
+            () = echo => {
+                again = None;
+                hub.changed.send_modify(|v| *v += 1);
+            }
+            _ = tick.tick() => hub.refresh(&mut last).await,
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

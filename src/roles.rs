@@ -1,0 +1,255 @@
+//! The command lines of `cometail agent` and `cometail hub` (clap only), and their validation
+//! into ready-to-use settings. Plain `cometail PATH…` is untouched: `main` picks the parser by
+//! the first argument, so a file literally named `agent` or `hub` is written `./agent`.
+//!
+//! Both roles embed the standalone [`Cli`], so every follower flag (agent) and server flag
+//! (hub) means what it means standalone; the agent listens on nothing, so it ignores the
+//! server flags. Engine credentials come from files or the environment, never argv.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+
+use crate::agent::AgentSettings;
+use crate::cli::{Cli, parse_size};
+use crate::config::{Config, ConfigError};
+use crate::engine::{EngineOptions, Retention};
+use crate::hub::HubSettings;
+
+/// Where the engine is and how to log in; shared by both roles.
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    /// NATS server URL(s), comma-separated: nats://host:4222, tls://host:4222.
+    #[arg(long, env = "COMETAIL_NATS", value_name = "URL")]
+    pub nats: String,
+
+    /// The JetStream stream that holds every host's entries.
+    #[arg(long, env = "COMETAIL_ENGINE_STREAM", default_value = "COMETAIL")]
+    pub engine_stream: String,
+
+    /// First token of every subject (`PREFIX.HOST.FILE`).
+    #[arg(long, env = "COMETAIL_SUBJECT_PREFIX", default_value = "cometail")]
+    pub subject_prefix: String,
+
+    /// KV bucket of hosts: heartbeats and file lists.
+    #[arg(long, env = "COMETAIL_HOSTS_BUCKET", default_value = "cometail-hosts")]
+    pub hosts_bucket: String,
+
+    /// A file whose first line is the engine token (COMETAIL_NATS_TOKEN does the same).
+    #[arg(long, env = "COMETAIL_NATS_TOKEN_FILE", value_name = "PATH")]
+    pub nats_token_file: Option<PathBuf>,
+
+    /// Engine user name; the password comes from --nats-password-file or
+    /// COMETAIL_NATS_PASSWORD.
+    #[arg(long, env = "COMETAIL_NATS_USER")]
+    pub nats_user: Option<String>,
+
+    /// A file whose first line is the engine password.
+    #[arg(long, env = "COMETAIL_NATS_PASSWORD_FILE", value_name = "PATH")]
+    pub nats_password_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) to trust for the engine; makes TLS required.
+    #[arg(long, env = "COMETAIL_NATS_CA", value_name = "PATH")]
+    pub nats_ca: Option<PathBuf>,
+}
+
+/// Follow files and publish their entries to a NATS JetStream engine, exactly once.
+#[derive(Debug, Parser)]
+#[command(name = "cometail agent", version)]
+pub struct AgentCli {
+    #[command(flatten)]
+    engine: EngineArgs,
+
+    /// This host's name in subjects and stream ids (default: the machine's host name).
+    /// Characters outside [A-Za-z0-9._-] become `_`.
+    #[arg(long, env = "COMETAIL_HOST")]
+    host: Option<String>,
+
+    /// When the agent creates the stream: the bytes it keeps (all hosts together; oldest
+    /// entries dropped first). An existing stream is never changed.
+    #[arg(long, env = "COMETAIL_RETENTION_BYTES", default_value = "1G", value_parser = parse_size)]
+    retention_bytes: u64,
+
+    /// When the agent creates the stream: how long entries are kept (e.g. 90s, 30m, 24h, 7d).
+    #[arg(long, env = "COMETAIL_RETENTION_AGE", default_value = "24h", value_parser = parse_age)]
+    retention_age: Duration,
+
+    /// How often the host's heartbeat and file list are written to the hosts bucket.
+    #[arg(long, env = "COMETAIL_HEARTBEAT", default_value = "15s", value_parser = parse_age)]
+    heartbeat: Duration,
+
+    /// On a file's first publish, how many of its last entries are sent (older ones become
+    /// one `gap` notice).
+    #[arg(long, env = "COMETAIL_BACKFILL", default_value_t = 1000)]
+    backfill: usize,
+
+    #[command(flatten)]
+    base: Cli,
+}
+
+/// Serve the HTTP API and page of every agent's files, read from a NATS JetStream engine.
+#[derive(Debug, Parser)]
+#[command(name = "cometail hub", version)]
+pub struct HubCli {
+    #[command(flatten)]
+    engine: EngineArgs,
+
+    /// A host whose heartbeat is older than this shows its files as `stale`.
+    #[arg(long, env = "COMETAIL_STALE_AFTER", default_value = "45s", value_parser = parse_age)]
+    stale_after: Duration,
+
+    #[command(flatten)]
+    base: Cli,
+}
+
+/// Parses a duration with a unit: `ms`, `s`, `m`, `h` or `d`.
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 90s, 30m, 24h, 7d)");
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let n: u64 = s[..split].parse().map_err(|_| bad())?;
+    let unit = match &s[split..] {
+        "ms" => Duration::from_millis(1),
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        "d" => Duration::from_secs(86_400),
+        _ => return Err(bad()),
+    };
+    unit.checked_mul(u32::try_from(n).map_err(|_| bad())?)
+        .ok_or_else(bad)
+}
+
+fn read_first_line(path: &PathBuf, flag: &'static str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+        flag,
+        reason: format!("cannot read {}: {e}", path.display()),
+    })?;
+    Ok(text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+impl EngineArgs {
+    fn options(self) -> Result<EngineOptions, ConfigError> {
+        let invalid = |flag, reason: &str| ConfigError::Invalid {
+            flag,
+            reason: reason.to_owned(),
+        };
+        let token = match &self.nats_token_file {
+            Some(path) => Some(read_first_line(path, "--nats-token-file")?),
+            None => std::env::var("COMETAIL_NATS_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        };
+        let user = match self.nats_user {
+            Some(user) => {
+                let password = match &self.nats_password_file {
+                    Some(path) => read_first_line(path, "--nats-password-file")?,
+                    None => std::env::var("COMETAIL_NATS_PASSWORD").map_err(|_| {
+                        invalid(
+                            "--nats-user",
+                            "needs --nats-password-file or COMETAIL_NATS_PASSWORD",
+                        )
+                    })?,
+                };
+                Some((user, password))
+            }
+            None => None,
+        };
+        let token_like = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        };
+        if !token_like(&self.engine_stream) {
+            return Err(invalid("--engine-stream", "use letters, digits, `_`, `-`"));
+        }
+        if !token_like(&self.subject_prefix) {
+            return Err(invalid("--subject-prefix", "use letters, digits, `_`, `-`"));
+        }
+        if !token_like(&self.hosts_bucket) {
+            return Err(invalid("--hosts-bucket", "use letters, digits, `_`, `-`"));
+        }
+        Ok(EngineOptions {
+            url: self.nats,
+            stream: self.engine_stream,
+            prefix: self.subject_prefix,
+            bucket: self.hosts_bucket,
+            token,
+            user,
+            ca: self.nats_ca,
+        })
+    }
+}
+
+/// The machine's host name (`/proc/sys/kernel/hostname`), or `localhost`.
+fn machine_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Parses and validates `cometail agent …` (`args` starts with `agent`).
+///
+/// # Errors
+/// A value that cannot be used. Usage errors print themselves and exit (code 2), as clap does.
+pub fn agent(
+    args: Vec<std::ffi::OsString>,
+) -> Result<(Config, AgentSettings, EngineOptions), ConfigError> {
+    let cli = AgentCli::parse_from(args);
+    let host = crate::stream::StreamId::from_name(&cli.host.unwrap_or_else(machine_host));
+    let settings = AgentSettings {
+        host: host.as_str().to_owned(),
+        retention: Retention {
+            max_bytes: cli.retention_bytes,
+            max_age: cli.retention_age,
+        },
+        heartbeat: cli.heartbeat.max(Duration::from_millis(100)),
+        backfill: cli.backfill,
+    };
+    let engine = cli.engine.options()?;
+    Ok((Config::from_cli(cli.base)?, settings, engine))
+}
+
+/// Parses and validates `cometail hub …` (`args` starts with `hub`); it takes no paths.
+///
+/// # Errors
+/// As [`agent`].
+pub fn hub(
+    args: Vec<std::ffi::OsString>,
+) -> Result<(Config, HubSettings, EngineOptions), ConfigError> {
+    let command = HubCli::command().mut_arg("paths", |a| a.required(false).hide(true));
+    let matches = command.get_matches_from(args);
+    let cli = HubCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if !cli.base.paths.is_empty() {
+        return Err(ConfigError::Invalid {
+            flag: "PATH",
+            reason: "a hub reads the engine, not files: give the paths to `cometail agent`".into(),
+        });
+    }
+    let settings = HubSettings {
+        stale_after: cli.stale_after,
+    };
+    let engine = cli.engine.options()?;
+    Ok((Config::from_cli(cli.base)?, settings, engine))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_take_units_up_to_days() {
+        assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_age("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_age("1y").is_err() && parse_age("h").is_err() && parse_age("").is_err());
+    }
+
+    #[test]
+    fn role_command_lines_are_consistent() {
+        AgentCli::command().debug_assert();
+        HubCli::command().debug_assert();
+    }
+}
