@@ -7,8 +7,10 @@
 mod delivery;
 mod filter;
 mod follow;
+mod merged;
 mod proxy;
 mod query;
+mod records;
 mod render;
 mod security;
 mod support;

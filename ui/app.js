@@ -17,6 +17,7 @@
 // follows the live end, the header's controls and keys.
 
 import { Status } from "./conn.js";
+import { downloadHref, saveEntries } from "./download.js";
 import { connect } from "./live.js";
 import { FilterBar } from "./filterbar.js";
 import { themeButton, wrapButton } from "./prefs.js";
@@ -57,6 +58,7 @@ const els = {
   tz: $("tz"),
   goto: $("goto"),
   go: $("go"),
+  dl: $("dl"),
 };
 
 const narrow = matchMedia("(max-width: 720px)");
@@ -388,10 +390,6 @@ async function queryChanged(q) {
 /** Open the view at time `ms` (the go-to-time control, an `#at=` link). */
 function goTo(ms) {
   if (!win) return;
-  if (win.merged) {
-    toast("go to time works in a single stream's view");
-    return;
-  }
   state.linked = null;
   state.at = ms;
   writeUrl();
@@ -496,6 +494,7 @@ async function pollStreams() {
 // ---------------------------------------------------------------- URL, wrap, keys
 
 function writeUrl() {
+  if (win && !win.merged) els.dl.href = downloadHref(win.ids[0], state.q, state.at);
   history.replaceState(
     null,
     "",
@@ -516,6 +515,12 @@ function setWrap(on) {
 }
 
 els.newlines.addEventListener("click", follow);
+els.dl.addEventListener("click", (ev) => {
+  // A single stream's link goes to the server; a merged view saves what the page holds.
+  if (!win || !win.merged) return;
+  ev.preventDefault();
+  saveEntries(win.entries);
+});
 
 document.addEventListener("keydown", (ev) => {
   // Shortcuts work whatever control has focus (a stream's checkbox, a button), except where

@@ -144,6 +144,8 @@ export class Conn {
     if (this.q) q.set("q", this.q);
     if (multi) {
       q.set("streams", this.streams.join(","));
+      // Merged by event time on the server; the position stays one cursor per stream.
+      q.set("order", "time");
       const after = [];
       for (const s of this.streams) {
         const c = this.cursors.get(s);

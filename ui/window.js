@@ -17,6 +17,12 @@
 // first and last entries, since a sparse query's page may end far from its last match, or
 // hold none when the scan budget ran out. A window may also open at a time (`at`): the page
 // of entries from the first record at or after it, and the page before.
+//
+// A merged view reaches the live end always: its history comes in time order from
+// `MergedHistory` (merge.js), paged back up to RETAIN entries (never trimmed at the back), and
+// it goes to a time by paging back until it holds that time.
+
+import { MergedHistory } from "./merge.js";
 
 const RETAIN = 100000; // entries kept in memory per view
 const SLACK = 10000; // trim in chunks, not on every append
@@ -67,6 +73,7 @@ export class EntryWindow {
     this.closed = false;
     this.seqHi = 0;
     this.seqLo = 0;
+    this.history = null; // a merged view's history (merge.js)
   }
 
   /** Forget this view: fetches still under way are ignored when they come back. */
@@ -97,6 +104,7 @@ export class EntryWindow {
 
   /** An older page can be fetched now (one stream, not at its start, no fetch under way). */
   canLoadOlder() {
+    if (this.merged && this.entries.length >= RETAIN) return false;
     return !!this.headPrev && !this.loadingHead && !this.recentlyFailed();
   }
 
@@ -111,7 +119,10 @@ export class EntryWindow {
 
   /** The note shown above the first line, or "". */
   topNote() {
-    if (this.merged) return "merged view · open a single stream to page through its earlier history";
+    if (this.merged && this.headPrev && this.entries.length >= RETAIN) {
+      return "merged view holds 100,000 entries · open a single stream to go further back";
+    }
+    if (this.merged && this.headPrev === null && this.entries.length) return "start of the streams";
     if (this.headPrev === null && this.entries.length) return this.q ? "start of file · no earlier matches" : "start of file";
     if (this.headPrev === null && this.q) return "no matches";
     if (this.headPrev) return this.q ? "searching earlier lines…" : "loading earlier lines…";
@@ -158,7 +169,10 @@ export class EntryWindow {
     const cursors = new Map();
     let jump;
     try {
-      if (!this.merged && at != null) jump = await this.loadAt(at, cursors);
+      if (this.merged && at != null) {
+        await this.loadLast(initial, cursors);
+        jump = await this.backTo(at);
+      } else if (!this.merged && at != null) jump = await this.loadAt(at, cursors);
       else if (!this.merged && linked) jump = await this.loadAround(linked, cursors);
       else await this.loadLast(initial, cursors);
     } catch (e) {
@@ -171,32 +185,36 @@ export class EntryWindow {
   }
 
   async loadLast(initial, cursors) {
-    const parts = await Promise.all(this.ids.map((id) => this.api(id, { last: initial })));
-    let all = [];
-    parts.forEach((d, k) => {
-      cursors.set(this.ids[k], d.next || lastOf(d.entries));
-      all = all.concat(d.entries.map((e) => this.stamp(e, this.ids[k])));
-    });
     if (this.merged) {
-      if (all.length && all.every((e) => e.ts !== undefined || e.notice !== undefined)) {
-        // Every line has its event time: the history in time order (a stable sort keeps each
-        // stream's own order among equal times; a notice takes its stream's previous time).
-        const key = new Map();
-        const last = new Map();
-        for (const e of all) {
-          if (e.ts !== undefined) last.set(e.stream, e.ts);
-          key.set(e, e.ts !== undefined ? e.ts : last.get(e.stream) || 0);
-        }
-        all.sort((a, b) => key.get(a) - key.get(b));
-      } else {
-        // History has no arrival times: keep each stream's history together, then timed ones.
-        const untimed = all.filter((e) => !e.time);
-        const timed = all.filter((e) => e.time).sort((a, b) => a.time - b.time);
-        all = untimed.concat(timed);
-      }
-      this.headPrev = null;
-    } else this.headPrev = parts[0].prev;
-    this.add(all, "back");
+      this.history = new MergedHistory(this.ids, async (id, p) => {
+        const d = await this.api(id, p);
+        // The first page of each stream is its last: the connection starts after it.
+        if (p.last !== undefined) cursors.set(id, d.next || lastOf(d.entries));
+        return d;
+      });
+      this.add(await this.history.older(initial), "back");
+      this.headPrev = this.history.more() ? "merged" : null;
+      return;
+    }
+    const d = await this.api(this.ids[0], { last: initial });
+    cursors.set(this.ids[0], d.next || lastOf(d.entries));
+    this.headPrev = d.prev;
+    this.add(d.entries, "back");
+  }
+
+  /**
+   * A merged view: page back until the window holds time `at` (or its start, or RETAIN
+   * entries). Returns the first timed entry at or after `at`, or null.
+   */
+  async backTo(at) {
+    const reached = () => this.entries.some((e) => e.ts !== undefined && e.ts < at);
+    while (!reached() && this.history.more() && this.entries.length < RETAIN) {
+      const got = await this.history.older(PAGE);
+      this.add(got, "front");
+      this.headPrev = this.history.more() ? "merged" : null;
+    }
+    if (!reached() && this.history.more()) this.hooks.warn("too far back for a merged view: showing the oldest entries it holds");
+    return this.entries.find((e) => e.ts !== undefined && e.ts >= at) || null;
   }
 
   async loadAt(at, cursors) {
@@ -275,10 +293,15 @@ export class EntryWindow {
     const shown = this.hooks.shownSeq();
     const shownSeq = shown === null ? this.seqHi : shown;
     const mid = this.entries[Math.floor(this.entries.length / 2)].seq;
-    const dropFront = this.hooks.following() || (prefer !== "back" && shownSeq >= mid);
+    // A merged view always reaches the live end (it has no newer pages to read).
+    const dropFront = this.merged || this.hooks.following() || (prefer !== "back" && shownSeq >= mid);
     if (dropFront) {
+      const dropped = this.entries.slice(0, over);
       this.entries = this.entries.slice(over);
-      if (!this.merged) this.headPrev = this.firstCursor();
+      if (this.merged) {
+        this.history.restartBefore(this.entries, dropped);
+        this.headPrev = this.history.more() ? "merged" : null;
+      } else this.headPrev = this.firstCursor();
     } else {
       this.entries = this.entries.slice(0, this.entries.length - over);
       this.tailNext = this.lastCursor();
@@ -300,12 +323,19 @@ export class EntryWindow {
     this.add(rest, "back");
   }
 
-  /** Fetch the page before the first entry (one stream only). */
+  /** Fetch the page before the first entry. */
   async loadOlder() {
     const before = this.headPrev;
-    if (!before || this.merged) return;
+    if (!before) return;
     this.loadingHead = true;
     try {
+      if (this.merged) {
+        const got = await this.history.older(PAGE);
+        this.add(got, "front");
+        this.headPrev = this.history.more() ? "merged" : null;
+        this.hooks.changed(true);
+        return;
+      }
       const d = await this.api(this.ids[0], { before, limit: PAGE });
       if (this.headPrev !== before) return; // the window moved meanwhile
       this.add(d.entries.map((e) => this.stamp(e)), "front");
@@ -383,9 +413,16 @@ export class EntryWindow {
    * dropped). Resolves true when the window holds the first line.
    */
   async pageToStart() {
-    if (this.merged || this.headPrev === null) return true;
+    if (this.headPrev === null) return true;
     this.loadingHead = true;
     try {
+      if (this.merged) {
+        while (this.history.more() && this.entries.length < RETAIN) {
+          this.add(await this.history.older(START_PAGE), "front");
+          this.headPrev = this.history.more() ? "merged" : null;
+        }
+        return true; // at the start, or as far back as a merged view holds
+      }
       const chunks = [];
       let count = 0;
       let prev = this.headPrev;
