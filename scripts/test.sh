@@ -12,6 +12,8 @@ command -v tail >/dev/null 2>&1 || need+=(coreutils)
 # A real reverse proxy for the base-path tests, a real Prometheus and promtool for /metrics.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# The real logrotate for the rotation-chain tests.
+[ -x /usr/sbin/logrotate ] || need+=(logrotate)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

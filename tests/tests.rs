@@ -10,6 +10,7 @@ mod common;
 mod answers;
 mod api;
 mod browser;
+mod chain;
 mod compression;
 mod follow_differential;
 mod follow_edge;
