@@ -23,5 +23,6 @@ mod metrics;
 mod probes;
 mod protocol;
 mod proxy;
+mod search;
 mod security;
 mod understand;

@@ -120,6 +120,50 @@ impl GzFile {
         Ok(done)
     }
 
+    /// Decodes the file from the start, calling `f` with each chunk of output, its offset and
+    /// the compressed bytes consumed so far,
+    /// until `f` says stop; checkpoints are kept on the way (so a search also indexes).
+    ///
+    /// # Errors
+    /// Fails when the file cannot be read.
+    pub(crate) fn for_each_chunk(
+        &self,
+        mut f: impl FnMut(u64, u64, &[u8]) -> std::ops::ControlFlow<()>,
+    ) -> io::Result<()> {
+        let mut decoder = Decoder::new();
+        let mut input = Input::new(&self.file);
+        let mut last_point = 0;
+        let mut fresh = Vec::new();
+        let result = loop {
+            match decoder.step(&mut input)? {
+                Step::Data(range) => {
+                    let chunk = &decoder.window[range];
+                    if f(decoder.out - chunk.len() as u64, decoder.input, chunk).is_break() {
+                        break None;
+                    }
+                    if decoder.out - last_point >= SPAN {
+                        last_point = decoder.out;
+                        fresh.push(decoder.clone());
+                    }
+                }
+                Step::End => break Some((decoder.out, None)),
+                Step::Damaged(why) => break Some((decoder.out, Some(why))),
+            }
+        };
+        let mut index = self.lock();
+        if index.len.is_none() {
+            if let Some((len, damage)) = result {
+                // A whole pass: its checkpoints replace the partial index.
+                fresh.insert(0, Decoder::new());
+                index.points = fresh;
+                index.front = None;
+                index.len = Some(len);
+                index.damage = damage;
+            }
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }

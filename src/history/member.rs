@@ -104,6 +104,19 @@ impl Member {
         }
     }
 
+    /// Bytes on disk (compressed for a `.gz`), for progress.
+    pub(crate) fn disk_len(&self) -> u64 {
+        self.stamp.size
+    }
+
+    /// The gzip reader, for a search that decodes the file in one pass.
+    pub(crate) fn gzip(&self) -> Option<&GzFile> {
+        match &self.source {
+            Source::Gzip(g) => Some(g),
+            Source::Plain(_) => None,
+        }
+    }
+
     /// Why a `.gz` could not be decoded to its end, once known.
     pub(crate) fn damage(&self) -> Option<String> {
         match &self.source {

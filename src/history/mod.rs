@@ -19,6 +19,7 @@
 pub(crate) mod chain;
 pub(crate) mod gzip;
 mod member;
+pub mod search;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -27,6 +27,7 @@ mod late;
 mod metrics;
 mod params;
 mod read;
+mod search;
 mod sse;
 mod streams;
 mod throttle;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub keep_alive: Arc<Notify>,
     /// What `/metrics` reports (`metrics.rs`).
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Permits for whole-history searches (`--max-searches`).
+    pub(crate) searches: Arc<Semaphore>,
 }
 
 /// How often every streaming response sends a keep-alive comment. An idle response wakes
@@ -99,6 +102,7 @@ impl AppState {
         metrics.collect(sources.clone(), long_polls.clone(), config.max_long_polls);
         let metrics = Arc::new(metrics);
         Self {
+            searches: search::searches(config.max_searches),
             metrics,
             sources,
             config,
@@ -133,6 +137,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/lines", get(api::lines))
         .route("/api/streams/{id}/events", get(sse::events))
         .route("/api/streams/{id}/raw", get(api::raw))
+        .route("/api/streams/{id}/search", get(search::search))
         .route("/api/events", get(sse::multiplexed))
         .route("/metrics", get(metrics::scrape))
         .fallback(|| async { ApiError::NotFound("no such path".into()) })

@@ -86,3 +86,22 @@ impl Stream {
             .map(|r| r.generation.clone())
     }
 }
+
+impl Stream {
+    /// This run's `life`, which the cursors of its own generations carry.
+    pub(crate) fn life(&self) -> u32 {
+        self.lock().life
+    }
+
+    /// The entry of `line` of `generation`, with cursors of `life` (a search's match).
+    pub(crate) fn entry_of(&self, life: u32, generation: &Generation, line: &RawLine) -> Entry {
+        Entry::line(
+            life,
+            generation,
+            line,
+            self.limits.max_line_bytes,
+            None,
+            &self.parser,
+        )
+    }
+}
