@@ -9,6 +9,7 @@ mod filter;
 mod follow;
 mod proxy;
 mod render;
+mod search;
 mod security;
 mod support;
 mod tabs;

@@ -8,6 +8,7 @@
 //   picker.js  the stream list
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
 //   prefs.js   the theme and wrap choices, remembered
+//   search.js  the whole-history search panel
 // This file holds what joins them: which view is open, whether the page follows the live end,
 // the header's controls, keys and the URL.
 
@@ -19,6 +20,7 @@ import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
 import { Picker } from "./picker.js";
+import { SearchPanel } from "./search.js";
 
 const INITIAL = 1000; // `last=` on open
 const STREAMS_POLL_MS = 3000;
@@ -102,6 +104,12 @@ const bar = new FilterBar(
     decided: () => schedule(true),
   },
 );
+
+new SearchPanel({
+  current: () => (win && !win.merged ? win.ids[0] : null),
+  input: els.q,
+  regex: () => els.re.getAttribute("aria-pressed") === "true",
+});
 
 let dirty = false;
 let rowsDirty = false;
