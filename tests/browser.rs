@@ -8,11 +8,13 @@ mod delivery;
 mod filter;
 mod follow;
 mod proxy;
+mod query;
 mod render;
 mod search;
 mod security;
 mod support;
 mod tabs;
+mod time;
 
 use std::time::Duration;
 

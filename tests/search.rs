@@ -188,13 +188,14 @@ async fn a_dropped_search_frees_its_permit_and_the_cap_answers_503() {
     );
     let mut first = Connection::open(&s.client, &url, None).await;
     assert_eq!(first.status, 200);
-    // Progress comes at least every 250 ms while it runs (slack for a loaded machine).
+    // Progress comes at least every 250 ms while it runs (generous slack: the test machine
+    // may be shared by many builds).
     let mut last = Instant::now();
     for _ in 0..4 {
         let e = first.next(10 * SEC).await.unwrap();
         assert_eq!(e.event, "progress");
         assert!(
-            last.elapsed() < Duration::from_millis(1500),
+            last.elapsed() < Duration::from_millis(3000),
             "{:?}",
             last.elapsed()
         );

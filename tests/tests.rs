@@ -14,6 +14,7 @@ mod chain;
 mod compression;
 mod follow_differential;
 mod follow_edge;
+mod follow_limits;
 mod follow_model;
 mod follow_resources;
 mod follow_scale;

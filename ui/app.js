@@ -7,15 +7,24 @@
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
 //   picker.js  the stream list
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
+//   query.js   the query box (`q`, filtered on the server) and the level chooser
+//   fields.js  a JSON or logfmt line's message and fields
+//   time.js    the time column's clock (local or UTC), go-to-time values, `#at=` links;
+//              timebar.js its controls
+//   url.js     the page's address, which holds the view
 //   prefs.js   the theme and wrap choices, remembered
 //   search.js  the whole-history search panel
-// This file holds what joins them: which view is open, whether the page follows the live end,
-// the header's controls, keys and the URL.
+// This file holds what joins them: which view is open (streams, query, time), whether the page
+// follows the live end, the header's controls and keys.
 
 import { Status } from "./conn.js";
 import { connect } from "./live.js";
 import { FilterBar } from "./filterbar.js";
 import { themeButton, wrapButton } from "./prefs.js";
+import { QueryBar, withTerm } from "./query.js";
+import { parseAt } from "./time.js";
+import { TimeBar } from "./timebar.js";
+import { readView, viewUrl } from "./url.js";
 import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
@@ -43,7 +52,16 @@ const els = {
   menu: $("menu"),
   toast: $("toast"),
   top: $("top-note"),
+  query: $("query"),
+  levels: $("levels"),
+  qerr: $("qerr"),
+  tcol: $("tcol"),
+  tz: $("tz"),
+  goto: $("goto"),
+  go: $("go"),
 };
+
+const narrow = matchMedia("(max-width: 720px)");
 
 const state = {
   streams: [], // from /api/streams
@@ -54,6 +72,9 @@ const state = {
   following: true,
   newCount: 0,
   linked: null, // cursor from the URL hash
+  q: "", // the server-side query of the open view
+  at: null, // epoch ms the view was opened at (`#at=`), null when it was not
+  atCursor: null, // the first entry at or after `at`, marked
 };
 
 let win = null; // the open view's EntryWindow
@@ -75,20 +96,57 @@ async function api(path) {
 const rows = new Rows(els.log, {
   labels: () => (win && win.merged ? win.ids : null),
   filter: () => bar.filter,
-  linked: () => state.linked,
+  linked: () => state.linked || state.atCursor,
   link: (cursor) => {
     state.linked = cursor;
+    state.at = null;
+    state.atCursor = null;
     writeUrl();
   },
   say: toast,
+  clock: () => times.column(),
+  short: () => narrow.matches,
+  toggle: (e) => view.setOpen(e, !e.open),
+  addTerm: (term) => query.set(withTerm(query.value(), term)),
+  timeLink: (ms) => {
+    state.linked = null;
+    state.at = ms;
+    state.atCursor = null;
+    writeUrl();
+    toast("the address now links to this time");
+  },
 });
 
 const view = new LogView(els.log, els.spacer, {
-  build: (e) => rows.build(e),
+  build: (e, prev) => rows.build(e, prev),
   onScroll,
   resized: onResized,
-  labelCols: () => rows.labelCols(),
+  prefixCols: () => rows.prefixCols(),
+  display: (e) => rows.display(e),
+  extraLines: (e) => rows.extraLines(e),
 });
+
+const query = new QueryBar({ input: els.query, levels: els.levels, err: els.qerr }, { changed: queryChanged });
+
+const times = new TimeBar(
+  { tcol: els.tcol, tz: els.tz, goto: els.goto, go: els.go },
+  {
+    changed: () => {
+      view.invalidate();
+      view.resized(true);
+      schedule(true, true);
+      writeUrl();
+    },
+    goTo,
+    firstTime: () => {
+      const e = view.firstDrawn();
+      const ms = e && (e.ts !== undefined ? e.ts : e.time);
+      return ms === undefined || ms === null ? null : ms;
+    },
+    say: toast,
+  },
+);
+narrow.addEventListener("change", () => times.changed());
 
 const picker = new Picker(els.streams, els.menu, navigate);
 
@@ -133,8 +191,12 @@ function flush() {
     keepAnchor = false;
     view.setRows(shown, anchor);
   }
-  if (state.following) view.scrollToBottom();
-  else {
+  if (state.following) {
+    view.scrollToBottom();
+    // A query's page may hold less than a screen, even nothing (the scan stopped at its
+    // budget): read further back, as scrolling up would, until the screen is full.
+    if (win.q && !view.fills(2) && win.canLoadOlder()) win.loadOlder();
+  } else {
     view.render();
     maybeLoadMore();
   }
@@ -183,7 +245,11 @@ function onResized() {
 }
 
 function maybeLoadMore() {
-  if (!win || !view.hasRows()) return;
+  if (!win) return;
+  if (!view.hasRows()) {
+    if (win.q && win.canLoadOlder()) win.loadOlder(); // no match yet: search on back
+    return;
+  }
   // Paused, so reading the real position is affordable.
   view.syncPosition();
   if (view.nearTop(2) && win.canLoadOlder()) win.loadOlder();
@@ -195,7 +261,8 @@ function showTopNote() {
   if (!win) return;
   const text = win.topNote();
   if (els.top.textContent !== text) els.top.textContent = text;
-  els.top.hidden = !text || !view.showsFirstRows(3);
+  // An empty view shows its note only for a query ("no matches", "searching…").
+  els.top.hidden = !text || (view.hasRows() ? !view.showsFirstRows(3) : !win.q);
 }
 
 // ---------------------------------------------------------------- views
@@ -205,12 +272,17 @@ async function openView(ids, opts = {}) {
   if (state.conn) state.conn.close();
   state.conn = null;
   if (win) win.close();
+  state.atCursor = null;
   const w = new EntryWindow(ids, {
     api,
     added: (entries) => {
       if (bar.filter) bar.filter.evaluate(entries);
     },
-    changed: (anchor) => schedule(true, anchor),
+    changed: (anchor) => {
+      // Entries added before the first row give it a new predecessor (its day mark).
+      if (anchor) view.invalidate();
+      schedule(true, anchor);
+    },
     settled: () => schedule(), // the next flush looks whether another page is wanted
     following: () => state.following,
     shownSeq: () => {
@@ -218,7 +290,7 @@ async function openView(ids, opts = {}) {
       return e ? e.seq : null;
     },
     warn: toast,
-  });
+  }, state.q);
   win = w;
   state.following = true;
   state.newCount = 0;
@@ -228,9 +300,10 @@ async function openView(ids, opts = {}) {
   els.title.textContent = ids.length > 1 ? `${ids.length} streams merged` : (state.byId.get(ids[0]) || { name: ids[0] }).name;
   document.title = ids.length > 1 ? `cometail: ${ids.join(", ")}` : `cometail: ${ids[0]}`;
   renderPicker();
-  const loaded = await w.load(INITIAL, opts.linked);
+  const loaded = await w.load(INITIAL, opts.linked, opts.at);
   if (!loaded || w !== win) return;
-  if (loaded.jump !== undefined) state.following = false; // opened around a linked line
+  if (loaded.jump !== undefined) state.following = false; // opened around a linked line or a time
+  if (opts.at != null && loaded.jump) state.atCursor = loaded.jump.cursor;
   showTopNote();
   schedule(true);
   startConn(w, loaded.cursors);
@@ -255,7 +328,7 @@ const forcePoll = urlFlags.get("transport") === "poll";
 const ownConn = urlFlags.get("conn") === "tab";
 
 function startConn(w, cursors) {
-  state.conn = connect({ streams: w.ids, cursors, forcePoll, onEntries: onLive, onStatus: setStatus }, ownConn);
+  state.conn = connect({ streams: w.ids, cursors, q: w.q, forcePoll, onEntries: onLive, onStatus: setStatus }, ownConn);
   state.conn.start();
 }
 
@@ -282,14 +355,66 @@ function restartBackground() {
 
 function navigate(ids) {
   state.linked = null;
+  state.at = null;
   openView(ids);
   writeUrl();
+}
+
+/**
+ * The query changed: the view opens again with it (where it was opened at a time, at that
+ * time), once the server has accepted it; a refusal is shown under the box.
+ */
+async function queryChanged(q) {
+  if (!win) return;
+  const ids = win.ids;
+  if (q) {
+    let r;
+    try {
+      r = await fetch(`api/streams/${encodeURIComponent(ids[0])}/lines?last=0&q=${encodeURIComponent(q)}`, { cache: "no-store" });
+    } catch (e) {
+      toast(`query: ${e.message}`);
+      return;
+    }
+    if (query.value() !== q) return; // typed on meanwhile
+    if (r.status === 400) {
+      let body = null;
+      try {
+        body = await r.json();
+      } catch {
+        body = { error: "the server refused the query" };
+      }
+      query.refused(body);
+      return;
+    }
+  }
+  state.q = q;
+  state.linked = null;
+  writeUrl();
+  openView(ids, { at: state.at });
+}
+
+/** Open the view at time `ms` (the go-to-time control, an `#at=` link). */
+function goTo(ms) {
+  if (!win) return;
+  if (win.merged) {
+    toast("go to time works in a single stream's view");
+    return;
+  }
+  state.linked = null;
+  state.at = ms;
+  writeUrl();
+  openView(win.ids, { at: ms });
 }
 
 /** Follow the live end again (End, G, the new-lines control). */
 function follow() {
   state.newCount = 0;
   if (!win) return;
+  if (state.at !== null || state.atCursor) {
+    state.at = null;
+    state.atCursor = null;
+    writeUrl();
+  }
   if (!win.reachesEnd()) {
     // Reload the end of the file, then merge what arrived live meanwhile.
     const w = win;
@@ -379,15 +504,18 @@ async function pollStreams() {
 // ---------------------------------------------------------------- URL, wrap, keys
 
 function writeUrl() {
-  const q = new URLSearchParams(location.search);
-  const spec = bar.spec();
-  if (win) q.set("s", win.ids.join(","));
-  for (const [k, v] of [["q", spec.q], ["re", spec.re ? "1" : ""], ["cs", spec.cs ? "1" : ""]]) {
-    if (v) q.set(k, v);
-    else q.delete(k);
-  }
-  const hash = state.linked ? `#${state.linked}` : "";
-  history.replaceState(null, "", `${location.pathname}?${q}${hash}`);
+  history.replaceState(
+    null,
+    "",
+    viewUrl(location, {
+      ids: win ? win.ids : [],
+      query: state.q,
+      filter: bar.spec(),
+      tz: times.clock.zone,
+      at: state.at,
+      linked: state.linked,
+    }),
+  );
 }
 
 function setWrap(on) {
@@ -422,6 +550,12 @@ document.addEventListener("keydown", (ev) => {
 
 addEventListener("hashchange", () => {
   const c = location.hash.slice(1);
+  if (c.startsWith("at=")) {
+    const ms = parseAt(decodeURIComponent(c.slice(3)));
+    if (ms === null) toast("that link's time is not RFC 3339 with a zone");
+    else if (ms !== state.at) goTo(ms);
+    return;
+  }
   if (c && win && !win.merged && c !== state.linked) {
     state.linked = c;
     openView(win.ids, { linked: c });
@@ -461,6 +595,9 @@ window.__cometail = {
   atStart: () => !!win && win.atStart(),
   busy: () => dirty || (!!win && win.busy()),
   cursorOf: (text) => (win ? win.cursorOf(text) : null),
+  query: () => (win ? win.q : null),
+  at: () => state.at,
+  marked: () => state.atCursor,
 };
 
 // ---------------------------------------------------------------- start
@@ -469,15 +606,18 @@ async function main() {
   themeButton(els.theme);
   wrapButton(els.wrap, setWrap);
 
-  const q = new URLSearchParams(location.search);
-  bar.show({ q: q.get("q"), re: q.get("re") === "1", cs: q.get("cs") === "1" });
+  const v = readView(location);
+  bar.show(v.filter);
+  state.q = v.query;
+  query.show(state.q);
+  if (v.tz) times.setZone(v.tz);
   setStatus(Status.CONNECTING);
   const streams = await pollStreams();
   if (!streams) {
     setStatus(Status.OFFLINE, "cannot reach the server");
   }
   if (els.q.value) bar.apply();
-  const want = (q.get("s") || "").split(",").filter((id) => state.byId.has(id));
+  const want = v.ids.filter((id) => state.byId.has(id));
   const ids = want.length ? want : state.streams.length ? [state.streams[0].id] : [];
   if (!ids.length) {
     els.top.textContent = "no streams yet: waiting for files to match";
@@ -490,9 +630,11 @@ async function main() {
     }, 500);
     return;
   }
-  const linked = location.hash.slice(1) || null;
-  state.linked = linked;
-  await openView(ids, { linked: ids.length === 1 ? linked : null });
+  state.at = v.at;
+  state.linked = v.linked;
+  if (v.badAt) toast("that link's time is not RFC 3339 with a zone");
+  const single = ids.length === 1;
+  await openView(ids, { linked: single ? state.linked : null, at: single ? state.at : null });
   writeUrl();
 }
 

@@ -32,9 +32,11 @@ export class Conn {
    * @param {(stream:string, entries:object[]) => void} o.onEntries
    * @param {(status:string, detail?:string) => void} o.onStatus
    * @param {boolean} [o.forcePoll]
+   * @param {string} [o.q] the server-side query (`q=`): only matching entries come
    */
   constructor(o) {
     this.streams = o.streams.slice();
+    this.q = o.q || "";
     this.cursors = new Map(o.cursors);
     this.onEntries = o.onEntries;
     this.onStatus = o.onStatus;
@@ -128,7 +130,10 @@ export class Conn {
 
   deliver(stream, entries, next) {
     if (this.closed || this.paused || !this.streams.includes(stream)) return;
-    if (entries.length) this.cursors.set(stream, entries[entries.length - 1].cursor);
+    // With `q`, `next` may lie past the last match (the lines after it were examined and did
+    // not match): resuming from it does not scan them again.
+    if (this.q && next) this.cursors.set(stream, next);
+    else if (entries.length) this.cursors.set(stream, entries[entries.length - 1].cursor);
     else if (next) this.cursors.set(stream, next);
     if (entries.length) this.onEntries(stream, entries);
   }
@@ -136,6 +141,7 @@ export class Conn {
   sseUrl() {
     const multi = this.streams.length > 1;
     const q = new URLSearchParams();
+    if (this.q) q.set("q", this.q);
     if (multi) {
       q.set("streams", this.streams.join(","));
       const after = [];
@@ -216,6 +222,7 @@ export class Conn {
       } else q.set("last", "0");
       first = false;
       q.set("limit", String(POLL_LIMIT));
+      if (this.q) q.set("q", this.q);
       let d;
       try {
         const r = await fetch(`api/streams/${encodeURIComponent(stream)}/lines?${q}`, {

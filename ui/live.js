@@ -13,7 +13,7 @@ const ALIVE_MS = 20000; // tell the worker this tab is still there (see relay.js
 // A SharedWorker is shared by script URL *and* name: a tab of a newer page must not join a
 // worker of an older one still running in the browser, so the name carries the version of the
 // messages between them. Bump it whenever they change.
-const RELAY_NAME = "cometail-relay/1";
+const RELAY_NAME = "cometail-relay/2";
 
 let port = null; // null: not tried yet; false: no shared worker here
 let nextId = 1;
@@ -70,7 +70,7 @@ class SharedConn {
 
   start() {
     subs.set(this.id, this);
-    port.postMessage({ t: "subscribe", id: this.id, streams: this.streams, cursors: Object.fromEntries(this.cursors) });
+    port.postMessage({ t: "subscribe", id: this.id, streams: this.streams, q: this.o.q || "", cursors: Object.fromEntries(this.cursors) });
   }
 
   close() {

@@ -2,7 +2,8 @@
 // remembered in localStorage where the browser allows it (it may not: then they last as long
 // as the page).
 
-function remember(key, value) {
+/** Store a choice (quietly nothing where storage is off). */
+export function remember(key, value) {
   try {
     localStorage.setItem(key, value);
   } catch {
@@ -10,7 +11,8 @@ function remember(key, value) {
   }
 }
 
-function recall(key) {
+/** A stored choice, or null. */
+export function recall(key) {
   try {
     return localStorage.getItem(key);
   } catch {

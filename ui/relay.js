@@ -15,6 +15,9 @@
 // pages from the tab's cursor and holds the live entries meanwhile, until an entry is in both
 // (the join), then sends the held entries after the join and follows live. Each entry reaches
 // each subscription once, in order.
+//
+// A subscription may carry a query (`q`, filtered on the server): subscriptions with the same
+// query share connections, and a different query gets connections of its own.
 
 import { Conn, Status } from "./conn.js";
 
@@ -34,10 +37,11 @@ let paused = false; // a test hook paused the connection
 
 /** One tab's subscription to some streams. */
 class Sub {
-  constructor(owner, id, streams, cursors) {
+  constructor(owner, id, streams, cursors, q) {
     this.owner = owner;
     this.id = id;
     this.streams = streams;
+    this.q = q || "";
     // Per catching-up stream: `a` the tab's cursor, `held` the live entries since the
     // connection's position `from`, `fetching` while a page is being read.
     this.catching = new Map();
@@ -45,7 +49,7 @@ class Sub {
     this.closed = false;
     for (const s of streams) {
       const c = cursors[s] || null;
-      const conn = connOf(s);
+      const conn = connOf(s, this.q);
       if (!conn) {
         this.fresh.set(s, c);
         continue;
@@ -95,7 +99,7 @@ class Sub {
         const before = st.held.length; // held before the page was asked for
         let d;
         try {
-          d = await lines(stream, st.a);
+          d = await lines(stream, st.a, this.q);
         } catch (e) {
           if (e.status >= 400 && e.status < 500 && e.status !== 429) {
             // The server will not read from this cursor (the stream is gone, or it refuses
@@ -154,8 +158,9 @@ class Sub {
   }
 }
 
-async function lines(stream, after) {
+async function lines(stream, after, query) {
   const q = new URLSearchParams({ after, limit: String(PAGE) });
+  if (query) q.set("q", query);
   const r = await fetch(`api/streams/${encodeURIComponent(stream)}/lines?${q}`, { cache: "no-store" });
   if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
   return r.json();
@@ -167,11 +172,14 @@ function allSubs() {
   return out;
 }
 
-/** The streams some subscription needs, in a stable order. */
+/** The streams some subscription needs, per query, in a stable order. */
 function wanted() {
-  const set = new Set();
-  for (const sub of allSubs()) for (const s of sub.streams) set.add(s);
-  return [...set].sort();
+  const byQ = new Map();
+  for (const sub of allSubs()) {
+    if (!byQ.has(sub.q)) byQ.set(sub.q, new Set());
+    for (const s of sub.streams) byQ.get(sub.q).add(s);
+  }
+  return [...byQ.keys()].sort().map((q) => ({ q, streams: [...byQ.get(q)].sort() }));
 }
 
 /** Reopen the connection when the union of streams changed (soon, in one go). */
@@ -181,23 +189,27 @@ function reconcile(now) {
     reopenTimer = setTimeout(() => reconcile(true), REOPEN_DELAY_MS);
     return;
   }
-  const want = wanted();
   const groups = [];
-  for (let i = 0; i < want.length; i += GROUP) groups.push(want.slice(i, i + GROUP));
-  const key = (lists) => lists.map((g) => g.join("\n")).join("\n\n");
-  if (key(groups) === key(conns.map((c) => c.streams))) return;
-  const cursors = new Map();
-  for (const s of want) {
-    const conn = connOf(s);
-    cursors.set(s, conn ? conn.cursors.get(s) || null : startCursor(s));
+  for (const { q, streams } of wanted()) {
+    for (let i = 0; i < streams.length; i += GROUP) groups.push({ q, streams: streams.slice(i, i + GROUP) });
+  }
+  const key = (list) => list.map((g) => `${g.q}\n${g.streams.join("\n")}`).join("\n\n");
+  if (key(groups) === key(conns)) return;
+  const cursors = new Map(); // `q` NUL stream -> cursor
+  for (const { q, streams } of groups) {
+    for (const s of streams) {
+      const conn = connOf(s, q);
+      cursors.set(`${q}\0${s}`, conn ? conn.cursors.get(s) || null : startCursor(s, q));
+    }
   }
   for (const c of conns) c.close();
   statuses.clear();
-  conns = groups.map((streams) => {
+  conns = groups.map(({ q, streams }) => {
     const c = new Conn({
       streams,
-      cursors: new Map(streams.map((s) => [s, cursors.get(s)])),
-      onEntries,
+      q,
+      cursors: new Map(streams.map((s) => [s, cursors.get(`${q}\0${s}`)])),
+      onEntries: (s, es) => onEntries(q, s, es),
       onStatus: (st, detail) => onStatus(c, st, detail),
     });
     return c;
@@ -208,9 +220,9 @@ function reconcile(now) {
   }
 }
 
-/** The connection following `stream`, if any. */
-function connOf(stream) {
-  return conns.find((c) => c.streams.includes(stream));
+/** The connection following `stream` under query `q`, if any. */
+function connOf(stream, q) {
+  return conns.find((c) => c.q === q && c.streams.includes(stream));
 }
 
 /**
@@ -218,8 +230,8 @@ function connOf(stream) {
  * subscription that asked for it with one (that one is then in step; others catch up), or
  * from now.
  */
-function startCursor(stream) {
-  const asking = allSubs().filter((sub) => sub.fresh && sub.fresh.has(stream));
+function startCursor(stream, q) {
+  const asking = allSubs().filter((sub) => sub.q === q && sub.fresh && sub.fresh.has(stream));
   let c = null;
   for (const sub of asking) c = c || sub.fresh.get(stream);
   for (const sub of asking) {
@@ -230,8 +242,8 @@ function startCursor(stream) {
   return c;
 }
 
-function onEntries(stream, entries) {
-  for (const sub of allSubs()) if (sub.streams.includes(stream)) sub.live(stream, entries);
+function onEntries(q, stream, entries) {
+  for (const sub of allSubs()) if (sub.q === q && sub.streams.includes(stream)) sub.live(stream, entries);
 }
 
 /** Every tab shows one status: live when every connection is, else the first that is not. */
@@ -248,7 +260,7 @@ function onStatus(conn, s, detail) {
 function onMessage(owner, m) {
   owner.heard = performance.now();
   if (m.t === "subscribe") {
-    const sub = new Sub(owner, m.id, m.streams, m.cursors || {});
+    const sub = new Sub(owner, m.id, m.streams, m.cursors || {}, m.q);
     owner.subs.set(m.id, sub);
     owner.port.postMessage({ t: "status", s: status.s, detail: status.detail });
     reconcile(false);

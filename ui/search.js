@@ -48,8 +48,11 @@ export class SearchPanel {
     });
   }
 
-  /// The query in the `q` grammar: the box's text, or a regex when `.*` is pressed.
+  /// The query in the `q` grammar: the query box's text when it has some (it is `q` already),
+  /// else the filter box's text, as a regex when `.*` is pressed.
   query() {
+    const server = document.getElementById("query");
+    if (server && server.value.trim()) return server.value.trim();
     const text = this.input.value.trim();
     if (!text) return "";
     return this.regex() ? `/${text}/` : text;

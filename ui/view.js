@@ -5,7 +5,9 @@
 // positions are `index * rowH`. With wrapping, a row's height is computed, not measured: the
 // log font is monospace and rows wrap at any character (`overflow-wrap: anywhere`), so a
 // row's line count is `ceil(cells / columns)`; rows get that height explicitly and the prefix
-// sums of heights locate rows in O(log n).
+// sums of heights locate rows in O(log n). An expanded row (a structured line's fields, a
+// record's further lines) adds whole lines below its own, so while one is open the prefix sums
+// are used without wrapping too.
 //
 // Rows are kept in document order, so a selection across several rows copies them in order.
 // Log text only ever enters the DOM through textContent / text nodes.
@@ -42,9 +44,12 @@ export function isTextField(el) {
   return !!(el && el.isContentEditable);
 }
 
-/** Append `plain` (with ANSI `segs` and highlight `ranges`) to `parent` as DOM nodes. */
-export function buildText(parent, plain, segs, ranges) {
-  const limit = Math.min(plain.length, MAX_RENDER_CHARS);
+/**
+ * Append `plain` (with ANSI `segs` and highlight `ranges`) to `parent` as DOM nodes; only its
+ * first `stop` characters when given (a record's first line).
+ */
+export function buildText(parent, plain, segs, ranges, stop) {
+  const limit = Math.min(plain.length, MAX_RENDER_CHARS, stop === undefined ? Infinity : stop);
   const pieces = segs || [{ t: plain, st: null }];
   let pos = 0;
   let ri = 0;
@@ -75,7 +80,7 @@ export function buildText(parent, plain, segs, ranges) {
     }
     pos += seg.t.length;
   }
-  if (plain.length > limit) {
+  if (plain.length > limit && limit === MAX_RENDER_CHARS) {
     const more = document.createElement("span");
     more.className = "more";
     more.textContent = ` … ${plain.length - limit} more characters (copy the line to get them)`;
@@ -87,16 +92,23 @@ export class LogView {
   /**
    * @param {HTMLElement} scroller the scrolling element
    * @param {HTMLElement} spacer its only in-flow child, sized to the full height
-   * @param {object} hooks {build(entry) -> row element, onScroll(user), resized(),
-   *   labelCols()}; `onScroll(user)` says whether the user moved the view (see userScrolled)
+   * @param {object} hooks {build(entry, previous entry) -> row element, onScroll(user), resized(),
+   *   prefixCols(), display(entry), extraLines(entry)}; `onScroll(user)` says whether the user
+   *   moved the view (see userScrolled); `prefixCols` is the width of the columns before the
+   *   text (stream label, time), `display` the text a row shows on its first line (for
+   *   wrapped heights), `extraLines` the lines an expanded row adds below it
    */
   constructor(scroller, spacer, hooks) {
     this.el = scroller;
     this.spacer = spacer;
     this.hooks = hooks;
     this.rows = [];
+    // How many of `rows` are laid out. The page may hand over an array it goes on appending
+    // to; rows past `n` wait for the next setRows, so the geometry never runs ahead of the DOM.
+    this.n = 0;
     this.wrap = false;
-    this.tops = null; // prefix sums (wrap mode), length rows.length + 1
+    this.tops = null; // prefix sums (wrap mode, or rows open), length rows.length + 1
+    this.opened = new Set(); // expanded entries
     this.live = new Map(); // entry -> element currently in the DOM
     this.ranges = null;
     this.gen = 0; // bump to force re-rendering of every row (filter, theme of labels...)
@@ -165,6 +177,9 @@ export class LogView {
    */
   strayed() {
     if (Math.abs(this.pos - this.lastSet) <= 2) return false;
+    // A box whose size the page has not taken in yet (the resize observer runs after this
+    // event) is in flux: the browser moved scrollTop, not the user. The end is pinned again.
+    if (this.el.clientHeight !== this.viewH || this.el.clientWidth !== this.width) return false;
     return this.el.scrollTop + this.el.clientHeight < this.el.scrollHeight - 2;
   }
 
@@ -204,26 +219,49 @@ export class LogView {
 
   columns() {
     // Two spare pixels: sub-pixel character widths must not wrap a line one column early.
-    const pad = this.padX + 2 + this.hooks.labelCols() * this.charW;
+    const pad = this.padX + 2 + this.hooks.prefixCols() * this.charW;
     return Math.max(10, Math.floor((this.el.clientWidth - pad) / this.charW));
   }
 
+  /** Are row heights other than one line each (wrapping, or a row open)? */
+  variable() {
+    return this.wrap || this.opened.size > 0;
+  }
+
   rowHeight(e) {
-    if (!this.wrap) return this.rowH;
+    if (!this.variable()) return this.rowH;
+    const extra = e.open ? this.hooks.extraLines(e) : 0;
+    if (!this.wrap) return this.rowH + extra * this.lineH;
     const cols = this.cols;
-    if (e.hc !== cols) {
+    if (e.hc !== cols || e.hx !== extra) {
       e.hc = cols;
-      e.h = Math.max(1, Math.ceil(cells(plainText(e)) / cols)) * this.lineH;
+      e.hx = extra;
+      const text = this.hooks.display(e);
+      e.h = (Math.max(1, Math.ceil(cells(text === null ? plainText(e) : text) / cols)) + extra) * this.lineH;
     }
     return e.h;
   }
 
+  /** Open or close entry `e`'s expansion (its row is built again). */
+  setOpen(e, on) {
+    if (!!e.open === on) return;
+    const anchor = this.anchor();
+    e.open = on;
+    if (on) this.opened.add(e);
+    else this.opened.delete(e);
+    const el = this.live.get(e);
+    if (el) el.gen = -1;
+    this.relayout();
+    this.restore(anchor);
+    this.render();
+  }
+
   relayout() {
-    if (!this.wrap) {
+    if (!this.variable()) {
       this.tops = null;
     } else {
       this.cols = this.columns();
-      const n = this.rows.length;
+      const n = this.n;
       const tops = new Float64Array(n + 1);
       let y = 0;
       for (let i = 0; i < n; i++) {
@@ -237,18 +275,18 @@ export class LogView {
   }
 
   total() {
-    return this.wrap ? this.tops[this.rows.length] : this.rows.length * this.rowH;
+    return this.tops ? this.tops[this.n] : this.n * this.rowH;
   }
 
   top(i) {
-    return this.wrap ? this.tops[i] : i * this.rowH;
+    return this.tops ? this.tops[i] : i * this.rowH;
   }
 
   /** Index of the row at offset y. */
   indexAt(y) {
-    const n = this.rows.length;
+    const n = this.n;
     if (!n) return 0;
-    if (!this.wrap) return Math.max(0, Math.min(n - 1, Math.floor(y / this.rowH)));
+    if (!this.tops) return Math.max(0, Math.min(n - 1, Math.floor(y / this.rowH)));
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {
@@ -263,6 +301,17 @@ export class LogView {
   setRows(rows, keepAnchor) {
     const anchor = keepAnchor ? this.anchor() : null;
     this.rows = rows;
+    this.n = rows.length;
+    // Forget expansions of entries no longer shown (trimmed, filtered out).
+    if (this.opened.size) {
+      const shown = new Set(rows);
+      for (const e of this.opened) {
+        if (!shown.has(e)) {
+          e.open = false;
+          this.opened.delete(e);
+        }
+      }
+    }
     this.relayout();
     if (anchor) this.restore(anchor);
     this.render();
@@ -285,7 +334,7 @@ export class LogView {
   }
 
   anchor() {
-    if (!this.rows.length) return null;
+    if (!this.n) return null;
     const i = this.indexAt(this.pos);
     return { seq: this.rows[i].seq, off: this.pos - this.top(i) };
   }
@@ -293,7 +342,7 @@ export class LogView {
   /** Index of the first row with seq >= `seq` (rows are sorted by seq). */
   findSeq(seq) {
     let lo = 0;
-    let hi = this.rows.length;
+    let hi = this.n;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (this.rows[mid].seq < seq) lo = mid + 1;
@@ -304,7 +353,7 @@ export class LogView {
 
   restore(a) {
     if (!a) return;
-    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.rows.length - 1));
+    const i = Math.min(this.findSeq(a.seq), Math.max(0, this.n - 1));
     const off = this.rows[i] && this.rows[i].seq === a.seq ? a.off : 0;
     this.scrollTo(this.top(i) + off);
   }
@@ -335,7 +384,7 @@ export class LogView {
 
   /** First and last row index drawn. */
   range() {
-    const n = this.rows.length;
+    const n = this.n;
     if (!n) return [0, -1];
     const a = this.indexAt(this.pos);
     const b = this.indexAt(this.pos + this.viewH);
@@ -351,7 +400,7 @@ export class LogView {
       let el = this.live.get(e);
       if (!el || el.gen !== this.gen) {
         if (el) el.remove();
-        el = this.hooks.build(e);
+        el = this.hooks.build(e, i > 0 ? this.rows[i - 1] : null);
         el.gen = this.gen;
         changed = true;
       }
@@ -360,7 +409,7 @@ export class LogView {
         el.y = y;
         el.style.transform = `translateY(${y}px)`;
       }
-      if (this.wrap) {
+      if (this.tops) {
         const h = `${this.rowHeight(e)}px`;
         if (el.style.height !== h) el.style.height = h;
       } else if (el.style.height) el.style.height = "";
@@ -390,12 +439,13 @@ export class LogView {
   }
 
   hasRows() {
-    return this.rows.length > 0;
+    return this.n > 0;
   }
 
   /** Index of entry `e` among the rows, or -1. */
   indexOf(e) {
-    return this.rows.indexOf(e);
+    const i = this.rows.indexOf(e);
+    return i < this.n ? i : -1;
   }
 
   /** The first row drawn (on screen or just above it), or null. */
@@ -428,9 +478,14 @@ export class LogView {
     return this.total() - (this.pos + this.viewH) < this.viewH * screens;
   }
 
+  /** Do the rows fill at least `screens` screen heights? */
+  fills(screens) {
+    return this.total() >= this.viewH * screens;
+  }
+
   /** Are the first `n` rows (of at least one) on screen? */
   showsFirstRows(n) {
-    return this.rows.length > 0 && this.pos < this.rowH * n;
+    return this.n > 0 && this.pos < this.rowH * n;
   }
 
   /** The element showing `e`, if it is in the DOM. */

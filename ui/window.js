@@ -11,6 +11,12 @@
 // holds its own cursors), the scroller, or what "following" means: the page tells it through
 // hooks. Every entry gets a `seq`, increasing in window order, which the scroller anchors on.
 // A closed window (the user opened another view) ignores whatever its fetches bring back.
+//
+// A view may carry a query (`q`, filtered on the server): every read asks with it, and the
+// window pages from the server's `prev`/`next` (the last entries *examined*), not from its own
+// first and last entries, since a sparse query's page may end far from its last match, or
+// hold none when the scan budget ran out. A window may also open at a time (`at`): the page
+// of entries from the first record at or after it, and the page before.
 
 const RETAIN = 100000; // entries kept in memory per view
 const SLACK = 10000; // trim in chunks, not on every append
@@ -44,12 +50,14 @@ export class EntryWindow {
    * @param {() => number|null} hooks.shownSeq `seq` of the first entry on screen
    * @param {(msg: string) => void} hooks.warn a fetch failed
    */
-  constructor(ids, hooks) {
+  constructor(ids, hooks, q) {
     this.ids = ids;
+    this.q = q || "";
     this.merged = ids.length > 1;
     this.hooks = hooks;
     this.entries = [];
     this.headPrev = null;
+    this.tailNext = null; // where the next newer page starts, when the window stops short of the end
     this.tailComplete = true;
     this.pending = [];
     this.pendingEpoch = 0; // bumped when `pending` overflowed and was forgotten
@@ -66,8 +74,9 @@ export class EntryWindow {
     this.closed = true;
   }
 
-  async api(id, params) {
-    const d = await this.hooks.api(linesUrl(id, params));
+  async api(id, params, unfiltered) {
+    const p = this.q && !unfiltered ? { ...params, q: this.q } : params;
+    const d = await this.hooks.api(linesUrl(id, p));
     if (this.closed) throw new ClosedError();
     return d;
   }
@@ -103,8 +112,9 @@ export class EntryWindow {
   /** The note shown above the first line, or "". */
   topNote() {
     if (this.merged) return "merged view · open a single stream to page through its earlier history";
-    if (this.headPrev === null && this.entries.length) return "start of file";
-    if (this.headPrev) return "loading earlier lines…";
+    if (this.headPrev === null && this.entries.length) return this.q ? "start of file · no earlier matches" : "start of file";
+    if (this.headPrev === null && this.q) return "no matches";
+    if (this.headPrev) return this.q ? "searching earlier lines…" : "loading earlier lines…";
     return "";
   }
 
@@ -141,12 +151,15 @@ export class EntryWindow {
    * around `linked`. Returns `{cursors, jump}` for the connection to start from, or null when
    * the window was closed meanwhile. `jump` is undefined without `linked`, else the linked
    * entry (null when it is gone); a window opened around a line does not reach the live end.
+   * With `at` (epoch ms, one stream) the window opens at that time instead, and `jump` is the
+   * first entry at or after it.
    */
-  async load(initial, linked) {
+  async load(initial, linked, at) {
     const cursors = new Map();
     let jump;
     try {
-      if (!this.merged && linked) jump = await this.loadAround(linked, cursors);
+      if (!this.merged && at != null) jump = await this.loadAt(at, cursors);
+      else if (!this.merged && linked) jump = await this.loadAround(linked, cursors);
       else await this.loadLast(initial, cursors);
     } catch (e) {
       if (this.closed) return null;
@@ -165,18 +178,52 @@ export class EntryWindow {
       all = all.concat(d.entries.map((e) => this.stamp(e, this.ids[k])));
     });
     if (this.merged) {
-      // History has no arrival times: keep each stream's history together, then timed ones.
-      const untimed = all.filter((e) => !e.time);
-      const timed = all.filter((e) => e.time).sort((a, b) => a.time - b.time);
-      all = untimed.concat(timed);
+      if (all.length && all.every((e) => e.ts !== undefined || e.notice !== undefined)) {
+        // Every line has its event time: the history in time order (a stable sort keeps each
+        // stream's own order among equal times; a notice takes its stream's previous time).
+        const key = new Map();
+        const last = new Map();
+        for (const e of all) {
+          if (e.ts !== undefined) last.set(e.stream, e.ts);
+          key.set(e, e.ts !== undefined ? e.ts : last.get(e.stream) || 0);
+        }
+        all.sort((a, b) => key.get(a) - key.get(b));
+      } else {
+        // History has no arrival times: keep each stream's history together, then timed ones.
+        const untimed = all.filter((e) => !e.time);
+        const timed = all.filter((e) => e.time).sort((a, b) => a.time - b.time);
+        all = untimed.concat(timed);
+      }
       this.headPrev = null;
     } else this.headPrev = parts[0].prev;
     this.add(all, "back");
   }
 
+  async loadAt(at, cursors) {
+    const id = this.ids[0];
+    // The connection starts at the live end (read without the query: the end is the end).
+    const tail = await this.api(id, { last: 1 }, true);
+    cursors.set(id, tail.next || lastOf(tail.entries));
+    let after = await this.api(id, { at: String(at), limit: AROUND });
+    let head;
+    if (after.entries.length) {
+      head = after.prev ? await this.api(id, { before: after.prev, limit: AROUND }) : { entries: [], prev: null };
+      this.tailNext = after.next;
+    } else {
+      this.hooks.warn("nothing at or after that time: showing the end");
+      head = await this.api(id, { last: AROUND });
+      after = { entries: [] };
+      this.tailNext = head.next;
+    }
+    this.headPrev = head.prev;
+    this.add(head.entries.concat(after.entries), "back");
+    this.tailComplete = false;
+    return after.entries.length ? after.entries[0] : null;
+  }
+
   async loadAround(c, cursors) {
     const id = this.ids[0];
-    const tail = await this.api(id, { last: 1 });
+    const tail = await this.api(id, { last: 1 }, true);
     cursors.set(id, tail.next || lastOf(tail.entries));
     let head;
     let after = await this.api(id, { after: c, limit: AROUND });
@@ -187,6 +234,7 @@ export class EntryWindow {
       after = { entries: [] };
     }
     this.headPrev = head.prev;
+    this.tailNext = after.next || head.next || null;
     this.add(head.entries.concat(after.entries), "back");
     // Whatever was appended after the cursor taken for the connection arrives live (pending).
     this.tailComplete = false;
@@ -233,6 +281,7 @@ export class EntryWindow {
       if (!this.merged) this.headPrev = this.firstCursor();
     } else {
       this.entries = this.entries.slice(0, this.entries.length - over);
+      this.tailNext = this.lastCursor();
       if (this.tailComplete) {
         this.tailComplete = false;
         this.pending = [];
@@ -247,17 +296,18 @@ export class EntryWindow {
     const rest = this.pending.filter((e) => !e.cursor || !seen.has(e.cursor));
     this.pending = [];
     this.tailComplete = true;
+    this.tailNext = null;
     this.add(rest, "back");
   }
 
   /** Fetch the page before the first entry (one stream only). */
   async loadOlder() {
-    const before = this.firstCursor();
+    const before = this.headPrev;
     if (!before || this.merged) return;
     this.loadingHead = true;
     try {
       const d = await this.api(this.ids[0], { before, limit: PAGE });
-      if (this.firstCursor() !== before) return; // the window moved meanwhile
+      if (this.headPrev !== before) return; // the window moved meanwhile
       this.add(d.entries.map((e) => this.stamp(e)), "front");
       this.headPrev = d.prev;
       this.hooks.changed(true);
@@ -272,16 +322,18 @@ export class EntryWindow {
 
   /** Fetch the page after the last entry, towards the live end. */
   async loadNewer() {
-    const after = this.lastCursor();
+    const after = this.tailNext || this.lastCursor();
     if (!after || this.merged) return;
     this.loadingTail = true;
     const epoch = this.pendingEpoch;
     try {
       const d = await this.api(this.ids[0], { after, limit: PAGE });
-      if (this.lastCursor() !== after || this.tailComplete) return;
+      if ((this.tailNext || this.lastCursor()) !== after || this.tailComplete) return;
       const got = d.entries.map((e) => this.stamp(e));
       this.add(got, "back");
-      if (got.length < PAGE && epoch === this.pendingEpoch) this.finishCatchUp(got);
+      this.tailNext = d.next || this.lastCursor();
+      const budget = !!(d.scanned && d.scanned.budget);
+      if (got.length < PAGE && !budget && epoch === this.pendingEpoch) this.finishCatchUp(got);
       this.hooks.changed(true);
       this.trim("front");
     } catch (e) {
@@ -334,18 +386,16 @@ export class EntryWindow {
     if (this.merged || this.headPrev === null) return true;
     this.loadingHead = true;
     try {
-      let before = this.firstCursor();
       const chunks = [];
       let count = 0;
       let prev = this.headPrev;
       while (prev) {
-        const d = await this.api(this.ids[0], { before, limit: START_PAGE });
+        const d = await this.api(this.ids[0], { before: prev, limit: START_PAGE });
         chunks.unshift(d.entries.map((e) => this.stamp(e)));
         count += d.entries.length;
         while (count - chunks[chunks.length - 1].length >= RETAIN) count -= chunks.pop().length;
+        if (!d.entries.length && d.prev === prev) break; // nothing moved: do not spin
         prev = d.prev;
-        if (!d.entries.length) break;
-        before = d.entries[0].cursor;
       }
       this.add(chunks.flat(), "front");
       this.headPrev = prev || null;

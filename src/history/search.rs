@@ -373,10 +373,17 @@ impl Scan<'_> {
     }
 
     /// Matching lines of `region` (whole lines, starting at file offset `base`), in order.
-    fn matches_in(&self, unit: &Unit, region: &[u8], base: u64, out: &mut Vec<Entry>) {
+    fn matches_in(&mut self, unit: &Unit, region: &[u8], base: u64, out: &mut Vec<Entry>) {
         let max = self.stream.max_line_bytes();
         let mut pos = 0;
+        let mut tested = 0u32;
         while let Some(hit) = self.prefilter.find(region, pos) {
+            tested = tested.wrapping_add(1);
+            // Many candidates (a query without a prefilter) make a block slow: keep the
+            // progress cadence and notice a cancellation between blocks too.
+            if tested % 1024 == 0 && !self.progress(false) {
+                break;
+            }
             let start = memrchr(b'\n', &region[..hit]).map_or(0, |i| i + 1).max(pos);
             let end = memchr(b'\n', &region[hit..]).map_or(region.len(), |i| hit + i);
             let bytes = &region[start..end];

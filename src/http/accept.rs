@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::detach::Handoff;
 use super::error::ApiError;
 use super::guard::LocalAddr;
 use super::late::{HeadClock, Late};
@@ -103,21 +104,42 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().ok();
+        // A plain-text connection's socket can be taken out of hyper by a streaming answer
+        // (`detach.rs`); its permit then goes with it.
+        let (socket, permit) = match &tls {
+            None => (
+                Socket::Plain(Handoff::new(tcp, permit, connections.clone())),
+                None,
+            ),
+            Some(_) => (Socket::Tls(tcp), Some(permit)),
+        };
+        let handoff = match &socket {
+            Socket::Plain(handoff) => Some(handoff.clone()),
+            Socket::Tls(_) => None,
+        };
+        let taker = handoff.clone();
         let started = Arc::new(AtomicBool::new(false));
         let seen = started.clone();
         let clock = HeadClock::default();
         let in_time = clock.clone();
-        let service =
-            app.clone()
-                .map_request(move |mut req: HttpRequest<hyper::body::Incoming>| {
-                    seen.store(true, Ordering::Relaxed);
-                    in_time.disarm();
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    if let Some(local) = local {
-                        req.extensions_mut().insert(LocalAddr(local));
-                    }
-                    req
-                });
+        let service = app
+            .clone()
+            .map_request(move |mut req: HttpRequest<hyper::body::Incoming>| {
+                seen.store(true, Ordering::Relaxed);
+                in_time.disarm();
+                if let Some(handoff) = &handoff {
+                    handoff.request(&req);
+                }
+                req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(local) = local {
+                    req.extensions_mut().insert(LocalAddr(local));
+                }
+                req
+            })
+            .map_response(move |res| match &taker {
+                Some(handoff) => handoff.take_over(res),
+                None => res,
+            });
         let builder = builder.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
@@ -126,17 +148,21 @@ pub async fn serve(
             // timeout starts only once it knows the protocol, and a client that sends nothing
             // (or half an HTTP/2 preface) must not hold a connection forever.
             let deadline = tokio::time::Instant::now() + header_timeout;
-            let io: Box<dyn Io> = match tls {
-                Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                            clock.speaks_http2();
+            let _permit = permit;
+            let io: Box<dyn Io> = match (tls, socket) {
+                (Some(tls), Socket::Tls(tcp)) => {
+                    match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+                        Ok(Ok(stream)) => {
+                            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                                clock.speaks_http2();
+                            }
+                            Box::new(Late::new(stream, clock.clone()))
                         }
-                        Box::new(Late::new(stream, clock.clone()))
+                        _ => return,
                     }
-                    _ => return,
-                },
-                None => Box::new(Late::new(tcp, clock.clone())),
+                }
+                (_, Socket::Plain(handoff)) => Box::new(Late::new(handoff.io(), clock.clone())),
+                (None, Socket::Tls(_)) => return,
             };
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(io),
@@ -167,7 +193,6 @@ pub async fn serve(
                     }
                 }
             }
-            drop(permit);
         });
     }
     connections.close();
@@ -177,6 +202,15 @@ pub async fn serve(
     {
         tracing::warn!("connections still open at the shutdown deadline were dropped");
     }
+}
+
+/// An accepted connection before its protocol is served.
+enum Socket {
+    /// Plain text: hyper reads and writes through the handoff, which a streaming answer may
+    /// take the socket from.
+    Plain(Handoff),
+    /// TLS: the handshake comes first, and the connection stays in hyper.
+    Tls(tokio::net::TcpStream),
 }
 
 /// A connection's byte stream: TCP, or TLS over TCP.

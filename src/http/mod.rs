@@ -17,6 +17,7 @@ mod at;
 mod auth;
 mod base;
 mod compress;
+mod detach;
 mod error;
 mod filter;
 mod grep;

@@ -10,12 +10,14 @@
 //! sent on every tick of the shared keep-alive ticker (every 15 s).
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::watch;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -23,13 +25,14 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::select_all;
 
 use super::AppState;
+use super::detach::Detachable;
 use super::error::ApiError;
 use super::filter::{self, Filter};
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
 use super::streams::{Slot, StreamCap};
-use crate::stream::{Cursor, Page, Query, Stream};
+use crate::stream::{Answer, Cursor, Page, Query, Stream};
 
 /// Least time between two progress events (no entries, a moved id) of a sparse `q` scan.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -179,6 +182,13 @@ struct Feed {
     q: Option<Filter>,
     /// When the last event was sent, to pace progress events of a sparse filter.
     last_sent: Instant,
+    /// The version of the (single, unfiltered) stream at which this connection is known to
+    /// have sent everything: no read is needed until the version moves.
+    done_at: Option<u64>,
+    /// The keep-alive tick and shutdown, waited on across events: registering anew after each
+    /// event would take two locks shared by every connection, per client per event.
+    tick: Pin<Box<OwnedNotified>>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     /// This response's place under the per-address cap, held while the body lives.
     _slot: Slot,
 }
@@ -198,6 +208,8 @@ impl Feed {
         for (i, _) in &first {
             sent[*i] = false;
         }
+        let tick = Box::pin(app.keep_alive.clone().notified_owned());
+        let shutdown = Box::pin(app.shutdown.clone().cancelled_owned());
         Self {
             app,
             streams,
@@ -209,6 +221,9 @@ impl Feed {
             multiplexed,
             q: None,
             last_sent: Instant::now(),
+            done_at: None,
+            tick,
+            shutdown,
             _slot: slot,
         }
     }
@@ -279,17 +294,33 @@ impl Feed {
             } else if !self.multiplexed {
                 // The common fan-out case: many clients at the newest cursor of one stream
                 // share one encoded event.
-                let (stream, after) = (&self.streams[0], self.positions[0]);
-                if let Some((event, next)) = stream.shared_answer(after, versions[0]) {
-                    self.positions[0] = next;
-                    return Some(event);
+                let (stream, after, version) = (&self.streams[0], self.positions[0], versions[0]);
+                if let Some(answer) = stream.shared_answer(after, version) {
+                    self.positions[0] = answer.next;
+                    self.done_at = answer.complete.then_some(version);
+                    return Some(answer.bytes);
                 }
-                let page = ended(read_page(stream, Query::After(after), DEFAULT_LIMIT).await)?;
-                if !page.entries.is_empty() {
-                    let event = self.event(0, &page);
-                    stream.share_answer(after, versions[0], event.clone(), page.next);
-                    self.positions[0] = page.next;
-                    return Some(event);
+                if self.done_at != Some(version) {
+                    let query = Query::After(after);
+                    let page = ended(read_page(stream, query, DEFAULT_LIMIT).await)?;
+                    if !page.entries.is_empty() {
+                        let bytes = self.event(0, &page);
+                        // Checked after encoding, so `complete` covers every entry of
+                        // `version` (entries are cached before the version is bumped).
+                        let complete = stream
+                            .read_cached(&Query::After(page.next), 1)
+                            .is_some_and(|p| p.entries.is_empty());
+                        let answer = Answer {
+                            bytes: bytes.clone(),
+                            next: page.next,
+                            complete,
+                        };
+                        stream.share_answer(after, version, answer);
+                        self.positions[0] = page.next;
+                        self.done_at = complete.then_some(version);
+                        return Some(bytes);
+                    }
+                    self.done_at = Some(version);
                 }
             } else {
                 for i in 0..self.streams.len() {
@@ -301,24 +332,23 @@ impl Feed {
                     }
                 }
             }
-            let keep_alive = self.app.keep_alive.clone();
-            let tick = keep_alive.notified();
-            let shutdown = self.app.shutdown.clone();
+            let receivers = &mut self.receivers;
             let changed = async {
-                if let [rx] = &mut self.receivers[..] {
+                if let [rx] = &mut receivers[..] {
                     rx.changed().await
                 } else {
-                    select_all(self.receivers.iter_mut().map(|rx| Box::pin(rx.changed())))
+                    select_all(receivers.iter_mut().map(|rx| Box::pin(rx.changed())))
                         .await
                         .0
                 }
             };
             tokio::select! {
                 res = changed => if res.is_err() { return None },
-                () = tick => {
+                () = self.tick.as_mut() => {
+                    self.tick = Box::pin(self.app.keep_alive.clone().notified_owned());
                     return Some(Bytes::from_static(b": keep-alive\n\n"));
                 }
-                () = shutdown.cancelled() => return None,
+                () = self.shutdown.as_mut() => return None,
             }
         }
     }
@@ -331,14 +361,18 @@ fn ended(read: Result<Page, ApiError>) -> Option<Page> {
 
 fn sse_response(feed: Feed) -> Response {
     let retry = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
+    // Hyper sends it (TLS, HTTP/2), or the accept loop takes the socket and sends it itself
+    // (`detach.rs`): either way one chunk per event.
     let body = futures_util::stream::unfold((feed, Some(retry)), |(mut feed, hello)| async move {
         if let Some(hello) = hello {
-            return Some((Ok::<_, std::convert::Infallible>(hello), (feed, None)));
+            return Some((hello, (feed, None)));
         }
         let chunk = feed.next_chunk().await?;
-        Some((Ok(chunk), (feed, None)))
+        Some((chunk, (feed, None)))
     });
-    let mut response = Body::from_stream(body).into_response();
+    let detachable = Detachable::new(Box::pin(body));
+    let mut response = detachable.body().into_response();
+    response.extensions_mut().insert(detachable);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -8,6 +8,7 @@
 //! ever becomes a path: streams are only what was named here.
 
 mod glob;
+mod runner;
 mod spool;
 mod task;
 

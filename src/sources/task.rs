@@ -1,20 +1,19 @@
-//! The follower task of one stream: step the follower off the async workers whenever the
-//! watcher wakes it or its tick fires, and apply what it found to the stream.
+//! The task of one stream: the ticks, the end of standard input, and retiring deleted glob
+//! matches. The steps themselves run on the step threads ([`Runner`]): a file event queues
+//! one directly, and the task queues one at each tick.
 //!
-//! All file I/O of a step happens on a blocking thread: the follower's reads, and the first
-//! fill of the stream's cache from the file's last lines ([`Stream::prepare`]); the task only
-//! applies the prepared result under the stream's lock.
+//! All file I/O of a step happens on a step thread: the follower's reads, and the first fill
+//! of the stream's cache from the file's last lines ([`Stream::prepare`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-
+use super::runner::Runner;
 use super::spool::StopOnDrop;
 use super::{Kind, Sources};
-use crate::stream::{Phase, Stream, Update};
-use crate::tail::{Also, Event, Follower, StepPool, Watcher};
+use crate::stream::{Phase, Stream};
+use crate::tail::{Follower, Watcher};
 
 /// How often a stream whose directory is watched is looked at anyway, in case an event was
 /// missed (a file changed through another mount). Events are routed to the one follower they
@@ -25,30 +24,8 @@ const SAFETY_TICK: Duration = Duration::from_secs(10);
 /// How often a file that is being drained after a rotation is looked at.
 const DRAIN_TICK: Duration = Duration::from_millis(50);
 
-/// One step's outcome, prepared for the stream on the blocking thread.
-struct Stepped {
-    follower: Follower,
-    update: Update,
-    more: bool,
-    draining: bool,
-}
-
-/// Steps `follower` and prepares its events for `stream`, on a thread of `pool`.
-async fn step(pool: &StepPool, mut follower: Follower, stream: Arc<Stream>) -> Option<Stepped> {
-    pool.run(move || {
-        let step = follower.step(Instant::now());
-        Stepped {
-            follower,
-            update: stream.prepare(step.events),
-            more: step.more,
-            draining: step.draining,
-        }
-    })
-    .await
-}
-
 /// Stops waking a follower when its task ends, however it ends.
-struct Unwatch<'a>(&'a Watcher, Arc<Notify>);
+struct Unwatch<'a>(&'a Watcher, Arc<Runner>);
 
 impl Drop for Unwatch<'_> {
     fn drop(&mut self) {
@@ -57,7 +34,7 @@ impl Drop for Unwatch<'_> {
 }
 
 impl Sources {
-    /// Looks at `path` once, then starts the stream's follower task.
+    /// Looks at `path` once, then starts the stream's task.
     ///
     /// The first look happens before the server answers anyone, so that the first reader
     /// already sees the file's state and history.
@@ -68,17 +45,18 @@ impl Sources {
         stream: Arc<Stream>,
     ) {
         let follower = Follower::new(path, kind.follow_options(&self.config));
-        let spool = kind.spool().cloned();
-        let Some(first) = step(&self.steps, follower, stream.clone()).await else {
-            if let Some(spool) = &spool {
+        let runner = Runner::new(self, follower, stream.clone(), kind.spool().cloned());
+        let first = {
+            let runner = runner.clone();
+            self.steps.run(move || runner.step_guarded()).await
+        };
+        if first.is_none() || runner.outcome().is_none() {
+            self.watcher.forget(&runner);
+            if let Some(spool) = &runner.spool {
                 spool.stop();
             }
             return;
-        };
-        if let Some(spool) = &spool {
-            spool.report(first.update.events());
         }
-        stream.apply(first.update);
         // Like `tail -F`, say at start when a named file cannot be followed yet.
         let summary = stream.summary();
         if let Some(reason) = summary.reason.filter(|_| summary.state != "following") {
@@ -90,54 +68,23 @@ impl Sources {
         }
         let this = self.clone();
         self.tracker
-            .spawn(async move { this.follow(stream, first.follower, kind).await });
+            .spawn(async move { this.follow(runner, kind).await });
     }
 
-    /// The follower task of one stream. It ends on shutdown, when standard input has ended
-    /// and been read to its end, or when a glob match has been gone for `--retire-after`.
-    async fn follow(self: Arc<Self>, stream: Arc<Stream>, mut follower: Follower, kind: Kind) {
-        let spool = kind.spool().cloned();
+    /// The task of one stream. It ends on shutdown, when standard input has ended and been
+    /// read to its end, or when a glob match has been gone for `--retire-after`.
+    async fn follow(self: Arc<Self>, runner: Arc<Runner>, kind: Kind) {
         // However the task ends, the spool must not wait for it any more.
-        let _stop = spool.clone().map(StopOnDrop);
-        let wake = Arc::new(Notify::new());
-        let _unwatch = Unwatch(&self.watcher, wake.clone());
-        let mut watched = self.watcher.watch(follower.path(), &wake);
-        // The follower's rotated files (drained, retained): their events wake it too.
-        let mut also = Also::default();
+        let _stop = runner.spool.clone().map(StopOnDrop);
+        let _unwatch = Unwatch(&self.watcher, runner.clone());
+        let stream = runner.stream.clone();
         let mut retirement = Watch::default();
         loop {
-            // Read before the step: if input had ended by then, a step that leaves nothing
-            // more to read has read all of it.
-            let input_ended = spool.as_ref().is_some_and(|s| s.input_ended());
-            let Some(stepped) = step(&self.steps, follower, stream.clone()).await else {
+            let Some(outcome) = runner.outcome() else {
                 tracing::error!(stream = %stream.id(), "follower panicked; the stream stops");
                 return;
             };
-            follower = stepped.follower;
-            let events = stepped.update.events();
-            let rewatch = events.iter().any(|e| !matches!(e, Event::Lines { .. }));
-            if let Some(spool) = &spool {
-                spool.report(events);
-            }
-            stream.apply(stepped.update);
-            let now = Also {
-                draining: stepped
-                    .draining
-                    .then(|| follower.current().map(|g| g.id.ino))
-                    .flatten(),
-                retaining: follower.retained().is_some(),
-            };
-            if rewatch || !watched || now != also {
-                also = now;
-                watched = self.watcher.watch_more(follower.path(), also, &wake);
-            }
-            if stepped.more {
-                if self.cancel.is_cancelled() {
-                    return;
-                }
-                continue;
-            }
-            if input_ended && !stepped.draining {
+            if outcome.ended {
                 stream.set_phase(Phase::Ended);
                 return;
             }
@@ -155,18 +102,18 @@ impl Sources {
                     Retirement::LookAgainIn(left) => left,
                 };
             }
-            let tick = if stepped.draining {
+            let tick = if outcome.draining {
                 // Never slower than the poll interval the user asked for.
                 DRAIN_TICK.min(self.config.poll_interval)
-            } else if watched && stream.is_following() && spool.is_none() {
+            } else if outcome.watched && stream.is_following() && runner.spool.is_none() {
                 SAFETY_TICK
             } else {
                 self.config.poll_interval
             };
             let tick = retire_in.map_or(tick, |left: Duration| tick.min(left));
             tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(tick) => {}
+                () = runner.attention.notified() => {}
+                () = tokio::time::sleep(tick) => runner.schedule(),
                 () = self.cancel.cancelled() => return,
             }
         }

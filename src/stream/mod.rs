@@ -174,8 +174,19 @@ pub struct Stream {
 struct SharedAnswer {
     after: Cursor,
     version: u64,
-    answer: Bytes,
-    next: Cursor,
+    answer: Answer,
+}
+
+/// An encoded answer shared by readers at the same cursor (see [`Stream::shared_answer`]).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The encoded event.
+    pub bytes: Bytes,
+    /// The cursor after its last entry.
+    pub next: Cursor,
+    /// Whether nothing followed `next` when it was encoded: a reader that sent it needs no
+    /// further read until the version moves.
+    pub complete: bool,
 }
 
 /// What `GET /api/streams` says of a stream.
@@ -252,24 +263,23 @@ impl Stream {
     /// appended, so an answer computed at one version is still a correct (prefix) answer at any
     /// later version; the version in the key only makes readers that saw newer entries compute
     /// a fresher answer.
-    pub fn shared_answer(&self, after: Cursor, version: u64) -> Option<(Bytes, Cursor)> {
+    pub fn shared_answer(&self, after: Cursor, version: u64) -> Option<Answer> {
         let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         shared
             .as_ref()
             .filter(|s| s.after == after && s.version == version)
-            .map(|s| (s.answer.clone(), s.next))
+            .map(|s| s.answer.clone())
     }
 
     /// Offers an encoded answer to readers asking the same question; see
     /// [`Stream::shared_answer`].
-    pub fn share_answer(&self, after: Cursor, version: u64, answer: Bytes, next: Cursor) {
+    pub fn share_answer(&self, after: Cursor, version: u64, answer: Answer) {
         let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         if shared.as_ref().is_none_or(|s| s.version <= version) {
             *shared = Some(SharedAnswer {
                 after,
                 version,
                 answer,
-                next,
             });
         }
     }

@@ -26,12 +26,13 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
 use super::generation::Generation;
 use super::identity::FileId;
-use super::open::{OpenFile, Read, last_line_start};
+use super::open::{LiveStart, OpenFile, Read, last_line_start};
+use super::skipped;
 
 /// Follows one path; see the module documentation.
 #[derive(Debug)]
@@ -47,7 +48,15 @@ pub struct Follower {
     state: Option<FileState>,
     /// A step has run: only the very first look starts at the file's last line.
     looked: bool,
+    /// The files of the last [`SEEN`] generations opened, newest last: a file beside the path
+    /// that is none of them was never read (see [`skipped`]).
+    seen: std::collections::VecDeque<FileId>,
+    /// When a step last saw the path name the open file.
+    named_at: SystemTime,
 }
+
+/// How many generations' files [`Follower`] remembers as read.
+const SEEN: usize = 16;
 
 /// Where the follower is. Each state owns the data it needs, so the states the design forbids
 /// (a held next file with nothing being drained, a loss time without an open file) cannot be
@@ -101,6 +110,8 @@ impl Follower {
             retained: None,
             state: None,
             looked: false,
+            seen: std::collections::VecDeque::new(),
+            named_at: SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -140,6 +151,7 @@ impl Follower {
                 step.more = self.read(&mut open, &mut step.events);
                 match look(&self.path) {
                     Look::File(meta) if open.is(&FileId::of(&meta)) => {
+                        self.named_at = SystemTime::now();
                         self.set_state(FileState::Following, &mut step.events);
                         Phase::Following(open)
                     }
@@ -166,13 +178,16 @@ impl Follower {
         match look(&self.path) {
             Look::File(meta) => {
                 if let Some(mut open) = self.resume(&FileId::of(&meta)) {
+                    self.named_at = SystemTime::now();
                     self.set_state(FileState::Following, &mut step.events);
                     step.more |= self.read(&mut open, &mut step.events);
                     return Phase::Following(open);
                 }
-                let detail = (self.next_seq > 0)
-                    .then(|| format!("{} was created again", self.path.display()));
-                self.open(File::open(&self.path), detail, step)
+                let notice = (self.next_seq > 0).then(|| Notice {
+                    kind: NoticeKind::Rotated,
+                    detail: format!("{} was created again", self.path.display()),
+                });
+                self.open(File::open(&self.path), notice, step)
             }
             Look::Absent(state) => {
                 self.set_state(state, &mut step.events);
@@ -214,6 +229,7 @@ impl Follower {
                 let id = FileId::of(&meta);
                 if old.is(&id) {
                     // The path names the followed file again (renamed back).
+                    self.named_at = SystemTime::now();
                     self.set_state(FileState::Following, &mut step.events);
                     return Phase::Following(old);
                 }
@@ -276,22 +292,53 @@ impl Follower {
                 older.release();
             }
         }
+        let file = match next {
+            Some(next) => Ok(next.file),
+            None if path_named => File::open(&self.path),
+            None => return Phase::Closed,
+        };
+        let notice = self.replaced(file.as_ref().ok());
+        self.open(file, Some(notice), step)
+    }
+
+    /// The notice for a new file under the path, after the generation being left: a
+    /// `gap` when files the path named in between were never read (replaced faster than the
+    /// follower looked), naming them; otherwise `rotated`.
+    fn replaced(&self, next: Option<&File>) -> Notice {
         let detail = format!("{} now names a new file", self.path.display());
-        match next {
-            Some(next) => self.open(Ok(next.file), Some(detail), step),
-            None if path_named => self.open(File::open(&self.path), Some(detail), step),
-            None => Phase::Closed,
+        let skipped = next
+            .and_then(|f| f.metadata().ok())
+            .map(|meta| {
+                let seen: Vec<FileId> = self.seen.iter().copied().collect();
+                skipped::between(&self.path, self.named_at, &FileId::of(&meta), &seen)
+            })
+            .unwrap_or_default();
+        if skipped.is_empty() {
+            return Notice {
+                kind: NoticeKind::Rotated,
+                detail,
+            };
+        }
+        let names: Vec<_> = skipped.iter().map(|n| n.to_string_lossy()).collect();
+        Notice {
+            kind: NoticeKind::Gap,
+            detail: format!(
+                "{detail}; {} file(s) it named in between were replaced before they could be \
+                 read, now: {}",
+                skipped.len(),
+                names.join(", ")
+            ),
         }
     }
 
     /// Starts a new generation on `file` and reads it.
-    fn open(&mut self, file: io::Result<File>, detail: Option<String>, step: &mut Step) -> Phase {
+    fn open(&mut self, file: io::Result<File>, notice: Option<Notice>, step: &mut Step) -> Phase {
         let opened = file.and_then(|file| {
             let meta = file.metadata()?;
             let from = if self.opts.start_at_end && !self.looked {
                 last_line_start(&file, meta.len())?
             } else {
-                0
+                LiveStart::at(0)
             };
             Ok((file, meta, from))
         });
@@ -314,12 +361,15 @@ impl Follower {
                 return Phase::Closed;
             }
         };
-        let notice = detail
-            .filter(|_| self.opts.announce_rotation)
-            .map(|detail| Notice {
-                kind: NoticeKind::Rotated,
-                detail,
-            });
+        self.named_at = SystemTime::now();
+        let id = open.generation().id;
+        if !self.seen.contains(&id) {
+            if self.seen.len() == SEEN {
+                self.seen.pop_front();
+            }
+            self.seen.push_back(id);
+        }
+        let notice = notice.filter(|_| self.opts.announce_rotation);
         step.events.push(open.opened(notice));
         self.set_state(FileState::Following, &mut step.events);
         step.more |= self.read(&mut open, &mut step.events);

@@ -40,6 +40,9 @@ pub struct Splitter {
     line_len: u64,
     /// Invariant: `head.len() <= max_line_bytes + 1`.
     head: Vec<u8>,
+    /// The first line began before the splitter's first byte, out of sight: its bytes are
+    /// not its beginning, so none are kept (its `head` stays empty and it reads as cut).
+    mid_line: bool,
 }
 
 impl Splitter {
@@ -50,6 +53,18 @@ impl Splitter {
             line_start: offset,
             line_len: 0,
             head: Vec::new(),
+            mid_line: false,
+        }
+    }
+
+    /// A splitter whose next byte at `offset` is inside a line that began earlier, further
+    /// back than anyone looked. That line comes out with the bytes seen (its length from
+    /// `offset`) but an empty head, so [`line_text`] marks it truncated: its end is never
+    /// passed off as a whole line.
+    pub fn mid_line(offset: u64, max_line_bytes: usize) -> Self {
+        Self {
+            mid_line: true,
+            ..Self::new(offset, max_line_bytes)
         }
     }
 
@@ -76,7 +91,11 @@ impl Splitter {
                 Some(i) => (&buf[..i], true),
                 None => (buf, false),
             };
-            let room = cap.saturating_sub(self.head.len());
+            let room = if self.mid_line {
+                0
+            } else {
+                cap.saturating_sub(self.head.len())
+            };
             self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
             self.line_len += chunk.len() as u64;
             if complete {
@@ -87,6 +106,7 @@ impl Splitter {
                 };
                 self.line_start = line.end();
                 self.line_len = 0;
+                self.mid_line = false;
                 emit(line);
                 buf = &buf[chunk.len() + 1..];
             } else {
@@ -112,6 +132,7 @@ impl Splitter {
         // to move past what was consumed.
         self.line_start += self.line_len;
         self.line_len = 0;
+        self.mid_line = false;
         Some(line)
     }
 }
@@ -196,6 +217,23 @@ mod tests {
             ("a".repeat(16).into(), true)
         );
         assert_eq!(lines[1].start, 20_001);
+    }
+
+    #[test]
+    fn a_line_begun_out_of_sight_is_marked_cut_not_passed_off_as_whole() {
+        let mut s = Splitter::mid_line(100, 16);
+        let mut out = Vec::new();
+        s.push(b"tail of a long line\nnext\n", |l| out.push(l));
+        assert_eq!((out[0].start, out[0].len), (100, 19));
+        assert_eq!(line_text(&out[0].head, out[0].len, 16), ("".into(), true));
+        assert_eq!(
+            line_text(&out[1].head, out[1].len, 16),
+            ("next".into(), false)
+        );
+        let mut s = Splitter::mid_line(0, 16);
+        s.push(b"never ended", |_| unreachable!("no newline"));
+        let last = s.finish().expect("the unfinished fragment");
+        assert_eq!(line_text(&last.head, last.len, 16), ("".into(), true));
     }
 
     #[test]

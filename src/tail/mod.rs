@@ -13,6 +13,7 @@ pub(crate) mod identity;
 pub(crate) mod lines;
 pub(crate) mod open;
 pub(crate) mod pool;
+pub(crate) mod skipped;
 pub(crate) mod watch;
 
 pub use event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
@@ -21,4 +22,4 @@ pub use generation::Generation;
 pub use identity::FileId;
 pub use lines::{RawLine, Splitter, line_text};
 pub use pool::StepPool;
-pub use watch::{Also, Watcher};
+pub use watch::{Also, Wake, Watcher};

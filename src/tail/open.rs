@@ -59,6 +59,25 @@ pub(crate) struct OpenFile {
     tail: Vec<u8>,
 }
 
+/// Where live delivery of a new generation starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LiveStart {
+    /// The first byte delivered live.
+    pub(crate) offset: u64,
+    /// `offset` is inside a line whose start was not found (see [`last_line_start`]).
+    pub(crate) mid_line: bool,
+}
+
+impl LiveStart {
+    /// At the start of a line.
+    pub(crate) fn at(offset: u64) -> Self {
+        Self {
+            offset,
+            mid_line: false,
+        }
+    }
+}
+
 impl OpenFile {
     /// Starts generation `seq` on `file`, delivering live from byte `from`.
     ///
@@ -68,9 +87,13 @@ impl OpenFile {
         file: File,
         meta: &Metadata,
         seq: u64,
-        from: u64,
+        from: LiveStart,
         max_line_bytes: usize,
     ) -> io::Result<Self> {
+        let LiveStart {
+            offset: from,
+            mid_line,
+        } = from;
         let file = Arc::new(file);
         let generation = Arc::new(Generation::new(seq, FileId::of(meta), file.clone(), from));
         generation.fill_prefix(&file, meta.len())?;
@@ -78,7 +101,11 @@ impl OpenFile {
             generation,
             file,
             offset: from,
-            splitter: Splitter::new(from, max_line_bytes),
+            splitter: if mid_line {
+                Splitter::mid_line(from, max_line_bytes)
+            } else {
+                Splitter::new(from, max_line_bytes)
+            },
             tail: Vec::new(),
         })
     }
@@ -396,23 +423,37 @@ impl OpenFile {
 
 /// Offset where the file's last line starts (just past its last `\n`, or 0).
 ///
-/// Looks back at most 64 MiB; a longer unterminated last line is skipped (reading starts at the
-/// end), since it would be cut to `max_line_bytes` anyway.
+/// Looks back at most 64 MiB. A longer unterminated last line is not looked into further:
+/// reading starts at the end, inside that line, and the splitter is told so (its end comes
+/// out marked as cut, never as a whole line).
 ///
 /// # Errors
 /// Fails when the file cannot be read.
-pub(crate) fn last_line_start(file: &File, size: u64) -> io::Result<u64> {
-    const LOOK_BACK: u64 = 64 << 20;
+pub(crate) fn last_line_start(file: &File, size: u64) -> io::Result<LiveStart> {
+    last_line_start_within(file, size, LOOK_BACK)
+}
+
+/// How far back the first look searches for the start of the last line.
+const LOOK_BACK: u64 = 64 << 20;
+
+fn last_line_start_within(file: &File, size: u64, look_back: u64) -> io::Result<LiveStart> {
     let mut buf = vec![0u8; 64 << 10];
     let mut end = size;
-    while end > 0 && size - end < LOOK_BACK {
+    while end > 0 && size - end < look_back {
         let start = end.saturating_sub(buf.len() as u64);
         let len = usize::try_from(end - start).unwrap_or(buf.len());
         let n = read_full_at(file, &mut buf[..len], start)?;
         if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
-            return Ok(start + i as u64 + 1);
+            return Ok(LiveStart::at(start + i as u64 + 1));
         }
         end = start;
     }
-    Ok(if end == 0 { 0 } else { size })
+    Ok(if end == 0 {
+        LiveStart::at(0)
+    } else {
+        LiveStart {
+            offset: size,
+            mid_line: true,
+        }
+    })
 }

@@ -59,6 +59,15 @@ impl StepPool {
         Self { jobs }
     }
 
+    /// Queues `work` for one of the pool's threads without waiting for it; a panic in it is
+    /// contained. Returns `false` when no step thread runs.
+    pub fn spawn(&self, work: impl FnOnce() + Send + 'static) -> bool {
+        let job: Job = Box::new(move || {
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(work));
+        });
+        self.jobs.send(job).is_ok()
+    }
+
     /// Runs `work` (a follower's step and what goes with it) on one of the pool's threads.
     /// `None` when it panicked (or no step thread could be started).
     pub async fn run<T, F>(&self, work: F) -> Option<T>

@@ -23,6 +23,33 @@ use std::time::{Duration, Instant};
 use notify::{EventKind, RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
 
+/// Something file events wake: a task waiting on a [`Notify`], or a follower whose step is
+/// queued on the step threads at once (no async hop between the event and the read).
+///
+/// `wake` runs on the watcher's event thread with the routes locked: it must not block, and
+/// must not call back into the [`Watcher`].
+pub trait Wake: Send + Sync {
+    /// The files it follows may have changed.
+    fn wake(self: Arc<Self>);
+}
+
+impl Wake for Notify {
+    fn wake(self: Arc<Self>) {
+        self.notify_one();
+    }
+}
+
+/// A registered waker and its identity (the address of what it points to).
+type Waker = Arc<dyn Wake>;
+
+fn id_of(wake: &Waker) -> usize {
+    Arc::as_ptr(wake).cast::<()>() as usize
+}
+
+fn same(a: &Waker, b: &Waker) -> bool {
+    id_of(a) == id_of(b)
+}
+
 /// How often creating the OS watcher is tried again after it failed.
 const RETRY: Duration = Duration::from_secs(30);
 
@@ -55,12 +82,12 @@ struct Dir {
     /// The directory was moved or deleted: the watch follows the old inode, not the path.
     stale: bool,
     /// Followers by the name they follow in this directory.
-    names: HashMap<OsString, Vec<Arc<Notify>>>,
+    names: HashMap<OsString, Vec<Waker>>,
     /// Followers draining a renamed file of this directory, by the file's inode.
-    inodes: HashMap<u64, Vec<Arc<Notify>>>,
+    inodes: HashMap<u64, Vec<Waker>>,
     /// Followers holding a rotated file of this directory, with their file name: woken by
     /// the removal of a name that starts with it.
-    removals: Vec<(OsString, Arc<Notify>)>,
+    removals: Vec<(OsString, Waker)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,13 +144,14 @@ impl Watcher {
     /// Wakes `wake` on changes that may concern `path`; returns whether that is covered by
     /// file events (otherwise the caller must poll). Call it again whenever the path's
     /// directories may have changed; it is cheap when nothing did.
-    pub fn watch(&self, path: &Path, wake: &Arc<Notify>) -> bool {
+    pub fn watch<W: Wake + 'static>(&self, path: &Path, wake: &Arc<W>) -> bool {
         self.watch_more(path, Also::default(), wake)
     }
 
     /// As [`Watcher::watch`], and also wakes `wake` for the follower's other files in the
     /// path's directory, whatever their names; see [`Also`].
-    pub fn watch_more(&self, path: &Path, also: Also, wake: &Arc<Notify>) -> bool {
+    pub fn watch_more<W: Wake + 'static>(&self, path: &Path, also: Also, wake: &Arc<W>) -> bool {
+        let wake: Waker = wake.clone();
         let mut os = self.lock_os();
         if os.watcher.is_none()
             && !self.poll_only
@@ -160,7 +188,7 @@ impl Watcher {
         // in `route`: never call it with `routes` locked.
         let todo = {
             let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-            routes.register(wake, &keys);
+            routes.register(&wake, &keys);
             routes.needing_watch(&keys)
         };
         let mut covered = !keys.is_empty();
@@ -186,9 +214,10 @@ impl Watcher {
     }
 
     /// Stops waking `wake` (its follower has ended).
-    pub fn forget(&self, wake: &Arc<Notify>) {
+    pub fn forget<W: Wake + 'static>(&self, wake: &Arc<W>) {
+        let wake: Waker = wake.clone();
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        routes.register(wake, &[]);
+        routes.register(&wake, &[]);
     }
 
     fn lock_os(&self) -> std::sync::MutexGuard<'_, Os> {
@@ -230,8 +259,8 @@ impl Watcher {
 
 impl Routes {
     /// Replaces what `wake` is registered for with `keys`.
-    fn register(&mut self, wake: &Arc<Notify>, keys: &[(PathBuf, Key)]) {
-        let id = Arc::as_ptr(wake) as usize;
+    fn register(&mut self, wake: &Waker, keys: &[(PathBuf, Key)]) {
+        let id = id_of(wake);
         let old = self.keys.remove(&id).unwrap_or_default();
         if old != keys {
             for (dir, key) in &old {
@@ -305,13 +334,13 @@ impl Routes {
                 continue;
             };
             for wake in dir.names.get(name).into_iter().flatten() {
-                wake.notify_one();
+                wake.clone().wake();
             }
             if matches!(event.kind, EventKind::Remove(_)) {
                 let removed = name.as_encoded_bytes();
                 for (followed, wake) in &dir.removals {
                     if removed.starts_with(followed.as_encoded_bytes()) {
-                        wake.notify_one();
+                        wake.clone().wake();
                     }
                 }
             }
@@ -319,7 +348,7 @@ impl Routes {
                 // Only while some follower drains a renamed file: one `lstat` per event.
                 if let Ok(meta) = std::fs::symlink_metadata(path) {
                     for wake in dir.inodes.get(&meta.ino()).into_iter().flatten() {
-                        wake.notify_one();
+                        wake.clone().wake();
                     }
                 }
             }
@@ -338,11 +367,11 @@ impl Dir {
         }
     }
 
-    fn remove(&mut self, key: &Key, wake: &Arc<Notify>) {
+    fn remove(&mut self, key: &Key, wake: &Waker) {
         match key {
             Key::Name(name) => {
                 if let Some(list) = self.names.get_mut(name) {
-                    list.retain(|w| !Arc::ptr_eq(w, wake));
+                    list.retain(|w| !same(w, wake));
                     if list.is_empty() {
                         self.names.remove(name);
                     }
@@ -350,24 +379,22 @@ impl Dir {
             }
             Key::Inode(ino) => {
                 if let Some(list) = self.inodes.get_mut(ino) {
-                    list.retain(|w| !Arc::ptr_eq(w, wake));
+                    list.retain(|w| !same(w, wake));
                     if list.is_empty() {
                         self.inodes.remove(ino);
                     }
                 }
             }
-            Key::Removals(name) => self
-                .removals
-                .retain(|(n, w)| !(n == name && Arc::ptr_eq(w, wake))),
+            Key::Removals(name) => self.removals.retain(|(n, w)| !(n == name && same(w, wake))),
         }
     }
 
     fn wake_all(&self) {
         for wake in self.names.values().chain(self.inodes.values()).flatten() {
-            wake.notify_one();
+            wake.clone().wake();
         }
         for (_, wake) in &self.removals {
-            wake.notify_one();
+            wake.clone().wake();
         }
     }
 }

@@ -10,8 +10,7 @@ enum ServerOp {
     WritePartial(u8),
     /// Rename, write this many lines to the renamed file, reopen, write a line.
     Rotate(u8),
-    /// Truncate the file to zero (copytruncate); see the FIXME on `server_op`.
-    #[allow(dead_code)]
+    /// Truncate the file to zero (copytruncate).
     Truncate,
     Pause(u8),
 }
@@ -30,6 +29,7 @@ fn server_op() -> impl Strategy<Value = ServerOp> {
         2 => (8u8..17).prop_map(ServerOp::WritePartial),
         3 => (0u8..5).prop_map(ServerOp::Rotate),
         2 => (0u8..60).prop_map(ServerOp::Pause),
+        1 => Just(ServerOp::Truncate),
     ]
 }
 

@@ -226,3 +226,26 @@ async fn limit_bounds_entries_and_sse_carries_its_headers() {
         "a retry hint comes before the first event"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_several_pages_reaches_every_sse_client_without_a_further_append() {
+    // Clients at the same cursor share one encoded event per page; a burst longer than a page
+    // must still be sent whole, not held until the next append.
+    let s = Server::start(&["{dir}/f.log"]).await;
+    append(&s.path("f.log"), "first\n");
+    s.wait_last("f.log", "first").await;
+    let url = format!("{}/api/streams/f.log/events?last=1", s.url);
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut conn = Connection::open(&s.client, &url, None).await;
+        conn.entries(1, 5 * SEC).await;
+        clients.push(conn);
+    }
+    let burst: String = (0..2_500).map(|i| format!("burst {i}\n")).collect();
+    append(&s.path("f.log"), &burst);
+    let expected: Vec<String> = (0..2_500).map(|i| format!("burst {i}")).collect();
+    for conn in &mut clients {
+        let (entries, _) = conn.entries(expected.len(), 10 * SEC).await;
+        assert_eq!(line_texts(&entries), expected);
+    }
+}
