@@ -16,7 +16,7 @@ declare -A layer=(
   [main]=10 [root]=9 [roles]=9
   [http]=8 [agent]=8
   [config]=7 [hub]=7
-  [sources]=6 [cli]=6 [engine]=6
+  [sources]=6 [cli]=6 [engine]=6 [history]=6
   [stream]=5
   [tail]=4
   [query]=3

@@ -17,6 +17,8 @@ command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 # The packaging tests: the unit file's check and the man page's rendering.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v man >/dev/null 2>&1 || need+=(man-db)
+# The real logrotate for the rotation-chain tests.
+[ -x /usr/sbin/logrotate ] || need+=(logrotate)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -157,6 +157,21 @@ pub struct Cli {
     #[arg(long, env = "COMETAIL_MAX_LONG_POLLS", default_value_t = 10_000)]
     pub max_long_polls: usize,
 
+    /// Also read these files as older history of the followed file in their directory
+    /// (logrotate's `olddir`, other naming schemes); may be repeated. Rotated siblings named
+    /// `NAME.N`, `NAME-DATE` (optionally `.gz`) are found without it.
+    #[arg(long, env = "COMETAIL_ROTATED", value_name = "GLOB")]
+    pub rotated: Vec<String>,
+
+    /// Do not read rotated files: history ends at the oldest generation cometail saw.
+    #[arg(long, env = "COMETAIL_NO_ROTATED")]
+    pub no_rotated: bool,
+
+    /// Most whole-history searches running at once; one more gets 503 (0: the number of
+    /// cores less one, at least 1).
+    #[arg(long, env = "COMETAIL_MAX_SEARCHES", default_value_t = 0)]
+    pub max_searches: usize,
+
     /// Serve the page's files from this directory instead of the copy built in (UI work).
     #[arg(long, env = "COMETAIL_ASSETS", value_name = "DIR")]
     pub assets: Option<PathBuf>,

@@ -61,6 +61,11 @@ pub struct Config {
     pub max_connections: usize,
     /// Most long polls held at once.
     pub max_long_polls: usize,
+    /// Where files' history continues: rotated siblings and `--rotated` globs (`None`:
+    /// `--no-rotated`).
+    pub rotated: Option<crate::stream::Rotated>,
+    /// Most whole-history searches at once.
+    pub max_searches: usize,
     /// Serve the UI from this directory instead of the embedded copy.
     pub assets: Option<PathBuf>,
     /// Who may read; [`Auth::is_on`] is false when anyone who reaches the port may.
@@ -161,6 +166,7 @@ impl Config {
             records: self.records,
             memory: self.memory,
             retire_after: self.retire_after,
+            rotated: self.rotated.clone(),
         }
     }
 
@@ -257,6 +263,13 @@ impl Config {
                 ));
             }
         }
+        let rotated = rotated(&cli)?;
+        let max_searches = match cli.max_searches {
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
+            n => n,
+        };
         let auth = auth(&cli)?;
         let addrs = bind_addrs(&cli.bind, cli.port)?;
         if let Some(public) = addrs.iter().find(|a| !a.ip().is_loopback()) {
@@ -349,9 +362,29 @@ impl Config {
             retire_after: cli.retire_after,
             max_connections: cli.max_connections,
             max_long_polls: cli.max_long_polls,
+            rotated,
+            max_searches,
             assets: cli.assets,
         })
     }
+}
+
+/// `--rotated` globs, unless `--no-rotated`.
+fn rotated(cli: &Cli) -> Result<Option<crate::stream::Rotated>, ConfigError> {
+    if cli.no_rotated {
+        return Ok(None);
+    }
+    let patterns = cli
+        .rotated
+        .iter()
+        .map(|p| {
+            glob::Pattern::new(p).map_err(|e| ConfigError::Glob {
+                pattern: p.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(crate::stream::Rotated { patterns }))
 }
 
 /// The addresses of every `--bind`: an IP address (IPv6 with or without brackets) as given,

@@ -12,13 +12,14 @@
 //! [`run`] ties it together; the binary is a thin shim around it, and tests run it in-process.
 
 // Layers, top first; a module imports only from layers below it (`scripts/layers.sh`
-// checks this): `http` > `config` > `sources` | `cli` > `stream` > `tail` > `query` > `parse` > the leaves
+// checks this): `http` > `config` > `sources` | `cli` | `history` > `stream` > `tail` > `query` > `parse` > the leaves
 // `credentials`, `tls`, `logging`, `shutdown`.
 pub mod agent;
 pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod engine;
+pub mod history;
 pub mod http;
 pub mod hub;
 pub mod logging;

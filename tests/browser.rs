@@ -12,6 +12,7 @@ mod proxy;
 mod query;
 mod records;
 mod render;
+mod search;
 mod security;
 mod support;
 mod tabs;

@@ -13,6 +13,7 @@
 //              timebar.js its controls
 //   url.js     the page's address, which holds the view
 //   prefs.js   the theme and wrap choices, remembered
+//   search.js  the whole-history search panel
 // This file holds what joins them: which view is open (streams, query, time), whether the page
 // follows the live end, the header's controls and keys.
 
@@ -29,6 +30,7 @@ import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
 import { Picker } from "./picker.js";
+import { SearchPanel } from "./search.js";
 
 const INITIAL = 1000; // `last=` on open
 const STREAMS_POLL_MS = 3000;
@@ -162,6 +164,12 @@ const bar = new FilterBar(
     decided: () => schedule(true),
   },
 );
+
+new SearchPanel({
+  current: () => (win && !win.merged ? win.ids[0] : null),
+  input: els.q,
+  regex: () => els.re.getAttribute("aria-pressed") === "true",
+});
 
 let dirty = false;
 let rowsDirty = false;

@@ -31,6 +31,7 @@ mod merge;
 mod metrics;
 mod params;
 mod read;
+mod search;
 mod sse;
 mod streams;
 mod throttle;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub keep_alive: Arc<Notify>,
     /// What `/metrics` reports (`metrics.rs`).
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Permits for whole-history searches (`--max-searches`).
+    pub(crate) searches: Arc<Semaphore>,
 }
 
 /// How often every streaming response sends a keep-alive comment. An idle response wakes
@@ -103,6 +106,7 @@ impl AppState {
         metrics.collect(sources.clone(), long_polls.clone(), config.max_long_polls);
         let metrics = Arc::new(metrics);
         Self {
+            searches: search::searches(config.max_searches),
             metrics,
             sources,
             config,
@@ -155,6 +159,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/lines", get(api::lines))
         .route("/api/streams/{id}/events", get(sse::events))
         .route("/api/streams/{id}/raw", get(api::raw))
+        .route("/api/streams/{id}/search", get(search::search))
         .route("/api/events", get(sse::multiplexed))
         .route("/metrics", get(metrics::scrape));
     layered(reading, state)

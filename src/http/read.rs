@@ -45,13 +45,49 @@ pub(super) async fn read_page(
     query: Query,
     limit: usize,
 ) -> Result<Page, ApiError> {
-    if let Some(page) = stream.read_cached(&query, limit) {
-        return Ok(page);
+    let chained = stream.rotated().is_some();
+    if let (Query::After(c) | Query::Before(c), true) = (&query, chained) {
+        if stream.let_go(c).is_some() {
+            // A cursor into a generation the stream let go: its text may be in a rotated
+            // file now, and the cursor is read there.
+            let s = stream.clone();
+            let moved = tokio::task::spawn_blocking(move || crate::history::rebind(&s, &query))
+                .await
+                .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")))?;
+            if let Some(moved) = moved {
+                let s = stream.clone();
+                return tokio::task::spawn_blocking(move || {
+                    crate::history::read(&s, &moved, limit)
+                })
+                .await
+                .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")));
+            }
+        }
     }
-    let s = stream.clone();
-    tokio::task::spawn_blocking(move || s.read(&query, limit))
-        .await
-        .map_err(|e| ApiError::Internal(format!("reading history: {e}")))
+    if chained && crate::history::involves(&query) {
+        // A cursor into a rotated file: the chain answers (`history`).
+        let s = stream.clone();
+        return tokio::task::spawn_blocking(move || crate::history::read(&s, &query, limit))
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")));
+    }
+    let page = match stream.read_cached(&query, limit) {
+        Some(page) => page,
+        None => {
+            let s = stream.clone();
+            tokio::task::spawn_blocking(move || s.read(&query, limit))
+                .await
+                .map_err(|e| ApiError::Internal(format!("reading history: {e}")))?
+        }
+    };
+    if chained && page.prev.is_none() && !matches!(query, Query::After(_)) {
+        // The stream's own history starts here; older history is in its rotated files.
+        let s = stream.clone();
+        return tokio::task::spawn_blocking(move || crate::history::extend_back(&s, page, limit))
+            .await
+            .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")));
+    }
+    Ok(page)
 }
 
 /// Waits until entries after the query's cursor exist and returns them; `None` when the

@@ -67,6 +67,8 @@ pub struct Settings {
     pub memory: usize,
     /// How long a deleted glob match is listed as `gone` before its stream is dropped.
     pub retire_after: Duration,
+    /// Where files' history continues (their rotated siblings); `None`: it does not.
+    pub rotated: Option<crate::stream::Rotated>,
 }
 
 /// What a stream follows; it decides the stream's id, where the first look starts and whether
@@ -344,6 +346,9 @@ impl Sources {
                 Stream::new(id, name, limits, self.budget.clone())
                     .with_zone(self.config.timezone.clone()),
             );
+            if let (Some(rotated), false) = (&self.config.rotated, matches!(kind, Kind::Stdin(_))) {
+                stream.set_rotated(rotated.clone());
+            }
             streams.push(stream.clone());
             stream
         };

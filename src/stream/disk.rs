@@ -10,8 +10,32 @@ use std::io;
 
 use memchr::{memchr, memrchr};
 
-use crate::tail::generation::read_full_at;
 use crate::tail::lines::{RawLine, Splitter};
+
+/// Bytes readable at any offset: a followed file, or a rotated one (plain or decompressed).
+pub(crate) trait ReadAt {
+    /// Fills `buf` from `offset`; returns the bytes read (fewer only at the end).
+    ///
+    /// # Errors
+    /// Fails when the bytes cannot be read.
+    fn read_full_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn read_full_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        crate::tail::generation::read_full_at(self, buf, offset)
+    }
+}
+
+impl<T: ReadAt + ?Sized> ReadAt for std::sync::Arc<T> {
+    fn read_full_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        (**self).read_full_at(buf, offset)
+    }
+}
+
+fn read_full_at(file: &(impl ReadAt + ?Sized), buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    file.read_full_at(buf, offset)
+}
 
 const BLOCK: usize = 64 << 10;
 
@@ -26,7 +50,7 @@ pub(crate) struct Extent {
 
 /// Lines that start at or after byte `from` and before `extent.end`, at most `limit`.
 pub(crate) fn lines_from(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     from: u64,
     extent: Extent,
     max_line_bytes: usize,
@@ -59,7 +83,11 @@ pub(crate) fn lines_from(
 }
 
 /// The first line boundary at or after `from` (0, or just past a `\n`), if before `end`.
-fn boundary_at_or_after(file: &File, from: u64, end: u64) -> io::Result<Option<u64>> {
+fn boundary_at_or_after(
+    file: &(impl ReadAt + ?Sized),
+    from: u64,
+    end: u64,
+) -> io::Result<Option<u64>> {
     if from == 0 {
         return Ok((end > 0).then_some(0));
     }
@@ -91,7 +119,7 @@ pub(crate) enum Top {
 /// first of them is the generation's first line (nothing earlier remains).
 #[cfg(test)]
 pub(crate) fn lines_before(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     before: u64,
     extent: Extent,
     max_line_bytes: usize,
@@ -104,7 +132,7 @@ pub(crate) fn lines_before(
 /// [`lines_before`], saying what lies above the lines; never scans more than [`LOOK_BACK`]
 /// bytes for one line's start, so a multi-GiB line costs a bounded read, not a scan of it.
 pub(crate) fn lines_before_bounded(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     before: u64,
     extent: Extent,
     max_line_bytes: usize,
@@ -169,7 +197,11 @@ enum Back {
     TooFar,
 }
 
-fn first_newline_at_or_after(file: &File, from: u64, end: u64) -> io::Result<Option<u64>> {
+fn first_newline_at_or_after(
+    file: &(impl ReadAt + ?Sized),
+    from: u64,
+    end: u64,
+) -> io::Result<Option<u64>> {
     let mut offset = from;
     let mut buf = vec![0u8; 4096];
     while offset < end {
@@ -189,14 +221,14 @@ fn first_newline_at_or_after(file: &File, from: u64, end: u64) -> io::Result<Opt
 }
 
 /// Reads a file backwards in blocks, keeping the last block read.
-struct BackReader<'a> {
-    file: &'a File,
+struct BackReader<'a, R: ReadAt + ?Sized> {
+    file: &'a R,
     /// Offset of `buf[0]` in the file.
     start: u64,
     buf: Vec<u8>,
 }
 
-impl BackReader<'_> {
+impl<R: ReadAt + ?Sized> BackReader<'_, R> {
     /// Loads the block that ends at `end`.
     fn load(&mut self, end: u64) -> io::Result<()> {
         let start = end.saturating_sub(BLOCK as u64);

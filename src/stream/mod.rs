@@ -13,8 +13,9 @@
 
 mod budget;
 mod cursor;
-mod disk;
+pub(crate) mod disk;
 mod entry;
+mod foreign;
 mod gap;
 mod preload;
 mod read;
@@ -44,6 +45,8 @@ pub use budget::MemoryBudget;
 pub use cursor::{Cursor, CursorError};
 use entry::cursor_for;
 pub use entry::{Entry, Facts};
+pub(crate) use foreign::FOREIGN_LIFE;
+pub use foreign::Rotated;
 pub use preload::Update;
 pub use read::{Page, Query};
 pub use records::CLOSE_AFTER;
@@ -186,6 +189,8 @@ pub struct Stream {
     shared: Mutex<Option<SharedAnswer>>,
     /// What it has taken in, for `/metrics`.
     stats: Stats,
+    /// Where history continues beyond its own generations (`foreign.rs`).
+    rotated: std::sync::OnceLock<Rotated>,
 }
 
 /// An encoded answer to "entries after `after`", valid for readers at `version` or later.
@@ -259,6 +264,7 @@ impl Stream {
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
             stats: Stats::default(),
+            rotated: std::sync::OnceLock::new(),
         }
     }
 

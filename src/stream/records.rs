@@ -93,7 +93,7 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    fn one(line: Line, headless: bool) -> Self {
+    pub(super) fn one(line: Line, headless: bool) -> Self {
         Self {
             lines: vec![line],
             headless,
