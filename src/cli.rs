@@ -158,14 +158,17 @@ pub struct Cli {
     pub max_long_polls: usize,
 
     /// Also read these files as older history of the followed file in their directory
-    /// (logrotate's `olddir`, other naming schemes); may be repeated. Rotated siblings named
-    /// `NAME.N`, `NAME-DATE` (optionally `.gz`) are found without it.
+    /// (logrotate's `olddir`, other naming schemes); may be repeated; turns on
+    /// `--rotated-history`, which also finds siblings named `NAME.N`, `NAME-DATE` (optionally
+    /// `.gz`).
     #[arg(long, env = "COMETAIL_ROTATED", value_name = "GLOB")]
     pub rotated: Vec<String>,
 
-    /// Do not read rotated files: history ends at the oldest generation cometail saw.
-    #[arg(long, env = "COMETAIL_NO_ROTATED")]
-    pub no_rotated: bool,
+    /// Read rotated files (`NAME.1`, `NAME.2.gz`, `NAME-DATE` …) as older history of the
+    /// followed file (implied by `--rotated`). Off by default: with copytruncate, or while a
+    /// renamed file is still drained, a rotated file holds lines the stream already serves.
+    #[arg(long, env = "COMETAIL_ROTATED_HISTORY")]
+    pub rotated_history: bool,
 
     /// Most whole-history searches running at once; one more gets 503 (0: the number of
     /// cores less one, at least 1).

@@ -62,7 +62,7 @@ pub struct Config {
     /// Most long polls held at once.
     pub max_long_polls: usize,
     /// Where files' history continues: rotated siblings and `--rotated` globs (`None`:
-    /// `--no-rotated`).
+    /// neither `--rotated-history` nor `--rotated`).
     pub rotated: Option<crate::stream::Rotated>,
     /// Most whole-history searches at once.
     pub max_searches: usize,
@@ -369,9 +369,9 @@ impl Config {
     }
 }
 
-/// `--rotated` globs, unless `--no-rotated`.
+/// Rotated siblings and `--rotated` globs, with `--rotated-history` or a `--rotated` glob.
 fn rotated(cli: &Cli) -> Result<Option<crate::stream::Rotated>, ConfigError> {
-    if cli.no_rotated {
+    if !cli.rotated_history && cli.rotated.is_empty() {
         return Ok(None);
     }
     let patterns = cli

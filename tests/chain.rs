@@ -92,7 +92,16 @@ fn want(tags: &[(&str, usize)]) -> Vec<String> {
 async fn history_runs_back_through_a_chain_logrotate_rotates_while_following() {
     let dir = tempfile::tempdir().unwrap();
     append(&dir.path().join("app.log"), lines("a", 3000));
-    let s = Server::start_in(dir, &["--rotate-grace", "100ms", "{dir}/app.log"]).await;
+    let s = Server::start_in(
+        dir,
+        &[
+            "--rotated-history",
+            "--rotate-grace",
+            "100ms",
+            "{dir}/app.log",
+        ],
+    )
+    .await;
     s.wait_last("app.log", "a-002999 some text").await;
     let tags = [
         ("a", 3000),
@@ -131,7 +140,7 @@ async fn cursors_survive_a_rename_and_a_compression() {
     append(&p("app.log.2"), lines("old", 2000));
     append(&p("app.log.1"), lines("mid", 2000));
     append(&p("app.log"), lines("new", 10));
-    let s = Server::start_in(dir, &["{dir}/app.log"]).await;
+    let s = Server::start_in(dir, &["--rotated-history", "{dir}/app.log"]).await;
     s.wait_last("app.log", "new-000009 some text").await;
     let entries = all_history(&s, 1000).await;
     let at = |text: &str| {
@@ -209,7 +218,7 @@ async fn damaged_and_unsafe_siblings_leave_the_rest_readable() {
     std::os::unix::fs::symlink(p("secret"), p("app.log.3")).unwrap();
     append(&p("app.log.1"), lines("one", 100));
     append(&p("app.log"), lines("now", 10));
-    let s = Server::start_in(dir, &["{dir}/app.log"]).await;
+    let s = Server::start_in(dir, &["--rotated-history", "{dir}/app.log"]).await;
     s.wait_last("app.log", "now-000009 some text").await;
     let entries = all_history(&s, 5000).await;
     let got = texts(&entries);

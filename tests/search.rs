@@ -41,7 +41,8 @@ async fn chain_server(extra: &[&str]) -> (Server, Vec<String>) {
     gzip_to(&p("app.log.2.gz"), text(parts[1].0, parts[1].1).as_bytes());
     append(&p("app.log.1"), text(parts[2].0, parts[2].1));
     append(&p("app.log"), text(parts[3].0, parts[3].1));
-    let mut args = extra.to_vec();
+    let mut args = vec!["--rotated-history"];
+    args.extend_from_slice(extra);
     args.push("{dir}/app.log");
     let s = Server::start_in(dir, &args).await;
     s.wait_last("app.log", "a-004999 status=1 tail").await;
@@ -179,7 +180,11 @@ async fn a_dropped_search_frees_its_permit_and_the_cap_answers_503() {
     }
     append(&dir.path().join("app.log.1"), &big);
     append(&dir.path().join("app.log"), "now\n");
-    let s = Server::start_in(dir, &["--max-searches", "1", "{dir}/app.log"]).await;
+    let s = Server::start_in(
+        dir,
+        &["--rotated-history", "--max-searches", "1", "{dir}/app.log"],
+    )
+    .await;
     s.wait_last("app.log", "now").await;
     let url = format!(
         "{}/api/streams/app.log/search?q={}",

@@ -26,7 +26,7 @@ fn the_search_panel_lists_matches_from_rotated_files_and_jumps_to_one() {
                 std::fs::write(d.join("app.log.1.gz"), enc.finish().expect("gzip")).expect("write");
                 std::fs::write(d.join("app.log"), "new 1 needle\nnew 2\n").expect("write");
             },
-            &["app.log"],
+            &["--rotated-history", "app.log"],
         );
         let b = Browser::start(1280, 800).await;
         b.open(&srv.url).await;
