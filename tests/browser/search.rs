@@ -63,6 +63,9 @@ fn the_search_panel_lists_matches_from_rotated_files_and_jumps_to_one() {
         // file opens the view around it: the match and its context both ways.
         b.js("const q = document.querySelector('#q'); q.value = ''; q.dispatchEvent(new Event('input', { bubbles: true }))")
             .await;
+        // As a user would, click once the cleared filter shows every line again.
+        b.wait_js("the filter cleared", &has_row("new 2"), SECS10)
+            .await;
         b.js("document.querySelectorAll('#slist li')[15].click()")
             .await;
         b.wait_js("the match in view", &has_row("old 5007 needle"), SECS10)
