@@ -2,7 +2,7 @@
 //! the engine, exactly once.
 //!
 //! The agent is one more reader of its streams: for each one a publisher task reads "entries
-//! after my cursor" through [`Stream::read`] (the path browsers use), sends them as one batch
+//! after my cursor" through [`Stream::read`](crate::stream::Stream::read) (the path browsers use), sends them as one batch
 //! (`engine::batch`) and waits for the engine's ack before reading on. Its cursor lives in
 //! the engine, in the last batch on its subject: a restarted agent reads it back and goes on
 //! from there, and the file is the buffer, so an engine outage costs no memory. Every publish

@@ -6,7 +6,7 @@
 //! runs from the stream's first line into the newest member, on to the oldest, then `prev` is
 //! `null`; reading `after=` a member's cursor runs forward to the stream's first generation.
 //!
-//! Member cursors name content, not files (`member.rs`): `life` 0, `seq` [`MEMBER_SEQ`], the
+//! Member cursors name content, not files (`member.rs`): `life` 0, `seq` `MEMBER_SEQ`, the
 //! digest of the member's first decompressed KiB and the usual checksum, so they survive
 //! `app.log.1` → `app.log.2.gz`. A cursor that matches no member (deleted by `rotate N`), or
 //! several (identical first KiB), gets a `gap`, never a guess.
