@@ -38,6 +38,8 @@ pub(crate) enum Mode {
     Longpoll,
     /// frontail: socket.io 2 (engine.io 3) over WebSocket.
     Socketio,
+    /// cometail `GET /api/streams/{id}/raw?follow=1` (plain text lines, chunked).
+    Raw,
 }
 
 impl Mode {
@@ -47,6 +49,7 @@ impl Mode {
             Mode::Sse => "sse",
             Mode::Longpoll => "longpoll",
             Mode::Socketio => "socket.io",
+            Mode::Raw => "raw",
         }
     }
 }
@@ -184,6 +187,7 @@ pub(crate) async fn run(
             Mode::Sse => sse(idx, &shared, &mut recv, permit).await,
             Mode::Longpoll => longpoll(idx, &shared, &mut recv, permit).await,
             Mode::Socketio => socketio(idx, &shared, &mut recv, permit).await,
+            Mode::Raw => raw(idx, &shared, &mut recv, permit).await,
         }
     };
     let result = tokio::select! {
@@ -218,6 +222,36 @@ async fn sse(
         body.drain(..used);
         if !more {
             bail!("server ended the event stream");
+        }
+    }
+}
+
+async fn raw(
+    idx: usize,
+    shared: &Shared,
+    recv: &mut Recv<'_>,
+    permit: Option<OwnedSemaphorePermit>,
+) -> Result<()> {
+    let mut conn = Conn::open(shared.addr, Some(source_for(shared.net, idx))).await?;
+    let path = format!("/api/streams/{}/raw?follow=1&last=1", shared.stream);
+    conn.send_get(&path, "").await?;
+    let head = conn.read_head().await?;
+    drop(permit);
+    if head.status != 200 {
+        bail!("raw follow answered {}", head.status);
+    }
+    let mut dec = BodyDecoder::new(head.body);
+    let mut body = Vec::with_capacity(4096);
+    loop {
+        let more = conn.read_body_some(&mut dec, &mut body).await?;
+        let now = now_ns();
+        // Whole lines only: a chunk boundary may split one.
+        if let Some(end) = body.iter().rposition(|&b| b == b'\n') {
+            recv.on_payload(&body[..=end], now);
+            body.drain(..=end);
+        }
+        if !more {
+            bail!("server ended the raw follow");
         }
     }
 }

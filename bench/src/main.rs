@@ -326,12 +326,16 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Idle) {
+            // Each cometail mode of `--modes` (frontail: socket.io, once).
+            let idle_for = Duration::from_secs_f64(cli.idle_secs);
             for n in cli.counts(cli.idle_clients.as_ref(), &[10_000, 100_000]) {
-                for &k in &cli.servers {
-                    push(
-                        scenario::idle(&ctx, k, n, Duration::from_secs_f64(cli.idle_secs)).await,
-                        "idle",
-                    );
+                for (i, &m) in cli.modes.iter().enumerate() {
+                    for &k in &cli.servers {
+                        if k == Kind::Frontail && i > 0 {
+                            continue;
+                        }
+                        push(scenario::idle(&ctx, k, m, n, idle_for).await, "idle");
+                    }
                 }
             }
         }

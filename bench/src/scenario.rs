@@ -493,8 +493,14 @@ fn kernel_slab_bytes() -> u64 {
 }
 
 /// The idle scenario: memory per idle client and CPU while idle.
-pub(crate) async fn idle(ctx: &Ctx, kind: Kind, clients: usize, idle_for: Duration) -> Result<Row> {
-    let mode = mode_for(kind, Mode::Sse);
+pub(crate) async fn idle(
+    ctx: &Ctx,
+    kind: Kind,
+    mode: Mode,
+    clients: usize,
+    idle_for: Duration,
+) -> Result<Row> {
+    let mode = mode_for(kind, mode);
     let n = clients.min(ctx.max_clients());
     let dir = ctx.fresh_dir("idle")?;
     let file = dir.join("bench.log");

@@ -2,7 +2,6 @@
 //!
 //! All of them read through [`super::read`], the path SSE uses too.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -15,6 +14,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::at;
+use super::detach::Detachable;
 use super::download;
 use super::error::ApiError;
 use super::filter::{self, Filter, read_filtered};
@@ -148,6 +148,7 @@ pub(super) async fn raw(
     if let Some(r) = &range {
         r.cut(&mut page);
     }
+    let mut detachable = None;
     let body = match slot {
         Some(slot) => {
             let first = plain(&page);
@@ -161,13 +162,21 @@ pub(super) async fn raw(
             };
             let rest = futures_util::stream::unfold(follow, |mut follow| async move {
                 let chunk = follow.next_chunk().await?;
-                Some((Ok::<_, Infallible>(chunk), follow))
+                Some((chunk, follow))
             });
-            Body::from_stream(futures_util::stream::once(async { Ok(first) }).chain(rest))
+            // Like SSE, a follow over plain HTTP/1.1 leaves hyper after its head
+            // (`detach.rs`); gzip keeps it in hyper (`compress.rs`).
+            let chunks = Detachable::new(Box::pin(futures_util::stream::iter([first]).chain(rest)));
+            let body = chunks.body();
+            detachable = Some(chunks);
+            body
         }
         None => Body::from(plain(&page)),
     };
     let mut response = body.into_response();
+    if let Some(detachable) = detachable {
+        response.extensions_mut().insert(detachable);
+    }
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),

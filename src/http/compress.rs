@@ -21,6 +21,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures_util::StreamExt as _;
 
+use super::detach::Detachable;
+
 /// Bodies known to be smaller than this are sent as they are (gzip's header and trailer
 /// alone are 18 bytes).
 const MIN_BYTES: u64 = 256;
@@ -43,6 +45,8 @@ pub(crate) async fn gzip(req: Request, next: Next) -> Response {
         return res;
     }
     let (mut parts, body) = res.into_parts();
+    // The gzip stream is a body layer: a follow compressed here stays in hyper.
+    parts.extensions.remove::<Detachable>();
     parts.headers.remove(CONTENT_LENGTH);
     parts
         .headers

@@ -3,7 +3,8 @@
 //!
 //! A hyper HTTP/1 connection keeps a read buffer and a write buffer (8 KiB each, or more) and
 //! a connection future for as long as it is open; an idle SSE client held ~20 KiB that way.
-//! For a plain-text HTTP/1.1 `GET` answered by a streaming body (SSE), the accept loop's
+//! For a plain-text HTTP/1.1 `GET` answered by a streaming body (SSE, or a `raw?follow` that
+//! is not gzipped: gzip is a body layer, so `compress.rs` withdraws the offer), the accept loop's
 //! service takes the socket out of hyper's I/O ([`Handoff::take_over`]): it writes the head
 //! itself, and a small task writes each chunk (chunked transfer coding, one `writev` of the
 //! size line, the shared encoded event and the CRLF) straight to the socket. hyper is left
@@ -298,9 +299,10 @@ async fn send(tcp: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result
 }
 
 /// After readiness: `true` when the client closed (or the socket failed), `false` when it
-/// sent bytes (read and dropped: a streaming request expects none) or nothing was there.
+/// sent bytes (read and dropped, 4 KiB per readiness: a streaming request expects none, so a
+/// body sent with it costs reads, never memory) or nothing was there.
 fn peer_closed(tcp: &TcpStream) -> bool {
-    let mut scratch = [0u8; 64];
+    let mut scratch = [0u8; 4096];
     match tcp.try_read(&mut scratch) {
         Ok(0) => true,
         Ok(_) => false,

@@ -33,6 +33,7 @@ mod params;
 mod read;
 mod search;
 mod sse;
+mod sse_wake;
 mod streams;
 mod throttle;
 
@@ -79,6 +80,8 @@ pub struct AppState {
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// Permits for whole-history searches (`--max-searches`).
     pub(crate) searches: Arc<Semaphore>,
+    /// SSE readers' wake-ups, relayed from an async worker (`sse_wake.rs`).
+    pub(crate) sse_wake: Arc<sse_wake::Relays>,
 }
 
 /// How often every streaming response sends a keep-alive comment. An idle response wakes
@@ -105,6 +108,8 @@ impl AppState {
         let mut metrics = metrics::Metrics::new();
         metrics.collect(sources.clone(), long_polls.clone(), config.max_long_polls);
         let metrics = Arc::new(metrics);
+        let keep_alive = Arc::<Notify>::default();
+        let sse_wake = Arc::new(sse_wake::Relays::new(keep_alive.clone(), shutdown.clone()));
         Self {
             searches: search::searches(config.max_searches),
             metrics,
@@ -114,7 +119,8 @@ impl AppState {
             long_polls,
             auth,
             streams: Arc::default(),
-            keep_alive: Arc::default(),
+            keep_alive,
+            sse_wake,
         }
     }
 }

@@ -10,13 +10,10 @@
 //! sent on every tick of the shared keep-alive ticker (every 15 s).
 
 use std::collections::{HashMap, VecDeque};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::futures::OwnedNotified;
 use tokio::sync::watch;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -33,6 +30,7 @@ use super::merge::Merge;
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
+use super::sse_wake::Wake;
 use super::streams::{Slot, StreamCap};
 use crate::stream::{Answer, Cursor, Page, Query, Stream};
 
@@ -201,10 +199,10 @@ fn positions(value: &str, name: &str) -> Result<HashMap<String, Cursor>, ApiErro
 
 /// The state of one SSE connection.
 struct Feed {
-    app: AppState,
     streams: Vec<Arc<Stream>>,
-    /// One change receiver per stream, kept for the life of the response.
-    receivers: Vec<watch::Receiver<u64>>,
+    /// One change receiver per stream (relayed, `sse_wake.rs`), kept for the life of the
+    /// response.
+    receivers: Vec<watch::Receiver<Wake>>,
     /// Each stream's cursor: the last entry sent.
     positions: Vec<Cursor>,
     /// Whether each stream's position has been sent to the client: a multiplexed event's id
@@ -221,10 +219,9 @@ struct Feed {
     /// The version of the (single, unfiltered) stream at which this connection is known to
     /// have sent everything: no read is needed until the version moves.
     done_at: Option<u64>,
-    /// The keep-alive tick and shutdown, waited on across events: registering anew after each
-    /// event would take two locks shared by every connection, per client per event.
-    tick: Pin<Box<OwnedNotified>>,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// The keep-alive ticks of the first stream's relay last seen: a comment is sent when
+    /// they move and nothing else was sent.
+    ticks: u64,
     /// This response's place under the per-address cap, held while the body lives.
     slot: Slot,
 }
@@ -240,15 +237,14 @@ impl Feed {
         slot: Slot,
     ) -> Self {
         slot.lag().track(&streams, &positions);
-        let receivers = streams.iter().map(|s| s.subscribe()).collect();
+        let receivers: Vec<watch::Receiver<Wake>> =
+            streams.iter().map(|s| app.sse_wake.subscribe(s)).collect();
         let mut sent = vec![true; streams.len()];
         for (i, _) in &first {
             sent[*i] = false;
         }
-        let tick = Box::pin(app.keep_alive.clone().notified_owned());
-        let shutdown = Box::pin(app.shutdown.clone().cancelled_owned());
+        let ticks = receivers.first().map_or(0, |rx| rx.borrow().ticks);
         Self {
-            app,
             streams,
             receivers,
             positions,
@@ -259,8 +255,7 @@ impl Feed {
             q: None,
             last_sent: Instant::now(),
             done_at: None,
-            tick,
-            shutdown,
+            ticks,
             slot,
         }
     }
@@ -299,11 +294,17 @@ impl Feed {
         loop {
             // Marked seen before reading, so an append between the read and the wait still
             // wakes us: no lost wake-ups, no polling.
-            let versions: Vec<u64> = self
-                .receivers
-                .iter_mut()
-                .map(|rx| *rx.borrow_and_update())
-                .collect();
+            // (No `Vec` of versions: this runs once or twice per client per event.)
+            let mut first = Wake::default();
+            for (i, rx) in self.receivers.iter_mut().enumerate() {
+                let seen = *rx.borrow_and_update();
+                if i == 0 {
+                    first = seen;
+                }
+            }
+            let version = first.version;
+            // Anything sent below stands for this tick's keep-alive.
+            let tick = std::mem::replace(&mut self.ticks, first.ticks) != first.ticks;
             if let Some(q) = self.q.clone() {
                 // Filtered: every connection filters for itself (no shared answer). A scan
                 // through history that matches nothing still reports its progress, at most
@@ -331,7 +332,7 @@ impl Feed {
             } else if !self.multiplexed {
                 // The common fan-out case: many clients at the newest cursor of one stream
                 // share one encoded event.
-                let (stream, after, version) = (&self.streams[0], self.positions[0], versions[0]);
+                let (stream, after) = (&self.streams[0], self.positions[0]);
                 if let Some(answer) = stream.shared_answer(after, version) {
                     self.positions[0] = answer.next;
                     self.done_at = answer.complete.then_some(version);
@@ -369,30 +370,23 @@ impl Feed {
                     }
                 }
             }
-            let receivers = &mut self.receivers;
-            let changed = async {
-                if let [rx] = &mut receivers[..] {
-                    rx.changed().await
-                } else {
-                    select_all(receivers.iter_mut().map(|rx| Box::pin(rx.changed())))
-                        .await
-                        .0
-                }
-            };
-            tokio::select! {
-                res = changed => {
-                    if res.is_err() {
-                        return None;
-                    }
-                    // Woken by new entries with nothing left unread: not behind until now.
-                    self.slot.lag().caught_up();
-                }
-                () = self.tick.as_mut() => {
-                    self.tick = Box::pin(self.app.keep_alive.clone().notified_owned());
-                    return Some(Bytes::from_static(b": keep-alive\n\n"));
-                }
-                () = self.shutdown.as_mut() => return None,
+            if tick {
+                return Some(Bytes::from_static(b": keep-alive\n\n"));
             }
+            // One wait: the relays carry new entries, keep-alive ticks and shutdown (which
+            // closes their channels).
+            let changed = if let [rx] = &mut self.receivers[..] {
+                rx.changed().await
+            } else {
+                select_all(self.receivers.iter_mut().map(|rx| Box::pin(rx.changed())))
+                    .await
+                    .0
+            };
+            if changed.is_err() {
+                return None;
+            }
+            // Woken with nothing left unread: not behind until now.
+            self.slot.lag().caught_up();
         }
     }
 }
@@ -411,7 +405,9 @@ fn sse_response(feed: Feed) -> Response {
     // Hyper sends it (TLS, HTTP/2), or the accept loop takes the socket and sends it itself
     // (`detach.rs`): either way one chunk per event.
     let body =
-        futures_util::stream::unfold((feed, Some(retry())), |(mut feed, hello)| async move {
+        // Boxed: the state moves in and out of each step's future, a pointer rather than the
+        // whole `Feed` (hundreds of bytes, copied twice per client per event).
+        futures_util::stream::unfold((Box::new(feed), Some(retry())), |(mut feed, hello)| async move {
             if let Some(hello) = hello {
                 return Some((hello, (feed, None)));
             }

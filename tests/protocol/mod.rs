@@ -2,6 +2,7 @@
 //! disconnects and restarts, history to the first byte, SSE framing, slow clients bounded,
 //! the multiplexed and plain-text endpoints.
 
+mod bad_clients;
 mod pages;
 mod resume;
 mod streaming;
