@@ -160,6 +160,9 @@ struct Inner {
     live: Live,
     /// Names the format of the current generation's lines, for `/api/streams`.
     detector: Detector,
+    /// A command stream's process while it is not running: the state and reason shown
+    /// instead of the spool's (see [`Stream::set_process`]).
+    process: Option<(&'static str, String)>,
 }
 
 /// Where a stream is in its own life, beyond the state of its file.
@@ -220,8 +223,8 @@ pub struct Summary {
     pub id: String,
     /// The path as given.
     pub name: String,
-    /// `following`, `waiting`, `error`, `ended` (its input ended) or `gone` (its file and
-    /// history are gone; the stream is dropped soon).
+    /// `following`, `waiting`, `error`, `ended` (its input ended), `gone` (its file and
+    /// history are gone; the stream is dropped soon) or, for a command, `exited`.
     pub state: &'static str,
     /// Why it is waiting or in error.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -260,6 +263,7 @@ impl Stream {
                 phase: Phase::Live,
                 live: Live::new(limits.caps()),
                 detector: Detector::new(),
+                process: None,
             }),
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
@@ -324,12 +328,13 @@ impl Stream {
     /// The stream's state and name, for listings.
     pub fn summary(&self) -> Summary {
         let inner = self.lock();
-        let (state, reason) = match (inner.phase, &inner.state) {
-            (Phase::Ended, _) => ("ended", Some("the input ended".to_owned())),
-            (Phase::Gone, _) => ("gone", Some("the file was deleted".to_owned())),
-            (Phase::Live, FileState::Following) => ("following", None),
-            (Phase::Live, FileState::Waiting(r)) => ("waiting", Some(r.clone())),
-            (Phase::Live, FileState::Error(r)) => ("error", Some(r.clone())),
+        let (state, reason) = match (inner.phase, &inner.state, &inner.process) {
+            (Phase::Ended, ..) => ("ended", Some("the input ended".to_owned())),
+            (Phase::Gone, ..) => ("gone", Some("the file was deleted".to_owned())),
+            (Phase::Live, _, Some((state, reason))) => (*state, Some(reason.clone())),
+            (Phase::Live, FileState::Following, None) => ("following", None),
+            (Phase::Live, FileState::Waiting(r), None) => ("waiting", Some(r.clone())),
+            (Phase::Live, FileState::Error(r), None) => ("error", Some(r.clone())),
         };
         Summary {
             id: self.id.to_string(),
@@ -349,6 +354,20 @@ impl Stream {
     /// Whether a file is open and followed.
     pub fn is_following(&self) -> bool {
         self.lock().state == FileState::Following
+    }
+
+    /// Shows a command's process as the stream's state: `Some((state, reason))` while it is
+    /// not running (`exited`, `error`), `None` once it runs; wakes readers on a change.
+    pub fn set_process(&self, process: Option<(&'static str, String)>) {
+        let changed = {
+            let mut inner = self.lock();
+            let changed = inner.process != process;
+            inner.process = process;
+            changed
+        };
+        if changed {
+            self.changed.send_modify(|v| *v += 1);
+        }
     }
 
     /// Moves the stream to `phase` and wakes its readers (who may be showing its state).
