@@ -121,6 +121,9 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
     let mut paths: Vec<String> = Vec::new();
     let mut from_file = Vec::new();
     for (key, value) in table {
+        if key == "source" {
+            continue; // `[[source]]` tables: below.
+        }
         let line = text[..value.span().start].matches('\n').count() + 1;
         let bad = |reason: String| LoadError::Key {
             path: path.clone(),
@@ -160,6 +163,38 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
             flags.extend(values.iter().map(|v| format!("--{key}={v}").into()));
         }
         from_file.push((id, key, line));
+    }
+    let added = super::sources::read(&text).map_err(|r| LoadError::Key {
+        path: path.clone(),
+        line: r.line,
+        key: r.key,
+        reason: r.reason,
+    })?;
+    let unset = |id: &str| {
+        !matches!(
+            first.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    if unset("paths") {
+        if let Some((_, line)) = added.paths.first() {
+            if !from_file.iter().any(|(id, _, _)| id == "paths") {
+                from_file.push(("paths".to_owned(), "paths".to_owned(), *line));
+            }
+        }
+        paths.extend(added.paths.into_iter().map(|(p, _)| p));
+    }
+    for (id, key, values) in [
+        ("commands", "cmd", added.commands),
+        ("rotated", "rotated", added.rotated),
+    ] {
+        if !unset(id) || values.is_empty() {
+            continue;
+        }
+        if !from_file.iter().any(|(i, _, _)| i == id) {
+            from_file.push((id.to_owned(), key.to_owned(), values[0].1));
+        }
+        flags.extend(values.iter().map(|(v, _)| format!("--{key}={v}").into()));
     }
     // The file's flags go before the command line's own, so that a `--` there still ends the
     // options; its paths go last, after a `--` of their own (they may start with `-`).
