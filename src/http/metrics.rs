@@ -295,13 +295,13 @@ impl Collector for Figures {
         }
         let mut states = encoder.encode_descriptor(
             "cometail_stream_state",
-            "1 for the stream's state now (following, waiting, error), 0 for the others.",
+            "1 for the stream's state now (following, waiting, error, exited), 0 for the others.",
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for stream in &streams {
             let summary = stream.summary();
-            for state in ["following", "waiting", "error"] {
+            for state in ["following", "waiting", "error", "exited"] {
                 let labels = [("stream", summary.id.as_str()), ("state", state)];
                 let v = i64::from(summary.state == state);
                 ConstGauge::new(v).encode(states.encode_family(&labels)?)?;
