@@ -22,7 +22,7 @@
 // `MergedHistory` (merge.js), paged back up to RETAIN entries (never trimmed at the back), and
 // it goes to a time by paging back until it holds that time.
 
-import { MergedHistory } from "./merge.js";
+import { MergedHistory, cursorsOf } from "./merge.js";
 
 const RETAIN = 100000; // entries kept in memory per view
 const SLACK = 10000; // trim in chunks, not on every append
@@ -189,10 +189,13 @@ export class EntryWindow {
 
   async loadLast(initial, cursors) {
     if (this.merged) {
-      this.history = new MergedHistory(this.ids, async (id, p) => {
-        const d = await this.api(id, p);
-        // The first page of each stream is its last: the connection starts after it.
-        if (p.last !== undefined) cursors.set(id, d.next || lastOf(d.entries));
+      this.history = new MergedHistory(this.ids, async (p) => {
+        const q = new URLSearchParams({ streams: this.ids.join(","), ...p });
+        if (this.q) q.set("q", this.q);
+        const d = await this.hooks.api(`api/lines?${q}`);
+        if (this.closed) throw new ClosedError();
+        // The first page holds the streams' last entries: the connection starts after it.
+        if (p.last !== undefined) for (const [id, c] of cursorsOf(d.next)) cursors.set(id, c);
         return d;
       });
       this.add(await this.history.older(initial), "back");

@@ -29,6 +29,7 @@ mod hub;
 mod late;
 mod merge;
 mod metrics;
+mod pages;
 mod params;
 mod read;
 mod search;
@@ -161,6 +162,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/streams/{id}/search", get(search::search))
         .route("/api/events", get(sse::multiplexed))
+        .route("/api/lines", get(pages::lines))
         .route("/metrics", get(metrics::scrape));
     layered(reading, state)
 }

@@ -159,7 +159,9 @@ pub(super) async fn multiplexed(
         for (i, page) in first {
             pages[i] = Some(page);
         }
-        let merge = Merge::new(app, streams, ids, &start, pages, q, slot);
+        let resumed: Vec<bool> = ids.iter().map(|id| resume.contains_key(id)).collect();
+        let mut merge = Merge::new(app, streams, ids, &start, pages, q, slot);
+        merge.resume(&resumed).await;
         let body = futures_util::stream::unfold((merge, true), |(mut merge, hello)| async move {
             if hello {
                 return Some((Ok::<_, std::convert::Infallible>(retry()), (merge, false)));
