@@ -5,7 +5,7 @@
 //   live.js    the tab's side of the one connection all tabs share (relay.js, a SharedWorker)
 //   view.js    the virtual scroller
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
-//   picker.js  the stream list
+//   picker.js  the stream list; hosts.js its host headings on a hub
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
 //   query.js   the query box (`q`, filtered on the server) and the level chooser
 //   fields.js  a JSON or logfmt line's message and fields
@@ -30,6 +30,7 @@ import { LogView, isTextField } from "./view.js";
 import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
 import { Picker } from "./picker.js";
+import { groupByHost } from "./hosts.js";
 import { SearchPanel } from "./search.js";
 
 const INITIAL = 1000; // `last=` on open
@@ -472,6 +473,7 @@ function renderPicker() {
   picker.render(state.streams, viewed, (id) =>
     viewed.includes(id) ? (state.following ? 0 : state.newCount) : state.unread.get(id) || 0,
   );
+  groupByHost(els.streams, state.streams);
 }
 
 async function pollStreams() {
