@@ -5,7 +5,7 @@
 // Transport is Server-Sent Events first; when SSE does not deliver (no `open` nor event within
 // SSE_OPEN_TIMEOUT_MS, or SSE_MAX_ERRORS errors in a row without an event in between, which
 // is what a buffering proxy looks like) it falls back to long polling `/lines?after=C&wait=30`
-// for the rest of this connection's life (several streams poll as one, `/api/lines?streams=`,
+// for the rest of this connection's life (several streams poll as one, `api/lines?streams=`,
 // in event-time order). After any drop it resumes from the cursors it holds,
 // never from the browser's own EventSource retry (we close and reopen explicitly, so the start
 // point is always ours).
@@ -244,7 +244,7 @@ export class Conn {
   }
 
   /**
-   * Several streams long-poll as one (`/api/lines?streams=…&after=COMPOSITE&wait=…`), so that
+   * Several streams long-poll as one (`api/lines?streams=…&after=COMPOSITE&wait=…`), so that
    * their entries come in event-time order as over SSE (`order=time`), held as the server
    * holds them for a stream that is behind. Polling each stream on its own delivered them in
    * the order their polls happened to return.
