@@ -5,7 +5,8 @@
 // Transport is Server-Sent Events first; when SSE does not deliver (no `open` nor event within
 // SSE_OPEN_TIMEOUT_MS, or SSE_MAX_ERRORS errors in a row without an event in between, which
 // is what a buffering proxy looks like) it falls back to long polling `/lines?after=C&wait=30`
-// for the rest of this connection's life. After any drop it resumes from the cursors it holds,
+// for the rest of this connection's life (several streams poll as one, `/api/lines?streams=`,
+// in event-time order). After any drop it resumes from the cursors it holds,
 // never from the browser's own EventSource retry (we close and reopen explicitly, so the start
 // point is always ours).
 
@@ -113,7 +114,8 @@ export class Conn {
       return;
     }
     if (this.mode === "sse") this.openSse();
-    else for (const s of this.streams) this.pollLoop(s);
+    else if (this.streams.length > 1) this.mergedPollLoop();
+    else this.pollLoop(this.streams[0]);
   }
 
   retry(why) {
@@ -207,6 +209,65 @@ export class Conn {
     this.errors = 0;
     this.attempt = 0;
     this.kick();
+  }
+
+  /**
+   * Several streams long-poll as one (`/api/lines?streams=…&after=COMPOSITE&wait=…`), so that
+   * their entries come in event-time order as over SSE (`order=time`), held as the server
+   * holds them for a stream that is behind. Polling each stream on its own delivered them in
+   * the order their polls happened to return.
+   */
+  async mergedPollLoop() {
+    const ac = new AbortController();
+    this.polls.set("", ac);
+    const current = () => !this.closed && !this.paused && this.polls.get("") === ac;
+    let first = true;
+    while (current()) {
+      let d;
+      try {
+        // A stream without a cursor yet starts at its live end, as `last=0` does.
+        for (const s of this.streams) {
+          if (this.cursors.get(s)) continue;
+          const e = await this.fetchJson(`api/streams/${encodeURIComponent(s)}/lines?last=0`, ac);
+          if (e.next) this.cursors.set(s, e.next);
+        }
+        const q = new URLSearchParams();
+        q.set("streams", this.streams.join(","));
+        q.set("after", this.streams.map((s) => `${s}:${this.cursors.get(s)}`).join(","));
+        if (!first) q.set("wait", String(POLL_WAIT_S));
+        q.set("limit", String(POLL_LIMIT));
+        if (this.q) q.set("q", this.q);
+        first = false;
+        d = await this.fetchJson(`api/lines?${q}`, ac);
+      } catch (e) {
+        if (ac.signal.aborted) return;
+        this.polls.delete("");
+        this.retry(`long poll failed: ${e.message}`);
+        return;
+      }
+      if (!current()) return;
+      this.attempt = 0;
+      this.setStatus(Status.POLL);
+      // Runs of one stream's entries, in the page's (time) order.
+      const es = d.entries || [];
+      for (let i = 0; i < es.length; ) {
+        let j = i;
+        while (j < es.length && es[j].stream === es[i].stream) j++;
+        this.deliver(es[i].stream, es.slice(i, j));
+        i = j;
+      }
+      // Each stream's part of `next` (with `q`, past entries examined and not matched).
+      for (const part of (d.next || "").split(",")) {
+        const k = part.indexOf(":");
+        if (k > 0 && this.streams.includes(part.slice(0, k))) this.cursors.set(part.slice(0, k), part.slice(k + 1));
+      }
+    }
+  }
+
+  async fetchJson(url, ac) {
+    const r = await fetch(url, { signal: ac.signal, cache: "no-store" });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    return r.json();
   }
 
   async pollLoop(stream) {

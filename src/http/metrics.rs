@@ -182,6 +182,11 @@ impl Metrics {
         }));
     }
 
+    /// Adds figures another part reads at scrape time (a hub's engine reads).
+    pub(crate) fn register(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     /// Counts one open streaming response of `kind` until the guard is dropped.
     pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
         let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
