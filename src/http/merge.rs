@@ -99,6 +99,26 @@ impl Merge {
         merge
     }
 
+    /// Restores what an unbroken connection would know after sending each resumed stream's
+    /// last entry (`resumed[i]`: stream `i` starts from a client's position, not `last`):
+    /// its key, carried to the entries without `ts` that follow, and the largest of those keys
+    /// as the `late` line. An unbroken connection's line is the largest key it sent at all, so
+    /// the two agree whenever each stream's keys never decrease (the usual log); a stream
+    /// whose lines go back in time can have sent a larger key before its last one, and a
+    /// resume does not see that one. Costs two small reads per stream, normally from memory.
+    pub(super) async fn resume(&mut self, resumed: &[bool]) {
+        for i in 0..self.streams.len() {
+            let Some(c) = self.sent[i].filter(|_| resumed.get(i) == Some(&true)) else {
+                continue;
+            };
+            let Some(key) = key_of(&self.streams[i], c).await else {
+                continue;
+            };
+            self.carry[i] = Some(key);
+            self.high = Some(self.high.map_or(key, |high| high.max(key)));
+        }
+    }
+
     fn queue(&mut self, i: usize, page: Page) {
         self.read[i] = page.next;
         for entry in page.entries {
@@ -228,4 +248,18 @@ impl Merge {
             }
         }
     }
+}
+
+/// The merge key of the entry at cursor `c` (its `ts`, else its predecessor's, else its
+/// arrival time), or `None` when it cannot be read back (gone, or never an entry).
+async fn key_of(stream: &Arc<Stream>, c: Cursor) -> Option<i64> {
+    let before = read_page(stream, Query::Before(c), 1).await.ok()?;
+    let prev = before.entries.last();
+    let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
+    let at = read_page(stream, Query::After(from), 1).await.ok()?;
+    let e = at.entries.first().filter(|e| e.cursor == c)?;
+    e.facts
+        .ts
+        .or_else(|| prev.and_then(|p| p.facts.ts))
+        .or_else(|| e.arrival.and_then(|t| i64::try_from(t).ok()))
 }

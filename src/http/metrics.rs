@@ -165,6 +165,11 @@ impl Metrics {
         }));
     }
 
+    /// Adds figures another part reads at scrape time (a hub's engine reads).
+    pub(crate) fn register(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     /// Counts one open streaming response of `kind` until the guard is dropped.
     pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
         let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
@@ -295,13 +300,13 @@ impl Collector for Figures {
         }
         let mut states = encoder.encode_descriptor(
             "cometail_stream_state",
-            "1 for the stream's state now (following, waiting, error), 0 for the others.",
+            "1 for the stream's state now (following, waiting, error, exited), 0 for the others.",
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for stream in &streams {
             let summary = stream.summary();
-            for state in ["following", "waiting", "error"] {
+            for state in ["following", "waiting", "error", "exited"] {
                 let labels = [("stream", summary.id.as_str()), ("state", state)];
                 let v = i64::from(summary.state == state);
                 ConstGauge::new(v).encode(states.encode_family(&labels)?)?;
