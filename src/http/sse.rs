@@ -70,7 +70,7 @@ pub(super) async fn events(
     let ids = vec![stream.id().to_string()];
     let positions = vec![first.next];
     let first = VecDeque::from([(0, first)]);
-    let mut state = Feed::new(app, vec![stream], positions, ids, first, false, slot);
+    let mut state = Feed::new(&app, vec![stream], positions, ids, first, false, slot);
     state.q = q;
     Ok(sse_response(state))
 }
@@ -169,7 +169,7 @@ pub(super) async fn multiplexed(
         });
         return Ok(with_sse_headers(Body::from_stream(body)));
     }
-    let mut state = Feed::new(app, streams, positions, ids, first, true, slot);
+    let mut state = Feed::new(&app, streams, positions, ids, first, true, slot);
     state.q = q;
     Ok(sse_response(state))
 }
@@ -230,7 +230,7 @@ struct Feed {
 
 impl Feed {
     fn new(
-        app: AppState,
+        app: &AppState,
         streams: Vec<Arc<Stream>>,
         positions: Vec<Cursor>,
         ids: Vec<String>,

@@ -32,13 +32,16 @@ pub(crate) struct Wake {
     pub(crate) ticks: u64,
 }
 
+/// Relays by stream id: the stream's address and the relay's sender.
+type Table = Arc<Mutex<HashMap<String, (usize, watch::Sender<Wake>)>>>;
+
 /// One relay per stream, for as long as readers hold it.
 #[derive(Debug)]
 pub(crate) struct Relays {
     /// By stream id: the stream's address (an id can name a new stream later) and the
     /// relay's sender. The relay removes its own entry when it ends, so that the readers'
     /// channel closes with it.
-    relays: Arc<Mutex<HashMap<String, (usize, watch::Sender<Wake>)>>>,
+    relays: Table,
     keep_alive: Arc<Notify>,
     shutdown: CancellationToken,
 }
