@@ -10,6 +10,7 @@
 //! Module map: `http` (minimal HTTP/1.1 client), `sse` (event-stream parser), `ws` (WebSocket
 //! frames for frontail's socket.io), `marks` (the line format), `client` (simulated viewers),
 //! `writer` (the appender), `server` (the process under test), `scenario` (what is measured),
+//! `timed` (seek and grep in a large timestamped file),
 //! `stats` and `report` (figures). Only loopback addresses are ever connected to.
 
 mod client;
@@ -24,6 +25,7 @@ mod server;
 mod solo;
 mod sse;
 mod stats;
+mod timed;
 mod writer;
 mod ws;
 
@@ -63,6 +65,10 @@ enum Scenario {
     Files,
     /// CPU per line of the parsing engine (facts, records, a query), in-process, per format.
     Parse,
+    /// `at=` seeks anywhere in a large timestamped file: time and bytes read (cometail only).
+    Seek,
+    /// `q=level>=error` through a large file (1 % matches) beside `grep -c` (cometail only).
+    Grep,
     /// Every scenario above.
     All,
 }
@@ -130,6 +136,9 @@ struct Cli {
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
+    /// Size of the timestamped file for seek and grep, GiB (kept under the work dir, reused).
+    #[arg(long, default_value_t = 1.0)]
+    timed_gib: f64,
     /// Files for the memory scenario, all busy at once.
     #[arg(long, default_value_t = 200)]
     memory_files: usize,
@@ -207,6 +216,7 @@ impl Cli {
         self.idle_secs = 1.0;
         self.ingest_lines = 20_000;
         self.history_gib = 0.002;
+        self.timed_gib = 0.002;
         self.startup_runs = 2;
         self.memory_files = 3;
         self.memory_mib_per_file = 1;
@@ -363,6 +373,12 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
             push(solo::history(&ctx, cli.history_gib).await, "history");
+        }
+        if want(Scenario::Seek) && cli.servers.contains(&Kind::Cometail) {
+            push(timed::seek(&ctx, cli.timed_gib).await, "seek");
+        }
+        if want(Scenario::Grep) && cli.servers.contains(&Kind::Cometail) {
+            push(timed::grep(&ctx, cli.timed_gib).await, "grep");
         }
         if want(Scenario::Memory) && cli.servers.contains(&Kind::Cometail) {
             let (n, mib) = (cli.memory_files, cli.memory_mib_per_file);

@@ -129,6 +129,8 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
         "idle",
         "ingest",
         "history",
+        "seek",
+        "grep",
         "memory",
     ] {
         assert!(
