@@ -9,6 +9,7 @@
 mod addrs;
 mod file;
 mod paths;
+mod sources;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

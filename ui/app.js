@@ -5,7 +5,8 @@
 //   live.js    the tab's side of the one connection all tabs share (relay.js, a SharedWorker)
 //   view.js    the virtual scroller; screen.js what it shows, and following the live end
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
-//   picker.js  the stream list; streams.js its contents, polled, and unread counts
+//   picker.js  the stream list; streams.js its contents, polled, and unread counts; hosts.js
+//              its host headings on a hub
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
 //   query.js   the query box (`q`, filtered on the server) and the level chooser
 //   fields.js  a JSON or logfmt line's message and fields

@@ -5,6 +5,8 @@
 // followed by a background subscription that only counts their new lines for the picker's
 // badges; it moves on from its own cursors when the view changes, so no line is counted twice.
 
+import { groupByHost } from "./hosts.js";
+
 const POLL_MS = 3000;
 
 export class StreamList {
@@ -29,6 +31,7 @@ export class StreamList {
     this.picker.render(this.list, viewed, (id) =>
       viewed.includes(id) ? this.hooks.viewedCount() : this.unread.get(id) || 0,
     );
+    groupByHost(this.picker.list, this.list);
   }
 
   /** `ids` are now in view: their counts start again from nothing. */

@@ -135,8 +135,11 @@ pub fn hub_router(state: AppState, hub: std::sync::Arc<crate::hub::Hub>) -> Rout
         .route("/api/streams", get(hub::list))
         .route("/api/streams/{id}/lines", get(hub::lines))
         .route("/api/streams/{id}/events", get(hub::events))
-        .layer(axum::Extension(hub));
-    let app = layered(reading, state.clone());
+        .route("/api/streams/{id}/raw", get(hub::raw))
+        .route("/api/events", get(hub::multiplexed))
+        .route("/metrics", get(metrics::scrape));
+    // Outside every layer, so the probes see the hub too (`/readyz` asks about the engine).
+    let app = layered(reading, state.clone()).layer(axum::Extension(hub));
     under_base(app, state)
 }
 

@@ -100,6 +100,9 @@ struct Inner {
     live: Live,
     /// Names the format of the current generation's lines, for `/api/streams`.
     detector: Detector,
+    /// A command stream's process while it is not running: the state and reason shown
+    /// instead of the spool's (see [`Stream::set_process`]).
+    process: Option<(&'static str, String)>,
 }
 
 /// Where a stream is in its own life, beyond the state of its file.
@@ -159,6 +162,7 @@ impl Stream {
                 phase: Phase::Live,
                 live: Live::new(limits.caps()),
                 detector: Detector::new(),
+                process: None,
             }),
             changed: watch::Sender::new(0),
             shared: Mutex::new(None),
@@ -198,6 +202,20 @@ impl Stream {
     /// Whether a file is open and followed.
     pub fn is_following(&self) -> bool {
         self.lock().state == FileState::Following
+    }
+
+    /// Shows a command's process as the stream's state: `Some((state, reason))` while it is
+    /// not running (`exited`, `error`), `None` once it runs; wakes readers on a change.
+    pub fn set_process(&self, process: Option<(&'static str, String)>) {
+        let changed = {
+            let mut inner = self.lock();
+            let changed = inner.process != process;
+            inner.process = process;
+            changed
+        };
+        if changed {
+            self.changed.send_modify(|v| *v += 1);
+        }
     }
 
     /// Moves the stream to `phase` and wakes its readers (who may be showing its state).

@@ -12,8 +12,8 @@ pub struct Summary {
     pub id: String,
     /// The path as given.
     pub name: String,
-    /// `following`, `waiting`, `error`, `ended` (its input ended) or `gone` (its file and
-    /// history are gone; the stream is dropped soon).
+    /// `following`, `waiting`, `error`, `ended` (its input ended), `gone` (its file and
+    /// history are gone; the stream is dropped soon) or, for a command, `exited`.
     pub state: &'static str,
     /// Why it is waiting or in error.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,12 +30,13 @@ impl Stream {
     /// The stream's state and name, for listings.
     pub fn summary(&self) -> Summary {
         let inner = self.lock();
-        let (state, reason) = match (inner.phase, &inner.state) {
-            (Phase::Ended, _) => ("ended", Some("the input ended".to_owned())),
-            (Phase::Gone, _) => ("gone", Some("the file was deleted".to_owned())),
-            (Phase::Live, FileState::Following) => ("following", None),
-            (Phase::Live, FileState::Waiting(r)) => ("waiting", Some(r.clone())),
-            (Phase::Live, FileState::Error(r)) => ("error", Some(r.clone())),
+        let (state, reason) = match (inner.phase, &inner.state, &inner.process) {
+            (Phase::Ended, ..) => ("ended", Some("the input ended".to_owned())),
+            (Phase::Gone, ..) => ("gone", Some("the file was deleted".to_owned())),
+            (Phase::Live, _, Some((state, reason))) => (*state, Some(reason.clone())),
+            (Phase::Live, FileState::Following, None) => ("following", None),
+            (Phase::Live, FileState::Waiting(r), None) => ("waiting", Some(r.clone())),
+            (Phase::Live, FileState::Error(r), None) => ("error", Some(r.clone())),
         };
         Summary {
             id: self.id.to_string(),
