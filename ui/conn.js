@@ -5,7 +5,7 @@
 // Transport is Server-Sent Events first; when SSE does not deliver (no `open` nor event within
 // SSE_OPEN_TIMEOUT_MS, or SSE_MAX_ERRORS errors in a row without an event in between, which
 // is what a buffering proxy looks like) it falls back to long polling `/lines?after=C&wait=30`
-// for the rest of this connection's life (several streams poll as one, `/api/lines?streams=`,
+// for the rest of this connection's life (several streams poll as one, `api/lines?streams=`,
 // in event-time order). After any drop it resumes from the cursors it holds,
 // never from the browser's own EventSource retry (we close and reopen explicitly, so the start
 // point is always ours).
@@ -42,6 +42,10 @@ export class Conn {
     this.onEntries = o.onEntries;
     this.onStatus = o.onStatus;
     this.mode = o.forcePoll ? "poll" : "sse";
+    // Several streams are merged by event time on the server, unless it refuses to (a hub
+    // carries arrival order only): then they come in arrival order.
+    this.timeOrder = true;
+    this.probed = false; // whether a failed SSE asked the server about the order
     this.closed = false;
     this.paused = false; // debug hook: a forced disconnect
     this.es = null;
@@ -114,8 +118,8 @@ export class Conn {
       return;
     }
     if (this.mode === "sse") this.openSse();
-    else if (this.streams.length > 1) this.mergedPollLoop();
-    else this.pollLoop(this.streams[0]);
+    else if (this.streams.length > 1 && this.timeOrder) this.mergedPollLoop();
+    else for (const s of this.streams) this.pollLoop(s);
   }
 
   retry(why) {
@@ -147,7 +151,7 @@ export class Conn {
     if (multi) {
       q.set("streams", this.streams.join(","));
       // Merged by event time on the server; the position stays one cursor per stream.
-      q.set("order", "time");
+      if (this.timeOrder) q.set("order", "time");
       const after = [];
       for (const s of this.streams) {
         const c = this.cursors.get(s);
@@ -190,6 +194,10 @@ export class Conn {
     });
     es.onerror = () => {
       if (this.es !== es) return;
+      if (!alive && this.timeOrder && this.streams.length > 1 && !this.probed) {
+        this.probeOrder(es);
+        return;
+      }
       this.errors++;
       if (!alive && this.errors >= SSE_MAX_ERRORS) {
         this.fallBack("SSE failed repeatedly");
@@ -203,6 +211,30 @@ export class Conn {
     });
   }
 
+  /**
+   * SSE over several streams failed before it delivered: ask once whether the server refuses
+   * the time order (EventSource cannot see the status); if so, go on in arrival order.
+   */
+  async probeOrder(es) {
+    this.probed = true;
+    es.close();
+    const url = this.sseUrl();
+    let refused = false;
+    try {
+      const r = await fetch(url, { cache: "no-store" });
+      refused = r.status === 400 && /order/.test((await r.json()).error || "");
+      if (r.ok && r.body) r.body.cancel();
+    } catch {
+      refused = false;
+    }
+    if (this.es !== es) return;
+    if (refused) {
+      console.info("cometail: the server does not merge streams by time; arrival order");
+      this.timeOrder = false;
+    } else this.errors++;
+    this.retry("SSE connection failed");
+  }
+
   fallBack(why) {
     console.info(`cometail: ${why}; falling back to long polling`);
     this.mode = "poll";
@@ -212,7 +244,7 @@ export class Conn {
   }
 
   /**
-   * Several streams long-poll as one (`/api/lines?streams=…&after=COMPOSITE&wait=…`), so that
+   * Several streams long-poll as one (`api/lines?streams=…&after=COMPOSITE&wait=…`), so that
    * their entries come in event-time order as over SSE (`order=time`), held as the server
    * holds them for a stream that is behind. Polling each stream on its own delivered them in
    * the order their polls happened to return.
@@ -242,6 +274,7 @@ export class Conn {
       } catch (e) {
         if (ac.signal.aborted) return;
         this.polls.delete("");
+        if (e.status === 404 || e.status === 400) this.timeOrder = false; // polled one by one
         this.retry(`long poll failed: ${e.message}`);
         return;
       }
@@ -266,7 +299,7 @@ export class Conn {
 
   async fetchJson(url, ac) {
     const r = await fetch(url, { signal: ac.signal, cache: "no-store" });
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
     return r.json();
   }
 

@@ -75,6 +75,8 @@ impl Merge {
         slot: Slot,
     ) -> Self {
         let n = streams.len();
+        let positions: Vec<Cursor> = start.iter().map(|s| s.0).collect();
+        slot.lag().track(&streams, &positions);
         let receivers = streams.iter().map(|s| s.subscribe()).collect();
         let delay = app.config.merge_delay;
         let mut merge = Self {
@@ -182,6 +184,9 @@ impl Merge {
             self.sent[j] = Some(h.entry.cursor);
             n += 1;
         }
+        if let Some(c) = self.sent[j] {
+            self._slot.lag().moved_one(j, c);
+        }
         let next = self.sent[j].map(|c| c.to_string()).unwrap_or_default();
         body.put_slice(b"],\"next\":\"");
         body.put_slice(next.as_bytes());
@@ -241,7 +246,15 @@ impl Merge {
                 }
             };
             tokio::select! {
-                (res, _, _) = changed => if res.is_err() { return None },
+                (res, _, _) = changed => {
+                    if res.is_err() {
+                        return None;
+                    }
+                    if wait.is_none() {
+                        // Woken by new entries with nothing left unread: not behind until now.
+                        self._slot.lag().caught_up();
+                    }
+                }
                 () = hold => {}
                 () = tick => return Some(Bytes::from_static(b": keep-alive\n\n")),
                 () = shutdown.cancelled() => return None,
