@@ -20,6 +20,7 @@ mod marks;
 mod memory;
 mod parsing;
 mod report;
+mod scaleout;
 mod scenario;
 mod server;
 mod solo;
@@ -71,6 +72,9 @@ enum Scenario {
     Grep,
     /// Every scenario above.
     All,
+    /// Agents and hubs on a real nats-server (`/usr/sbin/nats-server`): agent CPU, engine
+    /// messages per line, hubs' engine reads with N viewers, latency, failover. Not in `all`.
+    ScaleOut,
 }
 
 /// Benchmark a real cometail process over loopback.
@@ -199,6 +203,15 @@ struct Cli {
     /// `taskset -c 0` to pin the load generator apart. The header says whether they share.
     #[arg(long)]
     server_cpus: Option<String>,
+    /// Scale-out: agents, one file each.
+    #[arg(long, default_value_t = 4)]
+    scale_agents: usize,
+    /// Scale-out: lines per second per agent.
+    #[arg(long, default_value_t = 500)]
+    scale_rate: u64,
+    /// Scale-out: SSE viewers over the two hubs, one run per count.
+    #[arg(long, value_delimiter = ',', default_value = "10,1000")]
+    scale_viewers: Vec<usize>,
 }
 
 impl Cli {
@@ -352,6 +365,17 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             let d = Duration::from_secs_f64(cli.files_secs);
             for busy in [0, cli.busy_rate] {
                 push(files::many_files(&ctx, cli.files, busy, d).await, "files");
+            }
+        }
+        if cli.scenario == Scenario::ScaleOut {
+            for &viewers in &cli.scale_viewers {
+                let shape = scaleout::Shape {
+                    agents: cli.scale_agents,
+                    rate: cli.scale_rate,
+                    viewers,
+                    duration: Duration::from_secs_f64(cli.duration),
+                };
+                push(scaleout::run(&ctx, shape).await, "scale-out");
             }
         }
         if want(Scenario::Parse) {
