@@ -74,6 +74,7 @@ const state = {
   following: true,
   newCount: 0,
   linked: null, // cursor from the URL hash
+  jumped: null, // the entry a view was opened around, until the user scrolls
   q: "", // the server-side query of the open view
   at: null, // epoch ms the view was opened at (`#at=`), null when it was not
   atCursor: null, // the first entry at or after `at`, marked
@@ -191,7 +192,11 @@ function flush() {
     const shown = f && f.active ? win.entries.filter((e) => f.shows(e)) : win.entries;
     const anchor = keepAnchor && !state.following;
     keepAnchor = false;
-    view.setRows(shown, anchor);
+    // A view opened around a match keeps the match in view through a filter change (the
+    // filter cleared while the jump loaded), until the user scrolls it away.
+    const jumped = anchor && state.jumped && shown.includes(state.jumped) ? state.jumped : null;
+    view.setRows(shown, anchor && !jumped);
+    if (jumped) view.scrollToIndex(view.indexOf(jumped));
   }
   if (state.following) {
     view.scrollToBottom();
@@ -227,6 +232,7 @@ function updateNewLines() {
 // announced pauses too (view.strayed); coming back to the end follows again only on input.
 function onScroll(user) {
   if (!win) return;
+  if (user) state.jumped = null;
   if (state.following) {
     if ((user && view.movedUp()) || (!user && view.strayed())) {
       state.following = false;
@@ -294,6 +300,7 @@ async function openView(ids, opts = {}) {
     warn: toast,
   }, state.q);
   win = w;
+  state.jumped = null;
   state.following = true;
   state.newCount = 0;
   for (const id of ids) state.unread.set(id, 0);
@@ -313,6 +320,7 @@ async function openView(ids, opts = {}) {
     flush();
     const i = view.indexOf(loaded.jump);
     if (i >= 0) view.scrollToIndex(i);
+    state.jumped = loaded.jump;
   }
   restartBackground();
 }

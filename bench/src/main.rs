@@ -20,6 +20,7 @@ mod memory;
 mod parsing;
 mod report;
 mod scenario;
+mod search;
 mod server;
 mod solo;
 mod sse;
@@ -63,6 +64,9 @@ enum Scenario {
     Files,
     /// CPU per line of the parsing engine (facts, records, a query), in-process, per format.
     Parse,
+    /// Whole-history search beside `grep -c`, `grep -ci`, `grep -cE` and `zgrep -c` on the
+    /// same files, and `before=` pages inside a `.gz` (cometail only).
+    Search,
     /// Every scenario above.
     All,
 }
@@ -130,6 +134,12 @@ struct Cli {
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
+    /// MiB of text in the search scenario's plain file.
+    #[arg(long, default_value_t = 1024)]
+    search_mib: usize,
+    /// MiB of text in the search scenario's rotated `.gz`.
+    #[arg(long, default_value_t = 256)]
+    search_gz_mib: usize,
     /// Files for the memory scenario, all busy at once.
     #[arg(long, default_value_t = 200)]
     memory_files: usize,
@@ -210,6 +220,8 @@ impl Cli {
         self.startup_runs = 2;
         self.memory_files = 3;
         self.memory_mib_per_file = 1;
+        self.search_mib = 2;
+        self.search_gz_mib = 2;
         self.grace = 2.0;
     }
 
@@ -363,6 +375,10 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
             push(solo::history(&ctx, cli.history_gib).await, "history");
+        }
+        if want(Scenario::Search) && cli.servers.contains(&Kind::Cometail) {
+            let r = search::search_scenario(&ctx, cli.search_mib, cli.search_gz_mib).await;
+            push(r, "search");
         }
         if want(Scenario::Memory) && cli.servers.contains(&Kind::Cometail) {
             let (n, mib) = (cli.memory_files, cli.memory_mib_per_file);
