@@ -14,9 +14,12 @@ command -v tail >/dev/null 2>&1 || need+=(coreutils)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # A real NATS JetStream engine for the agent and hub tests (`scale_out`).
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
-# The packaging tests: the unit file's check and the man page's rendering.
+# The packaging tests: the unit file's check, the man page's rendering and the completions.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v man >/dev/null 2>&1 || need+=(man-db)
+# Shells that load the generated completions.
+command -v zsh >/dev/null 2>&1 || need+=(zsh)
+command -v fish >/dev/null 2>&1 || need+=(fish)
 # The real logrotate for the rotation-chain tests.
 [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 if ((${#need[@]})); then

@@ -3,9 +3,13 @@
 //! [`Config::from_cli`] is the only place raw flags are checked; after it, values are ready
 //! to use (sizes in bytes, durations as `Duration`, sources classified). A bad value is a
 //! [`ConfigError`], which `main` reports with exit code 2. The configuration file is merged
-//! into the command line before that (`file.rs`).
+//! into the command line before that (`file.rs`). The helpers for addresses (`addrs.rs`) and
+//! for paths, globs and rotated history (`paths.rs`) are beside it.
 
+mod addrs;
 mod file;
+mod paths;
+mod sources;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,7 +21,9 @@ use crate::credentials::{self, Secret};
 use crate::parse::Zone;
 use crate::sources::Settings;
 pub use crate::sources::Source;
+use addrs::{base_path, bind_addrs, metrics_addr};
 pub use file::{DEFAULT_PATH, LoadError, Loaded, Origin, load};
+use paths::{classify, rotated};
 
 /// Everything cometail needs to run.
 #[derive(Debug, Clone)]
@@ -369,117 +375,6 @@ impl Config {
     }
 }
 
-/// Rotated siblings and `--rotated` globs, with `--rotated-history` or a `--rotated` glob.
-fn rotated(cli: &Cli) -> Result<Option<crate::stream::Rotated>, ConfigError> {
-    if !cli.rotated_history && cli.rotated.is_empty() {
-        return Ok(None);
-    }
-    let patterns = cli
-        .rotated
-        .iter()
-        .map(|p| {
-            glob::Pattern::new(p).map_err(|e| ConfigError::Glob {
-                pattern: p.clone(),
-                reason: e.to_string(),
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Some(crate::stream::Rotated { patterns }))
-}
-
-/// The addresses of every `--bind`: an IP address (IPv6 with or without brackets) as given,
-/// a host name at each address it resolves to (the system resolver, once, at start).
-fn bind_addrs(hosts: &[String], port: u16) -> Result<Vec<SocketAddr>, ConfigError> {
-    use std::net::{IpAddr, ToSocketAddrs};
-    let mut addrs: Vec<SocketAddr> = Vec::new();
-    for host in hosts {
-        let host = host.trim();
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let found: Vec<SocketAddr> = if let Ok(ip) = bare.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else {
-            let name_like = !bare.is_empty()
-                && bare
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
-            if !name_like {
-                return Err(invalid(
-                    "--bind",
-                    format!("`{host}` is not an IP address or a host name"),
-                ));
-            }
-            (bare, port)
-                .to_socket_addrs()
-                .map_err(|e| invalid("--bind", format!("cannot resolve `{host}`: {e}")))?
-                .collect()
-        };
-        if found.is_empty() {
-            return Err(invalid(
-                "--bind",
-                format!("`{host}` resolves to no address"),
-            ));
-        }
-        for a in found {
-            if !addrs.contains(&a) {
-                addrs.push(a);
-            }
-        }
-    }
-    if addrs.is_empty() {
-        return Err(invalid("--bind", "no address given"));
-    }
-    Ok(addrs)
-}
-
-/// The one address of `--metrics-bind` (`HOST:PORT`; a name's first address).
-fn metrics_addr(raw: &str) -> Result<SocketAddr, ConfigError> {
-    use std::net::ToSocketAddrs;
-    let bad = |why: String| invalid("--metrics-bind", format!("`{raw}`: {why}"));
-    if let Ok(addr) = raw.parse() {
-        return Ok(addr);
-    }
-    if !raw.contains(':') {
-        return Err(bad("expected HOST:PORT, e.g. 127.0.0.1:9101".into()));
-    }
-    raw.to_socket_addrs()
-        .map_err(|e| bad(e.to_string()))?
-        .next()
-        .ok_or_else(|| bad("resolves to no address".into()))
-}
-
-/// Validates `--base-path`, adding the trailing slash when it is missing.
-fn base_path(raw: &str) -> Result<String, ConfigError> {
-    const FLAG: &str = "--base-path";
-    let Some(inner) = raw.strip_prefix('/') else {
-        return Err(invalid(
-            FLAG,
-            format!("`{raw}` must start with `/` (for example /logs/)"),
-        ));
-    };
-    if inner.is_empty() {
-        return Ok("/".to_owned());
-    }
-    let inner = inner.strip_suffix('/').unwrap_or(inner);
-    for segment in inner.split('/') {
-        let plain = segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-        if segment.is_empty() || segment == "." || segment == ".." || !plain {
-            return Err(invalid(
-                FLAG,
-                format!(
-                    "`{raw}`: each segment must be non-empty, not `.` or `..`, and made of \
-                     letters, digits and `-._~`"
-                ),
-            ));
-        }
-    }
-    Ok(format!("/{inner}/"))
-}
-
 /// Reads the token and users files and the environment's token.
 fn auth(cli: &Cli) -> Result<Auth, ConfigError> {
     let mut auth = Auth::default();
@@ -529,26 +424,6 @@ fn auth(cli: &Cli) -> Result<Auth, ConfigError> {
 fn read_secret_file(path: &Path, flag: &'static str) -> Result<String, ConfigError> {
     std::fs::read_to_string(path)
         .map_err(|e| invalid(flag, format!("cannot read {}: {e}", path.display())))
-}
-
-/// A path is a glob when it has glob characters and does not exist as named (a file really
-/// called `app[1].log` is followed as a file).
-fn classify(path: &str) -> Result<Source, ConfigError> {
-    if path == "-" {
-        return Ok(Source::Stdin);
-    }
-    if path.is_empty() {
-        return Err(invalid("PATH", "empty path"));
-    }
-    let globby = path.contains(['*', '?', '[']);
-    if globby && !std::path::Path::new(path).exists() {
-        glob::Pattern::new(path).map_err(|e| ConfigError::Glob {
-            pattern: path.to_owned(),
-            reason: e.msg.to_owned(),
-        })?;
-        return Ok(Source::Glob(path.to_owned()));
-    }
-    Ok(Source::File(PathBuf::from(path)))
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ pub async fn run_hub(
     )
     .await
     .map_err(|e| engine::EngineError::Unavailable(e.to_string()))?;
-    let state = http::AppState::new(sources, config.clone(), shutdown.clone());
+    let state = http::AppState::for_hub(sources, config.clone(), shutdown.clone(), &hub);
     tracker.spawn(http::keep_alive_ticker(
         state.keep_alive.clone(),
         shutdown.clone(),

@@ -62,7 +62,8 @@ pub struct AgentCli {
     engine: EngineArgs,
 
     /// This host's name in subjects and stream ids (default: the machine's host name).
-    /// Characters outside [A-Za-z0-9._-] become `_`.
+    /// Only [A-Za-z0-9._-]; anything else is refused. Another running agent's name is
+    /// refused too.
     #[arg(long, env = "COMETAIL_HOST")]
     host: Option<String>,
 
@@ -199,9 +200,15 @@ pub fn agent(
     args: Vec<std::ffi::OsString>,
 ) -> Result<(Config, AgentSettings, EngineOptions), ConfigError> {
     let cli = AgentCli::parse_from(args);
-    let host = crate::stream::StreamId::from_name(&cli.host.unwrap_or_else(machine_host));
+    let host = match cli.host {
+        Some(host) => host_name(&host)?,
+        // The machine's own name, made fit (it was not the user's to choose).
+        None => crate::stream::StreamId::from_name(&machine_host())
+            .as_str()
+            .to_owned(),
+    };
     let settings = AgentSettings {
-        host: host.as_str().to_owned(),
+        host,
         retention: Retention {
             max_bytes: cli.retention_bytes,
             max_age: cli.retention_age,
@@ -210,7 +217,36 @@ pub fn agent(
         backfill: cli.backfill,
     };
     let engine = cli.engine.options()?;
-    Ok((Config::from_cli(cli.base)?, settings, engine))
+    let config = Config::from_cli(cli.base)?;
+    // An agent with nothing to follow would publish nothing, silently.
+    config.require_sources()?;
+    Ok((config, settings, engine))
+}
+
+/// Most bytes in a host name (a DNS name's limit).
+const MAX_HOST: usize = 253;
+
+/// A `--host` as given, when subjects and ids can carry it unchanged: letters, digits, `.`,
+/// `_`, `-` (a `.` travels as `=` in subjects), not only dots, at most [`MAX_HOST`] bytes.
+/// Anything else is refused rather than rewritten, so two hosts never meet under one name.
+fn host_name(host: &str) -> Result<String, ConfigError> {
+    let fits = !host.is_empty()
+        && host.len() <= MAX_HOST
+        && !host.chars().all(|c| c == '.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if fits {
+        Ok(host.to_owned())
+    } else {
+        Err(ConfigError::Invalid {
+            flag: "--host",
+            reason: format!(
+                "`{host}` cannot name a host in engine subjects: use letters, digits, `.`, `_` \
+                 and `-` (at most {MAX_HOST} bytes)"
+            ),
+        })
+    }
 }
 
 /// Parses and validates `cometail hub …` (`args` starts with `hub`); it takes no paths.
@@ -245,6 +281,18 @@ mod tests {
         assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
         assert_eq!(parse_age("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_age("1y").is_err() && parse_age("h").is_err() && parse_age("").is_err());
+    }
+
+    #[test]
+    fn host_names_subjects_cannot_carry_are_refused() {
+        assert_eq!(
+            host_name("web-1.example.com").ok().as_deref(),
+            Some("web-1.example.com")
+        );
+        for bad in ["", "..", "web 1", "web*", "web>1", "wéb", "a~b", "a=b"] {
+            assert!(host_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(host_name(&"a".repeat(MAX_HOST + 1)).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Server, texts, wait_until};
+use crate::common::{Server, append, texts, wait_until};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -13,6 +13,20 @@ async fn lines(s: &Server, id: &str) -> Vec<String> {
         &s.ok_json(&format!("/api/streams/{id}/lines?last=1000"))
             .await,
     )
+}
+
+/// The stream's `state` and `reason` in `/api/streams`.
+async fn state(s: &Server, id: &str) -> (String, String) {
+    let listing = s.ok_json("/api/streams").await;
+    let stream = listing["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["id"] == id)
+        .unwrap_or_else(|| panic!("no stream {id}: {listing}"))
+        .clone();
+    let text = |k: &str| stream[k].as_str().unwrap_or_default().to_owned();
+    (text("state"), text("reason"))
 }
 
 #[tokio::test]
@@ -73,6 +87,12 @@ async fn a_command_that_cannot_start_backs_off() {
     })
     .await;
     let got = lines(&s, "ghost").await;
+    let (state, reason) = state(&s, "ghost").await;
+    assert_eq!(state, "error", "{reason}");
+    assert!(
+        reason.starts_with("cannot start `/nonexistent/program --flag`"),
+        "{reason}"
+    );
     assert!(
         got[0].starts_with("[cometail] cannot start `/nonexistent/program --flag`")
             && got[0].ends_with("again in 1 s"),
@@ -123,4 +143,159 @@ fn a_bad_command_flag_is_exit_2() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn an_exited_command_is_the_streams_state_until_it_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("stay");
+    // Exits at once until `stay` exists, then runs until killed.
+    let cmd = format!(
+        "svc=sh -c 'echo up; test -e {f} && exec sleep 1000; exit 7'",
+        f = flag.display()
+    );
+    let s = Server::start_in(dir, &["--cmd", &cmd]).await;
+    wait_until("the state says it exited", 10 * SEC, || async {
+        state(&s, "svc").await.0 == "exited"
+    })
+    .await;
+    let (_, reason) = state(&s, "svc").await;
+    assert!(
+        reason.contains("exited (exit status: 7)") && reason.contains("starting it again in"),
+        "{reason}"
+    );
+    let metrics = s
+        .client
+        .get(format!("{}/metrics", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"cometail_stream_state{stream="svc",state="exited"} 1"#),
+        "{metrics}"
+    );
+    std::fs::write(s.path("stay"), "").unwrap();
+    wait_until("it runs again", 20 * SEC, || async {
+        state(&s, "svc").await.0 == "following"
+    })
+    .await;
+    s.stop().await;
+}
+
+/// A stand-in for `journalctl` (journald is absent here): the journal is the file `journal`
+/// beside it, one message a line, an entry's cursor `n=LINE`. Like journalctl it shows the
+/// last 10 entries (or `-n N`) unless `--after-cursor` or `--lines=all` say otherwise, follows the
+/// journal, and with `--show-cursor` prints `-- cursor: C` after its last entry when it
+/// exits, which it does (status 1) when the file `die` appears. Each run's arguments go to
+/// `args`.
+const JOURNALCTL: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "$*" >> "$dir/args"
+after=; lines=10; show=0; prev=
+for a in "$@"; do
+  if [ "$prev" = -n ]; then lines=$a; fi
+  prev=$a
+  case "$a" in
+    --after-cursor=*) after=${a#--after-cursor=n=} ;;
+    --lines=all) lines=all ;;
+    --show-cursor) show=1 ;;
+  esac
+done
+total=$(wc -l < "$dir/journal")
+if [ -n "$after" ]; then n=$after
+elif [ "$lines" = all ] || [ "$total" -le "$lines" ]; then n=0
+else n=$((total - lines)); fi
+while :; do
+  total=$(wc -l < "$dir/journal")
+  if [ "$total" -gt "$n" ]; then
+    tail -n "+$((n + 1))" "$dir/journal" | head -n "$((total - n))"
+    n=$total
+  fi
+  if [ -e "$dir/die" ]; then
+    rm "$dir/die"
+    if [ "$show" = 1 ]; then echo "-- cursor: n=$n"; fi
+    exit 1
+  fi
+  sleep 0.05
+done
+"#;
+
+#[tokio::test]
+async fn a_restarted_journalctl_resumes_after_its_last_entry() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("journalctl");
+    std::fs::write(&program, JOURNALCTL).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let journal = dir.path().join("journal");
+    std::fs::write(
+        &journal,
+        (1..=12).map(|i| format!("e{i}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let cmd = format!("journal={} -f -n 5 -o short-iso", program.display());
+    let s = Server::start_in(dir, &["--cmd", &cmd]).await;
+    let entries = |got: Vec<String>| -> Vec<String> {
+        got.into_iter()
+            .filter(|l| !l.starts_with("[cometail] "))
+            .collect()
+    };
+    wait_until("the configured start", 10 * SEC, || async {
+        entries(lines(&s, "journal").await)
+            .last()
+            .map(String::as_str)
+            == Some("e12")
+    })
+    .await;
+    append(&journal, "e13\n");
+    wait_until("a followed entry", 10 * SEC, || async {
+        entries(lines(&s, "journal").await)
+            .last()
+            .map(String::as_str)
+            == Some("e13")
+    })
+    .await;
+    // It exits; entries written while it is down come after the restart, once each.
+    std::fs::write(s.path("die"), "").unwrap();
+    wait_until("it exited", 10 * SEC, || async {
+        state(&s, "journal").await.0 == "exited"
+    })
+    .await;
+    append(&journal, "e14\ne15\n");
+    wait_until("the entries written meanwhile", 20 * SEC, || async {
+        entries(lines(&s, "journal").await)
+            .last()
+            .map(String::as_str)
+            == Some("e15")
+    })
+    .await;
+    let want: Vec<String> = (8..=15).map(|i| format!("e{i}")).collect();
+    let got = lines(&s, "journal").await;
+    assert_eq!(
+        entries(got.clone()),
+        want,
+        "nothing lost, nothing twice: {got:?}"
+    );
+    assert!(
+        !got.iter().any(|l| l.starts_with("-- cursor")),
+        "the cursor line is not an entry: {got:?}"
+    );
+    let exit = got
+        .iter()
+        .find(|l| l.starts_with("[cometail] "))
+        .unwrap_or_else(|| panic!("no exit line: {got:?}"));
+    assert!(exit.ends_with("after its last entry (n=13)"), "{exit}");
+    let args = std::fs::read_to_string(s.path("args")).unwrap();
+    let runs: Vec<&str> = args.lines().collect();
+    assert_eq!(
+        runs,
+        [
+            "-f -n 5 -o short-iso --show-cursor",
+            "-f -o short-iso --show-cursor --after-cursor=n=13 --lines=all"
+        ]
+    );
+    s.stop().await;
 }

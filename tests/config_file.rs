@@ -84,3 +84,54 @@ fn a_missing_file_is_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/cometail.toml"));
 }
+
+#[test]
+fn source_tables_add_paths_commands_and_rotated_globs_unless_flags_name_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "lines = 30\n\n[[source]]\npath = \"/tmp/a.log\"\nrotated = \"/tmp/old/a-*\"\n\n\
+                [[source]]\nname = \"journal\"\ncmd = \"journalctl -f -o short-iso\"\n";
+    let out = cometail(&dir, file, &["--print-config"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "paths = [\"/tmp/a.log\"]  # file",
+        "cmd = [\"journal=journalctl -f -o short-iso\"]  # file",
+        "rotated = [\"/tmp/old/a-*\"]  # file",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    let out = cometail(&dir, file, &["--print-config", "/tmp/b.log"], &[]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l == "paths = [\"/tmp/b.log\"]  # flag"),
+        "the command line's paths replace the file's:\n{text}"
+    );
+    assert!(text.contains("journal=journalctl"), "{text}");
+}
+
+#[test]
+fn a_source_table_that_does_not_fit_is_exit_2_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, line, key) in [
+        (
+            "port = 7001\n[[source]]\npath = \"a.log\"\nformt = \"json\"\n",
+            4,
+            "formt",
+        ),
+        ("[[source]]\ncmd = \"journalctl -f\"\n", 2, "cmd"),
+        (
+            "[[source]]\n\npath = \"a.log\"\nname = \"app\"\n",
+            4,
+            "name",
+        ),
+    ] {
+        let out = cometail(&dir, file, &[], &[]);
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("cometail.toml line {line}: `{key}`")),
+            "{file}: {err}"
+        );
+    }
+}

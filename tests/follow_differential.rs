@@ -277,6 +277,7 @@ both_backends!(
     symlink_repointed,
     several_files_at_once,
     partial_last_line,
+    late_writers_after_the_new_file_has_data,
 );
 
 async fn appended_lines(poll: bool) {
@@ -482,4 +483,155 @@ async fn partial_last_line(poll: bool) {
         .await;
     t.assert_same_lines();
     assert_eq!(t.gnu.partial(), "");
+}
+
+/// A writer process holding its own descriptor of `path` (opened for appending, created if
+/// missing): `cat` copies
+/// what the test sends it to the file at once, wherever the file has been renamed to since.
+struct Writer {
+    child: Child,
+    path: PathBuf,
+}
+
+impl Writer {
+    fn start(path: &Path) -> Self {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open for appending");
+        let child = Command::new("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(file))
+            .spawn()
+            .expect("cat runs");
+        Self {
+            child,
+            path: path.to_owned(),
+        }
+    }
+
+    /// Sends `lines` and waits until the file (under `now_at`, its name now) holds them.
+    async fn write(&mut self, now_at: &Path, lines: &[String]) {
+        let text = joined(lines);
+        let stdin = self.child.stdin.as_mut().expect("piped");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let started = Instant::now();
+        while !fs::read_to_string(now_at)
+            .unwrap_or_default()
+            .contains(&text)
+        {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{} never reached {}",
+                lines[0],
+                self.path.display()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Our own child, by its handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Several processes write to one file; it is renamed and a new file gets data while two of
+/// them go on writing to the renamed one (nginx workers reopening one by one). cometail
+/// delivers every line once, each file's lines in their order, the late ones after a `late`
+/// notice; GNU tail loses the late ones.
+async fn late_writers_after_the_new_file_has_data(poll: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::append(&dir.path().join("a.log"), "r0\n");
+    let t = Pair::start(poll, dir, &["a.log"]).await;
+    t.settle(&["r0"], &["r0"]).await;
+    let (path, rotated) = (t.path("a.log"), t.path("a.log.1"));
+    let mut w1 = Writer::start(&path);
+    let mut w2 = Writer::start(&path);
+    let before = [numbered("w1-", 0..5), numbered("w2-", 0..5)];
+    w1.write(&path, &before[0]).await;
+    w2.write(&path, &before[1]).await;
+    let mut want: Vec<String> = vec!["r0".to_owned()];
+    want.extend(before.concat());
+    t.settle(&strs(&want), &strs(&want)).await;
+
+    fs::rename(&path, &rotated).unwrap();
+    // The first worker reopens at once and writes to the new file.
+    let mut w0 = Writer::start(&path);
+    w0.write(&path, &numbered("new-", 0..3)).await;
+    want.push("<rotated>".to_owned());
+    want.extend(numbered("new-", 0..3));
+    t.settle(&strs(&want), &["r0", "new-0", "new-1", "new-2"])
+        .await;
+    // The other two have not reopened: they write on to the renamed file, after the new one
+    // has data, in turns with the one that did.
+    let mut late = Vec::new();
+    for round in 0..3 {
+        let (a, b) = (
+            numbered(&format!("w1-late{round}-"), 0..4),
+            numbered(&format!("w2-late{round}-"), 0..4),
+        );
+        w1.write(&rotated, &a).await;
+        w2.write(&rotated, &b).await;
+        w0.write(&path, &numbered(&format!("new{round}-"), 0..2))
+            .await;
+        late.extend(a);
+        late.extend(b);
+    }
+    let new: Vec<String> = ["new-"]
+        .iter()
+        .flat_map(|p| numbered(p, 0..3))
+        .chain((0..3).flat_map(|r| numbered(&format!("new{r}-"), 0..2)))
+        .collect();
+    let reader = t.reader("a.log");
+    reader
+        .wait_items("every late and new line", DEADLINE, |got| {
+            late.iter().chain(&new).all(|l| got.contains(l))
+        })
+        .await;
+    let items = reader.items();
+    let lines = reader.lines();
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), lines.len(), "a line was doubled: {items:?}");
+    assert_eq!(lines.len(), 1 + 10 + late.len() + new.len(), "{items:?}");
+    // Each writer's lines in the order it wrote them (the two old-file writers', and the new
+    // file's).
+    let written: Vec<String> = before
+        .concat()
+        .into_iter()
+        .chain(late.clone())
+        .chain(new.clone())
+        .collect();
+    for own in ["w1-", "w2-", "new"] {
+        let got: Vec<&String> = lines.iter().filter(|l| l.starts_with(own)).collect();
+        let wrote: Vec<&String> = written.iter().filter(|l| l.starts_with(own)).collect();
+        assert_eq!(got, wrote, "{own} lines out of order: {items:?}");
+    }
+    let first_late = items.iter().position(|i| i.contains("-late")).unwrap();
+    assert_eq!(items[first_late - 1], "<late>", "{items:?}");
+    // GNU tail has settled on the new file: cometail has all it delivered, and the late
+    // lines beyond it.
+    let gnu_new: Vec<&str> = std::iter::once("r0").chain(strs(&new)).collect();
+    t.gnu
+        .settle(&format!("{gnu_new:?}"), |g| {
+            is_subsequence(
+                &gnu_new.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+                &g.only(),
+            )
+        })
+        .await;
+    t.assert_superset(&strs(&late));
+    let gnu_late = t.gnu.only().iter().filter(|l| l.contains("-late")).count();
+    eprintln!(
+        "late lines: cometail {} of {}, GNU tail -F {gnu_late}",
+        lines.iter().filter(|l| l.contains("-late")).count(),
+        late.len()
+    );
 }

@@ -415,3 +415,73 @@ async fn a_client_that_stops_reading_is_counted_behind_and_back_when_it_reads() 
     .await;
     reader.abort();
 }
+
+/// A raw follow and a time-merged SSE connection that stop reading are counted behind, like
+/// plain SSE clients.
+#[tokio::test]
+async fn raw_and_merged_clients_that_stop_reading_are_counted_behind() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start(&["{dir}/app.log", "{dir}/b.log"]).await;
+    append(&s.path("app.log"), "first\n");
+    append(&s.path("b.log"), "first\n");
+    s.wait_last("app.log", "first").await;
+    s.wait_last("b.log", "first").await;
+    let lag =
+        |text: &str, name: &str, le: &str| sample(text, &format!("{name}{{at_most=\"{le}\"}}"));
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for path in [
+        "/api/streams/app.log/raw?follow=1",
+        "/api/events?streams=app.log,b.log&order=time&last=0",
+    ] {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut client = socket.connect(addr.parse().unwrap()).await.unwrap();
+        client
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut head = [0u8; 512];
+        let _ = client.read(&mut head).await.unwrap();
+        slow.push(client);
+    }
+    wait_until("both clients are counted, caught up", 5 * SEC, || async {
+        let text = scrape(&s, None).await.1;
+        lag(&text, "cometail_clients_behind_entries", "0") == Some(2.0)
+    })
+    .await;
+    let line = format!("{}\n", "x".repeat(200));
+    append(&s.path("app.log"), line.repeat(40_000));
+    wait_until("both are 1,000+ entries behind", 20 * SEC, || async {
+        let text = scrape(&s, None).await.1;
+        lag(&text, "cometail_clients_behind_entries", "1000") == Some(0.0)
+            && lag(&text, "cometail_clients_behind_entries", "+Inf") == Some(2.0)
+    })
+    .await;
+    drop(slow);
+}
+
+#[tokio::test]
+async fn searches_count_the_bytes_they_examine() {
+    let s = Server::start(&["{dir}/app.log"]).await;
+    let text: String = (0..2_000).map(|i| format!("line {i} ok\n")).collect();
+    append(&s.path("app.log"), &text);
+    s.wait_last("app.log", "line 1999 ok").await;
+    let bytes = |t: &str| sample(t, "cometail_search_scanned_bytes_total").unwrap_or(-1.0);
+    let before = bytes(&scrape(&s, None).await.1);
+    assert_eq!(before, 0.0, "no search yet");
+    let body = s
+        .client
+        .get(format!("{}/api/streams/app.log/search?q=timeout", s.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("event: done"), "{body}");
+    let (_, metrics) = scrape(&s, None).await;
+    assert_eq!(bytes(&metrics), text.len() as f64, "{body}");
+    let (ok, said) = promtool_check(&metrics);
+    assert!(ok, "promtool check metrics: {said}");
+}

@@ -1,4 +1,5 @@
-//! Packaging: the bash completion script loads in a real bash and completes flags, the man
+//! Packaging: the bash and fish completion scripts load in real shells and complete flags,
+//! zsh's loads and registers itself for `cometail` in zsh's completion system, the man
 //! page renders with `man`, the systemd unit passes `systemd-analyze verify` without a
 //! warning, and the container's command line (packaging/compose.yaml) serves.
 
@@ -33,6 +34,57 @@ fn the_bash_completion_loads_and_completes_flags() {
     let offered = said.lines().last().unwrap_or_default();
     assert!(
         offered.contains("--unix-socket") && offered.contains("--unix-socket-mode"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_fish_completion_loads_and_completes_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cometail.fish");
+    std::fs::write(&script, cometail(&["--completions", "fish"])).unwrap();
+    let out = Command::new("fish")
+        .args(["--no-config", "-c"])
+        .arg(format!(
+            "source {} && complete -C 'cometail --unix-'",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let offered: Vec<&str> = said
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default())
+        .collect();
+    assert!(
+        offered.contains(&"--unix-socket") && offered.contains(&"--unix-socket-mode"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_zsh_completion_loads_and_registers_for_cometail() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("_cometail");
+    std::fs::write(&script, cometail(&["--completions", "zsh"])).unwrap();
+    // zsh's completion system, started without any user file; sourcing the script registers
+    // `_cometail` for `cometail` (`compdef`), whose body offers the flags.
+    let out = Command::new("zsh")
+        .args(["-f", "-c"])
+        .arg(format!(
+            "autoload -Uz compinit && compinit -u -d {dump} && source {script} \
+             && print -r -- \"comp=$_comps[cometail]\" && functions _cometail",
+            dump = dir.path().join("zcompdump").display(),
+            script = script.display()
+        ))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(said.lines().any(|l| l == "comp=_cometail"), "{said}");
+    assert!(
+        said.contains("--unix-socket-mode") && said.contains("--cmd"),
         "{said}"
     );
 }

@@ -3,9 +3,10 @@
 //   window.js  the window of a view's entries (history pages, live entries, trimming, catch-up)
 //   conn.js    a live connection (SSE, long polling, resume from its own cursors)
 //   live.js    the tab's side of the one connection all tabs share (relay.js, a SharedWorker)
-//   view.js    the virtual scroller
+//   view.js    the virtual scroller; screen.js what it shows, and following the live end
 //   rows.js    a row's element and the pointer on rows (tooltip, copy, link)
-//   picker.js  the stream list
+//   picker.js  the stream list; streams.js its contents, polled, and unread counts; hosts.js
+//              its host headings on a hub
 //   filter.js  the line filter (regexes in a worker); filterbar.js its controls
 //   query.js   the query box (`q`, filtered on the server) and the level chooser
 //   fields.js  a JSON or logfmt line's message and fields
@@ -14,8 +15,8 @@
 //   url.js     the page's address, which holds the view
 //   prefs.js   the theme and wrap choices, remembered
 //   search.js  the whole-history search panel
-// This file holds what joins them: which view is open (streams, query, time), whether the page
-// follows the live end, the header's controls and keys.
+// This file holds what joins them: which view is open (streams, query, time), the stream list,
+// the header's controls and keys.
 
 import { Status } from "./conn.js";
 import { downloadHref, saveEntries } from "./download.js";
@@ -31,9 +32,10 @@ import { EntryWindow } from "./window.js";
 import { Rows } from "./rows.js";
 import { Picker } from "./picker.js";
 import { SearchPanel } from "./search.js";
+import { Screen } from "./screen.js";
+import { StreamList } from "./streams.js";
 
 const INITIAL = 1000; // `last=` on open
-const STREAMS_POLL_MS = 3000;
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -66,15 +68,8 @@ const els = {
 const narrow = matchMedia("(max-width: 720px)");
 
 const state = {
-  streams: [], // from /api/streams
-  byId: new Map(),
-  unread: new Map(),
   conn: null,
-  bg: null,
-  following: true,
-  newCount: 0,
   linked: null, // cursor from the URL hash
-  jumped: null, // the entry a view was opened around, until the user scrolls
   q: "", // the server-side query of the open view
   at: null, // epoch ms the view was opened at (`#at=`), null when it was not
   atCursor: null, // the first entry at or after `at`, marked
@@ -122,8 +117,8 @@ const rows = new Rows(els.log, {
 
 const view = new LogView(els.log, els.spacer, {
   build: (e, prev) => rows.build(e, prev),
-  onScroll,
-  resized: onResized,
+  onScroll: (user) => screen.onScroll(user),
+  resized: () => screen.onResized(),
   prefixCols: () => rows.prefixCols(),
   display: (e) => rows.display(e),
   extraLines: (e) => rows.extraLines(e),
@@ -137,7 +132,7 @@ const times = new TimeBar(
     changed: () => {
       view.invalidate();
       view.resized(true);
-      schedule(true, true);
+      screen.schedule(true, true);
       writeUrl();
     },
     goTo,
@@ -152,6 +147,16 @@ const times = new TimeBar(
 narrow.addEventListener("change", () => times.changed());
 
 const picker = new Picker(els.streams, els.menu, navigate);
+const streams = new StreamList(picker, {
+  api,
+  connect: (o) => connect(o, ownConn),
+  viewed: () => (win ? win.ids : []),
+  viewedCount: () => (screen.following ? 0 : screen.newCount),
+  // A viewed stream that lost its file (or errs) gets an inline marker row.
+  changed: (s) => {
+    if (win && s.state !== "following") win.addLocal({ notice: s.state, detail: s.reason || "", local: true }, s.id);
+  },
+});
 
 const bar = new FilterBar(
   { q: els.q, re: els.re, cs: els.cs, err: els.ferr },
@@ -159,10 +164,10 @@ const bar = new FilterBar(
     entries: () => (win ? win.entries : []),
     changed: () => {
       view.invalidate();
-      schedule(true, true);
+      screen.schedule(true, true);
       writeUrl();
     },
-    decided: () => schedule(true),
+    decided: () => screen.schedule(true),
   },
 );
 
@@ -172,106 +177,18 @@ new SearchPanel({
   regex: () => els.re.getAttribute("aria-pressed") === "true",
 });
 
-let dirty = false;
-let rowsDirty = false;
-let keepAnchor = false;
-function schedule(rowsChanged, anchor) {
-  if (rowsChanged) rowsDirty = true;
-  if (anchor) keepAnchor = true;
-  if (dirty) return;
-  dirty = true;
-  requestAnimationFrame(flush);
-}
-
-function flush() {
-  dirty = false;
-  if (!win) return;
-  if (rowsDirty) {
-    rowsDirty = false;
-    const f = bar.filter;
-    const shown = f && f.active ? win.entries.filter((e) => f.shows(e)) : win.entries;
-    const anchor = keepAnchor && !state.following;
-    keepAnchor = false;
-    // A view opened around a match keeps the match in view through a filter change (the
-    // filter cleared while the jump loaded), until the user scrolls it away.
-    const jumped = anchor && state.jumped && shown.includes(state.jumped) ? state.jumped : null;
-    view.setRows(shown, anchor && !jumped);
-    if (jumped) view.scrollToIndex(view.indexOf(jumped));
-  }
-  if (state.following) {
-    view.scrollToBottom();
-    // A query's page may hold less than a screen, even nothing (the scan stopped at its
-    // budget): read further back, as scrolling up would, until the screen is full.
-    if (win.q && !view.fills(2) && win.canLoadOlder()) win.loadOlder();
-  } else {
-    view.render();
-    maybeLoadMore();
-  }
-  showTopNote();
-  updateNewLines();
-}
-
-function updateNewLines() {
-  const show = !state.following && (state.newCount > 0 || !win.reachesEnd());
-  els.newlines.hidden = !show;
-  if (show) {
-    els.newlines.textContent =
-      state.newCount > 0
-        ? `↓ ${state.newCount.toLocaleString()} new line${state.newCount === 1 ? "" : "s"}`
-        : "↓ jump to end";
-  }
-  renderPicker();
-}
-
-// Following is the user's choice: only the user scrolling (view.js tells which scrolls are the
-// user's) or a key changes it. Any other scroll (the browser clamping scrollTop after a
-// resize, a wrap toggle, rows changing height) leaves it as it is, and the end is pinned
-// again. Following stops only when the view moved *up* from where we last put it: scroll
-// events arrive a frame late, when more lines may already have grown the log, so "not at
-// the bottom" alone would pause a fast stream by itself. A scroll off the end that no input
-// announced pauses too (view.strayed); coming back to the end follows again only on input.
-function onScroll(user) {
-  if (!win) return;
-  if (user) state.jumped = null;
-  if (state.following) {
-    if ((user && view.movedUp()) || (!user && view.strayed())) {
-      state.following = false;
-      updateNewLines();
-    } else if (!user) schedule();
-  } else if (user && view.atBottom() && win.reachesEnd()) {
-    state.following = true;
-    state.newCount = 0;
-    updateNewLines();
-  }
-  showTopNote();
-  maybeLoadMore();
-}
-
-/** The log's box changed size: the end stays in view while following. */
-function onResized() {
-  if (state.following) view.scrollToBottom();
-}
-
-function maybeLoadMore() {
-  if (!win) return;
-  if (!view.hasRows()) {
-    if (win.q && win.canLoadOlder()) win.loadOlder(); // no match yet: search on back
-    return;
-  }
-  // Paused, so reading the real position is affordable.
-  view.syncPosition();
-  if (view.nearTop(2) && win.canLoadOlder()) win.loadOlder();
-  if (view.nearBottom(2) && win.canLoadNewer()) win.loadNewer();
-}
-
-/** The note floating at the top of the log while the view is near its top. */
-function showTopNote() {
-  if (!win) return;
-  const text = win.topNote();
-  if (els.top.textContent !== text) els.top.textContent = text;
-  // An empty view shows its note only for a query ("no matches", "searching…").
-  els.top.hidden = !text || (view.hasRows() ? !view.showsFirstRows(3) : !win.q);
-}
+const screen = new Screen(view, { newlines: els.newlines, top: els.top }, {
+  win: () => win,
+  filter: () => bar.filter,
+  counted: () => streams.render(),
+  leaveTime: () => {
+    if (state.at === null && !state.atCursor) return;
+    state.at = null;
+    state.atCursor = null;
+    writeUrl();
+  },
+  say: (msg) => toast(msg),
+});
 
 // ---------------------------------------------------------------- views
 
@@ -289,10 +206,10 @@ async function openView(ids, opts = {}) {
     changed: (anchor) => {
       // Entries added before the first row give it a new predecessor (its day mark).
       if (anchor) view.invalidate();
-      schedule(true, anchor);
+      screen.schedule(true, anchor);
     },
-    settled: () => schedule(), // the next flush looks whether another page is wanted
-    following: () => state.following,
+    settled: () => screen.schedule(), // the next flush looks whether another page is wanted
+    following: () => screen.following,
     shownSeq: () => {
       const e = view.firstDrawn();
       return e ? e.seq : null;
@@ -300,34 +217,32 @@ async function openView(ids, opts = {}) {
     warn: toast,
   }, state.q);
   win = w;
-  state.jumped = null;
-  state.following = true;
-  state.newCount = 0;
-  for (const id of ids) state.unread.set(id, 0);
+  screen.reset();
+  streams.seen(ids);
   view.clear();
   view.setRows([], false);
-  els.title.textContent = ids.length > 1 ? `${ids.length} streams merged` : (state.byId.get(ids[0]) || { name: ids[0] }).name;
+  els.title.textContent = ids.length > 1 ? `${ids.length} streams merged` : (streams.byId.get(ids[0]) || { name: ids[0] }).name;
   document.title = ids.length > 1 ? `cometail: ${ids.join(", ")}` : `cometail: ${ids[0]}`;
-  renderPicker();
+  streams.render();
   const loaded = await w.load(INITIAL, opts.linked, opts.at);
   if (!loaded || w !== win) return;
-  if (loaded.jump !== undefined) state.following = false; // opened around a linked line or a time
+  if (loaded.jump !== undefined) screen.following = false; // opened around a linked line or a time
   if (opts.at != null && loaded.jump) state.atCursor = loaded.jump.cursor;
-  showTopNote();
-  schedule(true);
+  screen.showTopNote();
+  screen.schedule(true);
   startConn(w, loaded.cursors);
   if (loaded.jump) {
-    flush();
+    screen.flush();
     const i = view.indexOf(loaded.jump);
     if (i >= 0) view.scrollToIndex(i);
-    state.jumped = loaded.jump;
+    screen.jumped = loaded.jump;
   }
-  restartBackground();
+  streams.count();
 }
 
 function onLive(stream, entries) {
   if (!win || !win.ids.includes(stream)) return;
-  if (!state.following) state.newCount += entries.length;
+  screen.arrived(entries.length);
   win.live(stream, entries);
 }
 
@@ -340,27 +255,6 @@ const ownConn = urlFlags.get("conn") === "tab";
 function startConn(w, cursors) {
   state.conn = connect({ streams: w.ids, cursors, q: w.q, forcePoll, onEntries: onLive, onStatus: setStatus }, ownConn);
   state.conn.start();
-}
-
-/** Counts unread lines of the streams not in view. */
-function restartBackground() {
-  const others = state.streams.map((s) => s.id).filter((id) => !win || !win.ids.includes(id));
-  const prev = state.bg;
-  if (prev && others.join(",") === prev.streams.join(",")) return;
-  if (prev) prev.close();
-  state.bg = null;
-  if (!others.length) return;
-  const cursors = new Map(others.map((id) => [id, prev ? prev.cursors.get(id) || null : null]));
-  state.bg = connect({
-    streams: others,
-    cursors,
-    onEntries: (s, es) => {
-      state.unread.set(s, (state.unread.get(s) || 0) + es.filter((e) => e.text !== undefined).length);
-      renderPicker();
-    },
-    onStatus: () => {},
-  }, ownConn);
-  state.bg.start();
 }
 
 function navigate(ids) {
@@ -412,44 +306,7 @@ function goTo(ms) {
   openView(win.ids, { at: ms });
 }
 
-/** Follow the live end again (End, G, the new-lines control). */
-function follow() {
-  state.newCount = 0;
-  if (!win) return;
-  if (state.at !== null || state.atCursor) {
-    state.at = null;
-    state.atCursor = null;
-    writeUrl();
-  }
-  if (!win.reachesEnd()) {
-    // Reload the end of the file, then merge what arrived live meanwhile.
-    const w = win;
-    w.reloadEnd(INITIAL).then((ok) => {
-      if (!ok || w !== win) return;
-      state.following = true;
-      schedule(true);
-    });
-    return;
-  }
-  state.following = true;
-  view.scrollToBottom();
-  updateNewLines();
-}
-
-/** Page back to the first line of the file (dropping what does not fit), then show it. */
-async function toStart() {
-  if (!win) return;
-  state.following = false;
-  const w = win;
-  if (!w.merged && !w.atStart()) toast("paging back to the start of the file…");
-  if (!(await w.pageToStart()) || w !== win) return;
-  schedule(true);
-  flush();
-  view.scrollTo(0);
-  onScroll(false);
-}
-
-// ---------------------------------------------------------------- status, picker, toasts
+// ---------------------------------------------------------------- status, toasts
 
 const STATUS_TEXT = {
   [Status.CONNECTING]: "connecting…",
@@ -475,38 +332,6 @@ function toast(msg) {
   }, 4000);
 }
 
-function renderPicker() {
-  const viewed = win ? win.ids : [];
-  picker.render(state.streams, viewed, (id) =>
-    viewed.includes(id) ? (state.following ? 0 : state.newCount) : state.unread.get(id) || 0,
-  );
-}
-
-async function pollStreams() {
-  try {
-    const d = await api("api/streams");
-    const old = state.byId;
-    state.streams = d.streams;
-    state.byId = new Map(d.streams.map((s) => [s.id, s]));
-    // A viewed stream that lost its file (or errs) gets an inline marker row.
-    if (win) {
-      for (const s of d.streams) {
-        const was = old.get(s.id);
-        if (win.ids.includes(s.id) && was && was.state !== s.state && s.state !== "following") {
-          win.addLocal({ notice: s.state, detail: s.reason || "", local: true }, s.id);
-        }
-      }
-    }
-    renderPicker();
-    if (win) restartBackground();
-    return d.streams;
-  } catch {
-    return null;
-  } finally {
-    setTimeout(pollStreams, STREAMS_POLL_MS);
-  }
-}
-
 // ---------------------------------------------------------------- URL, wrap, keys
 
 function writeUrl() {
@@ -527,9 +352,10 @@ function writeUrl() {
 
 function setWrap(on) {
   view.setWrap(on);
-  if (state.following) view.scrollToBottom();
+  if (screen.following) view.scrollToBottom();
 }
 
+const follow = () => screen.follow(INITIAL);
 els.newlines.addEventListener("click", follow);
 els.dl.addEventListener("click", (ev) => {
   // A single stream's link goes to the server; a merged view saves what the page holds.
@@ -557,7 +383,7 @@ document.addEventListener("keydown", (ev) => {
     follow();
   } else if (ev.key === "Home" || ev.key === "g") {
     ev.preventDefault();
-    toStart();
+    screen.toStart();
   }
 });
 
@@ -582,7 +408,7 @@ const HIDDEN_GRACE_MS = 30000;
 let hiddenTimer = 0;
 document.addEventListener("visibilitychange", () => {
   clearTimeout(hiddenTimer);
-  const own = [state.conn, state.bg].filter((c) => c && !c.shared);
+  const own = [state.conn, streams.bg].filter((c) => c && !c.shared);
   if (document.hidden) {
     hiddenTimer = setTimeout(() => {
       for (const c of own) c.disconnect("paused while the tab is hidden");
@@ -601,12 +427,12 @@ window.__cometail = {
   shared: () => !!(state.conn && state.conn.shared),
   retained: () => (win ? win.entries.length : 0),
   rowsInDom: () => els.spacer.querySelectorAll(".row").length,
-  following: () => state.following,
+  following: () => screen.following,
   view: () => (win ? win.ids.slice() : []),
   texts: () => (win ? win.entries.filter((e) => e.text !== undefined).map((e) => e.text) : []),
   entries: () => (win ? win.entries.map((e) => (e.notice !== undefined ? `M:${e.notice}` : e.text)) : []),
   atStart: () => !!win && win.atStart(),
-  busy: () => dirty || (!!win && win.busy()),
+  busy: () => screen.dirty || (!!win && win.busy()),
   cursorOf: (text) => (win ? win.cursorOf(text) : null),
   query: () => (win ? win.q : null),
   at: () => state.at,
@@ -625,20 +451,19 @@ async function main() {
   query.show(state.q);
   if (v.tz) times.setZone(v.tz);
   setStatus(Status.CONNECTING);
-  const streams = await pollStreams();
-  if (!streams) {
+  if (!(await streams.poll())) {
     setStatus(Status.OFFLINE, "cannot reach the server");
   }
   if (els.q.value) bar.apply();
-  const want = v.ids.filter((id) => state.byId.has(id));
-  const ids = want.length ? want : state.streams.length ? [state.streams[0].id] : [];
+  const want = v.ids.filter((id) => streams.byId.has(id));
+  const ids = want.length ? want : streams.list.length ? [streams.list[0].id] : [];
   if (!ids.length) {
     els.top.textContent = "no streams yet: waiting for files to match";
     els.top.hidden = false;
     const wait = setInterval(() => {
-      if (state.streams.length) {
+      if (streams.list.length) {
         clearInterval(wait);
-        navigate([state.streams[0].id]);
+        navigate([streams.list[0].id]);
       }
     }, 500);
     return;

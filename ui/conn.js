@@ -5,7 +5,8 @@
 // Transport is Server-Sent Events first; when SSE does not deliver (no `open` nor event within
 // SSE_OPEN_TIMEOUT_MS, or SSE_MAX_ERRORS errors in a row without an event in between, which
 // is what a buffering proxy looks like) it falls back to long polling `/lines?after=C&wait=30`
-// for the rest of this connection's life. After any drop it resumes from the cursors it holds,
+// for the rest of this connection's life (several streams poll as one, `api/lines?streams=`,
+// in event-time order). After any drop it resumes from the cursors it holds,
 // never from the browser's own EventSource retry (we close and reopen explicitly, so the start
 // point is always ours).
 
@@ -41,6 +42,10 @@ export class Conn {
     this.onEntries = o.onEntries;
     this.onStatus = o.onStatus;
     this.mode = o.forcePoll ? "poll" : "sse";
+    // Several streams are merged by event time on the server, unless it refuses to (a hub
+    // carries arrival order only): then they come in arrival order.
+    this.timeOrder = true;
+    this.probed = false; // whether a failed SSE asked the server about the order
     this.closed = false;
     this.paused = false; // debug hook: a forced disconnect
     this.es = null;
@@ -113,6 +118,7 @@ export class Conn {
       return;
     }
     if (this.mode === "sse") this.openSse();
+    else if (this.streams.length > 1 && this.timeOrder) this.mergedPollLoop();
     else for (const s of this.streams) this.pollLoop(s);
   }
 
@@ -145,7 +151,7 @@ export class Conn {
     if (multi) {
       q.set("streams", this.streams.join(","));
       // Merged by event time on the server; the position stays one cursor per stream.
-      q.set("order", "time");
+      if (this.timeOrder) q.set("order", "time");
       const after = [];
       for (const s of this.streams) {
         const c = this.cursors.get(s);
@@ -188,6 +194,10 @@ export class Conn {
     });
     es.onerror = () => {
       if (this.es !== es) return;
+      if (!alive && this.timeOrder && this.streams.length > 1 && !this.probed) {
+        this.probeOrder(es);
+        return;
+      }
       this.errors++;
       if (!alive && this.errors >= SSE_MAX_ERRORS) {
         this.fallBack("SSE failed repeatedly");
@@ -201,12 +211,96 @@ export class Conn {
     });
   }
 
+  /**
+   * SSE over several streams failed before it delivered: ask once whether the server refuses
+   * the time order (EventSource cannot see the status); if so, go on in arrival order.
+   */
+  async probeOrder(es) {
+    this.probed = true;
+    es.close();
+    const url = this.sseUrl();
+    let refused = false;
+    try {
+      const r = await fetch(url, { cache: "no-store" });
+      refused = r.status === 400 && /order/.test((await r.json()).error || "");
+      if (r.ok && r.body) r.body.cancel();
+    } catch {
+      refused = false;
+    }
+    if (this.es !== es) return;
+    if (refused) {
+      console.info("cometail: the server does not merge streams by time; arrival order");
+      this.timeOrder = false;
+    } else this.errors++;
+    this.retry("SSE connection failed");
+  }
+
   fallBack(why) {
     console.info(`cometail: ${why}; falling back to long polling`);
     this.mode = "poll";
     this.errors = 0;
     this.attempt = 0;
     this.kick();
+  }
+
+  /**
+   * Several streams long-poll as one (`api/lines?streams=…&after=COMPOSITE&wait=…`), so that
+   * their entries come in event-time order as over SSE (`order=time`), held as the server
+   * holds them for a stream that is behind. Polling each stream on its own delivered them in
+   * the order their polls happened to return.
+   */
+  async mergedPollLoop() {
+    const ac = new AbortController();
+    this.polls.set("", ac);
+    const current = () => !this.closed && !this.paused && this.polls.get("") === ac;
+    let first = true;
+    while (current()) {
+      let d;
+      try {
+        // A stream without a cursor yet starts at its live end, as `last=0` does.
+        for (const s of this.streams) {
+          if (this.cursors.get(s)) continue;
+          const e = await this.fetchJson(`api/streams/${encodeURIComponent(s)}/lines?last=0`, ac);
+          if (e.next) this.cursors.set(s, e.next);
+        }
+        const q = new URLSearchParams();
+        q.set("streams", this.streams.join(","));
+        q.set("after", this.streams.map((s) => `${s}:${this.cursors.get(s)}`).join(","));
+        if (!first) q.set("wait", String(POLL_WAIT_S));
+        q.set("limit", String(POLL_LIMIT));
+        if (this.q) q.set("q", this.q);
+        first = false;
+        d = await this.fetchJson(`api/lines?${q}`, ac);
+      } catch (e) {
+        if (ac.signal.aborted) return;
+        this.polls.delete("");
+        if (e.status === 404 || e.status === 400) this.timeOrder = false; // polled one by one
+        this.retry(`long poll failed: ${e.message}`);
+        return;
+      }
+      if (!current()) return;
+      this.attempt = 0;
+      this.setStatus(Status.POLL);
+      // Runs of one stream's entries, in the page's (time) order.
+      const es = d.entries || [];
+      for (let i = 0; i < es.length; ) {
+        let j = i;
+        while (j < es.length && es[j].stream === es[i].stream) j++;
+        this.deliver(es[i].stream, es.slice(i, j));
+        i = j;
+      }
+      // Each stream's part of `next` (with `q`, past entries examined and not matched).
+      for (const part of (d.next || "").split(",")) {
+        const k = part.indexOf(":");
+        if (k > 0 && this.streams.includes(part.slice(0, k))) this.cursors.set(part.slice(0, k), part.slice(k + 1));
+      }
+    }
+  }
+
+  async fetchJson(url, ac) {
+    const r = await fetch(url, { signal: ac.signal, cache: "no-store" });
+    if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
+    return r.json();
   }
 
   async pollLoop(stream) {

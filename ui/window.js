@@ -22,7 +22,7 @@
 // `MergedHistory` (merge.js), paged back up to RETAIN entries (never trimmed at the back), and
 // it goes to a time by paging back until it holds that time.
 
-import { MergedHistory } from "./merge.js";
+import { MergedHistory, cursorsOf } from "./merge.js";
 
 const RETAIN = 100000; // entries kept in memory per view
 const SLACK = 10000; // trim in chunks, not on every append
@@ -31,6 +31,7 @@ const PAGE = 5000; // history and catch-up page size
 const START_PAGE = 10000; // page size when paging all the way back to the first line
 const AROUND = 500; // entries each side of a linked line
 const RETRY_AFTER_FAILURE_MS = 2000;
+const REFUSED = Symbol("refused"); // loadAround: the linked cursor is not one of the stream's
 
 class ClosedError extends Error {}
 
@@ -162,6 +163,7 @@ export class EntryWindow {
    * around `linked`. Returns `{cursors, jump}` for the connection to start from, or null when
    * the window was closed meanwhile. `jump` is undefined without `linked`, else the linked
    * entry (null when it is gone); a window opened around a line does not reach the live end.
+   * A `linked` the server refuses as a cursor (a mistyped link) opens the end, with a warning.
    * With `at` (epoch ms, one stream) the window opens at that time instead, and `jump` is the
    * first entry at or after it.
    */
@@ -174,7 +176,8 @@ export class EntryWindow {
         jump = await this.backTo(at);
       } else if (!this.merged && at != null) jump = await this.loadAt(at, cursors);
       else if (!this.merged && linked) jump = await this.loadAround(linked, cursors);
-      else await this.loadLast(initial, cursors);
+      if (jump === REFUSED) jump = undefined;
+      if (jump === undefined && at == null) await this.loadLast(initial, cursors);
     } catch (e) {
       if (this.closed) return null;
       this.hooks.warn(`could not load: ${e.message}`);
@@ -186,10 +189,13 @@ export class EntryWindow {
 
   async loadLast(initial, cursors) {
     if (this.merged) {
-      this.history = new MergedHistory(this.ids, async (id, p) => {
-        const d = await this.api(id, p);
-        // The first page of each stream is its last: the connection starts after it.
-        if (p.last !== undefined) cursors.set(id, d.next || lastOf(d.entries));
+      this.history = new MergedHistory(this.ids, async (p) => {
+        const q = new URLSearchParams({ streams: this.ids.join(","), ...p });
+        if (this.q) q.set("q", this.q);
+        const d = await this.hooks.api(`api/lines?${q}`);
+        if (this.closed) throw new ClosedError();
+        // The first page holds the streams' last entries: the connection starts after it.
+        if (p.last !== undefined) for (const [id, c] of cursorsOf(d.next)) cursors.set(id, c);
         return d;
       });
       this.add(await this.history.older(initial), "back");
@@ -244,7 +250,15 @@ export class EntryWindow {
     const tail = await this.api(id, { last: 1 }, true);
     cursors.set(id, tail.next || lastOf(tail.entries));
     let head;
-    let after = await this.api(id, { after: c, limit: AROUND });
+    let after;
+    try {
+      after = await this.api(id, { after: c, limit: AROUND });
+    } catch (e) {
+      if (this.closed) throw e;
+      // Not a cursor of this stream (an old or mistyped link): the view opens at the end.
+      this.hooks.warn(`that link names no line of this log (${e.message}): showing the end`);
+      return REFUSED;
+    }
     if (after.entries.length) {
       head = await this.api(id, { before: after.entries[0].cursor, limit: AROUND });
     } else {

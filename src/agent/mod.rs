@@ -78,6 +78,12 @@ pub async fn run(
     else {
         return Ok(());
     };
+    let mut paths: Vec<String> = config.sources.iter().map(|s| format!("{s:?}")).collect();
+    paths.sort();
+    let claimant = heartbeat::claimant(&paths);
+    if !heartbeat::claim(&engine, &settings, &claimant, &shutdown).await? {
+        return Ok(());
+    }
     let tracker = TaskTracker::new();
     let sources = Sources::start(
         Arc::new(config.source_settings()),
@@ -90,6 +96,7 @@ pub async fn run(
     tracker.spawn(heartbeat::run(
         engine.clone(),
         settings.clone(),
+        claimant,
         reports.clone(),
         shutdown.clone(),
     ));

@@ -19,6 +19,7 @@ use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 use toml::Spanned;
 
 use crate::cli::Cli;
+use crate::sources::CommandSpec;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/cometail/cometail.toml";
@@ -120,6 +121,9 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
     let mut paths: Vec<String> = Vec::new();
     let mut from_file = Vec::new();
     for (key, value) in table {
+        if key == "source" {
+            continue; // `[[source]]` tables: below.
+        }
         let line = text[..value.span().start].matches('\n').count() + 1;
         let bad = |reason: String| LoadError::Key {
             path: path.clone(),
@@ -159,6 +163,38 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
             flags.extend(values.iter().map(|v| format!("--{key}={v}").into()));
         }
         from_file.push((id, key, line));
+    }
+    let added = super::sources::read(&text).map_err(|r| LoadError::Key {
+        path: path.clone(),
+        line: r.line,
+        key: r.key,
+        reason: r.reason,
+    })?;
+    let unset = |id: &str| {
+        !matches!(
+            first.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    if unset("paths") {
+        if let Some((_, line)) = added.paths.first() {
+            if !from_file.iter().any(|(id, _, _)| id == "paths") {
+                from_file.push(("paths".to_owned(), "paths".to_owned(), *line));
+            }
+        }
+        paths.extend(added.paths.into_iter().map(|(p, _)| p));
+    }
+    for (id, key, values) in [
+        ("commands", "cmd", added.commands),
+        ("rotated", "rotated", added.rotated),
+    ] {
+        if !unset(id) || values.is_empty() {
+            continue;
+        }
+        if !from_file.iter().any(|(i, _, _)| i == id) {
+            from_file.push((id.to_owned(), key.to_owned(), values[0].1));
+        }
+        flags.extend(values.iter().map(|(v, _)| format!("--{key}={v}").into()));
     }
     // The file's flags go before the command line's own, so that a `--` there still ends the
     // options; its paths go last, after a `--` of their own (they may start with `-`).
@@ -261,8 +297,10 @@ impl Origin {
     }
 
     /// The effective settings as a configuration file, each with where it came from; one
-    /// that is not set is a comment. It has no secret to redact: a token is never a setting
-    /// (it comes from `--token-file` or the environment's `COMETAIL_TOKEN`, shown as a note).
+    /// that is not set is a comment. A token is never a setting (it comes from `--token-file`
+    /// or the environment's `COMETAIL_TOKEN`, shown as a note); a `--cmd`'s command line is
+    /// shown with what looks like a secret in it masked ([`CommandSpec::redacted`]): the
+    /// command is worth seeing, and this output is made to be shared.
     pub fn print(&self) -> String {
         let mut out = String::from(
             "# cometail's effective settings (--print-config): a configuration file, each \
@@ -282,11 +320,18 @@ impl Origin {
             } else {
                 arg.get_long().unwrap_or(id)
             };
-            let values: Vec<String> = self
+            let mut values: Vec<String> = self
                 .matches
                 .get_raw(id)
                 .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect())
                 .unwrap_or_default();
+            if id == "commands" {
+                for v in &mut values {
+                    if let Ok(spec) = CommandSpec::parse(v) {
+                        *v = format!("{}={}", spec.name, spec.redacted());
+                    }
+                }
+            }
             let origin = if self.from_file.iter().any(|(i, _, _)| i == id) {
                 "file"
             } else {
@@ -422,6 +467,26 @@ mod tests {
         };
         assert_eq!(strip(&again.origin.print()), strip(&printed));
         assert_eq!(again.cli.paths, ["x \"y\".log"]);
+    }
+
+    #[test]
+    fn printed_commands_show_no_secrets() {
+        let loaded = load_with(
+            "cmd = [\"db=psql postgres://app:hunter2@db/x\", \"j=journalctl -f\", \
+             \"api=curl -H 'Authorization: Bearer s3cret' https://h/x\"]\n",
+            &[],
+        )
+        .expect("loads");
+        let printed = loaded.origin.print();
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("s3cret"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("\"db=psql 'postgres://app:***@db/x'\"")
+                && printed.contains("\"j=journalctl -f\""),
+            "{printed}"
+        );
     }
 
     #[test]

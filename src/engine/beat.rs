@@ -11,6 +11,13 @@ pub struct Beat {
     pub started: u64,
     /// When this was written (ms since the epoch).
     pub beat: u64,
+    /// How often the agent writes it (ms; 0 from agents that did not say).
+    #[serde(default)]
+    pub every_ms: u64,
+    /// Which agent holds the host: a digest of its machine and the paths it follows, the
+    /// same for a restart of the same agent, different for another agent using the name.
+    #[serde(default)]
+    pub claimant: String,
     /// The host's files.
     pub files: Vec<FileBeat>,
 }

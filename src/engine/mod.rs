@@ -14,6 +14,7 @@ pub mod beat;
 pub mod names;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
@@ -69,6 +70,25 @@ pub enum EngineError {
     /// The stream does not exist (hubs never create it).
     #[error("the JetStream stream `{0}` does not exist yet (an agent creates it)")]
     Missing(String),
+    /// Another running agent writes this host's heartbeat.
+    #[error(
+        "another agent is running as host `{host}` (its heartbeat is {age_s} s old): give this \
+         one its own --host, or stop the other"
+    )]
+    Claimed {
+        /// The host's name.
+        host: String,
+        /// Seconds since the other agent's last heartbeat.
+        age_s: u64,
+    },
+    /// The engine refused the credentials.
+    #[error("the engine at {url} refused the credentials: {reason}")]
+    Refused {
+        /// The URL.
+        url: String,
+        /// What the engine said.
+        reason: String,
+    },
     /// A request to the engine failed (it may be down, or JetStream may be off).
     #[error("the engine did not answer: {0}")]
     Unavailable(String),
@@ -83,6 +103,8 @@ pub struct Engine {
     pub js: jetstream::Context,
     /// The names and credentials it was opened with.
     pub options: EngineOptions,
+    /// What the engine said when it refused our credentials, if it did.
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 /// How long one JetStream request may take before it counts as failed (and is retried by
@@ -96,19 +118,33 @@ impl Engine {
     /// # Errors
     /// A URL or a CA file that cannot be used.
     pub async fn connect(options: EngineOptions, name: &str) -> Result<Self, EngineError> {
+        let refused: Arc<Mutex<Option<String>>> = Arc::default();
+        let seen = refused.clone();
         let mut connect = async_nats::ConnectOptions::new()
             .name(name)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(2))
-            .event_callback(|event| async move {
-                // Reconnects are routine; errors (such as a refused login) are said once each.
-                match event {
-                    async_nats::Event::Connected => tracing::info!("connected to the engine"),
-                    async_nats::Event::Disconnected => {
-                        tracing::warn!("lost the engine; reconnecting");
+            .event_callback(move |event| {
+                let refused = seen.clone();
+                async move {
+                    // Reconnects are routine; errors (such as a refused login) are said once
+                    // each. A refused login is remembered: retrying cannot cure it.
+                    match event {
+                        async_nats::Event::Connected => tracing::info!("connected to the engine"),
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("lost the engine; reconnecting");
+                        }
+                        other => {
+                            let text = other.to_string();
+                            if text.to_ascii_lowercase().contains("authorization") {
+                                *refused.lock().unwrap_or_else(PoisonError::into_inner) =
+                                    Some(text);
+                            } else {
+                                tracing::warn!("engine: {text}");
+                            }
+                        }
                     }
-                    other => tracing::warn!("engine: {other}"),
                 }
             });
         if let Some(token) = &options.token {
@@ -134,6 +170,7 @@ impl Engine {
             client,
             js,
             options,
+            refused,
         })
     }
 
@@ -170,6 +207,18 @@ impl Engine {
         }
     }
 
+    /// [`EngineError::Refused`] once the engine refused our credentials, else `e`: a
+    /// request that failed because the login did, says so rather than waiting forever.
+    pub(crate) fn unavailable(&self, e: impl std::fmt::Display) -> EngineError {
+        match &*self.refused.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(reason) => EngineError::Refused {
+                url: self.options.url.clone(),
+                reason: reason.clone(),
+            },
+            None => EngineError::Unavailable(e.to_string()),
+        }
+    }
+
     /// The existing stream, checked.
     ///
     /// # Errors
@@ -198,7 +247,7 @@ impl Engine {
                                 .into(),
                         }
                     }
-                    _ => EngineError::Unavailable(text),
+                    _ => self.unavailable(text),
                 });
             }
         };
@@ -254,9 +303,9 @@ impl Engine {
                 self.js
                     .get_key_value(bucket)
                     .await
-                    .map_err(|e| EngineError::Unavailable(e.to_string()))
+                    .map_err(|e| self.unavailable(e))
             }
-            Err(e) => Err(EngineError::Unavailable(e.to_string())),
+            Err(e) => Err(self.unavailable(e)),
         }
     }
 }

@@ -151,6 +151,8 @@ pub(super) async fn raw(
     let body = match slot {
         Some(slot) => {
             let first = plain(&page);
+            slot.lag()
+                .track(std::slice::from_ref(&stream), &[page.next]);
             let follow = RawFollow {
                 app,
                 stream,
@@ -198,6 +200,7 @@ impl RawFollow {
     /// internal error, logged once).
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
+            let (behind, past) = self.stream.entries_after(self.next);
             let waited = wait_for_page(
                 &self.app,
                 &self.stream,
@@ -217,7 +220,12 @@ impl RawFollow {
                 filter::apply(q, &mut page);
             }
             filter(self.grep.as_ref(), &mut page);
+            if behind == 0 && !past {
+                // It had read everything and waited for these: not behind until now.
+                self._slot.lag().caught_up();
+            }
             self.next = page.next;
+            self._slot.lag().moved(&[self.next]);
             if !page.entries.is_empty() {
                 return Some(plain(&page));
             }

@@ -9,6 +9,9 @@
 //! followed once it appears). A server draining for shutdown is not ready (`503`), so a load
 //! balancer stops sending it new clients while its open streams end.
 
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,10 +23,20 @@ pub(super) async fn live() -> Response {
     plain(StatusCode::OK, "ok\n")
 }
 
-/// `GET /readyz`: sources set up and not shutting down.
-pub(super) async fn ready(State(app): State<AppState>) -> Response {
+/// `GET /readyz`: sources set up and not shutting down; on a hub, also connected to the
+/// engine (a hub that lost it can serve nothing new, so a load balancer should send
+/// clients to another).
+pub(super) async fn ready(
+    State(app): State<AppState>,
+    hub: Option<Extension<Arc<crate::hub::Hub>>>,
+) -> Response {
     if app.shutdown.is_cancelled() {
         plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else if hub.is_some_and(|Extension(h)| !h.engine_up()) {
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the engine is not reachable\n",
+        )
     } else {
         plain(StatusCode::OK, "ready\n")
     }

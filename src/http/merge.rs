@@ -75,6 +75,8 @@ impl Merge {
         slot: Slot,
     ) -> Self {
         let n = streams.len();
+        let positions: Vec<Cursor> = start.iter().map(|s| s.0).collect();
+        slot.lag().track(&streams, &positions);
         let receivers = streams.iter().map(|s| s.subscribe()).collect();
         let delay = app.config.merge_delay;
         let mut merge = Self {
@@ -97,6 +99,26 @@ impl Merge {
             }
         }
         merge
+    }
+
+    /// Restores what an unbroken connection would know after sending each resumed stream's
+    /// last entry (`resumed[i]`: stream `i` starts from a client's position, not `last`):
+    /// its key, carried to the entries without `ts` that follow, and the largest of those keys
+    /// as the `late` line. An unbroken connection's line is the largest key it sent at all, so
+    /// the two agree whenever each stream's keys never decrease (the usual log); a stream
+    /// whose lines go back in time can have sent a larger key before its last one, and a
+    /// resume does not see that one. Costs two small reads per stream, normally from memory.
+    pub(super) async fn resume(&mut self, resumed: &[bool]) {
+        for i in 0..self.streams.len() {
+            let Some(c) = self.sent[i].filter(|_| resumed.get(i) == Some(&true)) else {
+                continue;
+            };
+            let Some(key) = key_of(&self.streams[i], c).await else {
+                continue;
+            };
+            self.carry[i] = Some(key);
+            self.high = Some(self.high.map_or(key, |high| high.max(key)));
+        }
     }
 
     fn queue(&mut self, i: usize, page: Page) {
@@ -162,6 +184,9 @@ impl Merge {
             self.sent[j] = Some(h.entry.cursor);
             n += 1;
         }
+        if let Some(c) = self.sent[j] {
+            self._slot.lag().moved_one(j, c);
+        }
         let next = self.sent[j].map(|c| c.to_string()).unwrap_or_default();
         body.put_slice(b"],\"next\":\"");
         body.put_slice(next.as_bytes());
@@ -221,11 +246,33 @@ impl Merge {
                 }
             };
             tokio::select! {
-                (res, _, _) = changed => if res.is_err() { return None },
+                (res, _, _) = changed => {
+                    if res.is_err() {
+                        return None;
+                    }
+                    if wait.is_none() {
+                        // Woken by new entries with nothing left unread: not behind until now.
+                        self._slot.lag().caught_up();
+                    }
+                }
                 () = hold => {}
                 () = tick => return Some(Bytes::from_static(b": keep-alive\n\n")),
                 () = shutdown.cancelled() => return None,
             }
         }
     }
+}
+
+/// The merge key of the entry at cursor `c` (its `ts`, else its predecessor's, else its
+/// arrival time), or `None` when it cannot be read back (gone, or never an entry).
+async fn key_of(stream: &Arc<Stream>, c: Cursor) -> Option<i64> {
+    let before = read_page(stream, Query::Before(c), 1).await.ok()?;
+    let prev = before.entries.last();
+    let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
+    let at = read_page(stream, Query::After(from), 1).await.ok()?;
+    let e = at.entries.first().filter(|e| e.cursor == c)?;
+    e.facts
+        .ts
+        .or_else(|| prev.and_then(|p| p.facts.ts))
+        .or_else(|| e.arrival.and_then(|t| i64::try_from(t).ok()))
 }

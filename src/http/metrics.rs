@@ -10,8 +10,8 @@
 //! The route sits behind authentication when it is on (stream names are in the labels), and
 //! is also served without it on `--metrics-bind`'s own listener ([`router`]).
 //!
-//! Client lag: every open SSE response holds a [`ClientLag`] with its streams' positions and
-//! when it last had nothing left to read; a scrape counts, for each client, the cached entries
+//! Client lag: every open streaming response (SSE, merged SSE, raw follow) holds a
+//! [`ClientLag`] with its streams' positions and when it last had nothing left to read; a scrape counts, for each client, the cached entries
 //! after its positions (`Stream::entries_after`, no disk read) and the seconds since then.
 
 use std::collections::HashMap;
@@ -45,6 +45,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     /// Requests refused for wrong credentials.
     pub(crate) auth_failures: Counter,
+    /// Bytes of history whole-history searches examined.
+    pub(crate) search_bytes: Counter,
     open_streams: Family<Transport, Gauge>,
     /// The open SSE responses' positions, by a number drawn from `next_client`.
     clients: Arc<Clients>,
@@ -83,6 +85,14 @@ impl ClientLag {
         let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
         for (slot, pos) in at.0.iter_mut().zip(positions) {
             slot.1 = *pos;
+        }
+    }
+
+    /// The client's position in its `i`th stream moved (a merge sends one stream at a time).
+    pub(crate) fn moved_one(&self, i: usize, position: Cursor) {
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = at.0.get_mut(i) {
+            slot.1 = position;
         }
     }
 
@@ -131,6 +141,12 @@ impl Metrics {
             "Requests refused for wrong credentials (missing ones are not counted)",
             auth_failures.clone(),
         );
+        let search_bytes = Counter::default();
+        registry.register(
+            "cometail_search_scanned_bytes",
+            "Bytes of history examined by whole-history searches, as their progress reports them",
+            search_bytes.clone(),
+        );
         let open_streams = Family::<Transport, Gauge>::default();
         registry.register(
             "cometail_open_streams",
@@ -143,6 +159,7 @@ impl Metrics {
         Self {
             registry,
             auth_failures,
+            search_bytes,
             open_streams,
             clients: Arc::default(),
         }
@@ -165,6 +182,11 @@ impl Metrics {
         }));
     }
 
+    /// Adds figures another part reads at scrape time (a hub's engine reads).
+    pub(crate) fn register(&mut self, collector: Box<dyn Collector>) {
+        self.registry.register_collector(collector);
+    }
+
     /// Counts one open streaming response of `kind` until the guard is dropped.
     pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
         let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
@@ -173,13 +195,11 @@ impl Metrics {
             at: Mutex::new((Vec::new(), Instant::now())),
         });
         let id = self.clients.next.fetch_add(1, Ordering::Relaxed);
-        if matches!(kind, StreamKind::Sse) {
-            self.clients
-                .open
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(id, lag.clone());
-        }
+        self.clients
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, lag.clone());
         OpenStream {
             gauge,
             lag,
@@ -295,13 +315,13 @@ impl Collector for Figures {
         }
         let mut states = encoder.encode_descriptor(
             "cometail_stream_state",
-            "1 for the stream's state now (following, waiting, error), 0 for the others.",
+            "1 for the stream's state now (following, waiting, error, exited), 0 for the others.",
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for stream in &streams {
             let summary = stream.summary();
-            for state in ["following", "waiting", "error"] {
+            for state in ["following", "waiting", "error", "exited"] {
                 let labels = [("stream", summary.id.as_str()), ("state", state)];
                 let v = i64::from(summary.state == state);
                 ConstGauge::new(v).encode(states.encode_family(&labels)?)?;

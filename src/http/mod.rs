@@ -29,6 +29,7 @@ mod hub;
 mod late;
 mod merge;
 mod metrics;
+mod pages;
 mod params;
 mod read;
 mod search;
@@ -134,8 +135,11 @@ pub fn hub_router(state: AppState, hub: std::sync::Arc<crate::hub::Hub>) -> Rout
         .route("/api/streams", get(hub::list))
         .route("/api/streams/{id}/lines", get(hub::lines))
         .route("/api/streams/{id}/events", get(hub::events))
-        .layer(axum::Extension(hub));
-    let app = layered(reading, state.clone());
+        .route("/api/streams/{id}/raw", get(hub::raw))
+        .route("/api/events", get(hub::multiplexed))
+        .route("/metrics", get(metrics::scrape));
+    // Outside every layer, so the probes see the hub too (`/readyz` asks about the engine).
+    let app = layered(reading, state.clone()).layer(axum::Extension(hub));
     under_base(app, state)
 }
 
@@ -161,6 +165,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/streams/{id}/search", get(search::search))
         .route("/api/events", get(sse::multiplexed))
+        .route("/api/lines", get(pages::lines))
         .route("/metrics", get(metrics::scrape));
     layered(reading, state)
 }

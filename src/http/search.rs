@@ -101,14 +101,21 @@ pub(super) async fn search(
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, search::SearchError>>(8);
     let handle = tokio::runtime::Handle::current();
     let scan_token = token.clone();
+    let search_bytes = app.metrics.search_bytes.clone();
     tokio::task::spawn_blocking(move || {
         let mut permit = Some(permit);
+        // For `/metrics`: what the scan examined, counted as its progress reports it.
+        let mut counted = 0;
         let send = |item| {
             handle
                 .block_on(tokio::time::timeout(STALL, tx.send(item)))
                 .is_ok_and(|sent| sent.is_ok())
         };
         let mut emit = |event: Event| {
+            if let Event::Progress { scanned, .. } | Event::Done { scanned, .. } = event {
+                search_bytes.inc_by(scanned.saturating_sub(counted));
+                counted = counted.max(scanned);
+            }
             if matches!(event, Event::Done { .. }) {
                 // Free the permit before the client hears `done`, so that its next search
                 // (the following page) is never refused for this one.

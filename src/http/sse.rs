@@ -44,7 +44,7 @@ const RETRY_MS: u32 = 2000;
 /// Most streams one multiplexed connection may carry.
 pub(crate) const MAX_MULTIPLEXED: usize = 64;
 
-fn last_event_id(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(super) fn last_event_id(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     headers
         .get("last-event-id")
         .map(|v| {
@@ -159,7 +159,9 @@ pub(super) async fn multiplexed(
         for (i, page) in first {
             pages[i] = Some(page);
         }
-        let merge = Merge::new(app, streams, ids, &start, pages, q, slot);
+        let resumed: Vec<bool> = ids.iter().map(|id| resume.contains_key(id)).collect();
+        let mut merge = Merge::new(app, streams, ids, &start, pages, q, slot);
+        merge.resume(&resumed).await;
         let body = futures_util::stream::unfold((merge, true), |(mut merge, hello)| async move {
             if hello {
                 return Some((Ok::<_, std::convert::Infallible>(retry()), (merge, false)));
@@ -188,7 +190,7 @@ async fn first_page(
 }
 
 /// Parses `ID:CURSOR,ID:CURSOR`.
-fn positions(value: &str, name: &str) -> Result<HashMap<String, Cursor>, ApiError> {
+pub(super) fn positions(value: &str, name: &str) -> Result<HashMap<String, Cursor>, ApiError> {
     let mut out = HashMap::new();
     for pair in value.split(',').filter(|s| !s.is_empty()) {
         let (id, c) = pair
@@ -426,7 +428,7 @@ fn sse_response(feed: Feed) -> Response {
 }
 
 /// An event-stream response around `body`.
-fn with_sse_headers(body: Body) -> Response {
+pub(super) fn with_sse_headers(body: Body) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(

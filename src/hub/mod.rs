@@ -6,18 +6,21 @@
 //! same entry and resolves any hub's cursor alike: a browser whose hub dies resumes on
 //! another with nothing lost or doubled, and a load balancer needs no stickiness.
 //!
-//! Reads go to the engine by direct get (`read.rs`); new messages only wake waiting readers
+//! Reads go to the engine by direct get (`read.rs`); new messages only wake the views' tails
 //! (a core subscription on the subjects, and a refresh of the stream's state every
 //! [`REFRESH`]): they never carry data, since a message the engine refused is delivered to
-//! core subscribers too. FIXME(scale): there is no per-hub cache of recent batches yet, so
-//! engine reads grow with the readers a hub serves, not only with hubs x views.
+//! core subscribers too. Live readers are fed from a per-hub cache with one engine reader per
+//! file or view being read (`view.rs`), so engine reads grow with hubs x views, not with
+//! viewers; history and cursors older than the cache are read from the engine directly.
 
 mod cursor;
 mod list;
 mod read;
+mod view;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::stream::Stream as JsStream;
@@ -29,6 +32,7 @@ use tokio_util::task::TaskTracker;
 use crate::engine::{Engine, EngineError, EngineOptions};
 
 pub use list::Listing;
+pub use view::View;
 
 /// How often the stream's identity and last sequence are read again (the fallback wake-up,
 /// and how a recreated stream is noticed).
@@ -45,8 +49,24 @@ pub struct Hub {
     settings: HubSettings,
     /// Digest of the stream's name and creation time (see `cursor.rs`).
     ident: AtomicU64,
-    /// Bumped whenever new messages may exist.
+    /// Bumped whenever new messages may exist; the views' tails wait on it.
     changed: watch::Sender<u64>,
+    /// The files and views read live, by subject filter (`view.rs`).
+    views: Mutex<HashMap<String, Arc<View>>>,
+    /// Where the views' tails run, and when they stop.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    /// What `/metrics` reports of the engine reads.
+    pub stats: Stats,
+}
+
+/// Counters of the hub's work against the engine.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests sent to the engine (direct gets and stream info).
+    pub engine_reads: AtomicU64,
+    /// Live reads the views' caches could not answer (sent to the engine).
+    pub cold_reads: AtomicU64,
 }
 
 impl Hub {
@@ -60,12 +80,21 @@ impl Hub {
         &self.engine.options.prefix
     }
 
+    /// Whether the connection to the engine is up now.
+    pub fn engine_up(&self) -> bool {
+        matches!(
+            self.engine.client.connection_state(),
+            async_nats::connection::State::Connected
+        )
+    }
+
     fn ident(&self) -> u64 {
         self.ident.load(Ordering::Relaxed)
     }
 
     /// Reads the stream's identity again; bumps readers when the last sequence moved.
     async fn refresh(&self, last: &mut u64) {
+        self.stats.engine_reads.fetch_add(1, Ordering::Relaxed);
         if let Ok(info) = self.js_stream.get_info().await {
             self.ident.store(
                 cursor::ident(&info.config.name, info.created.unix_timestamp_nanos()),
@@ -124,6 +153,10 @@ impl Hub {
             settings,
             ident: AtomicU64::new(0),
             changed: watch::Sender::new(0),
+            views: Mutex::default(),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            stats: Stats::default(),
         });
         let mut last = 0;
         hub.refresh(&mut last).await;

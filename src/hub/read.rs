@@ -32,6 +32,8 @@ struct Msg {
     /// The back-pointer (0: the subject's first batch), `None` for a foreign message.
     prev: Option<u64>,
     check: u32,
+    /// When the engine stored it (ms since the epoch).
+    stored_ms: i64,
     /// The entries, or `None` when the message is not a cometail batch.
     items: Option<Vec<Item>>,
 }
@@ -48,6 +50,7 @@ impl Msg {
             subject: m.subject.to_string(),
             prev,
             check: cursor::check(&m.payload),
+            stored_ms: i64::try_from(m.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
             items,
         }
     }
@@ -63,7 +66,14 @@ fn engine_error(e: impl std::fmt::Display) -> ReadError {
 }
 
 impl Hub {
+    fn counted(&self) {
+        self.stats
+            .engine_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn get(&self, seq: u64) -> Result<Option<Msg>, ReadError> {
+        self.counted();
         match self.js_stream.direct_get(seq).await {
             Ok(m) => Ok(Some(Msg::from_stream(&m))),
             Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok(None),
@@ -72,6 +82,7 @@ impl Hub {
     }
 
     async fn next(&self, filter: &str, from: u64) -> Result<Option<Msg>, ReadError> {
+        self.counted();
         match self
             .js_stream
             .direct_get_next_for_subject(filter, Some(from.max(1)))
@@ -84,6 +95,7 @@ impl Hub {
     }
 
     async fn last_of(&self, subject: &str) -> Result<Option<Msg>, ReadError> {
+        self.counted();
         match self.js_stream.direct_get_last_for_subject(subject).await {
             Ok(m) => Ok(Some(Msg::from_stream(&m))),
             Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok(None),
@@ -318,6 +330,26 @@ impl Hub {
         })
     }
 
+    /// The position before the first batch the engine stored at or after `ms` (ms since the
+    /// epoch), in any file or view, found by bisecting sequences (store times grow with them): `at=` on a hub
+    /// seeks by when a batch reached the engine, within the agent's batching of the line's
+    /// writing, not by the line's own timestamp.
+    ///
+    /// # Errors
+    /// The engine did not answer.
+    pub async fn seek_time(&self, ms: i64) -> Result<Cursor, ReadError> {
+        let (mut lo, mut hi) = (self.first_seq().await?, self.last_seq().await? + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid).await? {
+                Some(m) if m.stored_ms >= ms => hi = mid,
+                // Older, or gone meanwhile (retention only removes from the front).
+                _ => lo = mid + 1,
+            }
+        }
+        Ok(cursor::at(self.ident(), lo, 0, 0))
+    }
+
     /// The batch before `msg` on its subject.
     async fn back(&self, msg: &Msg) -> Result<Back, ReadError> {
         match msg.prev {
@@ -332,6 +364,7 @@ impl Hub {
 
     /// The subjects a target reads: its own, or the view's that the stream holds.
     async fn subjects(&self, target: &Target) -> Result<Vec<String>, ReadError> {
+        self.counted();
         let filter = target.filter(self.prefix());
         if !target.is_view() {
             return Ok(vec![filter]);
@@ -350,11 +383,13 @@ impl Hub {
     }
 
     async fn first_seq(&self) -> Result<u64, ReadError> {
+        self.counted();
         let info = self.js_stream.get_info().await.map_err(engine_error)?;
         Ok(info.state.first_sequence.max(1))
     }
 
     async fn last_seq(&self) -> Result<u64, ReadError> {
+        self.counted();
         let info = self.js_stream.get_info().await.map_err(engine_error)?;
         Ok(info.state.last_sequence)
     }

@@ -12,7 +12,11 @@
 //! lines go into the same spool between whole output lines, marked `[stderr] `. When the child
 //! exits, a line marked `[cometail] ` says how, and the command is started again after a
 //! backoff (1 s, doubling up to 60 s; back to 1 s after a run of a minute or more), so a
-//! command that cannot start or exits at once never restarts in a tight loop.
+//! command that cannot start or exits at once never restarts in a tight loop. Meanwhile the
+//! stream's `state` says so (`exited`, or `error` when it cannot start, with the reason).
+//! `journalctl` resumes after the last entry it delivered (`journal.rs`).
+
+mod journal;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -75,6 +79,89 @@ impl CommandSpec {
             argv,
         })
     }
+
+    /// The command line as it may be shown (in `--print-config`, and in the stream's exit
+    /// lines and state, which every reader sees), with what looks like a secret as `***`:
+    /// the value of an option or `NAME=` whose name speaks of one (`--password=…`,
+    /// `--token …`, `API_KEY=…`), an `Authorization:` header's value, and the password of a
+    /// URL (`postgres://user:***@host`).
+    pub fn redacted(&self) -> String {
+        let mut shown: Vec<String> = Vec::with_capacity(self.argv.len());
+        let mut secret_next = false;
+        for arg in &self.argv {
+            if std::mem::take(&mut secret_next) && !arg.starts_with('-') {
+                shown.push(MASK.to_owned());
+                continue;
+            }
+            if arg.starts_with("--") && !arg.contains('=') && names_secret(arg) {
+                secret_next = true;
+            }
+            shown.push(redact_arg(arg));
+        }
+        shlex::try_join(shown.iter().map(String::as_str)).unwrap_or_else(|_| shown.join(" "))
+    }
+}
+
+/// What a redacted secret is shown as.
+const MASK: &str = "***";
+
+/// Whether an option or variable name speaks of a secret.
+fn names_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "auth",
+        "credential",
+        "private",
+        "apikey",
+        "api-key",
+        "api_key",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// One argument with its secret part masked, if it has one.
+fn redact_arg(arg: &str) -> String {
+    if arg
+        .get(..14)
+        .is_some_and(|h| h.eq_ignore_ascii_case("authorization:"))
+    {
+        return format!("{} {MASK}", &arg[..14]);
+    }
+    if let Some((name, _)) = arg.split_once('=') {
+        if !name.contains("://") && names_secret(name) {
+            return format!("{name}={MASK}");
+        }
+    }
+    let Some(i) = arg.find("://") else {
+        return arg.to_owned();
+    };
+    // `scheme://user:password@host…`: the password goes.
+    let mut url = arg.to_owned();
+    let rest = &arg[i + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some(at) = authority.rfind('@') {
+        if let Some(colon) = authority[..at].find(':') {
+            url.replace_range(i + 3 + colon + 1..i + 3 + at, MASK);
+        }
+    }
+    // `?token=…&…`: so do the values of query parameters named like a secret.
+    let Some(q) = url.find('?') else {
+        return url;
+    };
+    let (head, query) = url.split_at(q + 1);
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if names_secret(name) => format!("{name}={MASK}"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{head}{}", query.join("&"))
 }
 
 /// What the pipe readers send the supervisor.
@@ -83,6 +170,18 @@ enum Output {
     Out(Vec<u8>),
     /// One whole line of standard error, with its `\n`.
     Err(Vec<u8>),
+    /// The cursor of journalctl's last entry (its `-- cursor: ` line, taken out of the
+    /// output).
+    Cursor(String),
+}
+
+/// How one run of the command ended.
+struct Run {
+    status: ExitStatus,
+    /// Whether it wrote anything to standard output.
+    wrote: bool,
+    /// The last cursor journalctl reported.
+    cursor: Option<String>,
 }
 
 /// Where a supervisor writes: the spool and its limits.
@@ -116,7 +215,7 @@ pub(super) fn spawn(
     let spawned = std::thread::Builder::new()
         .name(format!("cmd-{name}"))
         .spawn(move || {
-            if let Err(e) = supervise(&spec, &spool, &running, &cancel) {
+            if let Err(e) = supervise(&spec, &spool, &stream, &running, &cancel) {
                 tracing::warn!(
                     "command {}: its spool failed: {e}",
                     crate::logging::escape_for_log(&spec.name)
@@ -140,6 +239,7 @@ pub(super) fn spawn(
 fn supervise(
     spec: &CommandSpec,
     spool: &Spool,
+    stream: &Stream,
     running: &Mutex<Option<Child>>,
     cancel: &CancellationToken,
 ) -> std::io::Result<()> {
@@ -150,25 +250,46 @@ fn supervise(
         &spool.progress,
     )?;
     let mut backoff = FIRST_BACKOFF;
-    let shown = shlex::try_join(spec.argv.iter().map(String::as_str))
-        .unwrap_or_else(|_| spec.argv.join(" "));
+    let shown = spec.redacted();
+    let journal = journal::is_journalctl(&spec.argv);
+    // Where the next journalctl run starts: after this cursor, or as configured.
+    let mut cursor: Option<String> = None;
     while !cancel.is_cancelled() {
         let started = Instant::now();
-        let ran = run_once(spec, &mut out, running, cancel);
+        let argv = if journal {
+            journal::argv(&spec.argv, cursor.as_deref())
+        } else {
+            spec.argv.clone()
+        };
+        let ran = run_once(&argv, &mut out, stream, running, cancel);
         if cancel.is_cancelled() {
             break;
         }
-        let said = match ran {
-            Ok(status) => format!("`{shown}` exited ({status})"),
-            Err(e) => format!("cannot start `{shown}`: {e}"),
+        let mut resume = String::new();
+        let (state, said) = match ran {
+            Ok(run) => {
+                if run.cursor.is_some() {
+                    cursor = run.cursor;
+                } else if run.wrote && journal {
+                    // Entries after the old cursor were shown, but not which was last.
+                    cursor = None;
+                    resume = ", without the cursor of its last entry (it may repeat or \
+                              miss entries)"
+                        .to_owned();
+                }
+                ("exited", format!("`{shown}` exited ({})", run.status))
+            }
+            Err(e) => ("error", format!("cannot start `{shown}`: {e}")),
         };
         if started.elapsed() >= STEADY_RUN {
             backoff = FIRST_BACKOFF;
         }
-        let line = format!(
-            "[cometail] {said}; starting it again in {} s\n",
-            backoff.as_secs()
-        );
+        if let Some(c) = cursor.as_deref().filter(|_| resume.is_empty() && journal) {
+            resume = format!(", after its last entry ({c})");
+        }
+        let again = format!("starting it again in {} s{resume}", backoff.as_secs());
+        stream.set_process(Some((state, format!("{said}; {again}"))));
+        let line = format!("[cometail] {said}; {again}\n");
         out.end_line()?;
         out.push(line.as_bytes())?;
         // Waits out the backoff in short steps, so that shutdown is not held up.
@@ -184,14 +305,15 @@ fn supervise(
 /// Starts the command once and copies its output until both pipes close; returns how it
 /// ended.
 fn run_once(
-    spec: &CommandSpec,
+    argv: &[String],
     out: &mut Out<'_>,
+    stream: &Stream,
     running: &Mutex<Option<Child>>,
     cancel: &CancellationToken,
-) -> std::io::Result<ExitStatus> {
-    let mut command = Command::new(&spec.argv[0]);
+) -> std::io::Result<Run> {
+    let mut command = Command::new(&argv[0]);
     command
-        .args(&spec.argv[1..])
+        .args(&argv[1..])
         .env_clear()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -210,14 +332,16 @@ fn run_once(
         *slot = Some(child);
         pipes
     };
+    stream.set_process(None);
     let (tx, rx) = sync_channel(IN_FLIGHT);
     let line_bytes = usize::try_from(out.line_bytes()).unwrap_or(usize::MAX);
+    let journal = journal::is_journalctl(argv);
     let readers = [
-        stdout.map(|o| read_out(o, tx.clone())),
+        stdout.map(|o| read_out(o, tx.clone(), journal)),
         stderr.map(|e| read_err(e, tx.clone(), line_bytes)),
     ];
     drop(tx);
-    copy(&rx, out)?;
+    let (wrote, cursor) = copy(&rx, out)?;
     for reader in readers.into_iter().flatten() {
         let _ = reader.join();
     }
@@ -227,14 +351,21 @@ fn run_once(
         None => Err(std::io::Error::other("the child is gone")),
     };
     *slot = None;
-    status
+    Ok(Run {
+        status: status?,
+        wrote,
+        cursor,
+    })
 }
 
 /// Writes what the readers send until both are done: output as it comes, error lines only
-/// where output is between lines (held meanwhile, at most [`HELD_ERR_LINES`]).
-fn copy(rx: &Receiver<Output>, out: &mut Out<'_>) -> std::io::Result<()> {
+/// where output is between lines (held meanwhile, at most [`HELD_ERR_LINES`]). Returns
+/// whether there was any output, and the last cursor journalctl reported.
+fn copy(rx: &Receiver<Output>, out: &mut Out<'_>) -> std::io::Result<(bool, Option<String>)> {
     let mut held: Vec<Vec<u8>> = Vec::new();
     let mut dropped = 0usize;
+    let mut wrote = false;
+    let mut cursor = None;
     let flush = |out: &mut Out<'_>, held: &mut Vec<Vec<u8>>, dropped: &mut usize| {
         if !out.at_line_start() {
             return Ok(());
@@ -252,21 +383,31 @@ fn copy(rx: &Receiver<Output>, out: &mut Out<'_>) -> std::io::Result<()> {
     };
     while let Ok(msg) = rx.recv() {
         match msg {
-            Output::Out(bytes) => out.push(&bytes)?,
+            Output::Out(bytes) => {
+                wrote = true;
+                out.push(&bytes)?;
+            }
             Output::Err(line) if held.len() < HELD_ERR_LINES => held.push(line),
             Output::Err(_) => dropped += 1,
+            Output::Cursor(c) => cursor = Some(c),
         }
         flush(out, &mut held, &mut dropped)?;
     }
     out.end_line()?;
-    flush(out, &mut held, &mut dropped)
+    flush(out, &mut held, &mut dropped)?;
+    Ok((wrote, cursor))
 }
 
-/// Reads standard output in chunks until it closes.
+/// Reads standard output in chunks until it closes; journalctl's line by line, so that its
+/// cursor line is taken out.
 fn read_out(
     mut pipe: impl Read + Send + 'static,
     tx: SyncSender<Output>,
+    journal: bool,
 ) -> std::thread::JoinHandle<()> {
+    if journal {
+        return std::thread::spawn(move || read_journal(pipe, &tx));
+    }
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 << 10];
         loop {
@@ -282,6 +423,28 @@ fn read_out(
             }
         }
     })
+}
+
+/// Reads journalctl's standard output until it closes: whole lines (up to 64 KiB at a time),
+/// its cursor line as [`Output::Cursor`].
+fn read_journal(pipe: impl Read, tx: &SyncSender<Output>) {
+    let mut pipe = BufReader::with_capacity(64 << 10, pipe);
+    let mut at_line_start = true;
+    loop {
+        let mut chunk = Vec::new();
+        match (&mut pipe).take(64 << 10).read_until(b'\n', &mut chunk) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+        let cursor = at_line_start.then(|| journal::cursor_of(&chunk)).flatten();
+        at_line_start = chunk.last() == Some(&b'\n');
+        let msg = cursor.map_or(Output::Out(chunk), Output::Cursor);
+        if tx.send(msg).is_err() {
+            return;
+        }
+    }
 }
 
 /// Reads standard error line by line (at most `line_bytes` of each; the rest is dropped)
@@ -341,6 +504,36 @@ mod tests {
         assert_eq!(spec.argv, ["echo", "a=b"]);
         for bad in ["journalctl -f", "=ls", "a b=ls", "x=", "x='open", "x=   "] {
             assert!(CommandSpec::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn secrets_in_a_command_line_are_shown_masked() {
+        let shown = |raw: &str| CommandSpec::parse(raw).expect("valid").redacted();
+        assert_eq!(
+            shown("j=journalctl -f -o 'short iso'"),
+            "journalctl -f -o 'short iso'"
+        );
+        assert_eq!(
+            shown("db=psql postgres://app:hunter2@db:5432/x --password=hunter2 -c 'select 1'"),
+            "psql 'postgres://app:***@db:5432/x' '--password=***' -c 'select 1'"
+        );
+        assert_eq!(
+            shown("c=curl -sN -H 'Authorization: Bearer abc' --token abc https://u@h/p?a=b"),
+            "curl -sN -H 'Authorization: ***' --token '***' 'https://u@h/p?a=b'"
+        );
+        assert_eq!(
+            shown("e=env API_KEY=abc PATH=/bin tool"),
+            "env 'API_KEY=***' 'PATH=/bin' tool"
+        );
+        for secret in ["hunter2", "abc"] {
+            for raw in [
+                "x=tool --db-password hunter2 --api-token=abc",
+                "x=tool https://me:hunter2@example.com/",
+                "x=curl https://example.com/feed?since=1&access_token=abc",
+            ] {
+                assert!(!shown(raw).contains(secret), "{raw}");
+            }
         }
     }
 }

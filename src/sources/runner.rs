@@ -164,10 +164,8 @@ impl Runner {
         }
         self.stream.apply(update);
         let also = Also {
-            draining: step
-                .draining
-                .then(|| run.follower.current().map(|g| g.id.ino))
-                .flatten(),
+            // The renamed file being drained, or the rotated one while late lines may come.
+            draining: run.follower.late_watch(Instant::now()),
             retaining: run.follower.retained().is_some(),
         };
         if changed || run.rewatch || !run.watched || also != run.also {

@@ -187,7 +187,7 @@ impl Stream {
                 // The file was cut short while nobody read it: what the reader has not seen
                 // starts somewhere before its cursor, so it gets the generation again from
                 // its first byte, after a gap that says why.
-                let resume = (seq, 0);
+                let resume = (seq, generation(&inner, seq).map_or(0, |g| g.start()));
                 let detail = "the cursor points past the end of its file (the file is shorter \
                               than it was: truncated while cometail was not reading it); \
                               reading it again from its start"
@@ -247,7 +247,9 @@ impl Stream {
                     unterminated_ok: !in_cache_gen && r.generation.finished(),
                 };
                 let room = limit.saturating_sub(out.len());
-                records_from(&file, pos.1, extent, self.reading(&r.splits), room).ok()
+                // A segment's bytes before its start are an earlier generation's.
+                let from = pos.1.max(r.generation.start());
+                records_from(&file, from, extent, self.reading(&r.splits), room).ok()
             });
             inner = self.lock();
             match (rec, records) {
@@ -278,7 +280,9 @@ impl Stream {
                     let resume = if in_cache_gen {
                         cf
                     } else {
-                        following.as_ref().map_or(cf, |f| (f.generation.seq, 0))
+                        following
+                            .as_ref()
+                            .map_or(cf, |f| (f.generation.seq, f.generation.start()))
                     };
                     let detail = if in_cache_gen {
                         format!(
@@ -301,7 +305,7 @@ impl Stream {
                 if let Some(opening) = &f.opening {
                     out.push(opening.clone());
                 }
-                pos = (f.generation.seq, 0);
+                pos = (f.generation.seq, f.generation.start());
             } else {
                 break;
             }
@@ -409,21 +413,56 @@ impl Stream {
                 at_start = true;
                 break;
             };
-            let Ok((records, top)) =
+            let Ok((records, mut top)) =
                 records_before(&file, before, extent, self.reading(&rec.splits), room)
             else {
                 at_start = true;
                 break;
             };
+            let start = rec.generation.start();
+            let mut kept: Vec<Entry> = Vec::new(); // newest first
+            let mut crossed = false;
             for record in records.iter().rev() {
-                older.push(Entry::record(
+                let entry = Entry::record(
                     life,
                     &rec.generation,
                     record,
                     self.limits.max_line_bytes,
                     None,
-                ));
+                );
+                if entry.point <= start {
+                    crossed = true;
+                    break;
+                }
+                kept.push(entry);
             }
+            if crossed {
+                // A segment's history stops at its start: what lies before is an earlier
+                // generation's. Its first lines may have been grouped with that generation's
+                // last record here, where live they began a generation: read them again
+                // forwards from the start, as they were delivered (at most one record).
+                let boundary = kept.last().map_or(before.min(extent.end), |e| e.point - 1);
+                let head = Extent {
+                    end: boundary,
+                    unterminated_ok: false,
+                };
+                let reading = self.reading(&rec.splits);
+                let Ok(first) = records_from(&file, start, head, reading, usize::MAX) else {
+                    at_start = true;
+                    break;
+                };
+                kept.extend(first.iter().rev().map(|record| {
+                    Entry::record(
+                        life,
+                        &rec.generation,
+                        record,
+                        self.limits.max_line_bytes,
+                        None,
+                    )
+                }));
+                top = Top::Start;
+            }
+            older.append(&mut kept);
             if let Top::LongLine { end } = top {
                 // History stops at a line longer than the look-back, and says so.
                 older.push(long_line_gap(life, &rec.generation, end));
@@ -487,7 +526,8 @@ fn history_before(inner: &Inner, g: u64, before: u64, with_opening: bool) -> boo
     // A generation whose file was let go may still be found again by identity (or its loss
     // must be told with a gap): either way the answer needs the disk, never a silent start.
     let rec = inner.gens.iter().find(|r| r.generation.seq == g);
-    let here = rec.is_some_and(|r| before > 0 || (with_opening && r.opening.is_some()));
+    let here =
+        rec.is_some_and(|r| before > r.generation.start() || (with_opening && r.opening.is_some()));
     here || inner.gens.iter().any(|r| r.generation.seq < g)
 }
 

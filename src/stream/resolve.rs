@@ -1,7 +1,8 @@
 //! Where a cursor points now, and finding a released generation's file again.
 //!
 //! A cursor resolves to a position when its generation is still known and the position lies
-//! within what that generation delivered. A cursor past the end of its generation (the file
+//! within what that generation delivered, or, while the follower is still reading it, what its
+//! file held at the last look (not read that far yet). A cursor past the end of its generation (the file
 //! was truncated while cometail was not reading it, its first KiB unchanged) and a cursor
 //! nobody here issued (another stream's, a forgotten generation's) do not resolve: readers
 //! answer them with a `gap`, the same on every endpoint, never with a silent empty page.
@@ -48,7 +49,15 @@ pub(super) fn resolve(inner: &Inner, c: Cursor) -> Resolved {
             .map_or(Resolved::Unknown, |r| Resolved::At((r.generation.seq, 0)));
     }
     let within = |r: &GenRecord| {
-        if c.point <= r.generation.end() + 1 {
+        if c.point < r.generation.start() {
+            // Before a segment's start: bytes of an earlier generation of the same file.
+            Resolved::Unknown
+        } else if c.point <= r.generation.end() + 1 {
+            Resolved::At((r.generation.seq, c.point))
+        } else if !r.generation.finished() && c.point <= r.generation.seen() + 1 {
+            // The follower has not read that far yet (a file read from byte 0 after a
+            // restart, a step at a time): the bytes are there, so the position is; its
+            // entries come as they are read.
             Resolved::At((r.generation.seq, c.point))
         } else {
             Resolved::PastEnd(r.generation.seq)
@@ -60,14 +69,20 @@ pub(super) fn resolve(inner: &Inner, c: Cursor) -> Resolved {
             .gens
             .iter()
             .find(|r| r.generation.seq == c.seq && r.generation.ident == c.ident)
-            .map_or(Resolved::Unknown, within);
+            .map_or(Resolved::Unknown, |r| {
+                // Point 0 (its opening notice) is before everything of any generation.
+                if c.point == 0 {
+                    Resolved::At((r.generation.seq, 0))
+                } else {
+                    within(r)
+                }
+            });
     }
     // From an earlier run: only the content can tell, newest generation first. A cursor past
     // the end of a generation whose first bytes match is that generation, cut short while
     // cometail was down.
-    // FIXME(a generation read from byte 0 after a restart, e.g. a glob match found while
-    // running): until it has been read to the cursor, an earlier run's cursor into it is past
-    // its end too; its reader then gets a gap and the generation from its start.
+    // A cursor into a generation not read that far yet (read from byte 0 after a restart) is
+    // a position in it, not past its end: the file holds those bytes (`within`).
     let mut candidates =
         inner.gens.iter().rev().filter(|r| {
             r.generation.ident == c.ident && r.generation.check(c.point) == Some(c.check)
@@ -88,7 +103,7 @@ pub(super) fn oldest_available(inner: &Inner, cf: Pos) -> Pos {
         .gens
         .iter()
         .find(|r| r.generation.file().is_some())
-        .map_or(cf, |r| (r.generation.seq, 0))
+        .map_or(cf, |r| (r.generation.seq, r.generation.start()))
         .min(cf)
 }
 
@@ -98,9 +113,13 @@ pub(super) fn reusable<'a>(
     gens: impl IntoIterator<Item = &'a GenRecord>,
     generation: &Generation,
 ) -> bool {
-    !gens
-        .into_iter()
-        .any(|r| r.generation.seq > generation.seq && r.generation.id == generation.id)
+    !gens.into_iter().any(|r| {
+        // A segment goes on with the same bytes; only a restart at byte 0 (truncation)
+        // takes them over.
+        r.generation.seq > generation.seq
+            && r.generation.id == generation.id
+            && r.generation.start() == 0
+    })
 }
 
 /// The file of a generation the follower let go, found again in the directory of `path` by

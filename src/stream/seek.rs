@@ -62,8 +62,9 @@ impl Stream {
                 }));
             }
             // `after` a cursor at point `offset` reads entries starting at or past `offset`.
+            // A segment's bytes before its start are an earlier generation's.
             out = Some(TimeSeek {
-                cursor: cursor_for(life, g, s.offset),
+                cursor: cursor_for(life, g, s.offset.max(g.start())),
                 found: true,
                 probes,
                 bytes,

@@ -1,5 +1,5 @@
 //! What a stream has taken in since the server started, for `/metrics`: lines, bytes, and the
-//! notices the follower raised (rotations, truncations, gaps). Counted in
+//! notices the follower raised (rotations, truncations, gaps, late segments). Counted in
 //! [`super::Stream::apply`], lock-free (relaxed atomics: each figure is only ever added to,
 //! and a scrape needs no consistency between figures).
 
@@ -15,6 +15,7 @@ pub struct Stats {
     rotated: AtomicU64,
     truncated: AtomicU64,
     gaps: AtomicU64,
+    late: AtomicU64,
 }
 
 /// A copy of [`Stats`] at one moment.
@@ -30,6 +31,8 @@ pub struct StatsSnapshot {
     pub truncated: u64,
     /// `gap` notices raised by the follower.
     pub gaps: u64,
+    /// `late` notices: lines written to a rotated file after the path named a new one.
+    pub late: u64,
 }
 
 impl Stats {
@@ -49,6 +52,7 @@ impl Stats {
                         NoticeKind::Rotated => &self.rotated,
                         NoticeKind::Truncated => &self.truncated,
                         NoticeKind::Gap => &self.gaps,
+                        NoticeKind::Late => &self.late,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
@@ -65,6 +69,7 @@ impl Stats {
             rotated: self.rotated.load(Ordering::Relaxed),
             truncated: self.truncated.load(Ordering::Relaxed),
             gaps: self.gaps.load(Ordering::Relaxed),
+            late: self.late.load(Ordering::Relaxed),
         }
     }
 }

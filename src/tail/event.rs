@@ -45,6 +45,9 @@ pub enum NoticeKind {
     Truncated,
     /// Entries were skipped that cannot be replayed.
     Gap,
+    /// Lines written to a rotated file after the path named a new one: they follow, then
+    /// the new file's lines go on.
+    Late,
 }
 
 impl NoticeKind {
@@ -54,6 +57,7 @@ impl NoticeKind {
             Self::Rotated => "rotated",
             Self::Truncated => "truncated",
             Self::Gap => "gap",
+            Self::Late => "late",
         }
     }
 }
@@ -79,7 +83,7 @@ pub enum FileState {
 }
 
 /// What a step found.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// A generation begins; its entries follow. `notice` comes before its first line, and
     /// live delivery starts at byte `from` (bytes before it are history on disk).

@@ -19,20 +19,28 @@
 //!   old generation is read to its end and finished (its unterminated last line becomes a
 //!   line) and the next file is followed from its first byte after a `rotated` notice.
 //!
-//! Known limit: once the new file has data, lines a *second* writer still appends to the old
-//! file are not read (stream order would have to interleave two generations).
+//! Late lines: a writer may go on writing to the rotated file after the switch (several
+//! processes logging to one file, nginx workers reopening it one by one). While that file is
+//! retained (until the next rotation or its deletion), each step in `Following` also looks at
+//! its size ([`Follower::read_late`]); lines past where it was left are delivered as a *late
+//! segment*, a generation of their own opened by a `late` notice, and the followed file then
+//! goes on in a new generation (a segment too, without a notice). So both files' lines are
+//! delivered, each file's in its own order, and the stream interleaves them in the order they
+//! were read; a segment is opened at most every [`LATE_EVERY`], so a writer that never reopens
+//! costs two generations per interval, not two per line.
 
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::event::{Event, FileState, FollowOptions, Notice, NoticeKind, Step};
 use super::generation::Generation;
 use super::identity::FileId;
 use super::open::{LiveStart, OpenFile, Read, last_line_start};
 use super::skipped;
+use std::os::unix::fs::MetadataExt;
 
 /// Follows one path; see the module documentation.
 #[derive(Debug)]
@@ -42,8 +50,12 @@ pub struct Follower {
     /// Sequence number of the next generation.
     next_seq: u64,
     phase: Phase,
-    /// The previous generation, still readable for history while its file has a name.
-    retained: Option<(Arc<Generation>, Arc<File>)>,
+    /// The previous generation's file, still readable for history while it has a name, and
+    /// still read for late lines.
+    retained: Option<Retained>,
+    /// Earlier generations of the open file, ended where a late segment interrupted it; they
+    /// share its fate (retained with it, released with it).
+    earlier: Vec<Arc<Generation>>,
     /// The state last reported, `None` before the first report.
     state: Option<FileState>,
     /// A step has run: only the very first look starts at the file's last line.
@@ -57,6 +69,41 @@ pub struct Follower {
 
 /// How many generations' files [`Follower`] remembers as read.
 const SEEN: usize = 16;
+
+/// Least time between two late segments of the rotated file (see the module docs). The first
+/// late lines are read at once; later ones wait for the rest of the interval.
+pub(crate) const LATE_EVERY: Duration = Duration::from_millis(500);
+
+/// Most segments one file is cut into; past it, the oldest are forgotten by the follower
+/// (the stream forgets generations on its own, see `stream::MAX_GENERATIONS`).
+const MAX_SEGMENTS: usize = 64;
+
+/// The rotated file the follower left, kept open for history and for late lines.
+#[derive(Debug)]
+struct Retained {
+    /// Its generations, oldest first: the one ended at the switch, then its late segments
+    /// (and the followed file's earlier segments ended before it was left).
+    segments: Vec<Arc<Generation>>,
+    file: Arc<File>,
+    /// When its last late segment was opened (or when it was left).
+    late_at: Instant,
+    /// Its size when late lines were last looked for: a partial line left there is not
+    /// looked at again until more bytes come.
+    looked: u64,
+}
+
+impl Retained {
+    /// The generation that read it last.
+    fn newest(&self) -> Option<&Arc<Generation>> {
+        self.segments.last()
+    }
+
+    fn release(&self) {
+        for g in &self.segments {
+            g.release();
+        }
+    }
+}
 
 /// Where the follower is. Each state owns the data it needs, so the states the design forbids
 /// (a held next file with nothing being drained, a loss time without an open file) cannot be
@@ -108,6 +155,7 @@ impl Follower {
             next_seq: 0,
             phase: Phase::Closed,
             retained: None,
+            earlier: Vec::new(),
             state: None,
             looked: false,
             seen: std::collections::VecDeque::new(),
@@ -136,7 +184,24 @@ impl Follower {
     /// open, the current one and this one. It is let go at the first step after its file is
     /// deleted, and when the next rotation retains another.
     pub fn retained(&self) -> Option<&Arc<Generation>> {
-        self.retained.as_ref().map(|(g, _)| g)
+        self.retained.as_ref().and_then(Retained::newest)
+    }
+
+    /// The inode whose writes should wake the follower besides its path's: the renamed file
+    /// being drained, or the rotated file while late lines are expected in it (within a few
+    /// [`LATE_EVERY`] of the switch or of its last late lines): its writes should wake the
+    /// follower then, and only then (routing by inode costs every event in the directory a
+    /// `stat`).
+    pub fn late_watch(&self, now: Instant) -> Option<u64> {
+        if let Phase::Draining { old, .. } = &self.phase {
+            // The file being drained comes first; late lines wait for the switch.
+            return Some(old.generation().id.ino);
+        }
+        self.retained
+            .as_ref()
+            .filter(|r| now < r.late_at + 20 * LATE_EVERY)
+            .and_then(Retained::newest)
+            .map(|g| g.id.ino)
     }
 
     /// Looks at the file once; see the module documentation.
@@ -153,6 +218,7 @@ impl Follower {
                     Look::File(meta) if open.is(&FileId::of(&meta)) => {
                         self.named_at = SystemTime::now();
                         self.set_state(FileState::Following, &mut step.events);
+                        self.read_late(&mut open, now, &mut step);
                         Phase::Following(open)
                     }
                     other => self.draining(open, now, None, other, now, &mut step),
@@ -199,16 +265,95 @@ impl Follower {
     /// The retained generation, continued, when it is the file `id` and the last generation
     /// this follower opened (a later one would have to be interleaved with it).
     fn resume(&mut self, id: &FileId) -> Option<OpenFile> {
-        let (generation, _) = self.retained.as_ref()?;
+        let generation = self.retained.as_ref()?.newest()?;
         if generation.id != *id || generation.seq + 1 != self.next_seq {
             return None;
         }
-        let (generation, file) = self.retained.take()?;
-        let open = OpenFile::resume(generation.clone(), file.clone(), self.opts.max_line_bytes);
-        if open.is_none() {
-            self.retained = Some((generation, file));
+        let mut retained = self.retained.take()?;
+        let generation = retained.segments.pop()?;
+        let open = OpenFile::resume(
+            generation.clone(),
+            retained.file.clone(),
+            self.opts.max_line_bytes,
+        );
+        if open.is_some() {
+            self.earlier = retained.segments;
+        } else {
+            retained.segments.push(generation);
+            self.retained = Some(retained);
         }
         open
+    }
+
+    /// Reads the lines written to the retained (rotated) file since it was left, as a late
+    /// segment, then goes on with `open` in a new generation; see the module documentation.
+    fn read_late(&mut self, open: &mut OpenFile, now: Instant, step: &mut Step) {
+        let Some(retained) = self.retained.as_mut() else {
+            return;
+        };
+        let Some(newest) = retained.newest().cloned() else {
+            return;
+        };
+        // A deleted or shrunk file has no late lines to give (its history goes with it).
+        let size = retained
+            .file
+            .metadata()
+            .ok()
+            .filter(|m| m.nlink() > 0)
+            .map_or(0, |m| m.len());
+        if size <= newest.end().max(retained.looked) {
+            return;
+        }
+        if now < retained.late_at + LATE_EVERY {
+            // Read at the end of the interval: look again soon.
+            step.draining = true;
+            return;
+        }
+        retained.late_at = now;
+        retained.looked = size;
+        let mut late = OpenFile::segment(
+            &newest,
+            retained.file.clone(),
+            self.next_seq,
+            self.opts.max_line_bytes,
+        );
+        let notice = Notice {
+            kind: NoticeKind::Late,
+            detail: format!(
+                "lines written to the rotated file (previously {}) after the path named a new one",
+                self.path.display()
+            ),
+        };
+        let mut lines = Vec::new();
+        match late.read(&mut lines) {
+            Read::More => step.more = true,
+            // Rewritten or unreadable: what it held past the segment's start is not late lines
+            // of this stream any more; nothing was delivered from it.
+            Read::AtEnd | Read::Truncated { .. } | Read::Failed(_) => {}
+        }
+        if lines.is_empty() {
+            // Only a partial line so far.
+            return;
+        }
+        step.events.push(late.opened(Some(notice)));
+        step.events.append(&mut lines);
+        // Its partial last line stays unread: the next segment starts at its start.
+        let late = late.generation().clone();
+        late.finish(late.end());
+        retained.segments.push(late);
+        if retained.segments.len() > MAX_SEGMENTS {
+            retained.segments.remove(0).release();
+        }
+        self.next_seq += 1;
+        // The followed file goes on after the late lines, in stream order.
+        let ended = open.continued(self.next_seq);
+        self.next_seq += 1;
+        self.earlier.push(ended);
+        if self.earlier.len() > MAX_SEGMENTS {
+            self.earlier.remove(0).release();
+        }
+        step.events.push(open.opened(None));
+        step.more |= self.read(open, &mut step.events);
     }
 
     /// The path stopped naming `old` at `since` and now shows `look`: the switch rule. The
@@ -237,7 +382,7 @@ impl Follower {
                 if next.is_some() && !known {
                     // The held file was rotated away before we switched to it: it is done
                     // being written; finish the old one and move on.
-                    let phase = self.switch(old, since, next, true, step);
+                    let phase = self.switch(old, (since, now), next, true, step);
                     step.more = true;
                     return phase;
                 }
@@ -246,7 +391,7 @@ impl Follower {
                 }
                 let has_data = next.as_ref().and_then(Next::len).unwrap_or(meta.len()) > 0;
                 if has_data || grace_over {
-                    self.switch(old, since, next, true, step)
+                    self.switch(old, (since, now), next, true, step)
                 } else {
                     step.draining = true;
                     Phase::Draining { old, since, next }
@@ -258,7 +403,7 @@ impl Follower {
                 let held = next.is_some();
                 let has_data = next.as_ref().and_then(Next::len).unwrap_or(0) > 0;
                 let phase = if has_data || grace_over {
-                    let phase = self.switch(old, since, next, false, step);
+                    let phase = self.switch(old, (since, now), next, false, step);
                     step.more |= held;
                     phase
                 } else {
@@ -276,7 +421,7 @@ impl Follower {
     fn switch(
         &mut self,
         mut old: OpenFile,
-        since: Instant,
+        (since, now): (Instant, Instant),
         next: Option<Next>,
         path_named: bool,
         step: &mut Step,
@@ -286,10 +431,22 @@ impl Follower {
             step.more = true;
             return Phase::Draining { old, since, next };
         }
-        if let Some(kept) = old.finish(&mut step.events) {
+        let mut segments = std::mem::take(&mut self.earlier);
+        if let Some((generation, file)) = old.finish(&mut step.events) {
             // The newest rotated file replaces the one retained before.
-            if let Some((older, _)) = self.retained.replace(kept) {
+            segments.push(generation);
+            let kept = Retained {
+                segments,
+                file,
+                late_at: now,
+                looked: 0,
+            };
+            if let Some(older) = self.retained.replace(kept) {
                 older.release();
+            }
+        } else {
+            for g in segments {
+                g.release();
             }
         }
         let file = match next {
@@ -389,6 +546,10 @@ impl Follower {
                     open.read_from_copy(&self.path, events);
                     let seq = self.next_seq;
                     self.next_seq += 1;
+                    // The bytes on disk are no longer those of its earlier segments either.
+                    for g in self.earlier.drain(..) {
+                        g.release();
+                    }
                     events.push(open.restart(seq, &meta, detail));
                 }
                 Read::Failed(e) => {
@@ -402,14 +563,15 @@ impl Follower {
     /// Lets go of the retained generation once its file was deleted, so that no deleted file
     /// stays open.
     fn release_deleted_retained(&mut self) {
-        let deleted = self.retained.as_ref().is_some_and(|(_, file)| {
-            file.metadata()
+        let deleted = self.retained.as_ref().is_some_and(|r| {
+            r.file
+                .metadata()
                 .map(|m| std::os::unix::fs::MetadataExt::nlink(&m) == 0)
                 .unwrap_or(true)
         });
         if deleted {
-            if let Some((generation, _)) = self.retained.take() {
-                generation.release();
+            if let Some(retained) = self.retained.take() {
+                retained.release();
             }
         }
     }

@@ -2,9 +2,14 @@
 //!
 //! The follower creates a [`Generation`] when it opens a file (or sees one truncated) and
 //! advances its committed end as it delivers lines; readers use it to serve history from disk.
-//! Invariant: bytes `[0, end())` of an open generation are complete, delivered lines (plus, once
-//! `finished()`, the final unterminated line), so a reader never sees a line the follower has not
-//! delivered, and the two agree on every line boundary.
+//! Invariant: bytes `[start(), end())` of an open generation are complete, delivered lines (plus,
+//! once `finished()`, the final unterminated line), so a reader never sees a line the follower has
+//! not delivered, and the two agree on every line boundary.
+//!
+//! Most generations start at byte 0 of their file. A *segment* ([`Generation::segment`]) goes on
+//! with a file that an earlier generation of the stream read up to some byte: a rotated file's
+//! late lines, or the followed file again after them. Its bytes before `start()` belong to the
+//! earlier generations, so history never reads them as its own.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -29,8 +34,13 @@ pub struct Generation {
     prefix: Mutex<Vec<u8>>,
     /// The checksum of the whole prefix, once it holds `PREFIX_BYTES` (it never changes then).
     full_check: OnceLock<u32>,
+    /// The first byte that belongs to it: 0, or where the generation it continues ended.
+    start: u64,
     /// End of the delivered bytes; only ever grows.
     end: AtomicU64,
+    /// The file's size at the follower's last look: the bytes up to it are there and will be
+    /// delivered (unless the file is truncated first). Only ever grows.
+    seen: AtomicU64,
     /// No more bytes will be delivered from this generation.
     finished: AtomicBool,
 }
@@ -45,9 +55,44 @@ impl Generation {
             file: Mutex::new(Some(file)),
             prefix: Mutex::new(Vec::new()),
             full_check: OnceLock::new(),
+            start: 0,
             end: AtomicU64::new(end),
+            seen: AtomicU64::new(end),
             finished: AtomicBool::new(false),
         }
+    }
+
+    /// Generation `seq`, the same file as `earlier` from where `earlier` ended on: its
+    /// identity and first bytes, so cursors name the file alike.
+    pub fn segment(seq: u64, earlier: &Self, file: Arc<File>) -> Self {
+        let start = earlier.end();
+        let full_check = OnceLock::new();
+        if let Some(check) = earlier.full_check.get() {
+            let _ = full_check.set(*check);
+        }
+        Self {
+            seq,
+            id: earlier.id,
+            ident: earlier.ident,
+            file: Mutex::new(Some(file)),
+            prefix: Mutex::new(
+                earlier
+                    .prefix
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+            full_check,
+            start,
+            end: AtomicU64::new(start),
+            seen: AtomicU64::new(start),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// The first byte of the file that belongs to this generation (see the module docs).
+    pub fn start(&self) -> u64 {
+        self.start
     }
 
     /// The file to read history from, if it is still held.
@@ -75,6 +120,16 @@ impl Generation {
     /// Whether the generation has ended (its last line may lack a `\n`).
     pub fn finished(&self) -> bool {
         self.finished.load(Ordering::Acquire)
+    }
+
+    /// The file's size at the follower's last look (at least `end()`).
+    pub fn seen(&self) -> u64 {
+        self.seen.load(Ordering::Acquire).max(self.end())
+    }
+
+    /// The follower looked at the file and found it `len` bytes long.
+    pub(crate) fn saw(&self, len: u64) {
+        self.seen.fetch_max(len, Ordering::AcqRel);
     }
 
     pub(crate) fn advance(&self, end: u64) {

@@ -135,6 +135,52 @@ impl OpenFile {
         Some(open)
     }
 
+    /// Goes on reading `file`, which generation `earlier` read up to its end, as generation
+    /// `seq` (a segment: see `generation.rs`): lines written to a rotated file after the
+    /// follower left it. When `earlier` ended inside a line (its unterminated last line was
+    /// delivered when the file was left), the rest of that line comes out marked as cut, never
+    /// as a whole line.
+    pub(crate) fn segment(
+        earlier: &Generation,
+        file: Arc<File>,
+        seq: u64,
+        max_line_bytes: usize,
+    ) -> Self {
+        let generation = Arc::new(Generation::segment(seq, earlier, file.clone()));
+        let offset = generation.start();
+        let mut last = [0u8; 1];
+        let mid_line = offset > 0
+            && read_full_at(&file, &mut last, offset - 1).is_ok_and(|n| n == 1 && last[0] != b'\n');
+        Self {
+            generation,
+            file,
+            offset,
+            splitter: if mid_line {
+                Splitter::mid_line(offset, max_line_bytes)
+            } else {
+                Splitter::new(offset, max_line_bytes)
+            },
+            tail: Vec::new(),
+        }
+    }
+
+    /// Ends this generation at its last complete line and goes on with the same file as
+    /// generation `seq` from there (the held partial line is read again); returns the ended
+    /// generation. The followed file's lines after a late segment of the rotated one.
+    pub(crate) fn continued(&mut self, seq: u64) -> Arc<Generation> {
+        let end = self.splitter.line_start();
+        self.generation.finish(end);
+        let next = Arc::new(Generation::segment(
+            seq,
+            &self.generation,
+            self.file.clone(),
+        ));
+        self.offset = end;
+        self.splitter = Splitter::new(end, self.splitter.max_line_bytes());
+        self.tail.clear();
+        std::mem::replace(&mut self.generation, next)
+    }
+
     /// The generation this file feeds.
     pub(crate) fn generation(&self) -> &Arc<Generation> {
         &self.generation
@@ -184,6 +230,7 @@ impl OpenFile {
         if let Err(e) = self.generation.fill_prefix(&self.file, meta.len()) {
             return Read::Failed(e);
         }
+        self.generation.saw(meta.len());
         let mut lines = Vec::new();
         let mut read = 0usize;
         let mut outcome = Read::AtEnd;

@@ -244,6 +244,25 @@ fn clicking_a_line_links_it_and_the_link_brings_it_back() {
         let texts: Vec<String> =
             serde_json::from_value(b.js("return window.__cometail.texts()").await).expect("texts");
         assert_eq!(texts.iter().filter(|t| *t == "newest").count(), 1);
+        // A link whose hash is no cursor of the stream (mistyped, or from another log) opens
+        // the end of the log, says why, and follows.
+        b.open(&format!("{}?s=app.log#app.log", srv.url)).await;
+        b.wait_js("the end after a bad link", &has_row("newest"), SECS10)
+            .await;
+        b.wait_js(
+            "the reason",
+            "const t = document.querySelector('#toast'); return !t.hidden && /names no line/.test(t.textContent)",
+            SECS2,
+        )
+        .await;
+        wait_live(&b).await;
+        srv.append("app.log", "after a bad link\n");
+        b.wait_js(
+            "live after a bad link",
+            &has_row("after a bad link"),
+            SECS10,
+        )
+        .await;
         assert_clean(&b).await;
         b.close().await;
     });

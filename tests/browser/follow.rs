@@ -155,6 +155,13 @@ fn scrolling_up_pauses_and_the_new_lines_control_resumes() {
     });
 }
 
+/// True when no visible control of the top bars reaches past the viewport's right edge.
+const CONTROLS_ON_SCREEN: &str = "return [...document.querySelectorAll(\
+    '.bar button, .bar input, .bar a, .qbar button, .qbar input, .qbar a')]\
+    .every(e => { const r = e.getBoundingClientRect(); \
+    const w = Math.min(innerWidth, document.documentElement.clientWidth, visualViewport.width); \
+    return r.width === 0 || r.right <= w + 0.5; })";
+
 #[test]
 fn a_resize_to_phone_width_and_back_keeps_following() {
     run(async {
@@ -175,6 +182,13 @@ fn a_resize_to_phone_width_and_back_keeps_following() {
             b.wait_js(
                 "the phone layout",
                 "return document.querySelector('#log').clientWidth < 400",
+                SECS2,
+            )
+            .await;
+            // Every control of the two bars is on the screen (they wrap, none is cut off).
+            b.wait_js(
+                "the bars' controls within the phone's width",
+                CONTROLS_ON_SCREEN,
                 SECS2,
             )
             .await;

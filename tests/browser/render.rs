@@ -287,3 +287,19 @@ fn theme_and_wrap_toggles_apply_and_are_remembered() {
         b.close().await;
     });
 }
+
+#[test]
+fn the_picker_shows_an_exited_command_with_its_exit_status() {
+    run(async {
+        let srv = Server::start(|_| {}, &["--cmd", "svc=sh -c 'echo up; exit 7'"]);
+        let b = Browser::start(1280, 800).await;
+        b.open(&format!("{}?s=svc", srv.url)).await;
+        b.wait_js(
+            "the command's state in the picker",
+            "const li = document.querySelector('#streams li[data-id=\"svc\"]'); return !!li && li.dataset.state === 'exited' && li.querySelector('.why').textContent.includes('exit status: 7')",
+            SECS10,
+        )
+        .await;
+        b.close().await;
+    });
+}

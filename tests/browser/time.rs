@@ -30,6 +30,34 @@ async fn url_of(b: &Browser) -> String {
     b.c.current_url().await.expect("url").to_string()
 }
 
+/// The page at `?s=app.log{params}` over an `app.log` holding `log`: a browser of `size` in
+/// the time zone `zone` (the browser's own when `None`), once the row `last` is drawn and
+/// the connection is live.
+async fn open_log(
+    log: String,
+    size: (u32, u32),
+    zone: Option<&str>,
+    params: &str,
+    last: &str,
+) -> (Server, Browser) {
+    let srv = Server::start(
+        |d| std::fs::write(d.join("app.log"), log).expect("write"),
+        &["app.log"],
+    );
+    let b = Browser::start(size.0, size.1).await;
+    if let Some(zone) = zone {
+        b.cdp(
+            "Emulation.setTimezoneOverride",
+            json!({ "timezoneId": zone }),
+        )
+        .await;
+    }
+    b.open(&format!("{}?s=app.log{params}", srv.url)).await;
+    b.wait_js("the last line", &has_row(last), SECS10).await;
+    wait_live(&b).await;
+    (srv, b)
+}
+
 #[test]
 fn event_times_follow_the_zone_and_the_level_chooser_queries_the_whole_history() {
     run(async {
@@ -51,24 +79,14 @@ fn event_times_follow_the_zone_and_the_level_chooser_queries_the_whole_history()
                 i % 1000
             ));
         }
-        let srv = Server::start(
-            |d| std::fs::write(d.join("app.log"), log).expect("write"),
-            &["app.log"],
-        );
-        let b = Browser::start(1280, 800).await;
-        b.cdp(
-            "Emulation.setTimezoneOverride",
-            json!({ "timezoneId": "America/New_York" }),
+        let (srv, b) = open_log(
+            log,
+            (1280, 800),
+            Some("America/New_York"),
+            "",
+            "2026-12-01T12:49:59.999+02:00 INFO request 2999",
         )
         .await;
-        b.open(&format!("{}?s=app.log", srv.url)).await;
-        b.wait_js(
-            "the last line",
-            &has_row("2026-12-01T12:49:59.999+02:00 INFO request 2999"),
-            SECS10,
-        )
-        .await;
-        wait_live(&b).await;
         // 12:49:59.999 at +02:00 is 10:49:59.999 UTC, 05:49:59.999 in New York (EST).
         let last = b.js(&row_of("request 2999")).await;
         assert_eq!(last[0], json!("2026-12-01 05:49:59.999"), "local time");
@@ -178,19 +196,14 @@ fn go_to_time_and_an_at_link_open_the_same_place() {
                 )
             })
             .collect();
-        let srv = Server::start(
-            |d| std::fs::write(d.join("app.log"), log).expect("write"),
-            &["app.log"],
-        );
-        let b = Browser::start(1280, 800).await;
-        b.open(&format!("{}?s=app.log&tz=utc", srv.url)).await;
-        b.wait_js(
-            "the last line",
-            &has_row("2026-12-01T01:23:19Z tick 4999 odd"),
-            SECS10,
+        let (srv, b) = open_log(
+            log,
+            (1280, 800),
+            None,
+            "&tz=utc",
+            "2026-12-01T01:23:19Z tick 4999 odd",
         )
         .await;
-        wait_live(&b).await;
         // Go to 01:00:00 (UTC, the zone shown).
         b.js("const g = document.querySelector('#goto'); g.value = '2026-12-01T01:00:00'; document.querySelector('#go').click()")
             .await;
@@ -290,15 +303,10 @@ fn at_phone_width_wrapped_rows_show_all_their_text() {
                 ));
             }
         }
-        let srv = Server::start(
-            |d| std::fs::write(d.join("app.log"), log).expect("write"),
-            &["app.log"],
-        );
-        let b = Browser::start(390, 844).await;
-        b.open(&format!("{}?s=app.log&tz=utc", srv.url)).await;
-        b.wait_js("the last line", "return window.__cometail.texts().length === 80 && document.querySelectorAll('#log .row').length > 5", SECS10)
+        let last = "2026-12-01T12:00:59Z INFO worker 59 ".to_owned() + &"wrapping text ".repeat(12);
+        let (_srv, b) = open_log(log, (390, 844), None, "&tz=utc", &last).await;
+        b.wait_js("every line", "return window.__cometail.texts().length === 80 && document.querySelectorAll('#log .row').length > 5", SECS10)
             .await;
-        wait_live(&b).await;
         // Wrapping is on by default on a phone, and every row is tall enough for its text.
         assert_eq!(
             b.js("return document.querySelector('#wrap').getAttribute('aria-pressed')")
@@ -368,21 +376,12 @@ fn the_day_change_is_marked_in_the_zone_shown() {
                 format!("2026-12-{day:02}T{h:02}:{:02}:00Z INFO step {k}\n", m % 60)
             })
             .collect();
-        let srv = Server::start(
-            |d| std::fs::write(d.join("app.log"), log).expect("write"),
-            &["app.log"],
-        );
-        let b = Browser::start(1280, 800).await;
-        b.cdp(
-            "Emulation.setTimezoneOverride",
-            json!({ "timezoneId": "America/New_York" }),
-        )
-        .await;
-        b.open(&format!("{}?s=app.log&tz=utc", srv.url)).await;
-        b.wait_js(
-            "the lines",
-            &has_row("2026-12-02T06:00:00Z INFO step 42"),
-            SECS10,
+        let (_srv, b) = open_log(
+            log,
+            (1280, 800),
+            Some("America/New_York"),
+            "&tz=utc",
+            "2026-12-02T06:00:00Z INFO step 42",
         )
         .await;
         let marks = "return [...document.querySelectorAll('#log .row.newday')].map(r => [r.dataset.day, r.querySelector('.txt').textContent])";

@@ -203,10 +203,29 @@ pub fn enc(s: &str) -> String {
         .collect()
 }
 
+/// The first `http://` URL in the first line `child` prints on its piped stdout, waited for
+/// up to 20 s (`None` for a line without one, such as an agent's).
+pub fn first_url(child: &mut std::process::Child) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("cometail prints its first line within 20 s");
+    first
+        .split_whitespace()
+        .find(|t| t.starts_with("http://"))
+        .map(str::to_owned)
+}
+
 /// Starts the real `cometail` binary on port 0 with `args`, the extra environment `envs` and
 /// piped standard input; returns it with the first URL it printed (within 20 s).
 pub fn spawn_piped(args: &[&str], envs: &[(&str, &Path)]) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
         .args(["--port", "0"])
@@ -217,28 +236,13 @@ pub fn spawn_piped(args: &[&str], envs: &[(&str, &Path)]) -> (std::process::Chil
         .stderr(Stdio::null())
         .spawn()
         .expect("cometail starts");
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut first = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut first);
-        let _ = tx.send(first);
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("cometail prints its URL");
-    let url = first
-        .split_whitespace()
-        .find(|t| t.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
+    let url = first_url(&mut child).expect("cometail prints its URL");
     (child, url)
 }
 
 /// Starts the real `cometail` binary on port 0 for `log` and returns it with the
 /// `HOST:PORT` it printed.
 pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
         .args(["--port", "0"])
         .arg(log)
@@ -246,14 +250,7 @@ pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap();
+    let url = first_url(&mut child).expect("cometail prints its URL");
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -5,7 +5,6 @@
 //! `restart` fault it as an operator's crash would (SIGKILL, same port, same store). A missing
 //! `nats-server` is a test failure, never a skip (`scripts/test.sh` installs it).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,13 +15,17 @@ pub const NATS_SERVER: &str = "/usr/sbin/nats-server";
 /// A running nats-server; killed on drop.
 pub struct Nats {
     child: Option<Child>,
-    port: u16,
+    /// The loopback port it listens on.
+    pub port: u16,
     store: PathBuf,
+    /// Further `nats-server` arguments (credentials).
+    extra: Vec<String>,
     /// `nats://127.0.0.1:PORT`.
     pub url: String,
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -32,15 +35,20 @@ fn free_port() -> u16 {
 impl Nats {
     /// Starts a server with JetStream, its store under `dir`.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, free_port(), &[])
+    }
+
+    /// [`Nats::start`] on `port`, with further server arguments.
+    pub fn start_with(dir: &Path, port: u16, extra: &[&str]) -> Self {
         assert!(
             Path::new(NATS_SERVER).exists(),
             "this test needs {NATS_SERVER} (apt-get install nats-server; scripts/test.sh does)"
         );
-        let port = free_port();
         let mut nats = Self {
             child: None,
             port,
             store: dir.join("nats-store"),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             url: format!("nats://127.0.0.1:{port}"),
         };
         nats.spawn();
@@ -48,23 +56,25 @@ impl Nats {
     }
 
     fn spawn(&mut self) {
+        // `-a ADDR` among the extra arguments moves the listener (a lab's bridge address).
+        let addr = self
+            .extra
+            .iter()
+            .position(|a| a == "-a")
+            .and_then(|i| self.extra.get(i + 1))
+            .map_or("127.0.0.1", String::as_str)
+            .to_owned();
         let child = Command::new(NATS_SERVER)
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
+            .args(["-js", "-a", &addr, "-p", &self.port.to_string(), "-sd"])
             .arg(&self.store)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while std::net::TcpStream::connect((addr.as_str(), self.port)).is_err() {
             assert!(
                 Instant::now() < end,
                 "nats-server did not listen within 10 s"
@@ -117,6 +127,32 @@ impl Role {
         Self::spawn(&all)
     }
 
+    /// [`Role::agent`] inside the network namespace `netns` (`ip netns exec`, which execs
+    /// the binary: the child is the agent itself).
+    pub fn agent_in(netns: &str, nats: &str, host: &str, args: &[&str]) -> Self {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", netns, env!("CARGO_BIN_EXE_cometail")])
+            .args([
+                "agent",
+                "--nats",
+                nats,
+                "--host",
+                host,
+                "--heartbeat",
+                "300ms",
+            ])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ip netns exec starts");
+        super::first_url(&mut child);
+        Self {
+            child,
+            url: String::new(),
+        }
+    }
+
     /// `cometail hub --nats URL --port 0 ARGS…`.
     pub fn hub(nats: &str, args: &[&str]) -> Self {
         let mut all = vec!["hub", "--nats", nats, "--port", "0"];
@@ -126,8 +162,14 @@ impl Role {
 
     /// Runs the binary with `args` to its end (within 20 s): its exit code and stderr.
     pub fn run(args: &[&str]) -> (Option<i32>, String) {
+        Self::run_env(args, &[])
+    }
+
+    /// [`Role::run`] with further environment variables.
+    pub fn run_env(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
             .args(args)
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -150,6 +192,49 @@ impl Role {
         }
     }
 
+    /// [`Role::agent`] whose standard error lines come through the receiver.
+    pub fn agent_watched(
+        nats: &str,
+        host: &str,
+        args: &[&str],
+    ) -> (Self, std::sync::mpsc::Receiver<String>) {
+        let mut all = vec![
+            "agent",
+            "--nats",
+            nats,
+            "--host",
+            host,
+            "--heartbeat",
+            "300ms",
+        ];
+        all.extend_from_slice(args);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
+            .args(&all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cometail starts");
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        super::first_url(&mut child);
+        (
+            Self {
+                child,
+                url: String::new(),
+            },
+            rx,
+        )
+    }
+
     fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
             .args(args)
@@ -157,19 +242,7 @@ impl Role {
             .stderr(Stdio::null())
             .spawn()
             .expect("cometail starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut first = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut first);
-            let _ = tx.send(first);
-        });
-        let first = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("cometail prints its first line");
-        let url = first
-            .split_whitespace()
-            .find(|t| t.starts_with("http://"))
+        let url = super::first_url(&mut child)
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_default();
         Self { child, url }

@@ -3,7 +3,11 @@
 //! cursor for the same entry on every hub; views over several hosts. The failure matrix these
 //! tests cover is in docs/SCALE-OUT.md.
 
+mod api;
+mod bad_input;
+mod fanout;
 mod faults;
+mod lab;
 
 use std::path::Path;
 use std::time::Duration;
@@ -43,9 +47,14 @@ fn texts(entries: &[Value]) -> Vec<String> {
 /// Every entry of `id` on `hub` from the start, following `next` (long polls) until
 /// `count` line entries have come or the deadline passes.
 async fn chain(hub: &str, id: &str, count: usize) -> Vec<Value> {
+    chain_within(hub, id, count, TRAVEL).await
+}
+
+/// [`chain`] with its own deadline.
+async fn chain_within(hub: &str, id: &str, count: usize, deadline: Duration) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut after: Option<String> = None;
-    let end = tokio::time::Instant::now() + TRAVEL;
+    let end = tokio::time::Instant::now() + deadline;
     while texts(&out).len() < count {
         assert!(
             tokio::time::Instant::now() < end,

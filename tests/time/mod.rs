@@ -2,4 +2,5 @@
 
 mod download;
 mod merge;
+mod pages;
 mod records;

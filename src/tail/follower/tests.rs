@@ -333,3 +333,115 @@ fn copytruncate_loses_nothing_that_reached_the_copy() {
     want.extend(["<truncated>".to_owned(), "after".to_owned()]);
     assert_eq!(got, want);
 }
+
+/// The generations a step's `Opened` events start: (seq, start, notice kind).
+fn opened(step: &Step) -> Vec<(u64, u64, Option<&'static str>)> {
+    step.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Opened {
+                generation, notice, ..
+            } => Some((
+                generation.seq,
+                generation.start(),
+                notice.as_ref().map(|n| n.kind.as_str()),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn late_lines_in_the_rotated_file_after_the_new_one_has_data_are_a_late_segment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.log");
+    let rotated = dir.path().join("a.log.1");
+    append(&path, b"");
+    let mut f = Follower::new(&path, FollowOptions::default());
+    let t0 = Instant::now();
+    f.step(t0);
+    append(&path, b"a\n");
+    fs::rename(&path, &rotated).expect("rename");
+    append(&path, b"n1\n");
+    assert_eq!(texts(&f.step(t0)), ["a", "<rotated>", "n1"]);
+    // A second writer still holds the rotated file, and the new file has data.
+    append(&rotated, b"late1\nlate2\npart");
+    append(&path, b"n2\n");
+    let t1 = t0 + LATE_EVERY;
+    let s = f.step(t1);
+    assert_eq!(texts(&s), ["n2", "<late>", "late1", "late2"]);
+    // The late segment starts where the rotated file was left; the new file goes on in a
+    // segment of its own where it stood, with no notice.
+    assert_eq!(opened(&s), [(2, 2, Some("late")), (3, 6, None)]);
+    // More late lines within the interval wait for its end (and ask to be stepped soon).
+    append(&rotated, b"ial\nlate3\n");
+    append(&path, b"n3\n");
+    let s = f.step(t1 + LATE_EVERY / 2);
+    assert_eq!(texts(&s), ["n3"]);
+    assert!(s.draining, "stepped again soon for the waiting late lines");
+    let s = f.step(t1 + LATE_EVERY);
+    assert_eq!(texts(&s), ["<late>", "partial", "late3"]);
+    assert_eq!(opened(&s), [(4, 14, Some("late")), (5, 9, None)]);
+    append(&path, b"n4\n");
+    assert_eq!(texts(&f.step(t1 + 2 * LATE_EVERY)), ["n4"]);
+    // Every segment of a file shares its identity; the last one of each reads on.
+    assert_eq!(f.current().map(|g| (g.seq, g.start())), Some((5, 9)));
+    assert_eq!(f.retained().map(|g| (g.seq, g.start())), Some((4, 14)));
+}
+
+#[test]
+fn a_late_line_that_continues_the_unterminated_last_line_is_marked_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.log");
+    let rotated = dir.path().join("a.log.1");
+    append(&path, b"");
+    let mut f = Follower::new(&path, FollowOptions::default());
+    let t0 = Instant::now();
+    f.step(t0);
+    append(&path, b"a\nhalf");
+    fs::rename(&path, &rotated).expect("rename");
+    append(&path, b"n1\n");
+    // Leaving the rotated file delivers its unterminated last line as a line.
+    assert_eq!(texts(&f.step(t0)), ["a", "half", "<rotated>", "n1"]);
+    append(&rotated, b" more\nlate\n");
+    let s = f.step(t0 + LATE_EVERY);
+    assert_eq!(texts(&s), ["<late>", "", "late"]);
+    // An empty head with a length: `line_text` marks it truncated.
+    let lines: Vec<(usize, u64)> = s
+        .events
+        .iter()
+        .flat_map(|e| match e {
+            Event::Lines { lines, .. } => lines.iter().map(|l| (l.head.len(), l.len)).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [(0, 5), (4, 4)],
+        "the rest of `half` is not passed off as a line"
+    );
+}
+
+#[test]
+fn a_deleted_rotated_file_gives_no_late_lines_and_is_let_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.log");
+    let rotated = dir.path().join("a.log.1");
+    append(&path, b"");
+    let mut f = Follower::new(&path, FollowOptions::default());
+    let t0 = Instant::now();
+    f.step(t0);
+    append(&path, b"a\n");
+    fs::rename(&path, &rotated).expect("rename");
+    append(&path, b"n1\n");
+    f.step(t0);
+    let mut writer = fs::OpenOptions::new()
+        .append(true)
+        .open(&rotated)
+        .expect("open");
+    fs::remove_file(&rotated).expect("delete");
+    writer.write_all(b"lost\n").expect("write");
+    append(&path, b"n2\n");
+    assert_eq!(texts(&f.step(t0 + LATE_EVERY)), ["n2"]);
+    assert!(f.retained().is_none());
+}

@@ -1,0 +1,270 @@
+//! The hub's endpoints: the same contract as standalone (`/api/streams`, `/lines` with
+//! `after`/`before`/`last`/`at` and long polls, `/raw`, SSE with `Last-Event-ID`, the
+//! multiplexed `/api/events`, `q=`, `/metrics` and the probes), read from the engine through
+//! [`Hub`] instead of from local streams. Ids are `host~file` and views `*~file`, `host~*`,
+//! `*~*`. Parameters, page encoding, filters, errors and every layer (guard, auth, headers,
+//! caps) are the standalone ones; live reads go through the target's view (`hub/view.rs`),
+//! so viewers cost the engine nothing while the hub's cache covers them.
+
+mod metrics;
+mod sse;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use super::AppState;
+use super::download;
+use super::error::ApiError;
+use super::filter::{self, Filter};
+use super::metrics::StreamKind;
+use super::params::{DEFAULT_LIMIT, Selection, selection};
+use super::read::{Params, json, page_json, params, plain};
+use super::streams::{Slot, StreamCap};
+use crate::engine::names::Target;
+use crate::hub::{Hub, ReadError};
+use crate::parse::instant;
+use crate::stream::{Cursor, Page, Query};
+
+pub(super) use sse::{events, multiplexed};
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        Self::Busy(e.to_string())
+    }
+}
+
+fn target(id: &str) -> Result<Target, ApiError> {
+    Target::parse(id).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no stream `{id}` (a hub's ids are HOST~FILE, with `*` for either side)"
+        ))
+    })
+}
+
+/// The selection of a request, with `at=` (the first batch the engine stored at or after a
+/// time) turned into a start point. A hub has no `until` yet.
+async fn select(
+    app: &AppState,
+    hub: &Hub,
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Selection, ApiError> {
+    let mut sel = selection(params, None, app.config.default_lines)?;
+    // FIXME(hub-params): `until` (a hub seeks by the engine's store time and does not cut
+    // yet) and `grep` (use `q`) are refused rather than ignored.
+    for name in ["until", "grep"] {
+        if params.contains_key(name) {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` is not supported by a hub yet"
+            )));
+        }
+    }
+    if let Some(at) = params.get("at") {
+        if ["after", "before", "last"]
+            .iter()
+            .any(|k| params.contains_key(*k))
+        {
+            return Err(ApiError::BadRequest(
+                "`at` cannot be combined with `after`, `before` or `last`".into(),
+            ));
+        }
+        let ms = instant(at).map_err(|e| ApiError::BadRequest(format!("`at`: {e}")))?;
+        sel.query = Query::After(hub.seek_time(ms).await?);
+    }
+    Ok(sel)
+}
+
+/// The first page of a request: live positions through the view, history from the engine;
+/// filtered by `q` (its `next` stays the last entry examined, so a resume is exact).
+async fn first_page(
+    hub: &Arc<Hub>,
+    target: &Target,
+    sel: &Selection,
+    q: Option<&Filter>,
+) -> Result<Page, ApiError> {
+    let mut page = match sel.query {
+        Query::After(c) => {
+            let (view, _) = hub.view(target);
+            hub.read_after(&view, c, sel.limit).await?
+        }
+        Query::Before(c) => hub.before(target, Some(c), sel.limit).await?,
+        Query::Last(n) => hub.before(target, None, n).await?,
+    };
+    if let Some(q) = q {
+        filter::apply(q, &mut page);
+    }
+    Ok(page)
+}
+
+/// Waits for entries after `after` that pass `q` until `deadline` (`None`: no deadline) or
+/// shutdown; `Ok(None)` when none came. Entries `q` drops move the cursor on; the last
+/// position examined is in `at`.
+async fn wait(
+    app: &AppState,
+    hub: &Arc<Hub>,
+    target: &Target,
+    at: &mut Cursor,
+    q: Option<&Filter>,
+    deadline: Option<Instant>,
+) -> Result<Option<Page>, ApiError> {
+    let (view, mut changed) = hub.view(target);
+    let far = Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
+    loop {
+        // Marked seen before reading: entries appended meanwhile still wake us.
+        changed.borrow_and_update();
+        let mut page = hub.read_after(&view, *at, DEFAULT_LIMIT).await?;
+        *at = page.next;
+        if let Some(q) = q {
+            filter::apply(q, &mut page);
+        }
+        if !page.entries.is_empty() {
+            return Ok(Some(page));
+        }
+        tokio::select! {
+            res = changed.changed() => if res.is_err() { return Ok(None) },
+            () = tokio::time::sleep_until(deadline.unwrap_or(far)) => return Ok(None),
+            () = app.shutdown.cancelled() => return Ok(None),
+        }
+    }
+}
+
+/// `GET /api/streams`.
+pub(super) async fn list(Extension(hub): Extension<Arc<Hub>>) -> Result<Response, ApiError> {
+    let listing = hub.list().await?;
+    Ok(json(
+        serde_json::to_vec(&listing).unwrap_or_default().into(),
+    ))
+}
+
+/// `GET /api/streams/{id}/lines`.
+pub(super) async fn lines(
+    State(app): State<AppState>,
+    Extension(hub): Extension<Arc<Hub>>,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let target = target(&id)?;
+    let params = params(p)?;
+    let q = filter::from_params(&params)?;
+    let sel = select(&app, &hub, &params).await?;
+    let mut page = first_page(&hub, &target, &sel, q.as_ref()).await?;
+    if matches!(sel.query, Query::After(_)) && page.entries.is_empty() && !sel.wait.is_zero() {
+        let _permit =
+            app.long_polls.clone().try_acquire_owned().map_err(|_| {
+                ApiError::Busy("too many long polls are held; try again later".into())
+            })?;
+        let deadline = Instant::now() + sel.wait;
+        let mut at = page.next;
+        match wait(&app, &hub, &target, &mut at, q.as_ref(), Some(deadline)).await? {
+            Some(more) => page = more,
+            // With a filter, what was examined meanwhile is not examined again.
+            None => page.next = at,
+        }
+    }
+    Ok(json(page_json(&page, None).freeze()))
+}
+
+/// `GET /api/streams/{id}/raw`: the entries as plain text; with `follow=1`, streamed.
+pub(super) async fn raw(
+    State(app): State<AppState>,
+    Extension(hub): Extension<Arc<Hub>>,
+    Path(id): Path<String>,
+    cap: StreamCap,
+    p: Params,
+) -> Result<Response, ApiError> {
+    let target = target(&id)?;
+    let params = params(p)?;
+    let download = download::disposition(&params, &id, "log")?;
+    let q = filter::from_params(&params)?;
+    let sel = select(&app, &hub, &params).await?;
+    let slot = sel.follow.then(|| cap.admit(StreamKind::Raw)).transpose()?;
+    let page = first_page(&hub, &target, &sel, q.as_ref()).await?;
+    let body = match slot {
+        Some(slot) => {
+            let first = plain(&page);
+            let follow = RawFollow {
+                app,
+                hub,
+                target,
+                next: page.next,
+                q,
+                _slot: slot,
+            };
+            let rest = futures_util::stream::unfold(follow, |mut follow| async move {
+                let chunk = follow.next_chunk().await?;
+                Some((Ok::<_, Infallible>(chunk), follow))
+            });
+            Body::from_stream(futures_util::stream::once(async { Ok(first) }).chain(rest))
+        }
+        None => Body::from(plain(&page)),
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(download::attach(response, download))
+}
+
+/// The state of one `raw?follow` response.
+struct RawFollow {
+    app: AppState,
+    hub: Arc<Hub>,
+    target: Target,
+    /// The last entry examined.
+    next: Cursor,
+    q: Option<Filter>,
+    /// This response's place under the per-address cap, held while the body lives.
+    _slot: Slot,
+}
+
+impl RawFollow {
+    /// The next lines that pass the filter; `None` ends the response (shutdown, or the
+    /// engine failing: the client reconnects).
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        let waited = wait(
+            &self.app,
+            &self.hub,
+            &self.target,
+            &mut self.next,
+            self.q.as_ref(),
+            None,
+        )
+        .await;
+        match waited {
+            Ok(page) => page.map(|p| plain(&p)),
+            Err(e) => {
+                e.end_stream();
+                None
+            }
+        }
+    }
+}
+
+impl AppState {
+    /// A hub's state: the standalone one, whose `/metrics` also reports the hub's work
+    /// against the engine.
+    pub fn for_hub(
+        sources: Arc<crate::Sources>,
+        config: Arc<crate::Config>,
+        shutdown: tokio_util::sync::CancellationToken,
+        hub: &Arc<Hub>,
+    ) -> Self {
+        let mut state = Self::new(sources, config, shutdown);
+        Arc::get_mut(&mut state.metrics)
+            .expect("a new state's metrics are not shared yet")
+            .register(Box::new(metrics::EngineFigures(hub.clone())));
+        state
+    }
+}

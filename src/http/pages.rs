@@ -1,0 +1,524 @@
+//! `GET /api/lines?streams=a,b[&order=time]`: the history of several streams as one, in
+//! event-time order, paged back and forth by a composite cursor.
+//!
+//! A page is a k-way merge of per-stream reads through [`read_page`], the path every reader
+//! uses: forwards the head with the smallest key goes next, backwards the one with the
+//! largest. Only heads are ever taken, so a page is, in each stream, a contiguous run of its
+//! entries, and its `next` and `prev` name one cut per stream: paging on loses and doubles
+//! nothing, whatever the keys are. Keys are the live merge's (`merge.rs`): `ts`, else the
+//! stream's previous key in the read, else the arrival time; ties go to the stream named first.
+//!
+//! A composite is `ID:C` (the cut just after entry `C`) or `ID~C` (the cut just before it),
+//! one component per stream, joined by `,`. Stream ids never hold `:` or `~`. A page's `next`
+//! names each stream's last entry in it with `:`, its `prev` the first with `~`; a stream with
+//! none in the page keeps the component its read started from. Both forms are accepted by
+//! both `after=` and `before=`: reading after `~C` starts at `C`, reading before `:C` ends
+//! with `C` (each costs one more small read of that stream).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_util::future::select_all;
+use tokio::time::Instant;
+
+use super::AppState;
+use super::error::ApiError;
+use super::filter::{self, BUDGET_BYTES, BUDGET_TIME, Filter};
+use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT, cursor};
+use super::read::{Params, json, params, read_page, stream};
+use super::sse::MAX_MULTIPLEXED;
+use crate::stream::{Cursor, Entry, ORIGIN, Query, Stream};
+
+/// Entries per stream in the first read of a page; each further read doubles, up to
+/// [`CHUNK_MAX`].
+const CHUNK_MIN: usize = 16;
+const CHUNK_MAX: usize = 512;
+
+/// A cut in one stream: between two entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Just after this entry (`ID:C`).
+    After(Cursor),
+    /// Just before this entry (`ID~C`).
+    Before(Cursor),
+}
+
+impl Cut {
+    fn write(self, id: &str, out: &mut String) {
+        let (sep, c) = match self {
+            Self::After(c) => (':', c),
+            Self::Before(c) => ('~', c),
+        };
+        out.push_str(id);
+        out.push(sep);
+        out.push_str(&c.to_string());
+    }
+}
+
+/// Parses a composite naming every stream of `ids` once.
+fn composite(value: &str, name: &str, ids: &[String]) -> Result<Vec<Cut>, ApiError> {
+    let mut cuts: Vec<Option<Cut>> = vec![None; ids.len()];
+    for part in value.split(',').filter(|s| !s.is_empty()) {
+        let at = part.find([':', '~']).ok_or_else(|| {
+            ApiError::BadRequest(format!("`{name}` must be ID:CURSOR or ID~CURSOR pairs"))
+        })?;
+        let (id, rest) = part.split_at(at);
+        let c = cursor(name, &rest[1..])?;
+        let Some(i) = ids.iter().position(|s| s == id) else {
+            return Err(ApiError::BadRequest(format!(
+                "`{name}` names `{id}`, which is not one of `streams`"
+            )));
+        };
+        if cuts[i].is_some() {
+            return Err(ApiError::BadRequest(format!("`{name}` names `{id}` twice")));
+        }
+        cuts[i] = Some(if rest.starts_with(':') {
+            Cut::After(c)
+        } else {
+            Cut::Before(c)
+        });
+    }
+    cuts.into_iter()
+        .zip(ids)
+        .map(|(c, id)| {
+            c.ok_or_else(|| ApiError::BadRequest(format!("`{name}` has no position for `{id}`")))
+        })
+        .collect()
+}
+
+/// Which way a page reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Forward,
+    Backward,
+}
+
+/// One stream's part of a page.
+struct Lane {
+    stream: Arc<Stream>,
+    /// Entries read and kept, with their keys; the front goes next (forwards the oldest,
+    /// backwards the newest).
+    queue: VecDeque<(Entry, i64)>,
+    /// The next read, or `None` once nothing more lies that way.
+    read: Option<Query>,
+    chunk: usize,
+    /// The cut the page started from in this stream.
+    start: Cut,
+    /// The entries taken into the page, first and last in the reading direction.
+    first: Option<Cursor>,
+    last: Option<Cursor>,
+    /// With `q`: the farthest cut every entry up to which was taken or dropped.
+    passed: Option<Cut>,
+}
+
+impl Lane {
+    /// Reads the next chunk unless the queue holds something; `false` once nothing is left.
+    async fn refill(
+        &mut self,
+        way: Way,
+        q: Option<&Filter>,
+        scanned: &mut u64,
+    ) -> Result<bool, ApiError> {
+        while self.queue.is_empty() {
+            let Some(query) = self.read else {
+                return Ok(false);
+            };
+            let mut page = read_page(&self.stream, query, self.chunk).await?;
+            self.chunk = (self.chunk * 2).min(CHUNK_MAX);
+            *scanned += page
+                .entries
+                .iter()
+                .map(|e| e.line.len() as u64)
+                .sum::<u64>();
+            let examined = (page.entries.first().map(|e| e.cursor), page.next);
+            self.read = match way {
+                _ if page.entries.is_empty() => None,
+                Way::Forward => Some(Query::After(page.next)),
+                Way::Backward => page.prev.map(Query::Before),
+            };
+            if let Some(q) = q {
+                filter::apply(q, &mut page);
+            }
+            // Keys go in stream order: an entry without `ts` takes its predecessor's.
+            let mut carry = None;
+            let keyed = page.entries.into_iter().map(|e| {
+                let key = e
+                    .facts
+                    .ts
+                    .or(carry)
+                    .or_else(|| e.arrival.and_then(|t| i64::try_from(t).ok()))
+                    .unwrap_or(i64::MIN);
+                carry = Some(key);
+                (e, key)
+            });
+            match way {
+                Way::Forward => self.queue.extend(keyed),
+                Way::Backward => {
+                    let keyed: Vec<_> = keyed.collect();
+                    self.queue.extend(keyed.into_iter().rev());
+                }
+            }
+            if self.queue.is_empty() && q.is_some() {
+                // All dropped: the cut moves past them, so the next page does not scan them.
+                self.passed = match (way, examined) {
+                    (_, (None, _)) => self.passed,
+                    (Way::Forward, (_, next)) => Some(Cut::After(next)),
+                    (Way::Backward, (Some(first), _)) => Some(Cut::Before(first)),
+                };
+            }
+            if *scanned >= BUDGET_BYTES {
+                break;
+            }
+        }
+        Ok(!self.queue.is_empty())
+    }
+
+    fn take(&mut self) -> Option<Entry> {
+        let (e, _) = self.queue.pop_front()?;
+        self.first.get_or_insert(e.cursor);
+        self.last = Some(e.cursor);
+        self.passed = None;
+        Some(e)
+    }
+
+    /// The cut after the page (`next`).
+    fn next_cut(&self, way: Way) -> Cut {
+        match way {
+            // `passed` is only ever set after the last entry taken, so it lies beyond it.
+            Way::Forward => self
+                .passed
+                .or(self.last.map(Cut::After))
+                .unwrap_or(self.start),
+            Way::Backward => self.first.map_or(self.start, Cut::After),
+        }
+    }
+
+    /// The cut before the page (`prev`).
+    fn prev_cut(&self, way: Way) -> Cut {
+        match way {
+            Way::Forward => self.first.map_or(self.start, Cut::Before),
+            Way::Backward => self
+                .passed
+                .or(self.last.map(Cut::Before))
+                .unwrap_or(self.start),
+        }
+    }
+}
+
+/// Where a stream's read starts: the first read (none: nothing lies that way), the cut that
+/// names the start, and an entry to take before what the read brings.
+async fn start_of(
+    stream: &Arc<Stream>,
+    way: Way,
+    cut: Option<Cut>,
+) -> Result<(Option<Query>, Cut, Option<Entry>), ApiError> {
+    Ok(match (way, cut) {
+        (Way::Forward, Some(Cut::After(c))) => (Some(Query::After(c)), Cut::After(c), None),
+        (Way::Forward, Some(Cut::Before(c))) => {
+            // From `c` on: after the entry before it (or from the stream's first byte).
+            let page = read_page(stream, Query::Before(c), 1).await?;
+            let from = page.entries.last().map_or(ORIGIN, |e| e.cursor);
+            (Some(Query::After(from)), Cut::Before(c), None)
+        }
+        (Way::Backward, Some(Cut::Before(c))) => (Some(Query::Before(c)), Cut::Before(c), None),
+        (Way::Backward, Some(Cut::After(c))) => {
+            // Up to `c` itself: before the entry after it, or `c` and what precedes it.
+            let page = read_page(stream, Query::After(c), 1).await?;
+            if let Some(h) = page.entries.first() {
+                (Some(Query::Before(h.cursor)), Cut::After(c), None)
+            } else {
+                let page = read_page(stream, Query::Before(c), 1).await?;
+                let from = page.entries.last().map_or(ORIGIN, |e| e.cursor);
+                let own = read_page(stream, Query::After(from), 1).await?;
+                let own = own.entries.into_iter().next().filter(|e| e.cursor == c);
+                (Some(Query::Before(c)), Cut::After(c), own)
+            }
+        }
+        (_, None) => {
+            // `last`: back from the stream's last entry now, which the `next` cut names.
+            let page = read_page(stream, Query::Last(1), 1).await?;
+            match page.entries.into_iter().next() {
+                Some(l) => (Some(Query::Before(l.cursor)), Cut::After(l.cursor), Some(l)),
+                None => (None, Cut::After(page.next), None),
+            }
+        }
+    })
+}
+
+/// A merged page and its cuts.
+struct Merged {
+    entries: Vec<(usize, Entry)>,
+    next: Vec<Cut>,
+    prev: Option<Vec<Cut>>,
+    /// With a hold: how long until the head the page stopped at may go.
+    held: Option<Duration>,
+}
+
+/// Reads one page. With `hold` (a long poll's `--merge-delay`), a live head (one with an
+/// arrival time) goes only once every other stream has an entry after its cut, or `hold`
+/// after its arrival, as on the merged SSE connection (`merge.rs`).
+async fn merge_page(
+    streams: &[Arc<Stream>],
+    way: Way,
+    cuts: Option<Vec<Cut>>,
+    (limit, hold): (usize, Option<Duration>),
+    q: Option<&Filter>,
+) -> Result<Merged, ApiError> {
+    let started = Instant::now();
+    let mut lanes = Vec::with_capacity(streams.len());
+    for (i, s) in streams.iter().enumerate() {
+        let (read, start, own) = start_of(s, way, cuts.as_ref().map(|c| c[i])).await?;
+        let mut lane = Lane {
+            stream: s.clone(),
+            queue: VecDeque::new(),
+            read,
+            chunk: CHUNK_MIN,
+            start,
+            first: None,
+            last: None,
+            passed: None,
+        };
+        if let Some(e) = own.filter(|e| q.is_none_or(|q| filter::keeps(q, e))) {
+            let key = e.facts.ts.unwrap_or(i64::MIN);
+            lane.queue.push_back((e, key));
+        }
+        lanes.push(lane);
+    }
+    let mut scanned = 0;
+    let mut out = Vec::new();
+    let mut held = None;
+    while out.len() < limit {
+        let mut unknown = false;
+        for lane in &mut lanes {
+            // A lane cut short by the scan budget has an unknown head: nothing may go before it.
+            unknown |= !lane.refill(way, q, &mut scanned).await? && lane.read.is_some();
+        }
+        if unknown {
+            break;
+        }
+        let heads = lanes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.queue.front().map(|h| (i, h.1)));
+        let pick = match way {
+            Way::Forward => heads.min_by_key(|&(i, k)| (k, i)),
+            Way::Backward => heads.max_by_key(|&(i, k)| (k, std::cmp::Reverse(i))),
+        };
+        let Some((i, _)) = pick else { break };
+        if let Some(wait) = hold.and_then(|delay| held_for(&lanes, i, delay)) {
+            held = Some(wait);
+            break;
+        }
+        if let Some(e) = lanes[i].take() {
+            out.push((i, e));
+        }
+        if q.is_some() && (scanned >= BUDGET_BYTES || started.elapsed() >= BUDGET_TIME) {
+            break;
+        }
+    }
+    if way == Way::Backward {
+        out.reverse();
+    }
+    let at_start =
+        way == Way::Backward && lanes.iter().all(|l| l.read.is_none() && l.queue.is_empty());
+    Ok(Merged {
+        entries: out,
+        next: lanes.iter().map(|l| l.next_cut(way)).collect(),
+        prev: (!at_start).then(|| lanes.iter().map(|l| l.prev_cut(way)).collect()),
+        held,
+    })
+}
+
+/// How long lane `i`'s head must still wait, if it must: it arrived live less than `delay`
+/// ago, and some other stream has nothing after its cut yet (so its next key is unknown).
+fn held_for(lanes: &[Lane], i: usize, delay: Duration) -> Option<Duration> {
+    let arrival = lanes[i].queue.front()?.0.arrival?;
+    let known = lanes
+        .iter()
+        .enumerate()
+        .all(|(j, l)| j == i || !l.queue.is_empty());
+    if known {
+        return None;
+    }
+    let due = Duration::from_millis(arrival) + delay;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    due.checked_sub(now).filter(|left| !left.is_zero())
+}
+
+fn composite_text(ids: &[String], cuts: &[Cut]) -> String {
+    let mut out = String::new();
+    for (i, (id, cut)) in ids.iter().zip(cuts).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        cut.write(id, &mut out);
+    }
+    out
+}
+
+/// `{"entries":[{"stream":…,…}],"next":"…","prev":"…"|null}`: each entry's encoding with its
+/// stream spliced in (the cached encoding stays untouched).
+fn body(ids: &[String], page: &Merged) -> BytesMut {
+    let mut out = BytesMut::with_capacity(
+        page.entries
+            .iter()
+            .map(|e| e.1.json.len() + 32)
+            .sum::<usize>()
+            + 256,
+    );
+    out.extend_from_slice(b"{\"entries\":[");
+    for (n, (i, e)) in page.entries.iter().enumerate() {
+        if n > 0 {
+            out.extend_from_slice(b",");
+        }
+        out.extend_from_slice(b"{\"stream\":");
+        out.extend_from_slice(&serde_json::to_vec(&ids[*i]).unwrap_or_default());
+        out.extend_from_slice(b",");
+        out.extend_from_slice(&e.json[1..]);
+    }
+    out.extend_from_slice(b"],\"next\":");
+    out.extend_from_slice(
+        &serde_json::to_vec(&composite_text(ids, &page.next)).unwrap_or_default(),
+    );
+    out.extend_from_slice(b",\"prev\":");
+    match &page.prev {
+        Some(prev) => out
+            .extend_from_slice(&serde_json::to_vec(&composite_text(ids, prev)).unwrap_or_default()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b"}");
+    out
+}
+
+/// The streams a request names, each once, in its order.
+pub(super) fn stream_ids(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<Vec<String>, ApiError> {
+    let names = params
+        .get("streams")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let mut ids: Vec<String> = Vec::new();
+    for name in names.split(',').filter(|s| !s.is_empty()) {
+        if !ids.iter().any(|i| i == name) {
+            ids.push(name.to_owned());
+        }
+    }
+    if ids.is_empty() {
+        return Err(ApiError::BadRequest(
+            "`streams` must name at least one stream".into(),
+        ));
+    }
+    if ids.len() > MAX_MULTIPLEXED {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_MULTIPLEXED} streams per request"
+        )));
+    }
+    Ok(ids)
+}
+
+fn number(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+    max: usize,
+) -> Result<Option<usize>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("`{name}` must be a whole number from 0 to {max}"))
+                })
+        })
+        .transpose()
+}
+
+/// `GET /api/lines?streams=a,b[&order=time][&after=…|&before=…|&last=N][&limit=N][&q=…][&wait=S]`.
+pub(super) async fn lines(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    p: Params,
+) -> Result<axum::response::Response, ApiError> {
+    let params = params(p)?;
+    let ids = stream_ids(&params)?;
+    let streams = ids
+        .iter()
+        .map(|id| stream(&app, id))
+        .collect::<Result<Vec<_>, _>>()?;
+    match params.get("order").map(String::as_str) {
+        None | Some("time") => {}
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`order` must be `time` here (arrival order is `/api/events`)".into(),
+            ));
+        }
+    }
+    let q = filter::from_params(&params)?;
+    let chosen = ["after", "before", "last"]
+        .iter()
+        .filter(|k| params.contains_key(**k))
+        .count();
+    if chosen > 1 {
+        return Err(ApiError::BadRequest(
+            "give at most one of `after`, `before` and `last`".into(),
+        ));
+    }
+    let last = number(&params, "last", MAX_LIMIT)?;
+    let limit = match number(&params, "limit", MAX_LIMIT)? {
+        Some(0) => return Err(ApiError::BadRequest("`limit` must be at least 1".into())),
+        Some(n) => n,
+        None => last.map_or(DEFAULT_LIMIT, |n| n.max(1)),
+    };
+    let wait = number(
+        &params,
+        "wait",
+        usize::try_from(MAX_WAIT.as_secs()).unwrap_or(120),
+    )?;
+    let (way, cuts, limit) = if let Some(v) = params.get("after") {
+        (Way::Forward, Some(composite(v, "after", &ids)?), limit)
+    } else if let Some(v) = params.get("before") {
+        (Way::Backward, Some(composite(v, "before", &ids)?), limit)
+    } else {
+        let n = last.unwrap_or(app.config.default_lines).min(limit);
+        (Way::Backward, None, n)
+    };
+    if wait.is_some() && way != Way::Forward {
+        return Err(ApiError::BadRequest("`wait` needs `after`".into()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(wait.unwrap_or(0) as u64);
+    let mut receivers: Vec<_> = streams.iter().map(|s| s.subscribe()).collect();
+    let mut permit = None;
+    let mut cuts = cuts;
+    loop {
+        for rx in &mut receivers {
+            rx.borrow_and_update();
+        }
+        let hold = wait.is_some().then_some(app.config.merge_delay);
+        let page = merge_page(&streams, way, cuts.clone(), (limit, hold), q.as_ref()).await?;
+        if !page.entries.is_empty() || Instant::now() >= deadline {
+            return Ok(json(body(&ids, &page).freeze()));
+        }
+        if permit.is_none() {
+            // Only requests that really wait hold a permit.
+            permit = Some(app.long_polls.clone().try_acquire_owned().map_err(|_| {
+                ApiError::Busy("too many long polls are held; try again later".into())
+            })?);
+        }
+        // Filtered-out entries moved the cut on: wait from there.
+        cuts = Some(page.next.clone());
+        let changed = select_all(receivers.iter_mut().map(|rx| Box::pin(rx.changed())));
+        let wake = page
+            .held
+            .map_or(deadline, |h| deadline.min(Instant::now() + h));
+        tokio::select! {
+            (res, _, _) = changed => if res.is_err() { return Ok(json(body(&ids, &page).freeze())) },
+            () = tokio::time::sleep_until(wake) => {}
+            () = app.shutdown.cancelled() => return Ok(json(body(&ids, &page).freeze())),
+        }
+    }
+}

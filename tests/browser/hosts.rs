@@ -1,0 +1,61 @@
+//! The page on a hub (real nats-server, agents and hub binaries): streams grouped under host
+//! headings, a host's file opened and followed live, and a host whose agent died marked
+//! `stale`.
+
+use std::time::Duration;
+
+use super::support::{Browser, run};
+use super::{SECS10, has_row, lines};
+use crate::common::append;
+use crate::common::nats::{Nats, Role};
+
+/// The picker's items in order: `host:NAME` for a heading, the id for a file.
+const LIST: &str = "return [...document.querySelectorAll('#streams li')].map(li => \
+     li.classList.contains('host-head') ? 'host:' + li.dataset.host + (li.classList.contains('stale') ? ':stale' : '') : li.dataset.id)";
+
+#[test]
+fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = Nats::start(dir.path());
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::create_dir_all(&two).unwrap();
+        let (log1, log2) = (one.join("app.log"), two.join("app.log"));
+        append(&log1, lines("a", 3));
+        append(&log2, lines("b", 3));
+        let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
+        let a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
+        let hub = Role::hub(&nats.url, &["--stale-after", "1s"]);
+        let b = Browser::start(1280, 800).await;
+        b.open(&format!("{}/", hub.url)).await;
+        let grouped = format!(
+            "const l = (() => {{ {LIST} }})(); return JSON.stringify(l) === {:?}",
+            r#"["host:web-1","web-1~app.log","host:web-2","web-2~app.log"]"#
+        );
+        b.wait_js("files under their hosts", &grouped, SECS10).await;
+        b.js("document.querySelector('#streams li[data-id=\"web-2~app.log\"] .sname').click()")
+            .await;
+        b.wait_js("web-2's history", &has_row("b 3"), SECS10).await;
+        b.js("document.querySelector('#streams li[data-id=\"web-1~app.log\"] .sname').click()")
+            .await;
+        b.wait_js("web-1's history", &has_row("a 3"), SECS10).await;
+        append(&log1, "a live\n");
+        b.wait_js("web-1's live line", &has_row("a live"), SECS10)
+            .await;
+        a2.kill9();
+        let stale = format!(
+            "return (() => {{ {LIST} }})().includes('host:web-2:stale') && \
+             document.querySelector('#streams li[data-id=\"web-2~app.log\"]').dataset.state === 'stale'"
+        );
+        // The heartbeat ages past --stale-after (1 s), then the page's next look (3 s).
+        b.wait_js("web-2 marked stale", &stale, Duration::from_secs(20))
+            .await;
+        let fresh = b.js(&format!("return (() => {{ {LIST} }})()")).await;
+        assert!(
+            fresh.as_array().unwrap().iter().any(|v| v == "host:web-1"),
+            "web-1 stays live: {fresh}"
+        );
+        b.close().await;
+    });
+}
