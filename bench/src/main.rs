@@ -22,6 +22,7 @@ mod parsing;
 mod report;
 mod scaleout;
 mod scenario;
+mod search;
 mod server;
 mod solo;
 mod sse;
@@ -70,6 +71,9 @@ enum Scenario {
     Seek,
     /// `q=level>=error` through a large file (1 % matches) beside `grep -c` (cometail only).
     Grep,
+    /// Whole-history search beside `grep -c`, `grep -ci`, `grep -cE` and `zgrep -c` on the
+    /// same files, and `before=` pages inside a `.gz` (cometail only).
+    Search,
     /// Every scenario above.
     All,
     /// Agents and hubs on a real nats-server (`/usr/sbin/nats-server`): agent CPU, engine
@@ -143,6 +147,12 @@ struct Cli {
     /// Size of the timestamped file for seek and grep, GiB (kept under the work dir, reused).
     #[arg(long, default_value_t = 1.0)]
     timed_gib: f64,
+    /// MiB of text in the search scenario's plain file.
+    #[arg(long, default_value_t = 1024)]
+    search_mib: usize,
+    /// MiB of text in the search scenario's rotated `.gz`.
+    #[arg(long, default_value_t = 256)]
+    search_gz_mib: usize,
     /// Files for the memory scenario, all busy at once.
     #[arg(long, default_value_t = 200)]
     memory_files: usize,
@@ -233,6 +243,8 @@ impl Cli {
         self.startup_runs = 2;
         self.memory_files = 3;
         self.memory_mib_per_file = 1;
+        self.search_mib = 2;
+        self.search_gz_mib = 2;
         self.grace = 2.0;
     }
 
@@ -403,6 +415,10 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::Grep) && cli.servers.contains(&Kind::Cometail) {
             push(timed::grep(&ctx, cli.timed_gib).await, "grep");
+        }
+        if want(Scenario::Search) && cli.servers.contains(&Kind::Cometail) {
+            let r = search::search_scenario(&ctx, cli.search_mib, cli.search_gz_mib).await;
+            push(r, "search");
         }
         if want(Scenario::Memory) && cli.servers.contains(&Kind::Cometail) {
             let (n, mib) = (cli.memory_files, cli.memory_mib_per_file);

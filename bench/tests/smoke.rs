@@ -131,6 +131,7 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
         "history",
         "seek",
         "grep",
+        "search",
         "memory",
     ] {
         assert!(
