@@ -235,6 +235,7 @@ async function openView(ids, opts = {}) {
     screen.flush();
     const i = view.indexOf(loaded.jump);
     if (i >= 0) view.scrollToIndex(i);
+    screen.jumped = loaded.jump;
   }
   streams.count();
 }

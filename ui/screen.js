@@ -30,12 +30,14 @@ export class Screen {
     this.dirty = false;
     this.rowsDirty = false;
     this.keepAnchor = false;
+    this.jumped = null; // the entry a view was opened around, until the user scrolls
   }
 
   /** A new view opens: it follows, with nothing unread. */
   reset() {
     this.following = true;
     this.newCount = 0;
+    this.jumped = null;
   }
 
   /** `n` live lines arrived for the open view. */
@@ -62,7 +64,11 @@ export class Screen {
       const shown = f && f.active ? win.entries.filter((e) => f.shows(e)) : win.entries;
       const anchor = this.keepAnchor && !this.following;
       this.keepAnchor = false;
-      this.view.setRows(shown, anchor);
+      // A view opened around a match keeps the match in view through a filter change (the
+      // filter cleared while the jump loaded), until the user scrolls it away.
+      const jumped = anchor && this.jumped && shown.includes(this.jumped) ? this.jumped : null;
+      this.view.setRows(shown, anchor && !jumped);
+      if (jumped) this.view.scrollToIndex(this.view.indexOf(jumped));
     }
     if (this.following) {
       this.view.scrollToBottom();
@@ -96,6 +102,7 @@ export class Screen {
   onScroll(user) {
     const win = this.hooks.win();
     if (!win) return;
+    if (user) this.jumped = null;
     const view = this.view;
     if (this.following) {
       if ((user && view.movedUp()) || (!user && view.strayed())) {

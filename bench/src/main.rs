@@ -10,6 +10,7 @@
 //! Module map: `http` (minimal HTTP/1.1 client), `sse` (event-stream parser), `ws` (WebSocket
 //! frames for frontail's socket.io), `marks` (the line format), `client` (simulated viewers),
 //! `writer` (the appender), `server` (the process under test), `scenario` (what is measured),
+//! `timed` (seek and grep in a large timestamped file),
 //! `stats` and `report` (figures). Only loopback addresses are ever connected to.
 
 mod client;
@@ -19,11 +20,14 @@ mod marks;
 mod memory;
 mod parsing;
 mod report;
+mod scaleout;
 mod scenario;
+mod search;
 mod server;
 mod solo;
 mod sse;
 mod stats;
+mod timed;
 mod writer;
 mod ws;
 
@@ -63,8 +67,18 @@ enum Scenario {
     Files,
     /// CPU per line of the parsing engine (facts, records, a query), in-process, per format.
     Parse,
+    /// `at=` seeks anywhere in a large timestamped file: time and bytes read (cometail only).
+    Seek,
+    /// `q=level>=error` through a large file (1 % matches) beside `grep -c` (cometail only).
+    Grep,
+    /// Whole-history search beside `grep -c`, `grep -ci`, `grep -cE` and `zgrep -c` on the
+    /// same files, and `before=` pages inside a `.gz` (cometail only).
+    Search,
     /// Every scenario above.
     All,
+    /// Agents and hubs on a real nats-server (`/usr/sbin/nats-server`): agent CPU, engine
+    /// messages per line, hubs' engine reads with N viewers, latency, failover. Not in `all`.
+    ScaleOut,
 }
 
 /// Benchmark a real cometail process over loopback.
@@ -130,6 +144,15 @@ struct Cli {
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
+    /// Size of the timestamped file for seek and grep, GiB (kept under the work dir, reused).
+    #[arg(long, default_value_t = 1.0)]
+    timed_gib: f64,
+    /// MiB of text in the search scenario's plain file.
+    #[arg(long, default_value_t = 1024)]
+    search_mib: usize,
+    /// MiB of text in the search scenario's rotated `.gz`.
+    #[arg(long, default_value_t = 256)]
+    search_gz_mib: usize,
     /// Files for the memory scenario, all busy at once.
     #[arg(long, default_value_t = 200)]
     memory_files: usize,
@@ -190,6 +213,15 @@ struct Cli {
     /// `taskset -c 0` to pin the load generator apart. The header says whether they share.
     #[arg(long)]
     server_cpus: Option<String>,
+    /// Scale-out: agents, one file each.
+    #[arg(long, default_value_t = 4)]
+    scale_agents: usize,
+    /// Scale-out: lines per second per agent.
+    #[arg(long, default_value_t = 500)]
+    scale_rate: u64,
+    /// Scale-out: SSE viewers over the two hubs, one run per count.
+    #[arg(long, value_delimiter = ',', default_value = "10,1000")]
+    scale_viewers: Vec<usize>,
 }
 
 impl Cli {
@@ -207,9 +239,12 @@ impl Cli {
         self.idle_secs = 1.0;
         self.ingest_lines = 20_000;
         self.history_gib = 0.002;
+        self.timed_gib = 0.002;
         self.startup_runs = 2;
         self.memory_files = 3;
         self.memory_mib_per_file = 1;
+        self.search_mib = 2;
+        self.search_gz_mib = 2;
         self.grace = 2.0;
     }
 
@@ -348,6 +383,17 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
                 push(files::many_files(&ctx, cli.files, busy, d).await, "files");
             }
         }
+        if cli.scenario == Scenario::ScaleOut {
+            for &viewers in &cli.scale_viewers {
+                let shape = scaleout::Shape {
+                    agents: cli.scale_agents,
+                    rate: cli.scale_rate,
+                    viewers,
+                    duration: Duration::from_secs_f64(cli.duration),
+                };
+                push(scaleout::run(&ctx, shape).await, "scale-out");
+            }
+        }
         if want(Scenario::Parse) {
             for format in [
                 marks::LineFormat::Plain,
@@ -367,6 +413,16 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::History) && cli.servers.contains(&Kind::Cometail) {
             push(solo::history(&ctx, cli.history_gib).await, "history");
+        }
+        if want(Scenario::Seek) && cli.servers.contains(&Kind::Cometail) {
+            push(timed::seek(&ctx, cli.timed_gib).await, "seek");
+        }
+        if want(Scenario::Grep) && cli.servers.contains(&Kind::Cometail) {
+            push(timed::grep(&ctx, cli.timed_gib).await, "grep");
+        }
+        if want(Scenario::Search) && cli.servers.contains(&Kind::Cometail) {
+            let r = search::search_scenario(&ctx, cli.search_mib, cli.search_gz_mib).await;
+            push(r, "search");
         }
         if want(Scenario::Memory) && cli.servers.contains(&Kind::Cometail) {
             let (n, mib) = (cli.memory_files, cli.memory_mib_per_file);

@@ -87,7 +87,7 @@ pub(crate) fn format_line_as(
 }
 
 /// An instant in ns since the epoch, shown as RFC 3339 UTC with milliseconds.
-struct Rfc3339(u64);
+pub(crate) struct Rfc3339(pub(crate) u64);
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

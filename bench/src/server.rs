@@ -157,17 +157,27 @@ impl Server {
         deadline: Duration,
     ) -> Result<Self> {
         match kind {
-            Kind::Cometail => Self::start_cometail(launch, file, deadline).await,
+            Kind::Cometail => Self::start_cometail(launch, file, &[], deadline).await,
             Kind::Frontail => Self::start_frontail(launch, file, deadline).await,
         }
     }
 
-    async fn start_cometail(launch: &Launch, file: &Path, deadline: Duration) -> Result<Self> {
+    /// Starts cometail following `file` with `args` (flags) as well.
+    ///
+    /// # Errors
+    /// As [`Server::start`].
+    pub(crate) async fn start_cometail(
+        launch: &Launch,
+        file: &Path,
+        args: &[&str],
+        deadline: Duration,
+    ) -> Result<Self> {
         let t0 = Instant::now();
         let mut child = launch
             .command(&launch.cometail)
             .arg("--port")
             .arg("0")
+            .args(args)
             .arg(file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

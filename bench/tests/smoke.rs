@@ -129,6 +129,9 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
         "idle",
         "ingest",
         "history",
+        "seek",
+        "grep",
+        "search",
         "memory",
     ] {
         assert!(

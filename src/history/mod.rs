@@ -102,7 +102,9 @@ pub(crate) fn chain(stream: &Stream) -> Chain {
         .collect();
     links.retain(|l| !l.member.compressed() || !plain.contains(&l.member.generation.ident));
     let mut cache = lock();
-    if cache.len() > MAX_CACHED {
+    // Members no chain lists go when the cache is full, or when the `.gz` checkpoints near
+    // their budget (dropping a member frees its index; `gzip.rs` thins indexes past it).
+    if cache.len() > MAX_CACHED || gzip::checkpoint_bytes() > gzip::CHECKPOINT_BUDGET / 4 * 3 {
         cache.retain(|_, m| links.iter().any(|l| Arc::ptr_eq(&l.member, m)));
     }
     Chain { links }

@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 use memchr::{memchr, memmem, memrchr};
 use tokio_util::sync::CancellationToken;
 
-use super::{Chain, chain};
+use super::{Chain, chain, gzip};
 use crate::query::{self, Atom, Record};
 use crate::stream::disk::ReadAt;
 use crate::stream::{Cursor, Entry, Stream};
 use crate::tail::{Generation, RawLine};
+use std::ops::ControlFlow;
 
 /// Bytes read per block.
 pub const BLOCK: usize = 1 << 20;
@@ -372,8 +373,9 @@ impl Scan<'_> {
         }
     }
 
-    /// Matching lines of `region` (whole lines, starting at file offset `base`), in order.
-    fn matches_in(&mut self, unit: &Unit, region: &[u8], base: u64, out: &mut Vec<Entry>) {
+    /// Matching lines of `region` (whole lines, starting at file offset `base`), in order,
+    /// each with the offset where its text ends.
+    fn matches_in(&mut self, unit: &Unit, region: &[u8], base: u64, out: &mut Vec<(u64, Entry)>) {
         let max = self.stream.max_line_bytes();
         let mut pos = 0;
         let mut tested = 0u32;
@@ -400,7 +402,7 @@ impl Scan<'_> {
                 })
             });
             if keep {
-                out.push(entry);
+                out.push((base + end as u64, entry));
             }
             pos = end + 1;
             if pos >= region.len() {
@@ -438,8 +440,7 @@ impl Scan<'_> {
             size = BLOCK;
             let mut found = Vec::new();
             self.matches_in(unit, &buf[skip..], start + skip as u64, &mut found);
-            found.reverse();
-            self.report(found);
+            self.report(found.into_iter().rev().map(|(_, e)| e).collect());
             self.scanned += end - (start + skip as u64);
             end = start + skip as u64;
             if !self.progress(false) {
@@ -488,7 +489,7 @@ impl Scan<'_> {
             size = BLOCK;
             let mut found = Vec::new();
             self.matches_in(unit, &buf[skip..cut], at + skip as u64, &mut found);
-            self.report(found);
+            self.report(found.into_iter().map(|(_, e)| e).collect());
             self.scanned += cut as u64;
             at += cut as u64;
             if !self.progress(false) {
@@ -498,16 +499,28 @@ impl Scan<'_> {
         Ok(())
     }
 
-    /// A `.gz`: one forward pass; newest first, the last matches are kept and reversed.
+    /// A `.gz`: one forward pass. Matches are served only once the text they lie in is
+    /// verified (`gzip.rs`): at once when the file was decoded whole before, else when its
+    /// member's trailer checks. Newest first, the last matches are kept and sent reversed at
+    /// the end; oldest first, those waiting for a verification are at most the number still
+    /// wanted (past that the pass only verifies).
     fn gzip(&mut self, unit: &Unit, from: u64, to: u64, order: Order) -> io::Result<()> {
         let Some(gz) = unit.member.as_ref().and_then(|m| m.gzip()) else {
             return Ok(());
         };
+        let known = gz.known_len();
+        let mut verified = known.unwrap_or(0);
         let mut carry: Vec<u8> = Vec::with_capacity(BLOCK + (64 << 10));
         let mut carry_at = 0u64;
-        let mut kept: Vec<Entry> = Vec::new();
+        // Matches in search order's source order (oldest first), with where each ends.
+        let mut held: Vec<(u64, Entry)> = Vec::new();
         let mut failed = None;
-        let mut flush = |scan: &mut Self, carry: &mut Vec<u8>, carry_at: &mut u64, all: bool| {
+        let mut searching = true;
+        let flush = |scan: &mut Self,
+                     carry: &mut Vec<u8>,
+                     carry_at: &mut u64,
+                     held: &mut Vec<(u64, Entry)>,
+                     all: bool| {
             let cut = if all {
                 carry.len()
             } else {
@@ -516,49 +529,84 @@ impl Scan<'_> {
             // Lines starting before `from` or at or after `to` are outside the range.
             let mut found = Vec::new();
             scan.matches_in(unit, &carry[..cut], *carry_at, &mut found);
-            found.retain(|e| {
+            found.retain(|(_, e)| {
                 let start = e.cursor.point - 1;
                 start >= from && start < to
             });
-            if order == Order::Oldest {
-                scan.report(found);
-            } else {
-                kept.extend(found);
-                let excess = kept.len().saturating_sub(scan.remaining);
-                kept.drain(..excess);
+            held.extend(found);
+            if order == Order::Newest {
+                let excess = held.len().saturating_sub(scan.remaining);
+                held.drain(..excess);
             }
             carry.drain(..cut);
             *carry_at += cut as u64;
         };
-        let mut last_weight = 0u64;
-        let result = gz.for_each_chunk(|offset, input, chunk| {
-            if offset >= to {
-                return std::ops::ControlFlow::Break(());
+        // Oldest first: serves the held matches that lie in verified text.
+        let release = |scan: &mut Self, held: &mut Vec<(u64, Entry)>, verified: u64| {
+            if order == Order::Oldest {
+                let n = held.partition_point(|(end, _)| *end <= verified);
+                scan.report(held.drain(..n).map(|(_, e)| e).collect());
             }
-            carry.extend_from_slice(chunk);
+        };
+        let mut last_weight = 0u64;
+        let result = gz.for_each_chunk(|piece| {
+            let (offset, input, chunk) = match piece {
+                gzip::Piece::Text {
+                    offset,
+                    input,
+                    bytes,
+                } => (offset, input, bytes),
+                gzip::Piece::Verified(at) => {
+                    verified = at;
+                    release(self, &mut held, verified);
+                    return ControlFlow::Continue(());
+                }
+            };
+            if (offset >= to && known.is_some()) || self.stopped {
+                return ControlFlow::Break(());
+            }
+            if searching && offset < to {
+                carry.extend_from_slice(chunk);
+            }
             if carry.len() >= BLOCK {
-                flush(self, &mut carry, &mut carry_at, false);
+                flush(self, &mut carry, &mut carry_at, &mut held, false);
                 if carry.len() > MAX_LINE_SCAN {
                     failed = Some("a line over 64 MiB");
-                    return std::ops::ControlFlow::Break(());
+                    return ControlFlow::Break(());
+                }
+                release(self, &mut held, verified);
+                // Oldest first, more than the rest of the limit is never needed: the pass
+                // goes on only to verify those held.
+                if order == Order::Oldest && held.len() >= self.remaining {
+                    searching = false;
+                    carry.clear();
                 }
                 // Progress by compressed share: the decoded length is not known yet.
                 let share = input.min(unit.weight);
                 self.scanned += share - last_weight.min(share);
                 last_weight = share;
-                if self.stopped || !self.progress(false) {
-                    return std::ops::ControlFlow::Break(());
+                if !self.progress(false) {
+                    return ControlFlow::Break(());
                 }
             }
-            std::ops::ControlFlow::Continue(())
+            ControlFlow::Continue(())
         });
-        if failed.is_none() && !self.stopped {
-            flush(self, &mut carry, &mut carry_at, true);
+        if failed.is_none() && !self.stopped && searching {
+            flush(self, &mut carry, &mut carry_at, &mut held, true);
         }
-        result?;
-        if order == Order::Newest && !self.stopped {
-            kept.reverse();
-            self.report(kept);
+        // The pass reached the file's end (or its damage), or the range's end in a file
+        // verified before; past `trusted` nothing is served.
+        let trusted = match result? {
+            Some(trusted) => trusted,
+            None if self.stopped => return Ok(()),
+            None => known.unwrap_or(0),
+        };
+        if !self.stopped {
+            held.retain(|(end, _)| *end <= trusted);
+            if order == Order::Newest {
+                held.reverse();
+            }
+            self.report(held.into_iter().map(|(_, e)| e).collect());
         }
         Ok(())
     }

@@ -9,7 +9,10 @@
 //! entries were appended; a cursor older than the cache, from another engine log, or ahead of
 //! this hub's tail (minted by a fresher hub) is read from the engine as before (a cold read),
 //! so the answer is the same either way. Engine reads thus grow with hubs x views, not with
-//! viewers.
+//! viewers. FIXME(scale): a waiting reader whose cursor is ahead of the tail (a `last=0`
+//! start names the next sequence) or that arrives before the prime reads the engine; at
+//! 1,000 viewers such readers outran the tail for good (docs/PERFORMANCE.md). They should wait
+//! for the tail; one-shot reads must keep the cold path.
 //!
 //! Invariant: the cache holds every entry of its target with a position in `(lo, next]`,
 //! in position order, where a position is `(seq, point)` of the entry's cursor; `lo` is the

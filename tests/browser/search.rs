@@ -59,26 +59,53 @@ fn the_search_panel_lists_matches_from_rotated_files_and_jumps_to_one() {
                 .map(|k| format!("old {} needle", k * 1000 + 7)),
         );
         assert_eq!(got, json!(want), "newest first, the rotated file included");
-        // With the filter cleared (the panel keeps its matches), a match deep in the rotated
-        // file opens the view around it: the match and its context both ways.
-        b.js("const q = document.querySelector('#q'); q.value = ''; q.dispatchEvent(new Event('input', { bubbles: true }))")
-            .await;
-        // As a user would, click once the cleared filter shows every line again.
-        b.wait_js("the filter cleared", &has_row("new 2"), SECS10)
-            .await;
-        b.js("document.querySelectorAll('#slist li')[15].click()")
-            .await;
-        b.wait_js("the match in view", &has_row("old 5007 needle"), SECS10)
-            .await;
+        // A match deep in the rotated file opens the view around it, the match and its
+        // context both ways, even when the filter is cleared while that view still loads
+        // (the race: the cleared filter must not anchor the filtered view's top row).
+        let clear = "const q = document.querySelector('#q'); q.value = ''; q.dispatchEvent(new Event('input', { bubbles: true }))";
+        b.js(&format!(
+            "document.querySelectorAll('#slist li')[15].click(); {clear}"
+        ))
+        .await;
+        // `return`: the match is a linked row with its neighbours drawn around it.
+        let around = |text: &str, before: &str, after: &str| {
+            format!(
+                "const rows = [...document.querySelectorAll('#log .row')]; \
+                 const t = rows.map(r => r.querySelector('.txt')?.textContent); \
+                 const linked = rows.some(r => r.classList.contains('linked') && r.querySelector('.txt')?.textContent === {m}); \
+                 return linked && [{b}, {m}, {a}].every(x => t.includes(x))",
+                m = json!(text),
+                b = json!(before),
+                a = json!(after)
+            )
+        };
         b.wait_js(
-            "marked as linked",
-            "return [...document.querySelectorAll('#log .row.linked .txt')].some(e => e.textContent === 'old 5007 needle')",
+            "the match and its context, the filter cleared meanwhile",
+            &around("old 5007 needle", "old 5006", "old 5008"),
             SECS10,
         )
         .await;
+        // The other order: the jump lands in the filtered view, then the filter is cleared.
+        b.js("const q = document.querySelector('#q'); q.value = 'needle'; q.dispatchEvent(new Event('input', { bubbles: true }))")
+            .await;
         b.wait_js(
-            "its context both ways",
-            &has_rows(&["old 5006", "old 5008"]),
+            "filtered again",
+            "return !document.querySelector('#log .row .txt') || ![...document.querySelectorAll('#log .row .txt')].some(e => e.textContent === 'old 5006')",
+            SECS10,
+        )
+        .await;
+        b.js("document.querySelectorAll('#slist li')[10].click()")
+            .await;
+        b.wait_js(
+            "the jump shown filtered",
+            "return [...document.querySelectorAll('#log .row.linked .txt')].some(e => e.textContent === 'old 10007 needle')",
+            SECS10,
+        )
+        .await;
+        b.js(clear).await;
+        b.wait_js(
+            "the match kept in view as the filter clears",
+            &around("old 10007 needle", "old 10006", "old 10008"),
             SECS10,
         )
         .await;

@@ -256,8 +256,8 @@ impl AppState {
     /// A hub's state: the standalone one, whose `/metrics` also reports the hub's work
     /// against the engine.
     pub fn for_hub(
-        sources: Arc<crate::Sources>,
-        config: Arc<crate::Config>,
+        sources: Arc<crate::sources::Sources>,
+        config: Arc<crate::config::Config>,
         shutdown: tokio_util::sync::CancellationToken,
         hub: &Arc<Hub>,
     ) -> Self {
