@@ -256,9 +256,13 @@ async fn tail(
                 }
             }
             // Viewers answered from the cache see no new entries until the engine answers
-            // again (the read is retried after RETRY); cold reads report the failure to
-            // their own clients.
-            Err(e) => tracing::debug!("a view's tail could not read the engine: {e}"),
+            // again (the read is retried after RETRY, from a fresh prime: a position the
+            // engine refuses must not hold the view for good); cold reads report the
+            // failure to their own clients.
+            Err(e) => {
+                tracing::debug!("a view's tail could not read the engine: {e}");
+                primed = false;
+            }
         }
         let retry = async {
             if failed {

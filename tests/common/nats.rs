@@ -14,6 +14,8 @@ pub const NATS_SERVER: &str = "/usr/sbin/nats-server";
 
 /// A running nats-server; killed on drop.
 pub struct Nats {
+    /// The engine tests take turns (see [`Turn`]); held for the server's life.
+    _turn: Turn,
     child: Option<Child>,
     /// The loopback port it listens on.
     pub port: u16,
@@ -24,12 +26,71 @@ pub struct Nats {
     pub url: String,
 }
 
-/// A loopback port nothing listens on now.
+/// A loopback port nothing listens on now, never handed out twice by this process.
+///
+/// Taken from below the kernel's ephemeral range (32768 and up on Linux), which port-0 binds
+/// (hubs, other tests' servers) and outgoing connections draw from: a port picked there and
+/// bound later by nats-server could meanwhile be taken by another test, whose server this
+/// test would then talk to (a cross-talk that showed as hubs with no lines and foreign lines
+/// in a retention test). Tests of other binaries running at the same time start elsewhere in
+/// the range (by process id), and a port in use is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = (std::process::id() % 60) * 200;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "no free port left in {BASE}..{}", BASE + SPAN);
+        let port = u16::try_from(BASE + (start + n) % SPAN).expect("below 32768");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One engine test at a time in this process. Run side by side (15 nats-servers with their
+/// agents and hubs on two cores), first publishes waited past their ack timeout and hubs
+/// served nothing within a test's deadline; each test is short, so taking turns costs little.
+/// Released on drop; a test that waits longer than [`TURN_WAIT`] for its turn fails.
+struct Turn;
+
+/// The longest a test waits for its turn with the engine.
+const TURN_WAIT: Duration = Duration::from_secs(600);
+
+static BUSY: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Turn {
+    fn take() -> Self {
+        let end = Instant::now() + TURN_WAIT;
+        let mut busy = BUSY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *busy {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no turn with the engine within {TURN_WAIT:?}"
+            );
+            busy = FREED
+                .wait_timeout(busy, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        *busy = true;
+        Self
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *BUSY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        FREED.notify_one();
+    }
 }
 
 impl Nats {
@@ -45,6 +106,7 @@ impl Nats {
             "this test needs {NATS_SERVER} (apt-get install nats-server; scripts/test.sh does)"
         );
         let mut nats = Self {
+            _turn: Turn::take(),
             child: None,
             port,
             store: dir.join("nats-store"),
@@ -80,6 +142,16 @@ impl Nats {
                 "nats-server did not listen within 10 s"
             );
             std::thread::sleep(Duration::from_millis(10));
+        }
+        // What answered must be our server, not another process on the port: a server that
+        // could not bind has exited by now.
+        std::thread::sleep(Duration::from_millis(50));
+        if let Some(child) = self.child.as_mut() {
+            assert!(
+                matches!(child.try_wait(), Ok(None)),
+                "nats-server exited: port {} is taken by another process",
+                self.port
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use crate::common::append;
 use crate::common::nats::{Nats, Role};
 
 /// Deadline for anything to travel file → agent → engine → hub.
-const TRAVEL: Duration = Duration::from_secs(20);
+const TRAVEL: Duration = Duration::from_secs(60);
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
