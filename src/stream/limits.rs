@@ -6,7 +6,7 @@ use crate::parse::records::Caps;
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
     /// Bytes of recent entries kept in memory (as allocated). Older entries are served from
-    /// disk; at the limit the oldest cached entries are dropped. The [`MemoryBudget`] shared
+    /// disk; at the limit the oldest cached entries are dropped. The [`MemoryBudget`](super::MemoryBudget) shared
     /// by all streams may hold a stream to less.
     pub cache_bytes: usize,
     /// Longest line kept whole (the follower's setting, needed to read history alike); also

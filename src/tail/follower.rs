@@ -189,7 +189,7 @@ impl Follower {
 
     /// The inode whose writes should wake the follower besides its path's: the renamed file
     /// being drained, or the rotated file while late lines are expected in it (within a few
-    /// [`LATE_EVERY`] of the switch or of its last late lines): its writes should wake the
+    /// `LATE_EVERY` of the switch or of its last late lines): its writes should wake the
     /// follower then, and only then (routing by inode costs every event in the directory a
     /// `stat`).
     pub fn late_watch(&self, now: Instant) -> Option<u64> {
