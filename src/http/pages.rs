@@ -397,6 +397,7 @@ fn body(ids: &[String], page: &Merged) -> BytesMut {
 /// The streams a request names, each once, in its order.
 pub(super) fn stream_ids(
     params: &std::collections::HashMap<String, String>,
+    per: &str,
 ) -> Result<Vec<String>, ApiError> {
     let names = params
         .get("streams")
@@ -415,7 +416,7 @@ pub(super) fn stream_ids(
     }
     if ids.len() > MAX_MULTIPLEXED {
         return Err(ApiError::BadRequest(format!(
-            "at most {MAX_MULTIPLEXED} streams per request"
+            "at most {MAX_MULTIPLEXED} streams per {per}"
         )));
     }
     Ok(ids)
@@ -445,7 +446,7 @@ pub(super) async fn lines(
     p: Params,
 ) -> Result<axum::response::Response, ApiError> {
     let params = params(p)?;
-    let ids = stream_ids(&params)?;
+    let ids = stream_ids(&params, "request")?;
     let streams = ids
         .iter()
         .map(|id| stream(&app, id))

@@ -84,26 +84,7 @@ pub(super) async fn multiplexed(
 ) -> Result<Response, ApiError> {
     let slot = cap.admit(StreamKind::Sse)?;
     let params = params(p)?;
-    let names = params
-        .get("streams")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let mut ids: Vec<String> = Vec::new();
-    for name in names.split(',').filter(|s| !s.is_empty()) {
-        if !ids.iter().any(|i| i == name) {
-            ids.push(name.to_owned());
-        }
-    }
-    if ids.is_empty() {
-        return Err(ApiError::BadRequest(
-            "`streams` must name at least one stream".into(),
-        ));
-    }
-    if ids.len() > MAX_MULTIPLEXED {
-        return Err(ApiError::BadRequest(format!(
-            "at most {MAX_MULTIPLEXED} streams per connection"
-        )));
-    }
+    let ids = super::pages::stream_ids(&params, "connection")?;
     let streams = ids
         .iter()
         .map(|id| stream(&app, id))

@@ -20,7 +20,7 @@ use crate::http::filter::{self, Filter};
 use crate::http::metrics::StreamKind;
 use crate::http::params::{DEFAULT_LIMIT, selection};
 use crate::http::read::{Params, page_json, params};
-use crate::http::sse::{MAX_MULTIPLEXED, last_event_id, positions, with_sse_headers};
+use crate::http::sse::{last_event_id, positions, with_sse_headers};
 use crate::http::streams::{Slot, StreamCap};
 use crate::hub::{Hub, View};
 use crate::stream::{Cursor, Page};
@@ -59,22 +59,7 @@ pub(in crate::http) async fn multiplexed(
 ) -> Result<Response, ApiError> {
     let slot = cap.admit(StreamKind::Sse)?;
     let params = params(p)?;
-    let mut ids: Vec<String> = Vec::new();
-    for name in params.get("streams").map_or("", String::as_str).split(',') {
-        if !name.is_empty() && !ids.iter().any(|i| i == name) {
-            ids.push(name.to_owned());
-        }
-    }
-    if ids.is_empty() {
-        return Err(ApiError::BadRequest(
-            "`streams` must name at least one stream".into(),
-        ));
-    }
-    if ids.len() > MAX_MULTIPLEXED {
-        return Err(ApiError::BadRequest(format!(
-            "at most {MAX_MULTIPLEXED} streams per connection"
-        )));
-    }
+    let ids = crate::http::pages::stream_ids(&params, "connection")?;
     if params.get("order").is_some_and(|o| o != "arrival") {
         // FIXME(hub-order): `order=time` needs the merge of `http/merge.rs` over views.
         return Err(ApiError::BadRequest(
