@@ -270,7 +270,7 @@ async fn key_of(stream: &Arc<Stream>, c: Cursor) -> Option<i64> {
     let prev = before.entries.last();
     let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
     let at = read_page(stream, Query::After(from), 1).await.ok()?;
-    let e = at.entries.first().filter(|e| e.cursor == c)?;
+    let e = at.entries.first().filter(|e| e.cursor.point == c.point)?;
     e.facts
         .ts
         .or_else(|| prev.and_then(|p| p.facts.ts))

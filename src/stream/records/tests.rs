@@ -103,7 +103,7 @@ fn forward_pages(c: &Case, how: Reading<'_>, page: usize) -> Shape {
     let mut got = Vec::new();
     let mut from = 0;
     loop {
-        let records = records_from(&c.file, from, extent, how, page).expect("read");
+        let records = records_from(&c.file, from, extent, how, (page, None)).expect("read");
         let Some(last) = records.last() else { break };
         from = last.start() + 1;
         got.extend(shape(&records));
@@ -147,8 +147,14 @@ fn a_stack_trace_is_one_record_and_plain_text_never_groups() {
         end: c.end,
         unterminated_ok: false,
     };
-    let records =
-        records_from(&c.file, 0, extent, reading(&parser, &splits, caps), 3).expect("read");
+    let records = records_from(
+        &c.file,
+        0,
+        extent,
+        reading(&parser, &splits, caps),
+        (3, None),
+    )
+    .expect("read");
     let e = crate::stream::Entry::record(1, &c.generation, &records[2], 1 << 10, None);
     let json: serde_json::Value = serde_json::from_slice(&e.json).expect("json");
     assert_eq!(json["text"].as_str().map(|t| t.lines().count()), Some(4));
