@@ -209,3 +209,84 @@ async fn bad_merged_page_requests_are_400_with_a_reason() {
     let (status, _) = s.get_json("/api/lines?streams=a.log,nope").await;
     assert_eq!(status, 404);
 }
+
+/// Long-polls the merged view of a.log and b.log from `next` until `n` entries came; returns
+/// each entry's (last word, late) and moves `next` on.
+async fn polled_marks(s: &Server, next: &mut String, n: usize) -> Vec<(String, bool)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} entries, got {out:?}"
+        );
+        let page = s
+            .ok_json(&format!(
+                "/api/lines?streams=a.log,b.log&after={}&wait=5",
+                enc(next)
+            ))
+            .await;
+        *next = page["next"].as_str().unwrap().to_owned();
+        for e in page["entries"].as_array().unwrap() {
+            let word = e["text"].as_str().unwrap().rsplit(' ').next().unwrap();
+            out.push((word.to_owned(), e["late"] == true));
+        }
+    }
+    out
+}
+
+/// Forward pages mark `late` as the merged SSE does: an entry older than one the reader's
+/// position names (or than one before it in the page) carries `"late": true`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merged_long_poll_marks_entries_behind_its_position_late() {
+    let s = Server::start(&["--merge-delay", "100ms", "{dir}/a.log", "{dir}/b.log"]).await;
+    append(&s.path("a.log"), "");
+    append(&s.path("b.log"), "");
+    s.wait_following().await;
+    let mut next = s.ok_json("/api/lines?streams=a.log,b.log&last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    append(&s.path("a.log"), format!("{} INFO a1\n", stamp(1000)));
+    append(&s.path("b.log"), format!("{} INFO b3\n", stamp(3000)));
+    let on_time = |w: &str| (w.to_owned(), false);
+    assert_eq!(
+        polled_marks(&s, &mut next, 2).await,
+        [on_time("a1"), on_time("b3")]
+    );
+    let before_a2 = next.clone();
+    // Older than b3, which the position names as had: late, on either transport.
+    append(&s.path("a.log"), format!("{} INFO a2\n", stamp(2000)));
+    assert_eq!(
+        polled_marks(&s, &mut next, 1).await,
+        [("a2".to_owned(), true)]
+    );
+    let url = format!(
+        "{}/api/events?streams=a.log,b.log&order=time&after={}",
+        s.url,
+        enc(&before_a2)
+    );
+    let mut sse = crate::common::sse::Connection::open(&s.client, &url, None).await;
+    let e = loop {
+        let e = sse
+            .next(Duration::from_secs(20))
+            .await
+            .expect("stream open");
+        if e.event == "entries" {
+            break e.json();
+        }
+    };
+    assert_eq!(e["entries"][0]["late"], true, "{e}");
+    // Newer than everything had: on time again.
+    append(&s.path("b.log"), format!("{} INFO b4\n", stamp(4000)));
+    assert_eq!(polled_marks(&s, &mut next, 1).await, [on_time("b4")]);
+    // History pages back are not marked.
+    let back = s.ok_json("/api/lines?streams=a.log,b.log&last=10").await;
+    assert!(
+        back["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("late").is_none())
+    );
+}
