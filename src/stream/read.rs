@@ -302,6 +302,12 @@ impl Stream {
                         continue;
                     }
                 }
+                (_, _) if span_end.is_some() => {
+                    // The rest of that cached record cannot be read back: go on after it by the
+                    // point rule, as a cursor without a length would (never back before `pos`).
+                    cf = inner.cache_from.unwrap_or(cf);
+                    continue;
+                }
                 (_, _) => {
                     // The bytes between `pos` and `stop` cannot be read any more.
                     let resume = if in_cache_gen {
