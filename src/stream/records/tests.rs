@@ -186,3 +186,36 @@ proptest! {
         prop_assert_eq!(&backward_pages(&c, how, page), &want);
     }
 }
+
+/// A cut read (a cursor that carries its entry's length) hands out the rest of a record that
+/// runs past where the reader stopped as one headless record, and nothing before it; lines
+/// that stand alone stay alone.
+#[test]
+fn a_cut_read_continues_a_grown_record_headless_and_leaves_plain_lines_alone() {
+    let parser = Parser::new(Zone::utc());
+    let splits = Splits::default();
+    let caps = Caps {
+        lines: 1000,
+        bytes: 1 << 10,
+    };
+    let how = reading(&parser, &splits, caps);
+    // 2, 2, then a record of a start and three frames, then a start.
+    let c = case(&[2, 2, 0, 1, 1, 1, 0]);
+    let extent = Extent {
+        end: c.end,
+        unterminated_ok: false,
+    };
+    let l = &c.lines;
+    // The reader had the record's first two lines (the live timer closed it there).
+    let own = l[2].start + 1;
+    let got = records_from(&c.file, own, extent, how, (10, Some(l[4].start))).expect("read");
+    assert_eq!(shape(&got), [(l[4].start, 2, true), (l[6].start, 1, false)]);
+    // Stopped at the record's end: exactly the point rule's answer.
+    let whole = records_from(&c.file, own, extent, how, (10, Some(l[6].start))).expect("read");
+    let plain = records_from(&c.file, own, extent, how, (10, None)).expect("read");
+    assert_eq!(shape(&whole), shape(&plain));
+    // Plain lines never group, cut or not.
+    let got = records_from(&c.file, 1, extent, how, (10, Some(l[1].start))).expect("read");
+    assert_eq!(got[0].start(), l[1].start);
+    assert_eq!((got[0].lines.len(), got[0].headless), (1, false));
+}
