@@ -30,6 +30,9 @@ use paths::{classify, rotated};
 pub struct Config {
     /// What to follow, in command-line order.
     pub sources: Vec<Source>,
+    /// What the configuration file's `[[source]]` tables say of some of them (`name`,
+    /// `format`, `rotated`).
+    pub source_options: Vec<(crate::sources::Of, crate::sources::SourceOptions)>,
     /// Where to listen: every address of every `--bind`, in order, without repeats (never
     /// empty).
     pub addrs: Vec<SocketAddr>,
@@ -173,6 +176,7 @@ impl Config {
             memory: self.memory,
             retire_after: self.retire_after,
             rotated: self.rotated.clone(),
+            options: self.source_options.clone(),
         }
     }
 
@@ -222,6 +226,7 @@ impl Config {
             }
             sources.push(Source::Command(spec));
         }
+        check_stream_names(&sources, &cli.source_options)?;
         if cli.lines > 10_000 {
             return Err(invalid("--lines", "at most 10000"));
         }
@@ -353,6 +358,7 @@ impl Config {
             max_header_bytes,
             header_timeout: cli.header_timeout,
             sources,
+            source_options: cli.source_options,
             addrs,
             default_lines: cli.lines,
             max_line_bytes,
@@ -373,6 +379,29 @@ impl Config {
             assets: cli.assets,
         })
     }
+}
+
+/// A file's table may name its stream (`name`), but not as a command is named: two streams
+/// the operator named alike would be told apart only by a suffix on one of them.
+fn check_stream_names(
+    sources: &[Source],
+    options: &[(crate::sources::Of, crate::sources::SourceOptions)],
+) -> Result<(), ConfigError> {
+    for (_, o) in options {
+        let Some(name) = &o.name else { continue };
+        let command = sources
+            .iter()
+            .any(|s| matches!(s, Source::Command(c) if c.name == *name));
+        if command {
+            return Err(invalid(
+                "PATH",
+                format!(
+                    "a `[[source]]` table names a file's stream `{name}`, as a command is named"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the token and users files and the environment's token.

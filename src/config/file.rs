@@ -18,8 +18,9 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 use toml::Spanned;
 
+use super::sources::Table;
 use crate::cli::Cli;
-use crate::sources::CommandSpec;
+use crate::sources::{CommandSpec, Of};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/cometail/cometail.toml";
@@ -49,6 +50,9 @@ pub struct Origin {
     file: Option<PathBuf>,
     /// `(arg id, key, line)` of every setting the file gave and nothing overrode.
     from_file: Vec<(String, String, usize)>,
+    /// The `[[source]]` tables whose sources are followed, in order: their paths and
+    /// commands are the last of `paths` and `cmd`.
+    tables: Vec<Table>,
     matches: ArgMatches,
 }
 
@@ -103,6 +107,7 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
             origin: Origin {
                 file: None,
                 from_file: Vec::new(),
+                tables: Vec::new(),
                 matches: first,
             },
         });
@@ -164,7 +169,7 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
         }
         from_file.push((id, key, line));
     }
-    let added = super::sources::read(&text).map_err(|r| LoadError::Key {
+    let tables = super::sources::read(&text).map_err(|r| LoadError::Key {
         path: path.clone(),
         line: r.line,
         key: r.key,
@@ -176,25 +181,30 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         )
     };
-    if unset("paths") {
-        if let Some((_, line)) = added.paths.first() {
-            if !from_file.iter().any(|(id, _, _)| id == "paths") {
-                from_file.push(("paths".to_owned(), "paths".to_owned(), *line));
+    // The tables whose sources are followed: the command line's own paths (or `--cmd`s)
+    // replace the tables' paths (or commands), with their options.
+    let used: Vec<Table> = tables
+        .into_iter()
+        .filter(|t| match t.of {
+            Of::Path(_) => unset("paths"),
+            Of::Command(_) => unset("commands"),
+        })
+        .collect();
+    for table in &used {
+        let (id, key) = match &table.of {
+            Of::Path(p) => {
+                paths.push(p.clone());
+                ("paths", "paths")
             }
-        }
-        paths.extend(added.paths.into_iter().map(|(p, _)| p));
-    }
-    for (id, key, values) in [
-        ("commands", "cmd", added.commands),
-        ("rotated", "rotated", added.rotated),
-    ] {
-        if !unset(id) || values.is_empty() {
-            continue;
-        }
+            Of::Command(_) => {
+                let spec = table.cmd.as_deref().unwrap_or_default();
+                flags.push(format!("--cmd={spec}").into());
+                ("commands", "cmd")
+            }
+        };
         if !from_file.iter().any(|(i, _, _)| i == id) {
-            from_file.push((id.to_owned(), key.to_owned(), values[0].1));
+            from_file.push((id.to_owned(), key.to_owned(), table.line));
         }
-        flags.extend(values.iter().map(|(v, _)| format!("--{key}={v}").into()));
     }
     // The file's flags go before the command line's own, so that a `--` there still ends the
     // options; its paths go last, after a `--` of their own (they may start with `-`).
@@ -210,12 +220,18 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
     let origin = |matches| Origin {
         file: Some(file.clone()),
         from_file: from_file.clone(),
+        tables: used.clone(),
         matches,
     };
     let matches = command
         .try_get_matches_from(&merged)
         .map_err(|e| origin(ArgMatches::default()).usage_error(e, &path))?;
-    let cli = Cli::from_arg_matches(&matches).map_err(LoadError::Usage)?;
+    let mut cli = Cli::from_arg_matches(&matches).map_err(LoadError::Usage)?;
+    cli.source_options = used
+        .iter()
+        .filter(|t| t.has_options())
+        .map(|t| (t.of.clone(), t.options.clone()))
+        .collect();
     Ok(Loaded {
         cli,
         origin: origin(matches),
@@ -325,6 +341,16 @@ impl Origin {
                 .get_raw(id)
                 .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect())
                 .unwrap_or_default();
+            // The tables' sources are the last values; they are shown as tables, below.
+            let tabled = self
+                .tables
+                .iter()
+                .filter(|t| match t.of {
+                    Of::Path(_) => id == "paths",
+                    Of::Command(_) => id == "commands",
+                })
+                .count();
+            values.truncate(values.len().saturating_sub(tabled));
             if id == "commands" {
                 for v in &mut values {
                     if let Ok(spec) = CommandSpec::parse(v) {
@@ -343,7 +369,12 @@ impl Origin {
                 }
             };
             if values.is_empty() {
-                let _ = writeln!(out, "# {key} = (not set)");
+                let note = if tabled > 0 {
+                    "(the [[source]] tables below)"
+                } else {
+                    "(not set)"
+                };
+                let _ = writeln!(out, "# {key} = {note}");
                 continue;
             }
             let list = arg.is_positional() || matches!(arg.get_action(), ArgAction::Append);
@@ -360,7 +391,36 @@ impl Origin {
         if std::env::var_os("COMETAIL_TOKEN").is_some_and(|t| !t.is_empty()) {
             out.push_str("# token: from COMETAIL_TOKEN (redacted)\n");
         }
+        for table in &self.tables {
+            print_table(&mut out, table);
+        }
         out
+    }
+}
+
+/// A `[[source]]` table as the file would give it (its command with secrets masked).
+fn print_table(out: &mut String, table: &Table) {
+    let _ = writeln!(out, "\n[[source]]  # file");
+    match &table.of {
+        Of::Path(path) => {
+            let _ = writeln!(out, "path = {}", quoted(path));
+        }
+        Of::Command(name) => {
+            let raw = table.cmd.as_deref().unwrap_or_default();
+            let shown = CommandSpec::parse(raw).map_or_else(|_| String::new(), |s| s.redacted());
+            let _ = writeln!(out, "name = {}\ncmd = {}", quoted(name), quoted(&shown));
+        }
+    }
+    let options = &table.options;
+    if let Some(name) = &options.name {
+        let _ = writeln!(out, "name = {}", quoted(name));
+    }
+    if let Some(format) = options.format {
+        let _ = writeln!(out, "format = {}", quoted(format.as_str()));
+    }
+    if !options.rotated.is_empty() {
+        let globs: Vec<String> = options.rotated.iter().map(|g| quoted(g.as_str())).collect();
+        let _ = writeln!(out, "rotated = [{}]", globs.join(", "));
     }
 }
 
@@ -369,6 +429,11 @@ fn literal(raw: &str) -> String {
     if raw.parse::<i64>().is_ok() {
         return raw.to_owned();
     }
+    quoted(raw)
+}
+
+/// A TOML basic string.
+fn quoted(raw: &str) -> String {
     let mut s = String::with_capacity(raw.len() + 2);
     s.push('"');
     for c in raw.chars() {

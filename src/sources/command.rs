@@ -54,7 +54,7 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
-    /// Parses `NAME=COMMAND` (NAME of letters, digits, `-`, `_`, `.`).
+    /// Parses `NAME=COMMAND` (NAME of letters, digits, `-`, `_`, `.`; not dots alone).
     ///
     /// # Errors
     /// A message saying what is wrong, for the `--cmd` flag.
@@ -63,14 +63,7 @@ impl CommandSpec {
             .split_once('=')
             .ok_or_else(|| format!("`{raw}`: expected NAME=COMMAND"))?;
         let name = name.trim();
-        let plain = name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        if name.is_empty() || !plain {
-            return Err(format!(
-                "`{name}`: a command's name is letters, digits, `-`, `_` and `.`"
-            ));
-        }
+        super::check_name(name)?;
         let argv = shlex::split(line)
             .filter(|argv| !argv.is_empty())
             .ok_or_else(|| format!("`{line}`: not a command line (empty or unbalanced quotes)"))?;
@@ -502,7 +495,15 @@ mod tests {
         assert_eq!(spec.argv, ["journalctl", "-f", "-o", "short iso"]);
         let spec = CommandSpec::parse("x=echo a=b").expect("`=` after the first is the command's");
         assert_eq!(spec.argv, ["echo", "a=b"]);
-        for bad in ["journalctl -f", "=ls", "a b=ls", "x=", "x='open", "x=   "] {
+        for bad in [
+            "journalctl -f",
+            "=ls",
+            "a b=ls",
+            "..=ls",
+            "x=",
+            "x='open",
+            "x=   ",
+        ] {
             assert!(CommandSpec::parse(bad).is_err(), "{bad} accepted");
         }
     }
