@@ -267,7 +267,7 @@ fn supervise(
                     // Entries after the old cursor were shown, but not which was last.
                     cursor = None;
                     resume = ", without the cursor of its last entry (it may repeat or \
-                              miss entries)"
+                              miss entries; `-o json` resumes exactly)"
                         .to_owned();
                 }
                 ("exited", format!("`{shown}` exited ({})", run.status))
@@ -419,10 +419,13 @@ fn read_out(
 }
 
 /// Reads journalctl's standard output until it closes: whole lines (up to 64 KiB at a time),
-/// its cursor line as [`Output::Cursor`].
+/// its cursor line as [`Output::Cursor`]; an entry that carries its own cursor (`-o json`)
+/// is followed by that cursor once its line is whole.
 fn read_journal(pipe: impl Read, tx: &SyncSender<Output>) {
     let mut pipe = BufReader::with_capacity(64 << 10, pipe);
     let mut at_line_start = true;
+    // The cursor of the entry whose line is being read, if it names one.
+    let mut entry: Option<String> = None;
     loop {
         let mut chunk = Vec::new();
         match (&mut pipe).take(64 << 10).read_until(b'\n', &mut chunk) {
@@ -431,11 +434,24 @@ fn read_journal(pipe: impl Read, tx: &SyncSender<Output>) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         }
-        let cursor = at_line_start.then(|| journal::cursor_of(&chunk)).flatten();
+        if at_line_start {
+            if let Some(cursor) = journal::cursor_of(&chunk) {
+                if tx.send(Output::Cursor(cursor)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            entry = journal::entry_cursor(&chunk);
+        }
         at_line_start = chunk.last() == Some(&b'\n');
-        let msg = cursor.map_or(Output::Out(chunk), Output::Cursor);
-        if tx.send(msg).is_err() {
+        if tx.send(Output::Out(chunk)).is_err() {
             return;
+        }
+        // Only a whole line is delivered: a line cut by a SIGKILL is shown again, whole.
+        if let Some(cursor) = entry.take_if(|_| at_line_start) {
+            if tx.send(Output::Cursor(cursor)).is_err() {
+                return;
+            }
         }
     }
 }
