@@ -383,3 +383,108 @@ async fn a_journalctl_killed_by_sigkill_resumes_after_its_last_json_entry() {
     );
     s.stop().await;
 }
+
+/// The resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// Bytes in the files under `dir`, recursively.
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => bytes_under(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0, // a spool segment removed meanwhile
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn a_command_that_floods_costs_bounded_memory_and_disk() {
+    // The real binary, its spool in a directory of our own; `yes` writes as fast as the
+    // pipes take, on both standard output and standard error.
+    let tmp = tempfile::tempdir().unwrap();
+    let flood = "flood=sh -c 'yes err-line >&2 & exec yes out-line-0123456789abcdef'";
+    let (mut child, url) = crate::common::spawn_piped(
+        &[
+            "--spool-bytes",
+            "256K",
+            "--max-line-bytes",
+            "1K",
+            "--memory",
+            "4M",
+            "--cmd",
+            flood,
+        ],
+        &[("TMPDIR", tmp.path())],
+    );
+    let url = url.trim_end_matches('/').to_owned();
+    let client = reqwest::Client::new();
+    let ingested = || async {
+        let text = client
+            .get(format!("{url}/metrics"))
+            .header("accept", "text/plain; version=0.0.4")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("cometail_stream_bytes_total{stream=\"flood\"} "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let spool_cap = 256 * 1024 + 2 * 1026;
+    let mut peak_spool = 0;
+    let mut first_rss = None;
+    let mut peak_rss = 0;
+    // 128 MiB through a 256 KiB spool: 512 spools' worth, twice the growth allowed below.
+    wait_until("128 MiB taken in", 180 * SEC, || {
+        peak_spool = peak_spool.max(bytes_under(tmp.path()));
+        let now = rss(child.id());
+        first_rss.get_or_insert(now);
+        peak_rss = peak_rss.max(now);
+        async { ingested().await >= f64::from(128 << 20) }
+    })
+    .await;
+    assert!(peak_spool <= spool_cap, "the spool held {peak_spool} bytes");
+    let first = first_rss.unwrap();
+    assert!(
+        peak_rss < first + (64 << 20),
+        "memory grew from {first} to {peak_rss} bytes (a debug build takes about 30 MiB)"
+    );
+    // Still serving: the newest lines are the flood's, both kinds.
+    let page: serde_json::Value = client
+        .get(format!("{url}/api/streams/flood/lines?last=2000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got = texts(&page);
+    assert!(
+        got.iter().any(|l| l == "out-line-0123456789abcdef"),
+        "{:?}",
+        &got[..5]
+    );
+    assert!(
+        got.iter()
+            .any(|l| l == "[stderr] err-line" || l.starts_with("[cometail] ")),
+        "standard error is kept (or counted as dropped): {:?}",
+        &got[..5]
+    );
+    // Our own child, by its handle; `yes` then ends on its closed pipes.
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -23,6 +23,7 @@ mod follow_scale;
 mod history;
 mod listen;
 mod metrics;
+mod metrics_load;
 mod packaging;
 mod probes;
 mod protocol;
