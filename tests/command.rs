@@ -488,3 +488,47 @@ async fn a_command_that_floods_costs_bounded_memory_and_disk() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_command_that_exits_at_once_is_restarted_after_growing_waits() {
+    let s = Server::start(&["--cmd", "quick=sh -c 'echo ran; exit 1'"]).await;
+    let page = || async {
+        s.ok_json("/api/streams/quick/lines?last=100").await["entries"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let runs = |entries: &[serde_json::Value]| -> Vec<i64> {
+        entries
+            .iter()
+            .filter(|e| e["text"] == "ran")
+            .map(|e| e["time"].as_i64().unwrap())
+            .collect()
+    };
+    wait_until("three runs", 15 * SEC, || async {
+        runs(&page().await).len() >= 3
+    })
+    .await;
+    let entries = page().await;
+    let at = runs(&entries);
+    // Arrival times are in milliseconds; the waits are 1 s, then 2 s (a little slack for
+    // the process start).
+    assert!(at[1] - at[0] >= 950, "{at:?}");
+    assert!(at[2] - at[1] >= 1950, "the wait doubles: {at:?}");
+    let said: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["text"].as_str())
+        .filter(|t| t.starts_with("[cometail] "))
+        .collect();
+    assert!(
+        said[0].ends_with("again in 1 s") && said[1].ends_with("again in 2 s"),
+        "{said:?}"
+    );
+    assert!(said[0].contains("exit status: 1"), "{said:?}");
+    let (state, reason) = state(&s, "quick").await;
+    assert!(
+        state == "exited" || state == "following",
+        "{state}: {reason}"
+    );
+    s.stop().await;
+}

@@ -192,3 +192,17 @@ async fn a_forwarded_header_from_an_address_that_is_not_a_trusted_proxy_is_ignor
     );
     drop(first);
 }
+
+#[test]
+fn a_base_path_without_a_leading_slash_is_exit_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--base-path", "logs/", "app.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--base-path") && err.contains("must start with `/`"),
+        "{err}"
+    );
+}
