@@ -10,7 +10,12 @@ use clap::Parser;
 /// Each PATH becomes a stream: a file (followed even before it exists), a quoted glob pattern
 /// such as '/var/log/*.log' (new matches become new streams), or `-` for standard input.
 #[derive(Debug, Parser)]
-#[command(name = "cometail", version, about, long_about)]
+#[command(
+    name = "cometail",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("COMETAIL_GIT_HASH"), ")"),
+    about,
+    long_about
+)]
 pub struct Cli {
     /// Files, quoted glob patterns, or `-` for standard input.
     #[arg(value_name = "PATH")]

@@ -188,3 +188,19 @@ async fn the_containers_command_line_serves_a_mounted_log_directory() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "the tests run in a git checkout");
+    let head = String::from_utf8(head.stdout).unwrap();
+    let version = String::from_utf8(cometail(&["--version"])).unwrap();
+    assert_eq!(
+        version.trim(),
+        format!("cometail {} ({})", env!("CARGO_PKG_VERSION"), head.trim())
+    );
+}
