@@ -1,7 +1,8 @@
 //! Packaging: the bash and fish completion scripts load in real shells and complete flags,
 //! zsh's loads and registers itself for `cometail` in zsh's completion system, the man
 //! page renders with `man`, the systemd unit passes `systemd-analyze verify` without a
-//! warning, and the container's command line (packaging/compose.yaml) serves.
+//! warning, the container's command line (packaging/compose.yaml) serves, and `--version`
+//! names the commit.
 
 use std::process::{Command, Stdio};
 
