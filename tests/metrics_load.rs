@@ -77,7 +77,12 @@ async fn sse_client(addr: SocketAddr) -> TcpStream {
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
     let mut buf = [0u8; 512];
-    let n = tcp.read(&mut buf).await.unwrap();
+    let mut n = 0;
+    while n < 12 {
+        let got = tcp.read(&mut buf[n..]).await.unwrap();
+        assert!(got > 0, "closed after {n} bytes");
+        n += got;
+    }
     assert!(
         buf[..n].starts_with(b"HTTP/1.1 200"),
         "{}",
