@@ -23,7 +23,8 @@ pub struct Cli {
 
     /// Follow a command's output as the stream NAME (repeatable), e.g.
     /// `--cmd 'journal=journalctl -f -o short-iso'`: split into words like a shell would, run
-    /// without a shell, with only PATH in its environment; its standard error is marked
+    /// without a shell, with only PATH in its environment (and, from a `[[source]]` table of
+    /// the configuration file, its `env`); its standard error is marked
     /// `[stderr]`; restarted with backoff when it exits; killed at shutdown.
     #[arg(long = "cmd", value_name = "NAME=COMMAND")]
     pub commands: Vec<String>,

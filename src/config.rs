@@ -214,7 +214,12 @@ impl Config {
             sources.push(source);
         }
         for raw in &cli.commands {
-            let spec = crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
+            let mut spec =
+                crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
+            let of = crate::sources::Of::Command(spec.name.clone());
+            if let Some((_, options)) = cli.source_options.iter().find(|(o, _)| *o == of) {
+                spec.env.clone_from(&options.env);
+            }
             let taken = sources
                 .iter()
                 .any(|s| matches!(s, Source::Command(c) if c.name == spec.name));

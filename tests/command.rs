@@ -532,3 +532,55 @@ async fn a_command_that_exits_at_once_is_restarted_after_growing_waits() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_gets_path_and_the_variables_its_table_sets_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cometail.toml");
+    std::fs::write(
+        &file,
+        "[[source]]\nname = \"vars\"\ncmd = \"env\"\n\
+         env = { TZ = \"UTC\", API_TOKEN = \"s3cret-s3cret\" }\n",
+    )
+    .unwrap();
+    let config = file.display().to_string();
+    // HOME and USER are in this process's environment (the server's), never in the child's.
+    let (mut child, url) = crate::common::spawn_piped(&["--config", &config], &[]);
+    let url = url.trim_end_matches('/').to_owned();
+    let lines = || async {
+        let page: serde_json::Value = reqwest::get(format!("{url}/api/streams/vars/lines?last=50"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        texts(&page)
+    };
+    wait_until("its first exit", 10 * SEC, || async {
+        lines().await.iter().any(|l| l.starts_with("[cometail] "))
+    })
+    .await;
+    let got = lines().await;
+    let run: Vec<&str> = got
+        .iter()
+        .map(String::as_str)
+        .take_while(|l| !l.starts_with("[cometail] "))
+        .collect();
+    let mut names: Vec<&str> = run.iter().filter_map(|l| l.split('=').next()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["API_TOKEN", "PATH", "TZ"], "{run:?}");
+    assert!(run.contains(&"TZ=UTC"), "{run:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Shown as configured, but for the secret.
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--config", &config, "--print-config"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(printed.stdout).unwrap();
+    assert!(
+        printed.contains("env = { \"API_TOKEN\" = \"***\", \"TZ\" = \"UTC\" }"),
+        "{printed}"
+    );
+    assert!(!printed.contains("s3cret"), "{printed}");
+}

@@ -20,7 +20,7 @@ use toml::Spanned;
 
 use super::sources::Table;
 use crate::cli::Cli;
-use crate::sources::{CommandSpec, Of};
+use crate::sources::{CommandSpec, Of, shown_env_value};
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/cometail/cometail.toml";
@@ -421,6 +421,14 @@ fn print_table(out: &mut String, table: &Table) {
     if !options.rotated.is_empty() {
         let globs: Vec<String> = options.rotated.iter().map(|g| quoted(g.as_str())).collect();
         let _ = writeln!(out, "rotated = [{}]", globs.join(", "));
+    }
+    if !options.env.is_empty() {
+        let vars: Vec<String> = options
+            .env
+            .iter()
+            .map(|(k, v)| format!("{} = {}", quoted(k), quoted(&shown_env_value(k, v))))
+            .collect();
+        let _ = writeln!(out, "env = {{ {} }}", vars.join(", "));
     }
 }
 

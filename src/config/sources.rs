@@ -12,6 +12,7 @@
 //! name = "journal"
 //! cmd = "journalctl -f -o short-iso"
 //! format = "iso"
+//! env = { TZ = "UTC" }                      # besides PATH, all it gets
 //! ```
 //!
 //! A table has `path` (a file, glob or `-`) or `cmd` (with `name`, the stream's id), not both.
@@ -19,7 +20,7 @@
 //! alike), but not a glob's, which names one stream per match. `format` is `auto`, `plain`
 //! or a shape's name as `/api/streams` reports it (`parse::pinned`). `rotated` (a glob or a
 //! list) is the file's own: unlike `--rotated`, it is not history of every other file; a glob
-//! or `-` has none. An unknown key, a missing or doubled one, a bad value or a key that does
+//! or `-` has none. `env` (a table of strings) is for a `cmd`. An unknown key, a missing or doubled one, a bad value or a key that does
 //! not fit the table is an error naming its line. What the tables give is merged like the
 //! file's other settings (`file.rs`): the command line's own paths or `--cmd`s replace them,
 //! with their options.
@@ -39,6 +40,7 @@ struct Raw {
     name: Option<Spanned<String>>,
     format: Option<Spanned<String>>,
     rotated: Option<Spanned<OneOrMany>>,
+    env: Option<Spanned<std::collections::BTreeMap<String, String>>>,
 }
 
 /// A string or a list of strings.
@@ -87,14 +89,23 @@ pub(super) fn read(text: &str) -> Result<Vec<Table>, Refused> {
     let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
     let tables: Tables = toml::from_str(text).map_err(|e| {
         let message = e.message().to_owned();
-        // serde names an unknown key first, in backticks: "unknown field `formt`, expected …".
+        let line = e.span().map_or(1, |s| line_of(s.start));
+        // serde names an unknown key first, in backticks: "unknown field `formt`, expected …";
+        // a value of the wrong type is the one on its line (`key = value`).
+        let on_line = text
+            .lines()
+            .nth(line - 1)
+            .and_then(|l| l.split_once('='))
+            .map(|(k, _)| k.trim().trim_matches('"'))
+            .filter(|k| !k.is_empty() && !k.starts_with('['));
         let key = message
             .strip_prefix("unknown field `")
             .and_then(|rest| rest.split('`').next())
+            .or(on_line)
             .unwrap_or("source")
             .to_owned();
         Refused {
-            line: e.span().map_or(1, |s| line_of(s.start)),
+            line,
             key,
             reason: message,
         }
@@ -166,10 +177,26 @@ fn check(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let env_at = table.env.as_ref().map(|e| e.span().start);
+    let env: Vec<(String, String)> = table
+        .env
+        .map(|e| e.into_inner().into_iter().collect())
+        .unwrap_or_default();
+    for (name, value) in &env {
+        let fit = !name.is_empty() && !name.contains(['=', '\0']) && !value.contains('\0');
+        if !fit {
+            return Err(refuse(
+                "env",
+                env_at,
+                format!("`{name}`: a variable's name has no `=`, and neither has a NUL byte"),
+            ));
+        }
+    }
     let options = SourceOptions {
         name: table.name.as_ref().map(|n| n.get_ref().clone()),
         format,
         rotated,
+        env,
     };
     match (&table.path, &table.cmd) {
         (Some(path), None) => {
@@ -177,6 +204,13 @@ fn check(
             let source = super::paths::classify(path.get_ref())
                 .map_err(|e| refuse("path", Some(path.span().start), e.to_string()))?;
             let glob = matches!(source, Source::Glob(_));
+            if !options.env.is_empty() {
+                return Err(refuse(
+                    "env",
+                    env_at,
+                    "`env` is a command's environment; it is for a `cmd`".to_owned(),
+                ));
+            }
             if glob && table.name.is_some() {
                 return Err(refuse(
                     "name",
@@ -250,7 +284,8 @@ mod tests {
         let tables = read(
             "port = 7001\n\n[[source]]\npath = \"/var/log/a.log\"\nname = \"app\"\n\
              format = \"json\"\nrotated = [\"/x/a-*\", \"/y/a-*\"]\n\n\
-             [[source]]\nname = \"journal\"\ncmd = \"journalctl -f\"\nformat = \"plain\"\n\n\
+             [[source]]\nname = \"journal\"\ncmd = \"journalctl -f\"\nformat = \"plain\"\n\
+             env = { TZ = \"UTC\", LANG = \"C\" }\n\n\
              [[source]]\npath = \"/var/log/*.log\"\nformat = \"auto\"\n",
         )
         .expect("valid");
@@ -270,6 +305,11 @@ mod tests {
         assert_eq!(journal.of, Of::Command("journal".to_owned()));
         assert_eq!(journal.cmd.as_deref(), Some("journal=journalctl -f"));
         assert_eq!(journal.options.format, Some(Pinned::Plain));
+        let env = [
+            ("LANG".to_owned(), "C".to_owned()),
+            ("TZ".to_owned(), "UTC".to_owned()),
+        ];
+        assert_eq!(journal.options.env, env);
         assert!(a.has_options() && journal.has_options() && !glob.has_options());
         assert!(read("port = 1\n").expect("no tables").is_empty());
     }
@@ -315,6 +355,17 @@ mod tests {
                 "cmd",
             ),
             ("x = 1\n[[source]]\n", 2, "source"),
+            ("[[source]]\npath = \"a\"\nenv = { A = \"1\" }\n", 3, "env"),
+            (
+                "[[source]]\nname = \"j\"\ncmd = \"ls\"\nenv = { \"A=B\" = \"1\" }\n",
+                4,
+                "env",
+            ),
+            (
+                "[[source]]\nname = \"j\"\ncmd = \"ls\"\nenv = { A = 1 }\n",
+                4,
+                "env",
+            ),
             (
                 "[[source]]\npath = \"a\"\nname = \"x\"\n[[source]]\nname = \"x\"\ncmd = \"ls\"\n",
                 6,
@@ -329,7 +380,8 @@ mod tests {
                 r.reason
             );
         }
-        assert_eq!(refused("[[source]]\npath = 3\n").line, 2);
+        let r = refused("[[source]]\npath = 3\n");
+        assert_eq!((r.line, r.key.as_str()), (2, "path"), "{}", r.reason);
         let r = refused("[[source]]\npath = \"a\"\nformat = \"xml\"\n");
         assert!(r.reason.contains("auto, plain, iso"), "{}", r.reason);
     }

@@ -4,8 +4,9 @@
 //! Only the operator's command line or configuration file names a command; no request can
 //! start or change one (see SECURITY.md). The command line is split like a shell's words
 //! (`shlex`), but no shell runs it: `--cmd 'sh=sh -c "…"'` when a shell is wanted. The child
-//! gets an empty environment but for `PATH`, no standard input, and its own process group
-//! is not made: it is killed (SIGKILL) on shutdown.
+//! gets an empty environment but for `PATH` and the variables its table's `env` sets, no
+//! standard input, and its own process group is not made: it is killed (SIGKILL) on
+//! shutdown.
 //!
 //! A supervisor thread copies the child's standard output into a spool (`spool.rs`, the same
 //! bounded files as standard input's, followed by the stream's follower); standard error's
@@ -44,13 +45,16 @@ const IN_FLIGHT: usize = 16;
 /// are dropped and counted.
 const HELD_ERR_LINES: usize = 1024;
 
-/// A configured command: the stream's name and the program with its arguments.
+/// A configured command: the stream's name, the program with its arguments, and the
+/// environment it gets besides `PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
     /// The stream's name (and id).
     pub name: String,
     /// Program and arguments, split from the configured command line.
     pub argv: Vec<String>,
+    /// Variables set for it (`env` in its `[[source]]` table), over `PATH`.
+    pub env: Vec<(String, String)>,
 }
 
 impl CommandSpec {
@@ -70,6 +74,7 @@ impl CommandSpec {
         Ok(Self {
             name: name.to_owned(),
             argv,
+            env: Vec::new(),
         })
     }
 
@@ -97,6 +102,16 @@ impl CommandSpec {
 
 /// What a redacted secret is shown as.
 const MASK: &str = "***";
+
+/// A variable's value as it may be shown (`--print-config`): `***` when its name speaks of a
+/// secret.
+pub fn shown_env_value(name: &str, value: &str) -> String {
+    if names_secret(name) {
+        MASK.to_owned()
+    } else {
+        value.to_owned()
+    }
+}
 
 /// Whether an option or variable name speaks of a secret.
 fn names_secret(name: &str) -> bool {
@@ -254,7 +269,7 @@ fn supervise(
         } else {
             spec.argv.clone()
         };
-        let ran = run_once(&argv, &mut out, stream, running, cancel);
+        let ran = run_once(&argv, &spec.env, &mut out, stream, running, cancel);
         if cancel.is_cancelled() {
             break;
         }
@@ -299,6 +314,7 @@ fn supervise(
 /// ended.
 fn run_once(
     argv: &[String],
+    env: &[(String, String)],
     out: &mut Out<'_>,
     stream: &Stream,
     running: &Mutex<Option<Child>>,
@@ -314,6 +330,7 @@ fn run_once(
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
     }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let (stdout, stderr) = {
         // Under the lock, so that shutdown either sees the child or sees it never started.
         let mut slot = running.lock().unwrap_or_else(PoisonError::into_inner);

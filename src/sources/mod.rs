@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::stream::{MemoryBudget, Stream, StreamId, StreamLimits};
 use crate::tail::{FollowOptions, StepPool, Watcher};
 
-pub use command::CommandSpec;
+pub use command::{CommandSpec, shown_env_value};
 use spool::SpoolProgress;
 
 /// One thing to follow, as named on the command line.
@@ -53,6 +53,8 @@ pub struct SourceOptions {
     /// Globs of this file's own older history, besides `--rotated`'s (which every file
     /// shares); turns its rotated history on.
     pub rotated: Vec<::glob::Pattern>,
+    /// Variables a command gets besides `PATH` (`config` sets them on its [`CommandSpec`]).
+    pub env: Vec<(String, String)>,
 }
 
 /// The source a [`SourceOptions`] is for: a path as named, or a command by its name.
