@@ -21,6 +21,7 @@ mod follow_model;
 mod follow_resources;
 mod follow_scale;
 mod history;
+mod journal;
 mod listen;
 mod metrics;
 mod metrics_load;

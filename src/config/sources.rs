@@ -188,7 +188,9 @@ fn check(
             return Err(refuse(
                 "env",
                 env_at,
-                format!("`{name}`: a variable's name has no `=`, and neither has a NUL byte"),
+                format!(
+                    "`{name}`: a variable needs a name without `=`, and no NUL byte in it or its value"
+                ),
             ));
         }
     }
