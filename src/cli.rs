@@ -29,11 +29,6 @@ pub struct Cli {
     #[arg(long = "cmd", value_name = "NAME=COMMAND")]
     pub commands: Vec<String>,
 
-    /// What the configuration file's `[[source]]` tables say of the sources they name
-    /// (`name`, `format`, `rotated`): no flag sets it, the file alone does.
-    #[arg(skip)]
-    pub source_options: Vec<(crate::sources::Of, crate::sources::SourceOptions)>,
-
     /// Read settings from this TOML file: its keys are the long flags' names (`port = 7001`,
     /// `bind = ["localhost"]`, `paths = ["/var/log/syslog"]`). Flags and environment variables
     /// win over it. Default: /etc/cometail/cometail.toml when that file exists.

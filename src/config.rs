@@ -31,7 +31,7 @@ pub struct Config {
     /// What to follow, in command-line order.
     pub sources: Vec<Source>,
     /// What the configuration file's `[[source]]` tables say of some of them (`name`,
-    /// `format`, `rotated`).
+    /// `format`, `rotated`; a command's `env` is on its spec too).
     pub source_options: Vec<(crate::sources::Of, crate::sources::SourceOptions)>,
     /// Where to listen: every address of every `--bind`, in order, without repeats (never
     /// empty).
@@ -202,6 +202,15 @@ impl Config {
     /// # Errors
     /// Returns the first value that cannot be used.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        Self::from_parts(cli, Vec::new())
+    }
+
+    /// Validates the command line merged with the configuration file, and what the file's
+    /// `[[source]]` tables say of their sources ([`Loaded::into_config`]).
+    fn from_parts(
+        cli: Cli,
+        source_options: Vec<(crate::sources::Of, crate::sources::SourceOptions)>,
+    ) -> Result<Self, ConfigError> {
         let mut sources = Vec::new();
         for path in &cli.paths {
             let source = classify(path)?;
@@ -217,7 +226,7 @@ impl Config {
             let mut spec =
                 crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
             let of = crate::sources::Of::Command(spec.name.clone());
-            if let Some((_, options)) = cli.source_options.iter().find(|(o, _)| *o == of) {
+            if let Some((_, options)) = source_options.iter().find(|(o, _)| *o == of) {
                 spec.env.clone_from(&options.env);
             }
             let taken = sources
@@ -231,7 +240,7 @@ impl Config {
             }
             sources.push(Source::Command(spec));
         }
-        check_stream_names(&sources, &cli.source_options)?;
+        check_stream_names(&sources, &source_options)?;
         if cli.lines > 10_000 {
             return Err(invalid("--lines", "at most 10000"));
         }
@@ -363,7 +372,7 @@ impl Config {
             max_header_bytes,
             header_timeout: cli.header_timeout,
             sources,
-            source_options: cli.source_options,
+            source_options,
             addrs,
             default_lines: cli.lines,
             max_line_bytes,

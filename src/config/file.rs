@@ -227,12 +227,7 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
     let matches = command
         .try_get_matches_from(&merged)
         .map_err(|e| origin(ArgMatches::default()).usage_error(e, &path))?;
-    let mut cli = Cli::from_arg_matches(&matches).map_err(LoadError::Usage)?;
-    cli.source_options = used
-        .iter()
-        .filter(|t| t.has_options())
-        .map(|t| (t.of.clone(), t.options.clone()))
-        .collect();
+    let cli = Cli::from_arg_matches(&matches).map_err(LoadError::Usage)?;
     Ok(Loaded {
         cli,
         origin: origin(matches),
@@ -266,6 +261,21 @@ fn scalars(value: toml::Value) -> Result<Vec<String>, String> {
     match value {
         toml::Value::Array(items) => items.into_iter().map(one).collect(),
         v => one(v).map(|s| vec![s]),
+    }
+}
+
+impl Loaded {
+    /// The validated configuration, with what the file's `[[source]]` tables say of their
+    /// sources; and where the settings came from, to say where a refused one was set.
+    pub fn into_config(self) -> (Result<super::Config, super::ConfigError>, Origin) {
+        let options = self
+            .origin
+            .tables
+            .iter()
+            .filter(|t| t.has_options())
+            .map(|t| (t.of.clone(), t.options.clone()))
+            .collect();
+        (super::Config::from_parts(self.cli, options), self.origin)
     }
 }
 
