@@ -18,6 +18,7 @@ mod files;
 mod http;
 mod marks;
 mod memory;
+mod merged;
 mod parsing;
 mod report;
 mod scaleout;
@@ -79,6 +80,10 @@ enum Scenario {
     /// Agents and hubs on a real nats-server (`/usr/sbin/nats-server`): agent CPU, engine
     /// messages per line, hubs' engine reads with N viewers, latency, failover. Not in `all`.
     ScaleOut,
+    /// Two timestamped files at `--rate` lines/s each (default 1,000) merged by event time on
+    /// one SSE connection: append-to-client latency against `--merge-delay`, order, lost and
+    /// doubled lines (cometail only). Not in `all`.
+    Merged,
 }
 
 /// Benchmark a real cometail process over loopback.
@@ -382,6 +387,11 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             for busy in [0, cli.busy_rate] {
                 push(files::many_files(&ctx, cli.files, busy, d).await, "files");
             }
+        }
+        if cli.scenario == Scenario::Merged {
+            let d = Duration::from_secs_f64(cli.duration);
+            let rate = cli.rate.unwrap_or(1000);
+            push(merged::merged(&ctx, rate, d).await, "merged");
         }
         if cli.scenario == Scenario::ScaleOut {
             for &viewers in &cli.scale_viewers {

@@ -252,9 +252,11 @@ pub(crate) async fn startup(ctx: &Ctx, kind: Kind, runs: usize) -> Result<Row> {
 }
 
 /// `template` (a server-issued cursor) moved to the line starting at byte `offset`, if its text
-/// has the recognised shape (`<generation>-<point>`, see `src/stream/cursor.rs`).
+/// has the recognised shape (`<generation>-<point>[-<length>]`, see `src/stream/cursor.rs`;
+/// the crafted cursor carries no length, which `before=` does not use).
 fn cursor_at(template: &str, offset: u64) -> Option<String> {
-    let (generation, point) = template.split_once('-')?;
+    let (generation, rest) = template.split_once('-')?;
+    let point = rest.split_once('-').map_or(rest, |(p, _)| p);
     let hex = |t: &str| !t.is_empty() && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (hex(generation) && hex(point) && offset >= 1024)
         .then(|| format!("{generation}-{:x}", offset + 1))
@@ -275,6 +277,10 @@ mod tests {
             Some(format!("0123456789abcdefdeadbeef000000010-{:x}", 2001))
         );
         assert_eq!(cursor_at(&c, 10), None);
+        assert_eq!(
+            cursor_at(&format!("{c}-64"), 2000),
+            Some(format!("0123456789abcdefdeadbeef000000010-{:x}", 2001))
+        );
         assert_eq!(cursor_at("opaque-Base64", 2000), None);
     }
 }

@@ -15,8 +15,15 @@
 //!   Only the generations of files still there can match, and a mismatch is a `gap`.
 //!
 //! The text form is `IIIIIIIIIIIIIIIICCCCCCCCLLLLLLLLS…-P…`: 16 hex digits of identity, 8 of
-//! checksum, 8 of life, the sequence number in hex, a `-`, then the point in hex. It is opaque
-//! to clients and URL-safe; every cursor has exactly one spelling (lowercase, no leading zeros).
+//! checksum, 8 of life, the sequence number in hex, a `-`, then the point in hex; an entry's
+//! cursor adds `-N…`, its byte length in hex (at most [`MAX_LEN`]). It is opaque to clients
+//! and URL-safe; every cursor has exactly one spelling (lowercase, no leading zeros).
+//!
+//! The length makes `after=` exact when the grouping of lines into records changed under a
+//! cursor: "after an entry" is "entries starting at or past `point - 1 + len`", and a record
+//! that on disk runs past that byte (the live view had closed it by its 200 ms timer, and a
+//! restart forgot that split) is handed out from there as a headless remainder. Without a
+//! length (0: notices, gaps, cursors of older servers) "after" is the point rule above.
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +41,35 @@ pub struct Cursor {
     pub seq: u64,
     /// Byte offset of the entry's first byte plus one (0: before the first entry).
     pub point: u64,
+    /// The entry's length in bytes (its lines with their `\n`s), at most [`MAX_LEN`]; 0 when
+    /// not known or not an entry. Not part of where the cursor is: see [`Cursor::resume_at`].
+    pub len: u32,
+}
+
+/// Longest entry length a cursor carries (six hex digits); a longer record's cursor carries
+/// none, and `after=` falls back to the point rule for it.
+pub(crate) const MAX_LEN: u64 = 0xff_ffff;
+
+impl Cursor {
+    /// The byte from which the entries after this one start: past its whole entry when its
+    /// length is known (a record that grew past it is continued from there), else `point`.
+    pub fn resume_at(&self) -> u64 {
+        if self.len == 0 || self.point == 0 {
+            self.point
+        } else {
+            self.point - 1 + u64::from(self.len)
+        }
+    }
+
+    /// This cursor with `len` as its entry length (none past [`MAX_LEN`]).
+    pub(crate) fn with_len(self, len: u64) -> Self {
+        let len = if len <= MAX_LEN {
+            u32::try_from(len).unwrap_or(0)
+        } else {
+            0
+        };
+        Self { len, ..self }
+    }
 }
 
 /// Why a cursor's text was refused.
@@ -62,7 +98,11 @@ impl fmt::Display for Cursor {
             f,
             "{:016x}{:08x}{:08x}{:x}-{:x}",
             self.ident, self.check, self.life, self.seq, self.point
-        )
+        )?;
+        if self.len > 0 {
+            write!(f, "-{:x}", self.len)?;
+        }
+        Ok(())
     }
 }
 
@@ -70,7 +110,11 @@ impl FromStr for Cursor {
     type Err = CursorError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (head, point) = s.split_once('-').ok_or(CursorError)?;
+        let (head, rest) = s.split_once('-').ok_or(CursorError)?;
+        let (point, len) = match rest.split_once('-') {
+            Some((point, len)) => (point, Some(len)),
+            None => (rest, None),
+        };
         let lower_hex =
             |t: &str| !t.is_empty() && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         let canonical =
@@ -80,16 +124,19 @@ impl FromStr for Cursor {
             || !lower_hex(head)
             || !canonical(&head[32..])
             || !canonical(point)
+            || len.is_some_and(|l| !canonical(l) || l == "0" || l.len() > 6)
         {
             return Err(CursorError);
         }
         let hex = |t: &str| u64::from_str_radix(t, 16).map_err(|_| CursorError);
+        let len = len.map_or(Ok(0), |l| u32::try_from(hex(l)?).map_err(|_| CursorError))?;
         Ok(Self {
             ident: hex(&head[0..16])?,
             check: u32::try_from(hex(&head[16..24])?).map_err(|_| CursorError)?,
             life: u32::try_from(hex(&head[24..32])?).map_err(|_| CursorError)?,
             seq: hex(&head[32..])?,
             point: hex(point)?,
+            len,
         })
     }
 }
@@ -107,12 +154,25 @@ mod tests {
             life: 7,
             seq: 0,
             point: 0,
+            len: 0,
         };
         assert_eq!(
             c.to_string(),
             format!("{}deadbeef000000070-0", "f".repeat(16))
         );
         assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
+        let d = Cursor {
+            point: 0x10,
+            len: 0xab,
+            ..c
+        };
+        assert_eq!(
+            d.to_string(),
+            format!("{}deadbeef000000070-10-ab", "f".repeat(16))
+        );
+        assert_eq!(d.to_string().parse::<Cursor>(), Ok(d));
+        assert_eq!(d.resume_at(), 0x10 - 1 + 0xab);
+        assert_eq!(c.resume_at(), 0);
     }
 
     #[test]
@@ -129,8 +189,12 @@ mod tests {
             format!("{}00-1", "0".repeat(32)),
             format!("{}0-01", "0".repeat(32)),
             format!("{}0-1", "A".repeat(32)),
-            format!("{}0-1-2", "0".repeat(32)),
+            format!("{}0-1-2-3", "0".repeat(32)),
             format!("{}0-{}", "0".repeat(32), "f".repeat(17)),
+            format!("{}0-1-0", "0".repeat(32)),
+            format!("{}0-1-01", "0".repeat(32)),
+            format!("{}0-1-", "0".repeat(32)),
+            format!("{}0-1-1000000", "0".repeat(32)),
         ] {
             assert_eq!(bad.parse::<Cursor>(), Err(CursorError), "{bad:?}");
         }
@@ -145,8 +209,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_cursor_round_trips(ident: u64, check: u32, life: u32, seq: u64, point: u64) {
-            let c = Cursor { ident, check, life, seq, point };
+        fn any_cursor_round_trips(ident: u64, check: u32, life: u32, seq: u64, point: u64, len in 0..=MAX_LEN) {
+            let c = Cursor { ident, check, life, seq, point, len: u32::try_from(len).expect("six hex digits") };
             prop_assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
         }
 

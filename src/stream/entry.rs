@@ -83,7 +83,8 @@ impl Entry {
     ) -> Self {
         let first = &record.lines[0];
         let point = first.raw.start + 1;
-        let cursor = cursor_for(life, generation, point);
+        let end = record.lines.last().map_or(point, |l| l.raw.end());
+        let cursor = cursor_for(life, generation, point).with_len(end - first.raw.start);
         let mut truncated = false;
         let mut text: Cow<'_, str> = Cow::Borrowed("");
         for (i, line) in record.lines.iter().enumerate() {
@@ -213,5 +214,6 @@ pub(super) fn cursor_for(life: u32, generation: &Generation, point: u64) -> Curs
         life,
         seq: generation.seq,
         point,
+        len: 0,
     }
 }

@@ -70,6 +70,7 @@ pub const ORIGIN: Cursor = Cursor {
     life: 0,
     seq: 0,
     point: 0,
+    len: 0,
 };
 
 /// A generation as the stream remembers it.
