@@ -141,6 +141,11 @@ struct Cli {
     /// Lines appended by ingest.
     #[arg(long, default_value_t = 20_000_000)]
     ingest_lines: u64,
+    /// Line layouts ingest runs, one row each (`plain` has no stamp: the parser rejects every
+    /// line at its first byte; `ts` and `json` go through the parsing engine)
+    /// [default: --line-format].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    ingest_formats: Option<Vec<marks::LineFormat>>,
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
@@ -375,7 +380,15 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Ingest) && cli.servers.contains(&Kind::Cometail) {
-            push(solo::ingest(&ctx, cli.ingest_lines).await, "ingest");
+            let formats = cli.ingest_formats.as_deref().unwrap_or(&[]);
+            let formats = if formats.is_empty() {
+                &[cli.line_format][..]
+            } else {
+                formats
+            };
+            for &format in formats {
+                push(solo::ingest(&ctx, cli.ingest_lines, format).await, "ingest");
+            }
         }
         if want(Scenario::Files) && cli.servers.contains(&Kind::Cometail) {
             let d = Duration::from_secs_f64(cli.files_secs);
