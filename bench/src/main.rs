@@ -85,9 +85,10 @@ enum Scenario {
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Scenario to run.
-    #[arg(value_enum)]
-    scenario: Scenario,
+    /// Scenarios to run, comma-separated (`latency,idle,ingest`): one report, one run each
+    /// per repetition, in the order of the list above.
+    #[arg(value_enum, value_delimiter = ',', required = true)]
+    scenario: Vec<Scenario>,
     /// Servers to measure, side by side (frontail: latency, throughput, idle, storm, startup).
     #[arg(long, value_delimiter = ',', default_value = "cometail")]
     servers: Vec<Kind>,
@@ -306,7 +307,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         grace: Duration::from_secs_f64(cli.grace),
         verbose: !cli.quiet,
     };
-    let want = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
+    let want = |s: Scenario| cli.scenario.contains(&s) || cli.scenario.contains(&Scenario::All);
     let mut rows = Vec::new();
     let mut push = |r: Result<Row>, what: &str| match r {
         Ok(row) => {
@@ -396,7 +397,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
                 push(files::many_files(&ctx, cli.files, busy, d).await, "files");
             }
         }
-        if cli.scenario == Scenario::ScaleOut {
+        if cli.scenario.contains(&Scenario::ScaleOut) {
             for &viewers in &cli.scale_viewers {
                 let shape = scaleout::Shape {
                     agents: cli.scale_agents,
