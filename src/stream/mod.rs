@@ -45,7 +45,7 @@ use crate::tail::{FileState, Generation};
 pub use answer::Answer;
 use answer::SharedAnswer;
 pub use budget::MemoryBudget;
-pub use cursor::{Cursor, CursorError};
+pub use cursor::{Cursor, CursorError, CursorText};
 use entry::cursor_for;
 pub use entry::{Entry, Facts};
 pub(crate) use foreign::FOREIGN_LIFE;
