@@ -111,6 +111,12 @@ impl Stream {
 }
 
 impl Stream {
+    /// The cursor after every entry of `generation` (one of this run's): reading after it
+    /// goes on in the next generation.
+    pub(crate) fn after_end(&self, generation: &Generation) -> super::Cursor {
+        super::cursor_for(self.life(), generation, generation.end() + 1)
+    }
+
     /// This run's `life`, which the cursors of its own generations carry.
     pub(crate) fn life(&self) -> u32 {
         self.lock().life
