@@ -116,3 +116,99 @@ async fn a_line_longer_than_the_scanner_is_marked_not_skipped() {
     assert_eq!(two.marks.len(), 1);
     assert!(two.done["next"].is_string());
 }
+
+/// Runs a multi-stream search; returns (stream, text) per match in order, and `done`.
+async fn run_multi(s: &Server, query: &str) -> (Vec<(String, String)>, serde_json::Value) {
+    let url = format!("{}/api/search?{query}", s.url);
+    let mut c = crate::common::sse::Connection::open(&s.client, &url, None).await;
+    assert_eq!(c.status, 200, "{query}");
+    let mut got = Vec::new();
+    while let Some(e) = c.next(std::time::Duration::from_secs(60)).await {
+        let data = e.json();
+        match e.event.as_str() {
+            "entries" => {
+                let stream = data["stream"].as_str().unwrap().to_owned();
+                assert!(e.id.starts_with(&format!("{stream}:")), "{}", e.id);
+                for x in data["entries"].as_array().unwrap() {
+                    got.push((stream.clone(), x["text"].as_str().unwrap().to_owned()));
+                }
+            }
+            "progress" => assert!(data["scanned"].as_u64() <= data["total"].as_u64()),
+            "done" => return (got, data),
+            other => panic!("unexpected event {other}"),
+        }
+    }
+    panic!("the search ended without `done`");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_over_several_streams_covers_each_in_turn_and_pages_by_composite_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (text("a", 4000), text("b", 3000));
+    gzip_to(&dir.path().join("one.log.1.gz"), a.as_bytes());
+    append(&dir.path().join("one.log"), text("n", 500));
+    append(&dir.path().join("two.log"), &b);
+    let s = Server::start_in(
+        dir,
+        &["--rotated-history", "{dir}/one.log", "{dir}/two.log"],
+    )
+    .await;
+    s.wait_last("two.log", &last_line(&b)).await;
+    s.wait_last("one.log", &last_line(&text("n", 500))).await;
+    let needle = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.to_lowercase().contains("needle"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let tagged = |id: &str, lines: Vec<String>| -> Vec<(String, String)> {
+        lines.into_iter().map(|l| (id.to_owned(), l)).collect()
+    };
+    // Oldest first: one.log's history (its .gz, then the file), then two.log's.
+    let mut want = tagged("one.log", needle(&format!("{a}{}", text("n", 500))));
+    want.extend(tagged("two.log", needle(&b)));
+    let (got, done) = run_multi(
+        &s,
+        "streams=one.log,two.log&q=needle&order=oldest&limit=10000",
+    )
+    .await;
+    assert_eq!(got, want);
+    assert_eq!(done["matches"], want.len());
+    assert_eq!(done["next"], serde_json::Value::Null);
+    // Newest first, a page at a time: each page goes on where `next` says, none repeated.
+    let mut pages = Vec::new();
+    let mut next: Option<String> = None;
+    for round in 0.. {
+        let mut q = "streams=one.log,two.log&q=needle&limit=29".to_owned();
+        if let Some(n) = &next {
+            q.push_str(&format!("&before={}", enc(n)));
+        }
+        let (got, done) = run_multi(&s, &q).await;
+        assert!(got.len() <= 29);
+        pages.extend(got);
+        match done["next"].as_str() {
+            Some(n) => next = Some(n.to_owned()),
+            None => break,
+        }
+        assert!(round < 100);
+    }
+    let mut want_newest = tagged("one.log", needle(&format!("{a}{}", text("n", 500))));
+    want_newest.reverse();
+    let mut two = tagged("two.log", needle(&b));
+    two.reverse();
+    want_newest.extend(two);
+    assert_eq!(pages, want_newest);
+    // Bad input: a clear 400.
+    for q in [
+        "q=needle",
+        "streams=one.log&q=needle&before=nocolon",
+        "streams=one.log&q=needle&before=three.log:00",
+        "streams=one.log&q=needle&after=one.log:00",
+    ] {
+        let (status, body) = s.get_json(&format!("/api/search?{q}")).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body["error"].is_string(), "{q}: {body}");
+    }
+    let (status, _) = s.get_json("/api/search?streams=nope&q=needle").await;
+    assert_eq!(status, 404);
+}
