@@ -31,6 +31,7 @@ mod protocol;
 mod proxy;
 mod scale_out;
 mod search;
+mod search_edges;
 mod security;
 mod time;
 mod understand;
