@@ -163,6 +163,7 @@ fn cursor(g: &Generation, point: u64) -> Cursor {
         life: FOREIGN_LIFE,
         seq: MEMBER_SEQ,
         point,
+        len: 0,
     }
 }
 
