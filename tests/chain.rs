@@ -412,3 +412,67 @@ async fn a_dateext_chain_reads_back_byte_exact_and_its_downloads_equal_the_files
         .collect();
     same_text(&without_notices(&body), &want_q, "the `q` download");
 }
+
+/// A renamed file the follower has not looked at since (a poll a minute away) holds more
+/// than the stream's generation has read, fewer than 256 bytes: it is still the stream's own
+/// file, not older history, so its lines are read once (issue 12: they came twice, from the
+/// generation and again from `app.log.1`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_file_renamed_before_the_follower_looks_again_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), "one\ntwo\n");
+    let s = Server::start_in(
+        dir,
+        &[
+            "--rotated-history",
+            "--poll",
+            "--poll-interval",
+            "60s",
+            "{dir}/app.log",
+        ],
+    )
+    .await;
+    s.wait_last("app.log", "two").await;
+    std::fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
+    // The writer has not reopened: its line goes to the renamed file.
+    append(&s.path("app.log.1"), "three\n");
+    let entries = all_history(&s, 100).await;
+    assert_eq!(texts(&entries), ["one", "two"], "{entries:?}");
+    assert!(notices(&entries, "rotated").is_empty(), "{entries:?}");
+}
+
+/// An empty file renamed and replaced: one rotation, not an empty member with a marker of
+/// its own beside the stream's `rotated` notice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_file_renamed_is_one_rotation_in_history() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), "");
+    let s = Server::start_in(dir, &["--rotated-history", "{dir}/app.log"]).await;
+    s.wait_following().await;
+    std::fs::rename(s.path("app.log"), s.path("app.log.1")).unwrap();
+    append(&s.path("app.log"), "new\n");
+    s.wait_last("app.log", "new").await;
+    let entries = all_history(&s, 100).await;
+    assert_eq!(texts(&entries), ["new"]);
+    assert_eq!(notices(&entries, "rotated").len(), 1, "{entries:?}");
+}
+
+/// logrotate's copytruncate: the copy holds the lines the truncated generation served; read
+/// back, the history has each line once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copytruncate_copy_is_not_read_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), lines("a", 3000));
+    let s = Server::start_in(dir, &["--rotated-history", "{dir}/app.log"]).await;
+    s.wait_last("app.log", "a-002999 some text").await;
+    logrotate(s.dir.path(), "  copytruncate");
+    append(&s.path("app.log"), lines("b", 20));
+    s.wait_last("app.log", "b-000019 some text").await;
+    let entries = all_history(&s, 700).await;
+    assert_eq!(
+        texts(&entries),
+        want(&[("a", 3000), ("b", 20)]),
+        "{entries:?}"
+    );
+    assert_eq!(notices(&entries, "truncated").len(), 1, "{entries:?}");
+}

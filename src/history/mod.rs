@@ -146,13 +146,21 @@ pub fn rebind(stream: &Stream, query: &Query) -> Option<Query> {
     })
 }
 
-/// Whether the stream reads `member`'s text itself: a generation with the same first bytes
-/// whose file it still has (held, or the same inode, which it finds again by identity).
+/// Whether the stream reads `member`'s text itself: the very file a generation still holds
+/// (its bytes are the generation's, however few of them it has read yet: a file renamed
+/// while the follower drains it, or before it looked), or a generation with the same first
+/// bytes whose file it still has (held, or the same inode, which it finds again by identity).
 fn covers(g: &Generation, member: &Member) -> bool {
+    let same_file = g.id.dev == member.stamp.dev && g.id.ino == member.stamp.ino;
+    let held = g.file().is_some();
+    // A held file's inode cannot be reused, and a truncation releases it: the same inode is
+    // the same text, even when the generation knows none of it yet (an empty file).
+    if same_file && held && g.prefix_matches(&member.head) {
+        return true;
+    }
     let n = g.prefix_len().min(member.head.len());
     let same_text = n > 0 && (n == member.head.len() || n >= 256) && g.prefix_matches(&member.head);
-    let same_file = g.id.dev == member.stamp.dev && g.id.ino == member.stamp.ino;
-    same_text && (same_file || g.file().is_some())
+    same_text && (same_file || held)
 }
 
 /// A member cursor at `point`.
