@@ -164,16 +164,24 @@ pub struct Cli {
     pub max_long_polls: usize,
 
     /// Also read these files as older history of the followed file in their directory
-    /// (logrotate's `olddir`, other naming schemes); may be repeated; turns on
+    /// (logrotate's `olddir`, other naming schemes); may be repeated; implies
     /// `--rotated-history`, which also finds siblings named `NAME.N`, `NAME-DATE` (optionally
     /// `.gz`).
     #[arg(long, env = "COMETAIL_ROTATED", value_name = "GLOB")]
     pub rotated: Vec<String>,
 
     /// Read rotated files (`NAME.1`, `NAME.2.gz`, `NAME-DATE` …) as older history of the
-    /// followed file (implied by `--rotated`). Off by default: with copytruncate, or while a
-    /// renamed file is still drained, a rotated file holds lines the stream already serves.
-    #[arg(long, env = "COMETAIL_ROTATED_HISTORY")]
+    /// followed file; `--rotated-history=false` reads none (unless a `--rotated` glob is given).
+    #[arg(
+        long,
+        env = "COMETAIL_ROTATED_HISTORY",
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
     pub rotated_history: bool,
 
     /// Most whole-history searches running at once; one more gets 503 (0: the number of

@@ -476,3 +476,22 @@ async fn a_copytruncate_copy_is_not_read_twice() {
     );
     assert_eq!(notices(&entries, "truncated").len(), 1, "{entries:?}");
 }
+
+/// The chain is on by default; `--rotated-history=false` turns it off.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chain_is_on_by_default_and_false_turns_it_off() {
+    for (args, want_texts) in [
+        (&["{dir}/app.log"][..], vec!["old", "new"]),
+        (
+            &["--rotated-history=false", "{dir}/app.log"][..],
+            vec!["new"],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        append(&dir.path().join("app.log.1"), "old\n");
+        append(&dir.path().join("app.log"), "new\n");
+        let s = Server::start_in(dir, args).await;
+        s.wait_last("app.log", "new").await;
+        assert_eq!(texts(&all_history(&s, 100).await), want_texts, "{args:?}");
+    }
+}
