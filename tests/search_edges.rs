@@ -212,3 +212,55 @@ async fn a_search_over_several_streams_covers_each_in_turn_and_pages_by_composit
     let (status, _) = s.get_json("/api/search?streams=nope&q=needle").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_search_of_a_gz_stops_within_a_second_even_while_it_only_verifies() {
+    // 1.2 GiB of text in one `.gz` member (decoding it takes seconds): an oldest-first search with `limit=1` finds its
+    // match at once and then only verifies the member (its CRC32 is at the end).
+    let dir = tempfile::tempdir().unwrap();
+    let chunk: String = (0..100_000)
+        .map(|i| format!("line {i:06} nothing to see here, padding the text out\n"))
+        .collect();
+    let f = std::fs::File::create(dir.path().join("app.log.1.gz")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    let mut text = 0;
+    while text < 1200 << 20 {
+        enc.write_all(chunk.as_bytes()).unwrap();
+        text += chunk.len();
+    }
+    enc.finish().unwrap();
+    append(&dir.path().join("app.log"), "now\n");
+    let s = Server::start_in(
+        dir,
+        &["--rotated-history", "--max-searches", "1", "{dir}/app.log"],
+    )
+    .await;
+    s.wait_last("app.log", "now").await;
+    let url = format!(
+        "{}/api/streams/app.log/search?q=nothing&order=oldest&limit=1",
+        s.url
+    );
+    let mut c = crate::common::sse::Connection::open(&s.client, &url, None).await;
+    assert_eq!(c.status, 200);
+    // Into the pass: two progress events (the first is sent before the scan starts).
+    let mut progress = 0;
+    while progress < 2 {
+        let e = c.next(std::time::Duration::from_secs(10)).await.unwrap();
+        assert_ne!(e.event, "done", "the search ended before its client left");
+        progress += usize::from(e.event == "progress");
+    }
+    drop(c);
+    let dropped = std::time::Instant::now();
+    loop {
+        let again = s.client.get(&url).send().await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 503);
+        assert!(
+            dropped.elapsed() < std::time::Duration::from_secs(1),
+            "the search went on after its client left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -41,7 +41,7 @@ pub struct Cursor {
     pub seq: u64,
     /// Byte offset of the entry's first byte plus one (0: before the first entry).
     pub point: u64,
-    /// The entry's length in bytes (its lines with their `\n`s), at most [`MAX_LEN`]; 0 when
+    /// The entry's length in bytes (its lines with their `\n`s), at most `0xff_ffff`; 0 when
     /// not known or not an entry. Not part of where the cursor is: see [`Cursor::resume_at`].
     pub len: u32,
 }

@@ -51,9 +51,9 @@ const MALLOC_OVERHEAD: usize = 16;
 const SHARED_HEADER: usize = 3 * std::mem::size_of::<usize>() + MALLOC_OVERHEAD;
 
 /// Most bytes a line entry's JSON takes besides its escaped text: the braces, keys, quotes and
-/// flags (77), a cursor (at most 65, and its record length's `-LEN`, at most 9), `time` and
-/// `ts` (at most 20 characters each) and the longest level name (5).
-const JSON_FIXED: usize = 77 + 65 + 9 + 2 * 20 + 5;
+/// flags (77), a cursor (at most 72, its length included), `time` and `ts` (at most 20 characters each) and the
+/// longest level name (5).
+const JSON_FIXED: usize = 77 + 72 + 2 * 20 + 5;
 
 /// Heap bytes held by a buffer of `capacity` bytes turned into `Bytes` and shared.
 fn allocated(capacity: usize) -> usize {
@@ -238,7 +238,7 @@ mod tests {
                 life: u32::MAX,
                 seq: u64::MAX,
                 point: u64::MAX,
-                len: u32::MAX,
+                len: u32::try_from(crate::stream::cursor::MAX_LEN).expect("six hex digits"),
             },
             text: "",
             truncated: true,
