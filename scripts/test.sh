@@ -12,6 +12,8 @@ command -v tail >/dev/null 2>&1 || need+=(coreutils)
 # A real reverse proxy for the base-path tests, a real Prometheus and promtool for /metrics.
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# `prlimit` raises the open-files limit for the 10,000 clients of `metrics_load`.
+command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 # A real NATS JetStream engine for the agent and hub tests (`scale_out`).
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 # The packaging tests: the unit file's check, the man page's rendering and the completions.

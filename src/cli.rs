@@ -10,7 +10,12 @@ use clap::Parser;
 /// Each PATH becomes a stream: a file (followed even before it exists), a quoted glob pattern
 /// such as '/var/log/*.log' (new matches become new streams), or `-` for standard input.
 #[derive(Debug, Parser)]
-#[command(name = "cometail", version, about, long_about)]
+#[command(
+    name = "cometail",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("COMETAIL_GIT_HASH"), ")"),
+    about,
+    long_about
+)]
 pub struct Cli {
     /// Files, quoted glob patterns, or `-` for standard input.
     #[arg(value_name = "PATH")]
@@ -18,7 +23,8 @@ pub struct Cli {
 
     /// Follow a command's output as the stream NAME (repeatable), e.g.
     /// `--cmd 'journal=journalctl -f -o short-iso'`: split into words like a shell would, run
-    /// without a shell, with only PATH in its environment; its standard error is marked
+    /// without a shell, with only PATH in its environment (and, from a `[[source]]` table of
+    /// the configuration file, its `env`); its standard error is marked
     /// `[stderr]`; restarted with backoff when it exits; killed at shutdown.
     #[arg(long = "cmd", value_name = "NAME=COMMAND")]
     pub commands: Vec<String>,

@@ -30,6 +30,9 @@ use paths::{classify, rotated};
 pub struct Config {
     /// What to follow, in command-line order.
     pub sources: Vec<Source>,
+    /// What the configuration file's `[[source]]` tables say of some of them (`name`,
+    /// `format`, `rotated`; a command's `env` is on its spec too).
+    pub source_options: Vec<(crate::sources::Of, crate::sources::SourceOptions)>,
     /// Where to listen: every address of every `--bind`, in order, without repeats (never
     /// empty).
     pub addrs: Vec<SocketAddr>,
@@ -173,6 +176,7 @@ impl Config {
             memory: self.memory,
             retire_after: self.retire_after,
             rotated: self.rotated.clone(),
+            options: self.source_options.clone(),
         }
     }
 
@@ -198,6 +202,15 @@ impl Config {
     /// # Errors
     /// Returns the first value that cannot be used.
     pub fn from_cli(cli: Cli) -> Result<Self, ConfigError> {
+        Self::from_parts(cli, Vec::new())
+    }
+
+    /// Validates the command line merged with the configuration file, and what the file's
+    /// `[[source]]` tables say of their sources ([`Loaded::into_config`]).
+    fn from_parts(
+        cli: Cli,
+        source_options: Vec<(crate::sources::Of, crate::sources::SourceOptions)>,
+    ) -> Result<Self, ConfigError> {
         let mut sources = Vec::new();
         for path in &cli.paths {
             let source = classify(path)?;
@@ -210,7 +223,12 @@ impl Config {
             sources.push(source);
         }
         for raw in &cli.commands {
-            let spec = crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
+            let mut spec =
+                crate::sources::CommandSpec::parse(raw).map_err(|e| invalid("--cmd", e))?;
+            let of = crate::sources::Of::Command(spec.name.clone());
+            if let Some((_, options)) = source_options.iter().find(|(o, _)| *o == of) {
+                spec.env.clone_from(&options.env);
+            }
             let taken = sources
                 .iter()
                 .any(|s| matches!(s, Source::Command(c) if c.name == spec.name));
@@ -222,6 +240,7 @@ impl Config {
             }
             sources.push(Source::Command(spec));
         }
+        check_stream_names(&sources, &source_options)?;
         if cli.lines > 10_000 {
             return Err(invalid("--lines", "at most 10000"));
         }
@@ -353,6 +372,7 @@ impl Config {
             max_header_bytes,
             header_timeout: cli.header_timeout,
             sources,
+            source_options,
             addrs,
             default_lines: cli.lines,
             max_line_bytes,
@@ -373,6 +393,29 @@ impl Config {
             assets: cli.assets,
         })
     }
+}
+
+/// A file's table may name its stream (`name`), but not as a command is named: two streams
+/// the operator named alike would be told apart only by a suffix on one of them.
+fn check_stream_names(
+    sources: &[Source],
+    options: &[(crate::sources::Of, crate::sources::SourceOptions)],
+) -> Result<(), ConfigError> {
+    for (_, o) in options {
+        let Some(name) = &o.name else { continue };
+        let command = sources
+            .iter()
+            .any(|s| matches!(s, Source::Command(c) if c.name == *name));
+        if command {
+            return Err(invalid(
+                "PATH",
+                format!(
+                    "a `[[source]]` table names a file's stream `{name}`, as a command is named"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the token and users files and the environment's token.

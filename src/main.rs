@@ -47,8 +47,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let print = loaded.cli.print_config;
-    let origin = loaded.origin;
-    let config = match Config::from_cli(loaded.cli).and_then(|c| c.require_sources().map(|()| c)) {
+    let (config, origin) = loaded.into_config();
+    let config = match config.and_then(|c| c.require_sources().map(|()| c)) {
         Ok(config) => config,
         Err(e) => {
             let at = e.flag().and_then(|flag| origin.locate(flag));

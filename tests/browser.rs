@@ -7,6 +7,7 @@
 mod delivery;
 mod filter;
 mod follow;
+mod formats;
 mod hosts;
 mod merged;
 mod proxy;

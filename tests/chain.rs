@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -235,4 +236,179 @@ async fn damaged_and_unsafe_siblings_leave_the_rest_readable() {
         "the damage is told: {gaps:?}"
     );
     assert!(!entries.iter().any(|e| e["text"] == "do not serve"));
+}
+
+/// The text of every rotated file and the followed file, oldest first (numbered names
+/// descending, dated names ascending), decompressed: what the history must read back as.
+fn files_text(dir: &Path) -> Vec<u8> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("app.log-"))
+        .collect();
+    names.sort();
+    names.push("app.log".into());
+    let mut out = Vec::new();
+    for n in names {
+        let bytes = std::fs::read(dir.join(&n)).unwrap();
+        if n.ends_with(".gz") {
+            let mut d = flate2::read::GzDecoder::new(&bytes[..]);
+            std::io::Read::read_to_end(&mut d, &mut out).unwrap();
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    out
+}
+
+/// Asserts `got == want` as text, reporting the first line that differs (not a byte dump).
+fn same_text(got: &[u8], want: &[u8], what: &str) {
+    if got == want {
+        return;
+    }
+    let (g, w) = (String::from_utf8_lossy(got), String::from_utf8_lossy(want));
+    let (gl, wl): (Vec<&str>, Vec<&str>) = (g.lines().collect(), w.lines().collect());
+    let i = gl.iter().zip(&wl).take_while(|(a, b)| a == b).count();
+    panic!(
+        "{what}: {} lines, want {}; first difference at line {i}: {:?} vs {:?}",
+        gl.len(),
+        wl.len(),
+        gl.get(i),
+        wl.get(i)
+    );
+}
+
+/// `text` without the `==> … <==` notice lines a plain-text answer carries.
+fn without_notices(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        if !(line.starts_with(b"==> ") && line.ends_with(b" <==\n")) {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dateext_chain_reads_back_byte_exact_and_its_downloads_equal_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log"), lines("a", 2000));
+    let s = Server::start_in(
+        dir,
+        &[
+            "--rotated-history",
+            "--rotate-grace",
+            "100ms",
+            "{dir}/app.log",
+        ],
+    )
+    .await;
+    s.wait_last("app.log", "a-001999 some text").await;
+    let tags = [
+        ("a", 2000),
+        ("b", 1500),
+        ("c", 1200),
+        ("d", 800),
+        ("e", 300),
+    ];
+    for (tag, n) in &tags[1..] {
+        // `-%s` names each rotation by its second: the next one waits for a new second
+        // (and 100 ms more: `time()` reads a coarser clock than `SystemTime`).
+        let ms = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        };
+        let next = (ms() / 1000 + 1) * 1000 + 100;
+        crate::common::wait_until("a new second", Duration::from_secs(3), || async {
+            ms() >= next
+        })
+        .await;
+        logrotate(
+            s.dir.path(),
+            "  compress\n  delaycompress\n  dateext\n  dateformat -%Y%m%d-%s",
+        );
+        append(&s.path("app.log"), lines(tag, *n));
+        s.wait_last("app.log", &format!("{tag}-{:06} some text", n - 1))
+            .await;
+    }
+    let gz = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".gz")
+        })
+        .count();
+    assert_eq!(gz, 3, "three dated .gz files and one dated plain file");
+    let expected = files_text(s.dir.path());
+    let mut want_text = want(&tags).join("\n");
+    want_text.push('\n');
+    same_text(&expected, want_text.as_bytes(), "the files");
+    // Paged back as one history: byte for byte the files' text, one marker per rotated file.
+    let entries = all_history(&s, 700).await;
+    let mut got = texts(&entries).join("\n");
+    got.push('\n');
+    same_text(got.as_bytes(), &expected, "the history");
+    assert!(notices(&entries, "gap").is_empty());
+    // A marker at the start of every file but the first the stream follows: the three
+    // `.gz` as older history, the dated plain file and app.log as the rotations it saw.
+    let markers = notices(&entries, "rotated");
+    let older = markers
+        .iter()
+        .filter(|m| m.starts_with("older history: app.log-"));
+    assert_eq!(
+        older.filter(|m| m.ends_with(".gz")).count(),
+        3,
+        "{markers:?}"
+    );
+    assert_eq!(markers.len(), 5, "{markers:?}");
+    // `/raw` after the first line, across every file, as a download: the files' bytes.
+    let first = entries.iter().find(|e| e["text"].is_string()).unwrap();
+    let cursor = first["cursor"].as_str().unwrap();
+    let resp = s
+        .client
+        .get(format!(
+            "{}/api/streams/app.log/raw?after={cursor}&limit=10000&download=1",
+            s.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    let body = resp.bytes().await.unwrap();
+    let first_line = "a-000000 some text\n".len();
+    same_text(
+        &without_notices(&body),
+        &expected[first_line..],
+        "the download",
+    );
+    // With `q`: exactly the matching lines of every file.
+    let body = s
+        .client
+        .get(format!(
+            "{}/api/streams/app.log/raw?after={cursor}&limit=10000&q=00012",
+            s.url
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let want_q: Vec<u8> = expected
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.windows(5).any(|w| w == b"00012"))
+        .flatten()
+        .copied()
+        .collect();
+    same_text(&without_notices(&body), &want_q, "the `q` download");
 }

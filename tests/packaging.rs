@@ -1,7 +1,8 @@
 //! Packaging: the bash and fish completion scripts load in real shells and complete flags,
 //! zsh's loads and registers itself for `cometail` in zsh's completion system, the man
 //! page renders with `man`, the systemd unit passes `systemd-analyze verify` without a
-//! warning, and the container's command line (packaging/compose.yaml) serves.
+//! warning, the container's command line (packaging/compose.yaml) serves, and `--version`
+//! names the commit.
 
 use std::process::{Command, Stdio};
 
@@ -187,4 +188,20 @@ async fn the_containers_command_line_serves_a_mounted_log_directory() {
     assert!(r.text().await.unwrap().contains("hello"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn the_version_names_the_commit_it_was_built_from() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "the tests run in a git checkout");
+    let head = String::from_utf8(head.stdout).unwrap();
+    let version = String::from_utf8(cometail(&["--version"])).unwrap();
+    assert_eq!(
+        version.trim(),
+        format!("cometail {} ({})", env!("CARGO_PKG_VERSION"), head.trim())
+    );
 }

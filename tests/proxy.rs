@@ -160,3 +160,49 @@ async fn behind_a_trusted_proxy_the_stream_cap_counts_each_forwarded_client() {
     assert_eq!(open("10.0.0.1").await.unwrap().status(), 429);
     drop((first, other));
 }
+
+#[tokio::test]
+async fn a_forwarded_header_from_an_address_that_is_not_a_trusted_proxy_is_ignored() {
+    // A proxy is trusted, but the connections come from 127.0.0.1, which is not it: their
+    // `X-Forwarded-For` is the client's own to forge, so both count as 127.0.0.1.
+    let s = Server::start(&[
+        "--trusted-proxy",
+        "192.0.2.1",
+        "--max-streams-per-address",
+        "1",
+        "{dir}/app.log",
+    ])
+    .await;
+    append(&s.path("app.log"), "a\n");
+    s.wait_last("app.log", "a").await;
+    let url = format!("{}/api/streams/app.log/events", s.url);
+    let open = |client: &'static str| {
+        s.client
+            .get(&url)
+            .header("accept", "text/event-stream")
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    let first = open("10.0.0.1").await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(
+        open("10.0.0.2").await.unwrap().status(),
+        429,
+        "a forged client address does not get a cap of its own"
+    );
+    drop(first);
+}
+
+#[test]
+fn a_base_path_without_a_leading_slash_is_exit_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--base-path", "logs/", "app.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--base-path") && err.contains("must start with `/`"),
+        "{err}"
+    );
+}

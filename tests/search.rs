@@ -13,7 +13,7 @@ use crate::common::{Server, append, enc};
 const SEC: Duration = Duration::from_secs(1);
 
 /// A line set where `needle` appears on every 97th line, sometimes in another case.
-fn text(tag: &str, n: usize) -> String {
+pub(crate) fn text(tag: &str, n: usize) -> String {
     let mut out = String::new();
     for i in 0..n {
         let word = match i % 291 {
@@ -53,31 +53,40 @@ async fn chain_server(extra: &[&str]) -> (Server, Vec<String>) {
     (s, all)
 }
 
-struct Outcome {
-    texts: Vec<String>,
-    done: Value,
-    progress: usize,
+pub(crate) struct Outcome {
+    /// The matches' texts, in the order they came.
+    pub texts: Vec<String>,
+    /// Marks among them (notices: lines too long to search), as (index in `texts`, detail).
+    pub marks: Vec<(usize, String)>,
+    pub done: Value,
+    pub progress: usize,
 }
 
-async fn run(s: &Server, query: &str) -> Outcome {
+pub(crate) async fn run(s: &Server, query: &str) -> Outcome {
     let url = format!("{}/api/streams/app.log/search?{query}", s.url);
     let mut c = Connection::open(&s.client, &url, None).await;
     assert_eq!(c.status, 200, "{query}");
     let mut texts = Vec::new();
+    let mut marks = Vec::new();
     let mut progress = 0;
-    while let Some(e) = c.next(30 * SEC).await {
+    while let Some(e) = c.next(60 * SEC).await {
         match e.event.as_str() {
-            "entries" => texts.extend(
-                e.json()["entries"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x["text"].as_str().unwrap().to_owned()),
-            ),
+            "entries" => {
+                for x in e.json()["entries"].as_array().unwrap() {
+                    match x["text"].as_str() {
+                        Some(t) => texts.push(t.to_owned()),
+                        None => {
+                            assert_eq!(x["notice"], "gap", "{x}");
+                            marks.push((texts.len(), x["detail"].as_str().unwrap().to_owned()));
+                        }
+                    }
+                }
+            }
             "progress" => progress += 1,
             "done" => {
                 return Outcome {
                     texts,
+                    marks,
                     done: e.json(),
                     progress,
                 };
@@ -104,6 +113,7 @@ async fn search_results_equal_a_reference_over_every_file_in_both_orders() {
     assert_eq!(newest.done["matches"], reference.len());
     assert_eq!(newest.done["next"], Value::Null);
     assert!(newest.progress >= 2);
+    assert!(newest.marks.is_empty(), "{:?}", newest.marks);
     let oldest = run(&s, &format!("q={}&order=oldest&limit=10000", enc("needle"))).await;
     assert_eq!(oldest.texts, reference);
     // A capital makes it case-sensitive; a regex and an AND of terms work the same way.

@@ -173,6 +173,14 @@ const bar = new FilterBar(
 
 new SearchPanel({
   current: () => (win && !win.merged ? win.ids[0] : null),
+  merged: () => (win && win.merged ? win.ids : null),
+  // A match of a merged search opens its stream around it.
+  open: (id, cursor) => {
+    state.linked = cursor;
+    state.at = null;
+    openView([id], { linked: cursor });
+    writeUrl();
+  },
   input: els.q,
   regex: () => els.re.getAttribute("aria-pressed") === "true",
 });

@@ -4,15 +4,22 @@
 // view to a match in its context (through the URL hash, as linked cursors do). Results can
 // be downloaded as text.
 //
+// A merged view searches its streams one after another through `/api/search?streams=`; each
+// match carries its stream's name, and a click opens that stream around it. A line too long
+// to search is listed as a mark (the server's `gap` notice), not a match.
+//
 // It owns its elements (#hsearch, #spanel and what is inside) and one EventSource at a time;
-// app.js only tells it which stream is open.
+// app.js only tells it which streams are open and how to open one around a match.
 
 const MAX_ROWS = 10000;
 
 export class SearchPanel {
-  /// `current()` gives the open stream's id, or null when several are merged.
-  constructor({ current, input, regex }) {
+  /// `current()` gives the open stream's id, or null when several are merged; `merged()`
+  /// their ids then; `open(id, cursor)` opens one stream around a match of a merged search.
+  constructor({ current, merged, open, input, regex }) {
     this.current = current;
+    this.merged = merged;
+    this.open = open;
     this.input = input;
     this.regex = regex;
     this.es = null;
@@ -61,18 +68,19 @@ export class SearchPanel {
   /// Starts a search (or continues one from `before`).
   start(before) {
     const id = this.current();
+    const ids = id ? null : this.merged();
     const q = this.query();
     this.stop();
     this.el.panel.hidden = false;
-    if (!id || !q) {
-      this.el.count.textContent = id ? "type what to search for" : "open one stream to search it";
+    if ((!id && !ids) || !q) {
+      this.el.count.textContent = id || ids ? "type what to search for" : "open a stream to search it";
       return;
     }
     if (!before) {
       this.texts = [];
       this.el.list.replaceChildren();
     }
-    this.id = id;
+    this.id = id || ids.join("+");
     this.next = null;
     this.el.more.hidden = true;
     this.el.bar.value = 0;
@@ -80,11 +88,15 @@ export class SearchPanel {
     this.setCount("searching…");
     const params = new URLSearchParams({ q, limit: "1000" });
     if (before) params.set("before", before);
-    const es = new EventSource(`api/streams/${encodeURIComponent(id)}/search?${params}`);
+    if (ids) params.set("streams", ids.join(","));
+    const es = new EventSource(
+      id ? `api/streams/${encodeURIComponent(id)}/search?${params}` : `api/search?${params}`,
+    );
     this.es = es;
     es.addEventListener("entries", (ev) => {
       if (es !== this.es) return;
-      this.add(JSON.parse(ev.data).entries);
+      const d = JSON.parse(ev.data);
+      this.add(d.entries, d.stream);
     });
     es.addEventListener("progress", (ev) => {
       if (es !== this.es) return;
@@ -120,15 +132,32 @@ export class SearchPanel {
     this.el.count.textContent = text;
   }
 
-  add(entries) {
+  /// Lists matches (of `stream`, in a merged search) and marks.
+  add(entries, stream) {
     const frag = document.createDocumentFragment();
     for (const e of entries) {
-      if (typeof e.text !== "string" || this.texts.length >= MAX_ROWS) continue;
-      this.texts.push(e.text);
+      if (this.texts.length >= MAX_ROWS) break;
       const li = document.createElement("li");
+      if (typeof e.text !== "string") {
+        // A part of the history the server could not search (a line over 64 MiB).
+        if (!e.notice) continue;
+        li.className = "mark";
+        li.textContent = e.detail || e.notice;
+        frag.append(li);
+        continue;
+      }
+      this.texts.push(stream ? `${stream}: ${e.text}` : e.text);
       li.dataset.cursor = e.cursor;
       li.tabIndex = 0;
-      li.textContent = e.text;
+      if (stream) {
+        li.dataset.stream = stream;
+        const label = document.createElement("span");
+        label.className = "sstream";
+        label.textContent = stream;
+        li.append(label, e.text);
+      } else {
+        li.textContent = e.text;
+      }
       frag.append(li);
     }
     this.el.list.append(frag);
@@ -138,7 +167,8 @@ export class SearchPanel {
   jump(row) {
     for (const r of this.el.list.querySelectorAll("li.current")) r.classList.remove("current");
     row.classList.add("current");
-    location.hash = row.dataset.cursor;
+    if (row.dataset.stream) this.open(row.dataset.stream, row.dataset.cursor);
+    else location.hash = row.dataset.cursor;
   }
 
   download() {

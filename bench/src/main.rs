@@ -18,6 +18,7 @@ mod files;
 mod http;
 mod marks;
 mod memory;
+mod merged;
 mod parsing;
 mod report;
 mod scaleout;
@@ -79,15 +80,20 @@ enum Scenario {
     /// Agents and hubs on a real nats-server (`/usr/sbin/nats-server`): agent CPU, engine
     /// messages per line, hubs' engine reads with N viewers, latency, failover. Not in `all`.
     ScaleOut,
+    /// Two timestamped files at `--rate` lines/s each (default 1,000) merged by event time on
+    /// one SSE connection: append-to-client latency against `--merge-delay`, order, lost and
+    /// doubled lines (cometail only). Not in `all`.
+    Merged,
 }
 
 /// Benchmark a real cometail process over loopback.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Scenario to run.
-    #[arg(value_enum)]
-    scenario: Scenario,
+    /// Scenarios to run, comma-separated (`latency,idle,ingest`): one report, one run each
+    /// per repetition, in the order of the list above.
+    #[arg(value_enum, value_delimiter = ',', required = true)]
+    scenario: Vec<Scenario>,
     /// Servers to measure, side by side (frontail: latency, throughput, idle, storm, startup).
     #[arg(long, value_delimiter = ',', default_value = "cometail")]
     servers: Vec<Kind>,
@@ -141,6 +147,11 @@ struct Cli {
     /// Lines appended by ingest.
     #[arg(long, default_value_t = 20_000_000)]
     ingest_lines: u64,
+    /// Line layouts ingest runs, one row each (`plain` has no stamp: the parser rejects every
+    /// line at its first byte; `ts` and `json` go through the parsing engine)
+    /// [default: --line-format].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    ingest_formats: Option<Vec<marks::LineFormat>>,
     /// Size of the history file, GiB (kept under the work dir and reused).
     #[arg(long, default_value_t = 10.0)]
     history_gib: f64,
@@ -301,7 +312,7 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         grace: Duration::from_secs_f64(cli.grace),
         verbose: !cli.quiet,
     };
-    let want = |s: Scenario| cli.scenario == s || cli.scenario == Scenario::All;
+    let want = |s: Scenario| cli.scenario.contains(&s) || cli.scenario.contains(&Scenario::All);
     let mut rows = Vec::new();
     let mut push = |r: Result<Row>, what: &str| match r {
         Ok(row) => {
@@ -375,7 +386,15 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             }
         }
         if want(Scenario::Ingest) && cli.servers.contains(&Kind::Cometail) {
-            push(solo::ingest(&ctx, cli.ingest_lines).await, "ingest");
+            let formats = cli.ingest_formats.as_deref().unwrap_or(&[]);
+            let formats = if formats.is_empty() {
+                &[cli.line_format][..]
+            } else {
+                formats
+            };
+            for &format in formats {
+                push(solo::ingest(&ctx, cli.ingest_lines, format).await, "ingest");
+            }
         }
         if want(Scenario::Files) && cli.servers.contains(&Kind::Cometail) {
             let d = Duration::from_secs_f64(cli.files_secs);
@@ -383,7 +402,12 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
                 push(files::many_files(&ctx, cli.files, busy, d).await, "files");
             }
         }
-        if cli.scenario == Scenario::ScaleOut {
+        if cli.scenario.contains(&Scenario::Merged) {
+            let d = Duration::from_secs_f64(cli.duration);
+            let rate = cli.rate.unwrap_or(1000);
+            push(merged::merged(&ctx, rate, d).await, "merged");
+        }
+        if cli.scenario.contains(&Scenario::ScaleOut) {
             for &viewers in &cli.scale_viewers {
                 let shape = scaleout::Shape {
                     agents: cli.scale_agents,

@@ -2,16 +2,17 @@
 //!
 //! Every line the writer appends reads `cmt <seq> <send-time-ns> <padding>`; sequence 0 is the
 //! warm-up line written before clients connect, whose arrival means "this client is live".
-//! Clients never parse the JSON of an event: they scan for `"cmt ` (the text value's opening
-//! quote) with a precomputed finder, which works the same on cometail's entries and on a
-//! socket.io frame, and costs a fraction of a JSON parse on a two-core machine shared with the
-//! server under test.
+//! Clients never parse the JSON of an event: they scan for `cmt ` with a precomputed finder and
+//! keep the hits that open a text value (after its `"`) or a line (at the start of the payload
+//! or after a newline, as in a `raw?follow` body), which works the same on cometail's entries,
+//! raw text and a socket.io frame, and costs a fraction of a JSON parse on a two-core machine
+//! shared with the server under test.
 
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
-static MARK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"cmt "));
+static MARK: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"cmt "));
 static NEXT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"next\":"));
 
 /// How the benchmark's lines are laid out around their mark.
@@ -116,10 +117,14 @@ impl std::fmt::Display for Rfc3339 {
     }
 }
 
-/// Calls `f(seq, ts_ns)` for every benchmark line found in `payload`.
+/// Calls `f(seq, ts_ns)` for every benchmark line found in `payload`: a mark counts where it
+/// opens a JSON string (after `"`) or a line (at the start of `payload` or after `\n`).
 pub(crate) fn for_each_mark(payload: &[u8], mut f: impl FnMut(u64, u64)) {
     for at in MARK.find_iter(payload) {
-        let rest = &payload[at + 5..];
+        if at > 0 && !matches!(payload[at - 1], b'"' | b'\n') {
+            continue;
+        }
+        let rest = &payload[at + 4..];
         let (seq, n) = digits(rest);
         if n == 0 || rest.get(n) != Some(&b' ') {
             continue;
@@ -204,10 +209,26 @@ mod tests {
     }
 
     #[test]
+    fn marks_are_found_at_line_starts_of_raw_text() {
+        let mut raw = Vec::new();
+        for (seq, format) in [
+            (0, LineFormat::Plain),
+            (1, LineFormat::Plain),
+            (2, LineFormat::Ts),
+        ] {
+            format_line_as(&mut raw, seq, 1_796_159_679_123_000_000 + seq, 100, format);
+        }
+        let mut got = Vec::new();
+        for_each_mark(&raw, |s, t| got.push((s, t)));
+        let ts = 1_796_159_679_123_000_000;
+        assert_eq!(got, vec![(0, ts), (1, ts + 1), (2, ts + 2)]);
+    }
+
+    #[test]
     fn other_text_is_ignored() {
         let mut got = Vec::new();
         for_each_mark(
-            br#"{"text":"cmt x 1","t2":"cmt 5","t3":"cmt 5 "}"#,
+            br#"{"text":"cmt x 1","t2":"cmt 5","t3":"cmt 5 ","t4":"a cmt 5 6"}"#,
             |s, t| got.push((s, t)),
         );
         assert!(got.is_empty());

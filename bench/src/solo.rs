@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use crate::http::Conn;
-use crate::marks;
+use crate::marks::{self, LineFormat};
 use crate::report::Row;
 use crate::server::{Kind, Server};
 use crate::writer;
@@ -34,14 +34,14 @@ async fn timed_get(conn: &mut Conn, path: &str) -> Result<(Duration, Vec<u8>)> {
 }
 
 /// The ingest scenario: lines/s from one growing file into the stream, no clients.
-pub(crate) async fn ingest(ctx: &Ctx, lines: u64) -> Result<Row> {
+pub(crate) async fn ingest(ctx: &Ctx, lines: u64, format: LineFormat) -> Result<Row> {
     let dir = ctx.fresh_dir("ingest")?;
-    let result = ingest_in(ctx, &dir, lines).await;
+    let result = ingest_in(ctx, &dir, lines, format).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
+async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64, format: LineFormat) -> Result<Row> {
     let file = dir.join("bench.log");
     std::fs::write(&file, WARMUP)?;
     let server = Server::start(Kind::Cometail, &ctx.launch, &file, Duration::from_secs(30)).await?;
@@ -51,7 +51,7 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
         rate: 0,
         lines,
         line_bytes: ctx.line_bytes,
-        format: ctx.line_format,
+        format,
     };
     let t0 = Instant::now();
     let wrote = tokio::task::spawn_blocking(move || writer::write(&plan, Duration::from_secs(600)))
@@ -88,12 +88,7 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
     Ok(Row::new(
         "ingest",
         "cometail",
-        format!(
-            "{} lines x {} B {}",
-            lines,
-            ctx.line_bytes,
-            ctx.line_format.name()
-        ),
+        format!("{} lines x {} B {}", lines, ctx.line_bytes, format.name()),
     )
     .m("lines_per_s", wrote.written as f64 / secs)
     .m(
@@ -103,6 +98,7 @@ async fn ingest_in(ctx: &Ctx, dir: &Path, lines: u64) -> Result<Row> {
     .m("visible_after_s", secs)
     .m("writer_only_s", write_secs)
     .m("srv_cpu_s", cpu)
+    .m("lines_per_srv_cpu_s", wrote.written as f64 / cpu.max(1e-9))
     .m("srv_rss_MiB", rss)
     .m("writes", wrote.writes as f64)
     .m("polls", polls as f64))
@@ -252,9 +248,11 @@ pub(crate) async fn startup(ctx: &Ctx, kind: Kind, runs: usize) -> Result<Row> {
 }
 
 /// `template` (a server-issued cursor) moved to the line starting at byte `offset`, if its text
-/// has the recognised shape (`<generation>-<point>`, see `src/stream/cursor.rs`).
+/// has the recognised shape (`<generation>-<point>[-<length>]`, see `src/stream/cursor.rs`;
+/// the crafted cursor carries no length, which `before=` does not use).
 fn cursor_at(template: &str, offset: u64) -> Option<String> {
-    let (generation, point) = template.split_once('-')?;
+    let (generation, rest) = template.split_once('-')?;
+    let point = rest.split_once('-').map_or(rest, |(p, _)| p);
     let hex = |t: &str| !t.is_empty() && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     (hex(generation) && hex(point) && offset >= 1024)
         .then(|| format!("{generation}-{:x}", offset + 1))
@@ -275,6 +273,10 @@ mod tests {
             Some(format!("0123456789abcdefdeadbeef000000010-{:x}", 2001))
         );
         assert_eq!(cursor_at(&c, 10), None);
+        assert_eq!(
+            cursor_at(&format!("{c}-64"), 2000),
+            Some(format!("0123456789abcdefdeadbeef000000010-{:x}", 2001))
+        );
         assert_eq!(cursor_at("opaque-Base64", 2000), None);
     }
 }

@@ -102,7 +102,18 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
     let bench = bench();
     let out = run(
         &bench.display().to_string(),
-        &args(&["all"], &scratch),
+        // Every client mode (raw follows and long polls are counted live like SSE) and two
+        // ingest layouts, one without stamps and one through the parsing engine.
+        &args(
+            &[
+                "all",
+                "--modes",
+                "sse,raw,longpoll",
+                "--ingest-formats",
+                "plain,ts",
+            ],
+            &scratch,
+        ),
         Duration::from_secs(300),
     );
     let (stdout, stderr) = (
@@ -153,7 +164,10 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
                 assert!(metric(r, "srv_cpu_s") >= 0.0, "{r}");
             }
             Some("throughput") => assert!(metric(r, "max_lines_per_s") > 0.0, "{r}"),
-            Some("ingest") => assert!(metric(r, "lines_per_s") > 0.0, "{r}"),
+            Some("ingest") => {
+                assert!(metric(r, "lines_per_s") > 0.0, "{r}");
+                assert!(metric(r, "lines_per_srv_cpu_s") > 0.0, "{r}");
+            }
             Some("history") => assert!(metric(r, "last1000_ms") > 0.0, "{r}"),
             Some("idle") => assert_eq!(metric(r, "live"), 2.0, "{r}"),
             _ => {}

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::AgentSettings;
 use crate::engine::beat::{Beat, FileBeat};
-use crate::engine::{Engine, names};
+use crate::engine::{Engine, EngineError, names};
 use crate::stream::Stream;
 
 /// How far one stream is published, for the heartbeat.
@@ -57,7 +57,49 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Who this agent is (written in its heartbeat): a digest of the machine's name and the paths it was
+/// A heartbeat older than this many of its own intervals means its agent stopped: another
+/// agent may take the host's name.
+const MISSED_BEATS: u64 = 3;
+
+/// Refuses to run as a host another live agent writes the heartbeat of (a fresh beat with
+/// another claimant); waits for the engine while it is down. `Ok(false)` on shutdown.
+///
+/// # Errors
+/// [`EngineError::Claimed`], or an engine that cannot be used.
+pub(super) async fn claim(
+    engine: &Engine,
+    settings: &AgentSettings,
+    claimant: &str,
+    shutdown: &CancellationToken,
+) -> Result<bool, EngineError> {
+    let key = names::token(&settings.host);
+    let found = crate::engine::patiently("reading the hosts bucket", shutdown, || async {
+        let kv = engine.hosts(true).await?;
+        kv.get(&key).await.map_err(|e| engine.unavailable(e))
+    })
+    .await?;
+    let Some(found) = found else {
+        return Ok(false);
+    };
+    let Some(beat) = found.and_then(|v| serde_json::from_slice::<Beat>(&v).ok()) else {
+        return Ok(true);
+    };
+    let age = now_ms().saturating_sub(beat.beat);
+    let every = if beat.every_ms == 0 {
+        15_000
+    } else {
+        beat.every_ms
+    };
+    if beat.claimant != claimant && age < every.saturating_mul(MISSED_BEATS) {
+        return Err(EngineError::Claimed {
+            host: settings.host.clone(),
+            age_s: age / 1000,
+        });
+    }
+    Ok(true)
+}
+
+/// Who this agent is, for [`claim`]: a digest of the machine's name and the paths it was
 /// given, so a restarted agent takes its own name back at once.
 pub(super) fn claimant(paths: &[String]) -> String {
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();

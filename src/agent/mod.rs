@@ -81,9 +81,9 @@ pub async fn run(
     let mut paths: Vec<String> = config.sources.iter().map(|s| format!("{s:?}")).collect();
     paths.sort();
     let claimant = heartbeat::claimant(&paths);
-    // FIXME(claim): refusing a host another live agent writes the heartbeat of (a check in
-    // the hosts bucket before following) stalled about one agent start in twenty for good,
-    // with nothing published and nothing said; it is taken out until that is understood.
+    if !heartbeat::claim(&engine, &settings, &claimant, &shutdown).await? {
+        return Ok(());
+    }
     let tracker = TaskTracker::new();
     let sources = Sources::start(
         Arc::new(config.source_settings()),

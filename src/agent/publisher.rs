@@ -49,6 +49,11 @@ pub(super) async fn run(
         return;
     };
     report.published.store(at.seq, Ordering::Relaxed);
+    tracing::debug!(
+        "{subject}: the engine holds up to seq {} (cursor {:?})",
+        at.seq,
+        at.cursor
+    );
     loop {
         let mut changed = stream.subscribe();
         changed.borrow_and_update();
@@ -59,6 +64,11 @@ pub(super) async fn run(
         else {
             return;
         };
+        tracing::debug!(
+            "{subject}: read {query:?}: {} entries, next {}",
+            page.entries.len(),
+            page.next
+        );
         if page.entries.is_empty() {
             report.caught_up();
             if at.cursor.is_none() {
@@ -95,6 +105,7 @@ pub(super) async fn run(
             .await
             {
                 Ok(seq) => {
+                    tracing::debug!("{subject}: batch of {taken} stored as seq {seq}");
                     at = At {
                         seq,
                         cursor: Some(last),
@@ -112,7 +123,17 @@ pub(super) async fn run(
                     let Some(now) = resume(&js_stream, &subject, &shutdown).await else {
                         return;
                     };
-                    at = now;
+                    // No batch of this file left at all: retention removed them (a file quiet
+                    // for longer than the stream keeps entries). Go on after our own cursor;
+                    // taking the engine's empty answer as a first publish would send the
+                    // backfill, entries already published, again.
+                    at = match now {
+                        At { seq: 0, .. } if at.cursor.is_some() => At {
+                            seq: 0,
+                            cursor: at.cursor,
+                        },
+                        now => now,
+                    };
                     break;
                 }
                 Err(Refusal::Failed(e)) => {

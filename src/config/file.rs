@@ -1,5 +1,5 @@
-//! The configuration file (`--config FILE`, else [`DEFAULT_PATH`] when it exists) and
-//! `--print-config`.
+//! The configuration file (`--config FILE`, else [`DEFAULT_PATH`] when it exists); what
+//! `--print-config` shows of it is `print.rs`.
 //!
 //! The file's keys are the long flags' names (`max-line-bytes = "1M"`, `paths = [...]` for the
 //! positional paths), so there is one vocabulary and clap stays the only parser of values. A
@@ -9,8 +9,9 @@
 //! [`LoadError`] naming the key and its line; a later check of `Config::from_cli` that refuses
 //! a value the file gave says so too ([`Origin::locate`]).
 
+mod print;
+
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::error::{ContextKind, ContextValue};
@@ -18,8 +19,9 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches};
 use toml::Spanned;
 
+use super::sources::Table;
 use crate::cli::Cli;
-use crate::sources::CommandSpec;
+use crate::sources::Of;
 
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_PATH: &str = "/etc/cometail/cometail.toml";
@@ -49,6 +51,9 @@ pub struct Origin {
     file: Option<PathBuf>,
     /// `(arg id, key, line)` of every setting the file gave and nothing overrode.
     from_file: Vec<(String, String, usize)>,
+    /// The `[[source]]` tables whose sources are followed, in order: their paths and
+    /// commands are the last of `paths` and `cmd`.
+    tables: Vec<Table>,
     matches: ArgMatches,
 }
 
@@ -103,6 +108,7 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
             origin: Origin {
                 file: None,
                 from_file: Vec::new(),
+                tables: Vec::new(),
                 matches: first,
             },
         });
@@ -164,7 +170,7 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
         }
         from_file.push((id, key, line));
     }
-    let added = super::sources::read(&text).map_err(|r| LoadError::Key {
+    let tables = super::sources::read(&text).map_err(|r| LoadError::Key {
         path: path.clone(),
         line: r.line,
         key: r.key,
@@ -176,25 +182,30 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         )
     };
-    if unset("paths") {
-        if let Some((_, line)) = added.paths.first() {
-            if !from_file.iter().any(|(id, _, _)| id == "paths") {
-                from_file.push(("paths".to_owned(), "paths".to_owned(), *line));
+    // The tables whose sources are followed: the command line's own paths (or `--cmd`s)
+    // replace the tables' paths (or commands), with their options.
+    let used: Vec<Table> = tables
+        .into_iter()
+        .filter(|t| match t.of {
+            Of::Path(_) => unset("paths"),
+            Of::Command(_) => unset("commands"),
+        })
+        .collect();
+    for table in &used {
+        let (id, key) = match &table.of {
+            Of::Path(p) => {
+                paths.push(p.clone());
+                ("paths", "paths")
             }
-        }
-        paths.extend(added.paths.into_iter().map(|(p, _)| p));
-    }
-    for (id, key, values) in [
-        ("commands", "cmd", added.commands),
-        ("rotated", "rotated", added.rotated),
-    ] {
-        if !unset(id) || values.is_empty() {
-            continue;
-        }
+            Of::Command(_) => {
+                let spec = table.cmd.as_deref().unwrap_or_default();
+                flags.push(format!("--cmd={spec}").into());
+                ("commands", "cmd")
+            }
+        };
         if !from_file.iter().any(|(i, _, _)| i == id) {
-            from_file.push((id.to_owned(), key.to_owned(), values[0].1));
+            from_file.push((id.to_owned(), key.to_owned(), table.line));
         }
-        flags.extend(values.iter().map(|(v, _)| format!("--{key}={v}").into()));
     }
     // The file's flags go before the command line's own, so that a `--` there still ends the
     // options; its paths go last, after a `--` of their own (they may start with `-`).
@@ -210,6 +221,7 @@ pub fn load(args: &[OsString], default: &Path) -> Result<Loaded, LoadError> {
     let origin = |matches| Origin {
         file: Some(file.clone()),
         from_file: from_file.clone(),
+        tables: used.clone(),
         matches,
     };
     let matches = command
@@ -249,6 +261,21 @@ fn scalars(value: toml::Value) -> Result<Vec<String>, String> {
     match value {
         toml::Value::Array(items) => items.into_iter().map(one).collect(),
         v => one(v).map(|s| vec![s]),
+    }
+}
+
+impl Loaded {
+    /// The validated configuration, with what the file's `[[source]]` tables say of their
+    /// sources; and where the settings came from, to say where a refused one was set.
+    pub fn into_config(self) -> (Result<super::Config, super::ConfigError>, Origin) {
+        let options = self
+            .origin
+            .tables
+            .iter()
+            .filter(|t| t.has_options())
+            .map(|t| (t.of.clone(), t.options.clone()))
+            .collect();
+        (super::Config::from_parts(self.cli, options), self.origin)
     }
 }
 
@@ -295,94 +322,6 @@ impl Origin {
             reason,
         }
     }
-
-    /// The effective settings as a configuration file, each with where it came from; one
-    /// that is not set is a comment. A token is never a setting (it comes from `--token-file`
-    /// or the environment's `COMETAIL_TOKEN`, shown as a note); a `--cmd`'s command line is
-    /// shown with what looks like a secret in it masked ([`CommandSpec::redacted`]): the
-    /// command is worth seeing, and this output is made to be shared.
-    pub fn print(&self) -> String {
-        let mut out = String::from(
-            "# cometail's effective settings (--print-config): a configuration file, each \
-             value with where it came from.\n",
-        );
-        if let Some(file) = &self.file {
-            let _ = writeln!(out, "# file: {}", file.display());
-        }
-        let command = Cli::command();
-        for arg in command.get_arguments() {
-            let id = arg.get_id().as_str();
-            if NOT_SETTINGS.contains(&id) || arg.is_hide_set() {
-                continue;
-            }
-            let key = if arg.is_positional() {
-                id
-            } else {
-                arg.get_long().unwrap_or(id)
-            };
-            let mut values: Vec<String> = self
-                .matches
-                .get_raw(id)
-                .map(|raw| raw.map(|v| v.to_string_lossy().into_owned()).collect())
-                .unwrap_or_default();
-            if id == "commands" {
-                for v in &mut values {
-                    if let Ok(spec) = CommandSpec::parse(v) {
-                        *v = format!("{}={}", spec.name, spec.redacted());
-                    }
-                }
-            }
-            let origin = if self.from_file.iter().any(|(i, _, _)| i == id) {
-                "file"
-            } else {
-                match self.matches.value_source(id) {
-                    Some(ValueSource::CommandLine) => "flag",
-                    Some(ValueSource::EnvVariable) => "env",
-                    Some(ValueSource::DefaultValue) => "default",
-                    _ => "",
-                }
-            };
-            if values.is_empty() {
-                let _ = writeln!(out, "# {key} = (not set)");
-                continue;
-            }
-            let list = arg.is_positional() || matches!(arg.get_action(), ArgAction::Append);
-            let value = if matches!(arg.get_action(), ArgAction::SetTrue) {
-                values.join("")
-            } else if list {
-                let items: Vec<String> = values.iter().map(|v| literal(v)).collect();
-                format!("[{}]", items.join(", "))
-            } else {
-                literal(&values[0])
-            };
-            let _ = writeln!(out, "{key} = {value}  # {origin}");
-        }
-        if std::env::var_os("COMETAIL_TOKEN").is_some_and(|t| !t.is_empty()) {
-            out.push_str("# token: from COMETAIL_TOKEN (redacted)\n");
-        }
-        out
-    }
-}
-
-/// A TOML literal for a raw value: a whole number bare, anything else a basic string.
-fn literal(raw: &str) -> String {
-    if raw.parse::<i64>().is_ok() {
-        return raw.to_owned();
-    }
-    let mut s = String::with_capacity(raw.len() + 2);
-    s.push('"');
-    for c in raw.chars() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(s, "\\u{:04X}", u32::from(c));
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
 }
 
 #[cfg(test)]

@@ -163,6 +163,7 @@ fn cursor(g: &Generation, point: u64) -> Cursor {
         life: FOREIGN_LIFE,
         seq: MEMBER_SEQ,
         point,
+        len: 0,
     }
 }
 
@@ -399,7 +400,16 @@ fn after_page(
 ) -> Page {
     let mut next = entries.last().map_or(c, |e| e.cursor);
     if to_stream && entries.len() < limit {
-        let mut page = stream.read(&Query::After(crate::stream::ORIGIN), limit - entries.len());
+        // The stream's history goes on after the newest of its generations whose text a
+        // rotated file holds (compressed while cometail ran): the entries it may still cache
+        // of those generations were just read from their rotated files.
+        let held = stream
+            .generations()
+            .into_iter()
+            .rev()
+            .find(|g| g.file().is_none() && chain.links.iter().any(|l| holds(&l.member, g)));
+        let from = held.map_or(crate::stream::ORIGIN, |g| stream.after_end(&g));
+        let mut page = stream.read(&Query::After(from), limit - entries.len());
         // As in `extend_back`: no `gap` for a let-go generation whose text was just read.
         if let Some(first) = page.entries.first() {
             let newest = chain.links.last().map(|l| &l.member);

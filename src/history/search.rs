@@ -27,12 +27,13 @@ use super::{Chain, chain, gzip};
 use crate::query::{self, Atom, Record};
 use crate::stream::disk::ReadAt;
 use crate::stream::{Cursor, Entry, Stream};
-use crate::tail::{Generation, RawLine};
+use crate::tail::{Generation, Notice, NoticeKind, RawLine};
 use std::ops::ControlFlow;
 
 /// Bytes read per block.
 pub const BLOCK: usize = 1 << 20;
-/// Longest line the scanner grows a block for; beyond it the line is skipped with a note.
+/// Longest line the scanner grows a block for. A longer line is not searched: it is passed
+/// over, and a `gap` notice in the matches (which counts as no match) marks where it is.
 const MAX_LINE_SCAN: usize = 64 << 20;
 /// Progress is reported at least this often while the scan runs.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -169,6 +170,8 @@ struct Unit {
     member: Option<Arc<super::Member>>,
     /// Bytes counted for progress.
     weight: u64,
+    /// The file's name, for marks.
+    name: String,
 }
 
 /// The search's state: counters, the callback, the clock.
@@ -295,15 +298,13 @@ fn units(stream: &Stream, chain: &Chain) -> Vec<Unit> {
             len,
             member: Some(m.clone()),
             weight: m.disk_len(),
+            name: link.name.clone(),
         });
     }
     let life = stream.life();
-    for g in stream.generations() {
-        let Some(file) = g.file() else {
-            // FIXME(search): a let-go generation whose file is found again by identity is
-            // not searched; a compressed one is, as a rotated file.
-            continue;
-        };
+    // A generation the stream let go is searched where its own reads find it again (the
+    // same inode under another name); once compressed, it is a rotated file above.
+    for (g, file) in stream.readable_generations() {
         units.push(Unit {
             reader: file,
             len: g.end(),
@@ -311,6 +312,7 @@ fn units(stream: &Stream, chain: &Chain) -> Vec<Unit> {
             generation: g,
             life,
             member: None,
+            name: stream.name().to_owned(),
         });
     }
     units
@@ -355,22 +357,52 @@ impl Scan<'_> {
         true
     }
 
-    /// Reports matches (already in search order); stops at the limit.
-    fn report(&mut self, mut found: Vec<Entry>) {
-        found.truncate(self.remaining);
-        if found.is_empty() {
+    /// Reports matches (already in search order); stops at the limit. Marks (notices of
+    /// lines too long to search) ride along and count for nothing.
+    fn report(&mut self, found: Vec<Entry>) {
+        let mut out = Vec::with_capacity(found.len());
+        for e in found {
+            if !e.notice {
+                if self.remaining == 0 {
+                    break;
+                }
+                self.remaining -= 1;
+                self.matches += 1;
+                self.last = Some(e.cursor);
+            }
+            out.push(e);
+        }
+        if out.is_empty() {
             return;
         }
-        self.remaining -= found.len();
-        self.matches += found.len();
-        self.last = found.last().map(|e| e.cursor);
-        if !(self.emit)(Event::Entries(found)) {
+        if !(self.emit)(Event::Entries(out)) {
             self.stopped = true;
             self.cancel.cancel();
         }
         if self.remaining == 0 {
             self.stopped = true;
         }
+    }
+
+    /// The mark of a line longer than [`MAX_LINE_SCAN`] that the scan passes over, at
+    /// `point` of `unit` (its start when known, else where the scan gave up on it).
+    fn long_line(&self, unit: &Unit, point: u64) -> Entry {
+        let detail = format!(
+            "a line of {} longer than {} MiB was not searched (near byte {}): matches in it are \
+             not shown",
+            unit.name,
+            MAX_LINE_SCAN >> 20,
+            point.saturating_sub(1)
+        );
+        self.stream.notice_of(
+            unit.life,
+            &unit.generation,
+            point,
+            &Notice {
+                kind: NoticeKind::Gap,
+                detail,
+            },
+        )
     }
 
     /// Matching lines of `region` (whole lines, starting at file offset `base`), in order,
@@ -417,6 +449,8 @@ impl Scan<'_> {
         let mut end = to;
         let mut buf = Vec::new();
         let mut size = BLOCK;
+        // Inside a line too long to search (marked already): passed over up to its start.
+        let mut passing = false;
         while end > from && !self.stopped {
             let start = end.saturating_sub(size as u64).max(floor);
             buf.resize(usize::try_from(end - start).unwrap_or(size), 0);
@@ -425,17 +459,48 @@ impl Scan<'_> {
             if n == 0 {
                 return Ok(());
             }
+            if passing {
+                let Some(i) = memrchr(b'\n', &buf) else {
+                    self.scanned += end - start;
+                    end = start;
+                    if !self.progress(false) {
+                        break;
+                    }
+                    continue;
+                };
+                // The long line starts after this `\n`: the block ends there.
+                passing = false;
+                buf.truncate(i + 1);
+                self.scanned += end - (start + i as u64 + 1);
+                end = start + i as u64 + 1;
+            }
             // Whole lines only: the region starts after the block's first `\n`, unless the
             // block starts at the file's start and so does the range.
+            // (A `\n` in the block's last byte ends the line that starts at `end`: no line
+            // starts inside the block then.)
             let skip = if start == 0 && from == 0 {
                 0
-            } else if let Some(i) = memchr(b'\n', &buf) {
+            } else if let Some(i) = memchr(b'\n', &buf[..n - 1]) {
                 i + 1
             } else if start > floor && size < MAX_LINE_SCAN {
                 size *= 2; // a line longer than the block: read more of it
                 continue;
+            } else if start > floor {
+                // No line starts in the last 64 MiB before `end`: that line is marked and
+                // passed over, and the scan goes on before its start.
+                let mark = self.long_line(unit, start + 1);
+                self.report(vec![mark]);
+                passing = true;
+                size = BLOCK;
+                self.scanned += end - start;
+                end = start;
+                if !self.progress(false) {
+                    break;
+                }
+                continue;
             } else {
-                n // FIXME(search): a line over 64 MiB is skipped
+                // No line starts inside the range.
+                break;
             };
             size = BLOCK;
             let mut found = Vec::new();
@@ -467,6 +532,7 @@ impl Scan<'_> {
                 match memchr(b'\n', &buf) {
                     Some(i) => i + 1,
                     None => {
+                        self.scanned += n as u64;
                         at += n as u64;
                         continue;
                     }
@@ -483,7 +549,18 @@ impl Scan<'_> {
                 size *= 2;
                 continue;
             } else {
-                n
+                // A line longer than 64 MiB from `at + skip`: marked, and passed over up to
+                // the next line's start (as the first block of a range is).
+                let mark = self.long_line(unit, at + skip as u64 + 1);
+                self.report(vec![mark]);
+                first = true;
+                size = BLOCK;
+                self.scanned += n as u64;
+                at += n as u64;
+                if !self.progress(false) {
+                    break;
+                }
+                continue;
             };
             first = false;
             size = BLOCK;
@@ -514,7 +591,11 @@ impl Scan<'_> {
         let mut carry_at = 0u64;
         // Matches in search order's source order (oldest first), with where each ends.
         let mut held: Vec<(u64, Entry)> = Vec::new();
-        let mut failed = None;
+        // Inside a line too long to search (marked already): passed over up to its end.
+        let mut passing = false;
+        // The carry is cut into lines when it reaches this length: a line longer than a
+        // block is looked at once per block it grows by, not once per decoded chunk.
+        let mut flush_at = BLOCK;
         let mut searching = true;
         let flush = |scan: &mut Self,
                      carry: &mut Vec<u8>,
@@ -535,8 +616,7 @@ impl Scan<'_> {
             });
             held.extend(found);
             if order == Order::Newest {
-                let excess = held.len().saturating_sub(scan.remaining);
-                held.drain(..excess);
+                keep_newest(held, scan.remaining);
             }
             carry.drain(..cut);
             *carry_at += cut as u64;
@@ -566,32 +646,56 @@ impl Scan<'_> {
                 return ControlFlow::Break(());
             }
             if searching && offset < to {
+                let mut chunk = chunk;
+                if passing {
+                    // The long line ends at this chunk's first `\n`, if it has one.
+                    match memchr(b'\n', chunk) {
+                        Some(i) => {
+                            passing = false;
+                            carry_at += i as u64 + 1;
+                            chunk = &chunk[i + 1..];
+                        }
+                        None => {
+                            carry_at += chunk.len() as u64;
+                            chunk = &[];
+                        }
+                    }
+                }
                 carry.extend_from_slice(chunk);
             }
-            if carry.len() >= BLOCK {
+            if carry.len() >= flush_at {
                 flush(self, &mut carry, &mut carry_at, &mut held, false);
                 if carry.len() > MAX_LINE_SCAN {
-                    failed = Some("a line over 64 MiB");
-                    return ControlFlow::Break(());
+                    // What is left is one line longer than 64 MiB: marked, passed over.
+                    if carry_at >= from && carry_at < to {
+                        let mark = self.long_line(unit, carry_at + 1);
+                        held.push((carry_at + carry.len() as u64, mark));
+                    }
+                    carry_at += carry.len() as u64;
+                    carry.clear();
+                    passing = true;
                 }
+                flush_at = carry.len() + BLOCK;
                 release(self, &mut held, verified);
                 // Oldest first, more than the rest of the limit is never needed: the pass
                 // goes on only to verify those held.
-                if order == Order::Oldest && held.len() >= self.remaining {
+                if order == Order::Oldest && matches_in_held(&held) >= self.remaining {
                     searching = false;
                     carry.clear();
                 }
-                // Progress by compressed share: the decoded length is not known yet.
-                let share = input.min(unit.weight);
-                self.scanned += share - last_weight.min(share);
-                last_weight = share;
-                if !self.progress(false) {
-                    return ControlFlow::Break(());
-                }
+            }
+            // Progress by compressed share (the decoded length is not known yet), and a
+            // cancellation noticed, on every chunk: also while the pass only verifies or
+            // passes over a long line.
+            let share = input.min(unit.weight);
+            self.scanned += share - last_weight.min(share);
+            last_weight = share;
+            if !self.progress(false) {
+                return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         });
-        if failed.is_none() && !self.stopped && searching {
+        if !passing && !self.stopped && searching {
             flush(self, &mut carry, &mut carry_at, &mut held, true);
         }
         // The pass reached the file's end (or its damage), or the range's end in a file
@@ -610,4 +714,22 @@ impl Scan<'_> {
         }
         Ok(())
     }
+}
+
+/// How many of `held` are matches (not marks).
+fn matches_in_held(held: &[(u64, Entry)]) -> usize {
+    held.iter().filter(|(_, e)| !e.notice).count()
+}
+
+/// Drops the oldest of `held` (source order) until at most `keep` matches are left.
+fn keep_newest(held: &mut Vec<(u64, Entry)>, keep: usize) {
+    let mut excess = matches_in_held(held).saturating_sub(keep);
+    let mut cut = 0;
+    while excess > 0 && cut < held.len() {
+        if !held[cut].1.notice {
+            excess -= 1;
+        }
+        cut += 1;
+    }
+    held.drain(..cut);
 }

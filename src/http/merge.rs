@@ -265,12 +265,12 @@ impl Merge {
 
 /// The merge key of the entry at cursor `c` (its `ts`, else its predecessor's, else its
 /// arrival time), or `None` when it cannot be read back (gone, or never an entry).
-async fn key_of(stream: &Arc<Stream>, c: Cursor) -> Option<i64> {
+pub(super) async fn key_of(stream: &Arc<Stream>, c: Cursor) -> Option<i64> {
     let before = read_page(stream, Query::Before(c), 1).await.ok()?;
     let prev = before.entries.last();
     let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
     let at = read_page(stream, Query::After(from), 1).await.ok()?;
-    let e = at.entries.first().filter(|e| e.cursor == c)?;
+    let e = at.entries.first().filter(|e| e.cursor.point == c.point)?;
     e.facts
         .ts
         .or_else(|| prev.and_then(|p| p.facts.ts))

@@ -170,6 +170,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/streams/{id}/events", get(sse::events))
         .route("/api/streams/{id}/raw", get(api::raw))
         .route("/api/streams/{id}/search", get(search::search))
+        .route("/api/search", get(search::multi))
         .route("/api/events", get(sse::multiplexed))
         .route("/api/lines", get(pages::lines))
         .route("/metrics", get(metrics::scrape));

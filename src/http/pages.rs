@@ -8,6 +8,10 @@
 //! nothing, whatever the keys are. Keys are the live merge's (`merge.rs`): `ts`, else the
 //! stream's previous key in the read, else the arrival time; ties go to the stream named first.
 //!
+//! Forward pages mark `late` as the merged SSE does (`merge.rs`): an entry whose key is below
+//! the largest key of the entries the `after` position names (what the reader already has),
+//! or of an entry earlier in the page, carries `"late": true`.
+//!
 //! A composite is `ID:C` (the cut just after entry `C`) or `ID~C` (the cut just before it),
 //! one component per stream, joined by `,`. Stream ids never hold `:` or `~`. A page's `next`
 //! names each stream's last entry in it with `:`, its `prev` the first with `~`; a stream with
@@ -247,9 +251,24 @@ async fn start_of(
     })
 }
 
+/// The largest merge key of the entries the cuts name as had (`ID:C`), the line below which a
+/// forward page's entries are `late`; two small reads per stream, normally from memory.
+async fn had_up_to(streams: &[Arc<Stream>], cuts: &[Cut]) -> Option<i64> {
+    let mut high = None;
+    for (s, cut) in streams.iter().zip(cuts) {
+        if let Cut::After(c) = cut {
+            if let Some(key) = super::merge::key_of(s, *c).await {
+                high = Some(high.map_or(key, |h: i64| h.max(key)));
+            }
+        }
+    }
+    high
+}
+
 /// A merged page and its cuts.
 struct Merged {
-    entries: Vec<(usize, Entry)>,
+    /// Each entry's stream, the entry, and whether it is `late`.
+    entries: Vec<(usize, Entry, bool)>,
     next: Vec<Cut>,
     prev: Option<Vec<Cut>>,
     /// With a hold: how long until the head the page stopped at may go.
@@ -259,11 +278,13 @@ struct Merged {
 /// Reads one page. With `hold` (a long poll's `--merge-delay`), a live head (one with an
 /// arrival time) goes only once every other stream has an entry after its cut, or `hold`
 /// after its arrival, as on the merged SSE connection (`merge.rs`).
+///
+/// Forwards, `high` is the `late` line (see [`had_up_to`]); it rises with the page.
 async fn merge_page(
     streams: &[Arc<Stream>],
     way: Way,
     cuts: Option<Vec<Cut>>,
-    (limit, hold): (usize, Option<Duration>),
+    (limit, hold, mut high): (usize, Option<Duration>, Option<i64>),
     q: Option<&Filter>,
 ) -> Result<Merged, ApiError> {
     let started = Instant::now();
@@ -306,13 +327,17 @@ async fn merge_page(
             Way::Forward => heads.min_by_key(|&(i, k)| (k, i)),
             Way::Backward => heads.max_by_key(|&(i, k)| (k, std::cmp::Reverse(i))),
         };
-        let Some((i, _)) = pick else { break };
+        let Some((i, key)) = pick else { break };
         if let Some(wait) = hold.and_then(|delay| held_for(&lanes, i, delay)) {
             held = Some(wait);
             break;
         }
         if let Some(e) = lanes[i].take() {
-            out.push((i, e));
+            let late = way == Way::Forward && high.is_some_and(|h| key < h);
+            if way == Way::Forward {
+                high = Some(high.map_or(key, |h| h.max(key)));
+            }
+            out.push((i, e, late));
         }
         if q.is_some() && (scanned >= BUDGET_BYTES || started.elapsed() >= BUDGET_TIME) {
             break;
@@ -371,13 +396,13 @@ fn body(ids: &[String], page: &Merged) -> BytesMut {
             + 256,
     );
     out.extend_from_slice(b"{\"entries\":[");
-    for (n, (i, e)) in page.entries.iter().enumerate() {
+    for (n, (i, e, late)) in page.entries.iter().enumerate() {
         if n > 0 {
             out.extend_from_slice(b",");
         }
         out.extend_from_slice(b"{\"stream\":");
         out.extend_from_slice(&serde_json::to_vec(&ids[*i]).unwrap_or_default());
-        out.extend_from_slice(b",");
+        out.extend_from_slice(if *late { b",\"late\":true," } else { b"," });
         out.extend_from_slice(&e.json[1..]);
     }
     out.extend_from_slice(b"],\"next\":");
@@ -494,13 +519,17 @@ pub(super) async fn lines(
     let deadline = Instant::now() + Duration::from_secs(wait.unwrap_or(0) as u64);
     let mut receivers: Vec<_> = streams.iter().map(|s| s.subscribe()).collect();
     let mut permit = None;
+    let high = match (&way, &cuts) {
+        (Way::Forward, Some(cuts)) => had_up_to(&streams, cuts).await,
+        _ => None,
+    };
     let mut cuts = cuts;
     loop {
         for rx in &mut receivers {
             rx.borrow_and_update();
         }
         let hold = wait.is_some().then_some(app.config.merge_delay);
-        let page = merge_page(&streams, way, cuts.clone(), (limit, hold), q.as_ref()).await?;
+        let page = merge_page(&streams, way, cuts.clone(), (limit, hold, high), q.as_ref()).await?;
         if !page.entries.is_empty() || Instant::now() >= deadline {
             return Ok(json(body(&ids, &page).freeze()));
         }

@@ -46,6 +46,7 @@ pub(super) fn at(ident: u64, seq: u64, point: u64, check: u32) -> Cursor {
         life: (ident as u32) | 1,
         seq,
         point,
+        len: 0,
     }
 }
 

@@ -49,6 +49,9 @@ pub struct Hub {
     settings: HubSettings,
     /// Digest of the stream's name and creation time (see `cursor.rs`).
     ident: AtomicU64,
+    /// The stream's first sequence as last read: retention has removed every batch before
+    /// it, so the views' caches no longer answer for them (`view.rs`).
+    first: AtomicU64,
     /// Bumped whenever new messages may exist; the views' tails wait on it.
     changed: watch::Sender<u64>,
     /// The files and views read live, by subject filter (`view.rs`).
@@ -92,6 +95,11 @@ impl Hub {
         self.ident.load(Ordering::Relaxed)
     }
 
+    /// The stream's first sequence as last read (see [`REFRESH`]).
+    fn first(&self) -> u64 {
+        self.first.load(Ordering::Relaxed)
+    }
+
     /// Reads the stream's identity again; bumps readers when the last sequence moved.
     async fn refresh(&self, last: &mut u64) {
         self.stats.engine_reads.fetch_add(1, Ordering::Relaxed);
@@ -100,6 +108,8 @@ impl Hub {
                 cursor::ident(&info.config.name, info.created.unix_timestamp_nanos()),
                 Ordering::Relaxed,
             );
+            self.first
+                .store(info.state.first_sequence, Ordering::Relaxed);
             if info.state.last_sequence != *last {
                 *last = info.state.last_sequence;
                 self.changed.send_modify(|v| *v += 1);
@@ -147,11 +157,16 @@ impl Hub {
         let Some(js_stream) = opened else {
             return Ok(None);
         };
+        // The identity is known from the opening itself: a cursor is never minted without it.
+        let info = js_stream.cached_info();
+        let ident = cursor::ident(&info.config.name, info.created.unix_timestamp_nanos());
+        let first = info.state.first_sequence;
         let hub = Arc::new(Self {
             engine,
             js_stream,
             settings,
-            ident: AtomicU64::new(0),
+            ident: AtomicU64::new(ident),
+            first: AtomicU64::new(first),
             changed: watch::Sender::new(0),
             views: Mutex::default(),
             tracker: tracker.clone(),

@@ -155,6 +155,9 @@ impl Hub {
         let mut next = after;
         let mut from;
         let origin = after.ident == 0 && after.seq == 0;
+        // Set when retention removed the batch of the entry `after` names: whatever followed
+        // that entry in its batch is gone, so the next page begins with a `gap`.
+        let mut lost = None;
         if !origin && after.ident != self.ident() {
             let first = self.first_seq().await?;
             let gap = self.gap(
@@ -169,7 +172,23 @@ impl Hub {
             from = after.seq.max(1);
         } else {
             from = after.seq + 1;
-            if let Some(msg) = self.get(after.seq).await? {
+            let named = self.get(after.seq).await?;
+            if named.is_none() {
+                let first = self.first_seq().await?;
+                if after.seq < first {
+                    from = from.max(first);
+                    let place = if view {
+                        format!("the view {}", target.id())
+                    } else {
+                        self.place(&filter)
+                    };
+                    lost = Some(format!(
+                        "entries of {place} after this cursor are missing: older than the \
+                         engine keeps"
+                    ));
+                }
+            }
+            if let Some(msg) = named {
                 if subject_matches(&filter, &msg.subject) {
                     if msg.check == after.check {
                         for point in after.point + 1..=msg.len() {
@@ -196,15 +215,17 @@ impl Hub {
             let Some(msg) = self.next(&filter, from).await? else {
                 break;
             };
-            if msg.prev.is_some_and(|p| p >= from && p < msg.seq) {
-                let gap = self.gap(
-                    msg.seq,
-                    &format!(
+            let detail = lost.take().or_else(|| {
+                msg.prev.is_some_and(|p| p >= from && p < msg.seq).then(|| {
+                    format!(
                         "entries of {} are missing here: older than the engine keeps, or lost \
                          by the engine",
                         self.place(&msg.subject)
-                    ),
-                );
+                    )
+                })
+            });
+            if let Some(detail) = detail {
+                let gap = self.gap(msg.seq, &detail);
                 next = gap.cursor;
                 entries.push(gap);
                 if entries.len() >= limit {
@@ -220,6 +241,13 @@ impl Hub {
                 entries.push(e);
             }
             from = msg.seq + 1;
+        }
+        if let Some(detail) = lost {
+            // Nothing stored after the removed batch yet: the gap stands where the next
+            // batch will, so a resume from it finds no second gap.
+            let gap = self.gap(from, &detail);
+            next = gap.cursor;
+            entries.push(gap);
         }
         Ok(Page {
             prev: entries.first().map(|e| e.cursor),
@@ -254,7 +282,14 @@ impl Hub {
                 });
             }
         }
-        let bound = before.map_or((u64::MAX, 0), |c| (c.seq, c.point));
+        // The newest entries are those up to the stream's last sequence read *before* the
+        // subjects' heads: a batch stored while the heads are read (after one subject was
+        // looked at, or after an empty answer) lies beyond that bound, so the page's `next`
+        // never passes it by. Bounding after the heads would skip such a batch for good.
+        let bound = match before {
+            Some(c) => (c.seq, c.point),
+            None => (self.last_seq().await?, u64::MAX),
+        };
         let subjects = self.subjects(target).await?;
         // Each subject's newest batch at or before the bound, newest first.
         let mut heads = BinaryHeap::new();
@@ -314,10 +349,7 @@ impl Hub {
         let next = match (entries.last(), before) {
             (Some(e), _) => e.cursor,
             (None, Some(c)) => c,
-            (None, None) => {
-                let last = self.last_seq().await?;
-                cursor::at(self.ident(), last + 1, 0, 0)
-            }
+            (None, None) => cursor::at(self.ident(), bound.0 + 1, 0, 0),
         };
         Ok(Page {
             prev: if more {

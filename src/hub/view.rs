@@ -9,10 +9,11 @@
 //! entries were appended; a cursor older than the cache, from another engine log, or ahead of
 //! this hub's tail (minted by a fresher hub) is read from the engine as before (a cold read),
 //! so the answer is the same either way. Engine reads thus grow with hubs x views, not with
-//! viewers. FIXME(scale): a waiting reader whose cursor is ahead of the tail (a `last=0`
-//! start names the next sequence) or that arrives before the prime reads the engine; at
-//! 1,000 viewers such readers outran the tail for good (docs/PERFORMANCE.md). They should wait
-//! for the tail; one-shot reads must keep the cold path.
+//! viewers. A reader that *waits* for new entries ([`Hub::read_waiting`]) and whose cursor
+//! is ahead of the tail (a `last=0` start names the next sequence; a cold read may have run
+//! ahead) or arrives before the prime waits for the tail rather than reading the engine on
+//! every wake-up: at 1,000 viewers such cold reads had slowed the tail until the viewers
+//! outran it for good. One-shot reads (a first page) keep the cold path.
 //!
 //! Invariant: the cache holds every entry of its target with a position in `(lo, next]`,
 //! in position order, where a position is `(seq, point)` of the entry's cursor; `lo` is the
@@ -61,9 +62,31 @@ pub struct View {
 }
 
 impl View {
-    /// Entries after `after` from the cache, or `None` when the cache cannot answer.
-    pub(super) fn answer(&self, after: Cursor, limit: usize) -> Option<Page> {
+    /// Entries after `after` from the cache, or `None` when the cache cannot answer (also
+    /// when `after`'s batch lies before `first`: retention removed it from the engine, and
+    /// the engine's answer, a `gap`, is the one every hub gives).
+    pub(super) fn answer(&self, after: Cursor, limit: usize, first: u64) -> Option<Page> {
+        if after.seq < first {
+            return None;
+        }
         lock(&self.cache).answer(after, limit)
+    }
+
+    /// For a reader waiting for new entries: [`View::answer`], except that a cursor ahead
+    /// of the tail (or any cursor of this log before the first prime) gets an empty page. The
+    /// tail reads every new entry in order and wakes its viewers when it has, so such a
+    /// reader waits for it instead of asking the engine on every wake-up. `None` (a cold
+    /// read) for a cursor older than the cache.
+    fn answer_waiting(&self, after: Cursor, limit: usize) -> Option<Page> {
+        let cache = lock(&self.cache);
+        if let Some(page) = cache.answer(after, limit) {
+            return Some(page);
+        }
+        cache.ahead(after).then(|| Page {
+            entries: Vec::new(),
+            next: after,
+            prev: None,
+        })
     }
 
     /// The file or view.
@@ -129,6 +152,15 @@ impl Cache {
         self.push(page.entries.into_iter());
     }
 
+    /// Drops the entries of batches before `first` (removed from the engine by retention).
+    fn forget_before(&mut self, first: u64) {
+        while self.entries.front().is_some_and(|e| e.cursor.seq < first) {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes -= old.alloc;
+            }
+        }
+    }
+
     fn push(&mut self, entries: impl Iterator<Item = Entry>) {
         for e in entries {
             self.bytes += e.alloc;
@@ -139,6 +171,16 @@ impl Cache {
             if let Some(old) = self.entries.pop_front() {
                 self.bytes -= old.alloc;
             }
+        }
+    }
+
+    /// Whether the tail has yet to reach `after` (a cursor of the hub's current log): the
+    /// cache is not primed, holds an older log (the tail starts it again on its next read),
+    /// or ends before `after`.
+    fn ahead(&self, after: Cursor) -> bool {
+        match self.next {
+            None => true,
+            Some(next) => self.ident != after.ident || pos(&after) > pos(&next),
         }
     }
 
@@ -207,7 +249,7 @@ impl Hub {
         after: Cursor,
         limit: usize,
     ) -> Result<Page, super::ReadError> {
-        match view.answer(after, limit) {
+        match view.answer(after, limit, self.first()) {
             Some(page) => Ok(page),
             None => {
                 self.stats
@@ -216,6 +258,27 @@ impl Hub {
                 self.after(&view.target, after, limit).await
             }
         }
+    }
+
+    /// [`Hub::read_after`] for a reader that waits for new entries (a long poll, SSE, a
+    /// followed `/raw`): a cursor of this log ahead of the view's tail waits for the tail
+    /// (an empty page) instead of reading the engine, so waiting viewers cost the engine
+    /// nothing however many there are and whatever their cursors.
+    ///
+    /// # Errors
+    /// A cold read the engine did not answer.
+    pub async fn read_waiting(
+        &self,
+        view: &View,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Page, super::ReadError> {
+        if after.ident == self.ident() && after.seq >= self.first() {
+            if let Some(page) = view.answer_waiting(after, limit) {
+                return Ok(page);
+            }
+        }
+        self.read_after(view, after, limit).await
     }
 
     /// How many views have a tail reading the engine now.
@@ -237,8 +300,9 @@ async fn tail(
     loop {
         wake.borrow_and_update();
         let next = lock(&view.cache).next;
+        let forward = primed && next.is_some();
         let read = match next {
-            Some(c) if primed => hub.after(&view.target, c, STEP).await,
+            Some(c) if forward => hub.after(&view.target, c, STEP).await,
             _ => hub.before(&view.target, None, PRIME).await,
         };
         failed = read.is_err();
@@ -246,7 +310,17 @@ async fn tail(
             Ok(page) => {
                 let full = page.entries.len() >= STEP;
                 let grew = !page.entries.is_empty() || !primed;
-                lock(&view.cache).extend(page);
+                {
+                    let mut cache = lock(&view.cache);
+                    if forward {
+                        cache.extend(page);
+                    } else {
+                        // A (new) prime holds the newest entries, some of which the cache
+                        // may hold already: it starts the cache again.
+                        cache.reset(page.next.ident, page);
+                    }
+                    cache.forget_before(hub.first());
+                }
                 primed = true;
                 if grew {
                     view.changed.send_modify(|v| *v += 1);
@@ -385,6 +459,10 @@ mod tests {
         assert_eq!(cache.entries.len(), MAX_ENTRIES);
         assert!(cache.answer(at(4, 1), 10).is_none(), "evicted");
         assert_eq!(cache.answer(at(10, 6), 1).unwrap().entries.len(), 1);
+        // Batches retention removed from the engine leave the cache, and a cursor into one
+        // is for the engine to answer (with a gap).
+        cache.forget_before(11);
+        assert!(cache.entries.is_empty() && cache.bytes == 0);
         // A recreated stream (another ident) starts the cache again.
         cache.extend(page(
             vec![],

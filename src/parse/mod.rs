@@ -16,6 +16,7 @@ pub mod fields;
 pub mod json;
 pub mod level;
 pub mod logfmt;
+pub mod pinned;
 pub mod records;
 pub mod seek;
 pub mod stamp;
@@ -95,12 +96,26 @@ pub struct Facts {
 #[derive(Debug, Clone)]
 pub struct Parser {
     zone: Zone,
+    /// The format the operator gave the stream, if any (`pinned.rs`).
+    pinned: Option<pinned::Pinned>,
 }
 
 impl Parser {
     /// A parser reading zone-less stamps in `zone`.
     pub fn new(zone: Zone) -> Self {
-        Self { zone }
+        Self { zone, pinned: None }
+    }
+
+    /// The parser with lines read under `pinned` (`None`: every shape, as detected).
+    #[must_use]
+    pub fn with_pinned(mut self, pinned: Option<pinned::Pinned>) -> Self {
+        self.pinned = pinned;
+        self
+    }
+
+    /// The format the operator gave, if any.
+    pub fn pinned(&self) -> Option<pinned::Pinned> {
+        self.pinned
     }
 
     /// The zone zone-less stamps are read in.
@@ -112,6 +127,12 @@ impl Parser {
     /// the arrival time for a live line, the file's mtime for one read from history; the year
     /// is the latest one in which the stamp falls no later than a day after the reference.
     pub fn facts(&self, line: &[u8], reference_ms: i64) -> Facts {
+        let facts = self.any_facts(line, reference_ms);
+        self.pinned.map_or(facts, |p| p.restrict(facts))
+    }
+
+    /// The facts of `line` read as whichever shape it has.
+    fn any_facts(&self, line: &[u8], reference_ms: i64) -> Facts {
         let line = skip_decoration(line);
         match line.first() {
             Some(b'{') => return self.json_facts(line, reference_ms),

@@ -4,8 +4,9 @@
 //! Only the operator's command line or configuration file names a command; no request can
 //! start or change one (see SECURITY.md). The command line is split like a shell's words
 //! (`shlex`), but no shell runs it: `--cmd 'sh=sh -c "…"'` when a shell is wanted. The child
-//! gets an empty environment but for `PATH`, no standard input, and its own process group
-//! is not made: it is killed (SIGKILL) on shutdown.
+//! gets an empty environment but for `PATH` and the variables its table's `env` sets, no
+//! standard input, and its own process group is not made: it is killed (SIGKILL) on
+//! shutdown.
 //!
 //! A supervisor thread copies the child's standard output into a spool (`spool.rs`, the same
 //! bounded files as standard input's, followed by the stream's follower); standard error's
@@ -14,9 +15,13 @@
 //! backoff (1 s, doubling up to 60 s; back to 1 s after a run of a minute or more), so a
 //! command that cannot start or exits at once never restarts in a tight loop. Meanwhile the
 //! stream's `state` says so (`exited`, or `error` when it cannot start, with the reason).
-//! `journalctl` resumes after the last entry it delivered (`journal.rs`).
+//! `journalctl` resumes after the last entry it delivered (`journal.rs`); secrets in a
+//! command line are masked where it is shown (`redact.rs`).
 
 mod journal;
+mod redact;
+
+pub use redact::shown_env_value;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -44,17 +49,20 @@ const IN_FLIGHT: usize = 16;
 /// are dropped and counted.
 const HELD_ERR_LINES: usize = 1024;
 
-/// A configured command: the stream's name and the program with its arguments.
+/// A configured command: the stream's name, the program with its arguments, and the
+/// environment it gets besides `PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
     /// The stream's name (and id).
     pub name: String,
     /// Program and arguments, split from the configured command line.
     pub argv: Vec<String>,
+    /// Variables set for it (`env` in its `[[source]]` table), over `PATH`.
+    pub env: Vec<(String, String)>,
 }
 
 impl CommandSpec {
-    /// Parses `NAME=COMMAND` (NAME of letters, digits, `-`, `_`, `.`).
+    /// Parses `NAME=COMMAND` (NAME of letters, digits, `-`, `_`, `.`; not dots alone).
     ///
     /// # Errors
     /// A message saying what is wrong, for the `--cmd` flag.
@@ -63,105 +71,16 @@ impl CommandSpec {
             .split_once('=')
             .ok_or_else(|| format!("`{raw}`: expected NAME=COMMAND"))?;
         let name = name.trim();
-        let plain = name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        if name.is_empty() || !plain {
-            return Err(format!(
-                "`{name}`: a command's name is letters, digits, `-`, `_` and `.`"
-            ));
-        }
+        super::check_name(name)?;
         let argv = shlex::split(line)
             .filter(|argv| !argv.is_empty())
             .ok_or_else(|| format!("`{line}`: not a command line (empty or unbalanced quotes)"))?;
         Ok(Self {
             name: name.to_owned(),
             argv,
+            env: Vec::new(),
         })
     }
-
-    /// The command line as it may be shown (in `--print-config`, and in the stream's exit
-    /// lines and state, which every reader sees), with what looks like a secret as `***`:
-    /// the value of an option or `NAME=` whose name speaks of one (`--password=…`,
-    /// `--token …`, `API_KEY=…`), an `Authorization:` header's value, and the password of a
-    /// URL (`postgres://user:***@host`).
-    pub fn redacted(&self) -> String {
-        let mut shown: Vec<String> = Vec::with_capacity(self.argv.len());
-        let mut secret_next = false;
-        for arg in &self.argv {
-            if std::mem::take(&mut secret_next) && !arg.starts_with('-') {
-                shown.push(MASK.to_owned());
-                continue;
-            }
-            if arg.starts_with("--") && !arg.contains('=') && names_secret(arg) {
-                secret_next = true;
-            }
-            shown.push(redact_arg(arg));
-        }
-        shlex::try_join(shown.iter().map(String::as_str)).unwrap_or_else(|_| shown.join(" "))
-    }
-}
-
-/// What a redacted secret is shown as.
-const MASK: &str = "***";
-
-/// Whether an option or variable name speaks of a secret.
-fn names_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "pass",
-        "pwd",
-        "secret",
-        "token",
-        "auth",
-        "credential",
-        "private",
-        "apikey",
-        "api-key",
-        "api_key",
-    ]
-    .iter()
-    .any(|word| name.contains(word))
-}
-
-/// One argument with its secret part masked, if it has one.
-fn redact_arg(arg: &str) -> String {
-    if arg
-        .get(..14)
-        .is_some_and(|h| h.eq_ignore_ascii_case("authorization:"))
-    {
-        return format!("{} {MASK}", &arg[..14]);
-    }
-    if let Some((name, _)) = arg.split_once('=') {
-        if !name.contains("://") && names_secret(name) {
-            return format!("{name}={MASK}");
-        }
-    }
-    let Some(i) = arg.find("://") else {
-        return arg.to_owned();
-    };
-    // `scheme://user:password@host…`: the password goes.
-    let mut url = arg.to_owned();
-    let rest = &arg[i + 3..];
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if let Some(at) = authority.rfind('@') {
-        if let Some(colon) = authority[..at].find(':') {
-            url.replace_range(i + 3 + colon + 1..i + 3 + at, MASK);
-        }
-    }
-    // `?token=…&…`: so do the values of query parameters named like a secret.
-    let Some(q) = url.find('?') else {
-        return url;
-    };
-    let (head, query) = url.split_at(q + 1);
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if names_secret(name) => format!("{name}={MASK}"),
-            _ => pair.to_owned(),
-        })
-        .collect();
-    format!("{head}{}", query.join("&"))
 }
 
 /// What the pipe readers send the supervisor.
@@ -261,7 +180,7 @@ fn supervise(
         } else {
             spec.argv.clone()
         };
-        let ran = run_once(&argv, &mut out, stream, running, cancel);
+        let ran = run_once(&argv, &spec.env, &mut out, stream, running, cancel);
         if cancel.is_cancelled() {
             break;
         }
@@ -274,7 +193,7 @@ fn supervise(
                     // Entries after the old cursor were shown, but not which was last.
                     cursor = None;
                     resume = ", without the cursor of its last entry (it may repeat or \
-                              miss entries)"
+                              miss entries; `-o json` resumes exactly)"
                         .to_owned();
                 }
                 ("exited", format!("`{shown}` exited ({})", run.status))
@@ -306,6 +225,7 @@ fn supervise(
 /// ended.
 fn run_once(
     argv: &[String],
+    env: &[(String, String)],
     out: &mut Out<'_>,
     stream: &Stream,
     running: &Mutex<Option<Child>>,
@@ -321,6 +241,7 @@ fn run_once(
     if let Some(path) = std::env::var_os("PATH") {
         command.env("PATH", path);
     }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
     let (stdout, stderr) = {
         // Under the lock, so that shutdown either sees the child or sees it never started.
         let mut slot = running.lock().unwrap_or_else(PoisonError::into_inner);
@@ -385,7 +306,18 @@ fn copy(rx: &Receiver<Output>, out: &mut Out<'_>) -> std::io::Result<(bool, Opti
         match msg {
             Output::Out(bytes) => {
                 wrote = true;
-                out.push(&bytes)?;
+                // Held error lines go in after this chunk's last whole line, so that a flood
+                // of output read in chunks that rarely end a line cannot starve them.
+                match memchr::memrchr(b'\n', &bytes) {
+                    Some(end) if !held.is_empty() || dropped > 0 => {
+                        out.push(&bytes[..=end])?;
+                        flush(out, &mut held, &mut dropped)?;
+                        if end + 1 < bytes.len() {
+                            out.push(&bytes[end + 1..])?;
+                        }
+                    }
+                    _ => out.push(&bytes)?,
+                }
             }
             Output::Err(line) if held.len() < HELD_ERR_LINES => held.push(line),
             Output::Err(_) => dropped += 1,
@@ -426,10 +358,13 @@ fn read_out(
 }
 
 /// Reads journalctl's standard output until it closes: whole lines (up to 64 KiB at a time),
-/// its cursor line as [`Output::Cursor`].
+/// its cursor line as [`Output::Cursor`]; an entry that carries its own cursor (`-o json`)
+/// is followed by that cursor once its line is whole.
 fn read_journal(pipe: impl Read, tx: &SyncSender<Output>) {
     let mut pipe = BufReader::with_capacity(64 << 10, pipe);
     let mut at_line_start = true;
+    // The cursor of the entry whose line is being read, if it names one.
+    let mut entry: Option<String> = None;
     loop {
         let mut chunk = Vec::new();
         match (&mut pipe).take(64 << 10).read_until(b'\n', &mut chunk) {
@@ -438,11 +373,24 @@ fn read_journal(pipe: impl Read, tx: &SyncSender<Output>) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         }
-        let cursor = at_line_start.then(|| journal::cursor_of(&chunk)).flatten();
+        if at_line_start {
+            if let Some(cursor) = journal::cursor_of(&chunk) {
+                if tx.send(Output::Cursor(cursor)).is_err() {
+                    return;
+                }
+                continue;
+            }
+            entry = journal::entry_cursor(&chunk);
+        }
         at_line_start = chunk.last() == Some(&b'\n');
-        let msg = cursor.map_or(Output::Out(chunk), Output::Cursor);
-        if tx.send(msg).is_err() {
+        if tx.send(Output::Out(chunk)).is_err() {
             return;
+        }
+        // Only a whole line is delivered: a line cut by a SIGKILL is shown again, whole.
+        if let Some(cursor) = entry.take_if(|_| at_line_start) {
+            if tx.send(Output::Cursor(cursor)).is_err() {
+                return;
+            }
         }
     }
 }
@@ -502,38 +450,16 @@ mod tests {
         assert_eq!(spec.argv, ["journalctl", "-f", "-o", "short iso"]);
         let spec = CommandSpec::parse("x=echo a=b").expect("`=` after the first is the command's");
         assert_eq!(spec.argv, ["echo", "a=b"]);
-        for bad in ["journalctl -f", "=ls", "a b=ls", "x=", "x='open", "x=   "] {
+        for bad in [
+            "journalctl -f",
+            "=ls",
+            "a b=ls",
+            "..=ls",
+            "x=",
+            "x='open",
+            "x=   ",
+        ] {
             assert!(CommandSpec::parse(bad).is_err(), "{bad} accepted");
-        }
-    }
-
-    #[test]
-    fn secrets_in_a_command_line_are_shown_masked() {
-        let shown = |raw: &str| CommandSpec::parse(raw).expect("valid").redacted();
-        assert_eq!(
-            shown("j=journalctl -f -o 'short iso'"),
-            "journalctl -f -o 'short iso'"
-        );
-        assert_eq!(
-            shown("db=psql postgres://app:hunter2@db:5432/x --password=hunter2 -c 'select 1'"),
-            "psql 'postgres://app:***@db:5432/x' '--password=***' -c 'select 1'"
-        );
-        assert_eq!(
-            shown("c=curl -sN -H 'Authorization: Bearer abc' --token abc https://u@h/p?a=b"),
-            "curl -sN -H 'Authorization: ***' --token '***' 'https://u@h/p?a=b'"
-        );
-        assert_eq!(
-            shown("e=env API_KEY=abc PATH=/bin tool"),
-            "env 'API_KEY=***' 'PATH=/bin' tool"
-        );
-        for secret in ["hunter2", "abc"] {
-            for raw in [
-                "x=tool --db-password hunter2 --api-token=abc",
-                "x=tool https://me:hunter2@example.com/",
-                "x=curl https://example.com/feed?since=1&access_token=abc",
-            ] {
-                assert!(!shown(raw).contains(secret), "{raw}");
-            }
         }
     }
 }

@@ -27,11 +27,13 @@ impl Sources {
                 self.list().iter().map(|s| s.name().to_owned()).collect();
             let scan = patterns.clone();
             let found = tokio::task::spawn_blocking(move || {
-                scan.iter().flat_map(|p| matches(p)).collect::<Vec<_>>()
+                scan.iter()
+                    .flat_map(|p| matches(p).into_iter().map(move |m| (p.clone(), m)))
+                    .collect::<Vec<_>>()
             })
             .await;
             let Ok(found) = found else { continue };
-            for (path, label) in found {
+            for (pattern, (path, label)) in found {
                 let name = path.display().to_string();
                 // `insert`, not `contains`: two patterns may match the same new file.
                 if known.insert(name.clone()) {
@@ -43,7 +45,8 @@ impl Sources {
                         label,
                         appeared: true,
                     };
-                    self.add(path, name, kind).await;
+                    let options = self.config.options(&super::Source::Glob(pattern));
+                    self.add(path, name, kind, &options).await;
                 }
             }
         }

@@ -9,6 +9,7 @@
 
 mod command;
 mod glob;
+mod options;
 mod runner;
 mod spool;
 mod task;
@@ -25,7 +26,8 @@ use tokio_util::task::TaskTracker;
 use crate::stream::{MemoryBudget, Stream, StreamId, StreamLimits};
 use crate::tail::{FollowOptions, StepPool, Watcher};
 
-pub use command::CommandSpec;
+pub use command::{CommandSpec, shown_env_value};
+pub use options::{Of, SourceOptions, check_name};
 use spool::SpoolProgress;
 
 /// One thing to follow, as named on the command line.
@@ -69,6 +71,19 @@ pub struct Settings {
     pub retire_after: Duration,
     /// Where files' history continues (their rotated siblings); `None`: it does not.
     pub rotated: Option<crate::stream::Rotated>,
+    /// What the configuration file's tables say of some of the sources.
+    pub options: Vec<(Of, SourceOptions)>,
+}
+
+impl Settings {
+    /// The options `source`'s table gave, if it had one.
+    fn options(&self, source: &Source) -> SourceOptions {
+        self.options
+            .iter()
+            .find(|(of, _)| of.names(source))
+            .map(|(_, o)| o.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// What a stream follows; it decides the stream's id, where the first look starts and whether
@@ -192,7 +207,8 @@ impl Sources {
             match source {
                 Source::File(path) => {
                     let name = path.display().to_string();
-                    sources.add(path.clone(), name, Kind::File).await;
+                    let options = config.options(source);
+                    sources.add(path.clone(), name, Kind::File, &options).await;
                 }
                 Source::Stdin => {
                     let dir = sources
@@ -204,7 +220,8 @@ impl Sources {
                     File::create(&path)?;
                     let progress = Arc::new(SpoolProgress::default());
                     let kind = Kind::Stdin(progress.clone());
-                    let stream = sources.add(path.clone(), "-".into(), kind).await;
+                    let options = config.options(source);
+                    let stream = sources.add(path.clone(), "-".into(), kind, &options).await;
                     spool::spawn(
                         path,
                         config.spool_bytes,
@@ -227,7 +244,10 @@ impl Sources {
                         name: spec.name.clone(),
                         progress: progress.clone(),
                     };
-                    let stream = sources.add(path.clone(), spec.name.clone(), kind).await;
+                    let options = config.options(source);
+                    let stream = sources
+                        .add(path.clone(), spec.name.clone(), kind, &options)
+                        .await;
                     let spool = command::Spool {
                         path,
                         segment_bytes: config.spool_bytes / 2,
@@ -245,6 +265,7 @@ impl Sources {
                     );
                 }
                 Source::Glob(pattern) => {
+                    let options = config.options(source);
                     for (path, label) in glob::matches(pattern) {
                         let name = path.display().to_string();
                         // A file that an earlier pattern or path already names is one stream.
@@ -255,7 +276,7 @@ impl Sources {
                             label,
                             appeared: false,
                         };
-                        sources.add(path, name, kind).await;
+                        sources.add(path, name, kind, &options).await;
                     }
                     globs.push(pattern.clone());
                 }
@@ -316,10 +337,19 @@ impl Sources {
             .cloned()
     }
 
-    /// Adds a stream for `path` under a free id, looks at it once, and starts its follower
-    /// task.
-    async fn add(self: &Arc<Self>, path: PathBuf, name: String, kind: Kind) -> Arc<Stream> {
-        let base = kind.id_base(&path, &name);
+    /// Adds a stream for `path` under a free id (its table's `name`, if it gave one), with
+    /// its table's format and rotated globs, looks at it once, and starts its follower task.
+    async fn add(
+        self: &Arc<Self>,
+        path: PathBuf,
+        name: String,
+        kind: Kind,
+        options: &SourceOptions,
+    ) -> Arc<Stream> {
+        let base = match &options.name {
+            Some(given) => StreamId::from_name(given),
+            None => kind.id_base(&path, &name),
+        };
         let limits = StreamLimits {
             cache_bytes: self.config.cache_bytes,
             max_line_bytes: self.config.max_line_bytes,
@@ -344,10 +374,23 @@ impl Sources {
                 .expect("an unbounded range always yields a free id");
             let stream = Arc::new(
                 Stream::new(id, name, limits, self.budget.clone())
-                    .with_zone(self.config.timezone.clone()),
+                    .with_zone(self.config.timezone.clone())
+                    .with_pinned(options.format),
             );
-            if let (Some(rotated), false) = (&self.config.rotated, matches!(kind, Kind::Stdin(_))) {
-                stream.set_rotated(rotated.clone());
+            // `--rotated` globs are every file's history; a table's are its own file's only.
+            let rotated = match (&self.config.rotated, options.rotated.is_empty()) {
+                (None, true) => None,
+                (shared, _) => {
+                    let mut patterns = shared
+                        .as_ref()
+                        .map(|r| r.patterns.clone())
+                        .unwrap_or_default();
+                    patterns.extend(options.rotated.iter().cloned());
+                    Some(crate::stream::Rotated { patterns })
+                }
+            };
+            if let (Some(rotated), false) = (rotated, matches!(kind, Kind::Stdin(_))) {
+                stream.set_rotated(rotated);
             }
             streams.push(stream.clone());
             stream

@@ -35,6 +35,34 @@ impl Stream {
         self.limits.max_line_bytes
     }
 
+    /// The generations the stream reads itself with the file each is read from now, by the
+    /// rule its own reads follow: held, or let go and found again by identity (a renamed
+    /// `app.log.2`) unless a newer generation took its bytes over (truncation). Those with
+    /// no file are left out. Blocking (it may read the directory): call it off the async
+    /// workers.
+    pub(crate) fn readable_generations(&self) -> Vec<(Arc<Generation>, Arc<std::fs::File>)> {
+        let gens: Vec<(Arc<Generation>, bool)> = {
+            let inner = self.lock();
+            inner
+                .gens
+                .iter()
+                .map(|r| {
+                    let own = super::resolve::reusable(&inner.gens, &r.generation);
+                    (r.generation.clone(), own)
+                })
+                .collect()
+        };
+        gens.into_iter()
+            .filter_map(|(g, own)| {
+                let file = g.file().or_else(|| {
+                    own.then(|| super::resolve::reopen(&self.name, &g))
+                        .flatten()
+                })?;
+                Some((g, file))
+            })
+            .collect()
+    }
+
     /// The generations the stream reads itself (held, or found again by identity).
     pub(crate) fn generations(&self) -> Vec<Arc<Generation>> {
         self.lock()
@@ -83,9 +111,26 @@ impl Stream {
 }
 
 impl Stream {
+    /// The cursor after every entry of `generation` (one of this run's): reading after it
+    /// goes on in the next generation.
+    pub(crate) fn after_end(&self, generation: &Generation) -> super::Cursor {
+        super::cursor_for(self.life(), generation, generation.end() + 1)
+    }
+
     /// This run's `life`, which the cursors of its own generations carry.
     pub(crate) fn life(&self) -> u32 {
         self.lock().life
+    }
+
+    /// A notice at `point` of `generation`, with cursors of `life` (a search's mark).
+    pub(crate) fn notice_of(
+        &self,
+        life: u32,
+        generation: &Generation,
+        point: u64,
+        notice: &Notice,
+    ) -> Entry {
+        Entry::notice(life, generation, point, notice)
     }
 
     /// The entry of `line` of `generation`, with cursors of `life` (a search's match).

@@ -45,7 +45,7 @@ use crate::tail::{FileState, Generation};
 pub use answer::Answer;
 use answer::SharedAnswer;
 pub use budget::MemoryBudget;
-pub use cursor::{Cursor, CursorError};
+pub use cursor::{Cursor, CursorError, CursorText};
 use entry::cursor_for;
 pub use entry::{Entry, Facts};
 pub(crate) use foreign::FOREIGN_LIFE;
@@ -70,6 +70,7 @@ pub const ORIGIN: Cursor = Cursor {
     life: 0,
     seq: 0,
     point: 0,
+    len: 0,
 };
 
 /// A generation as the stream remembers it.
@@ -175,7 +176,15 @@ impl Stream {
     /// server's own zone by default).
     #[must_use]
     pub fn with_zone(mut self, zone: Zone) -> Self {
-        self.parser = Parser::new(zone);
+        self.parser = Parser::new(zone).with_pinned(self.parser.pinned());
+        self
+    }
+
+    /// The stream with its lines read under the format the operator gave it (`format` in a
+    /// `[[source]]` table; `None`: detected).
+    #[must_use]
+    pub fn with_pinned(mut self, pinned: Option<crate::parse::pinned::Pinned>) -> Self {
+        self.parser = self.parser.clone().with_pinned(pinned);
         self
     }
 

@@ -181,8 +181,22 @@ impl Stream {
                 prev: None,
             });
         };
+        // Whether the next read starts where the reader's last entry ended (its cursor carries
+        // the entry's length), so that a record grown past it is continued, not skipped.
+        // Holds the point of that entry's first line, from which the read starts.
+        let mut cut: Option<u64> = None;
         let mut pos = match resolve(&inner, c) {
-            Resolved::At(pos) => pos,
+            Resolved::At(pos) => {
+                let at = c.resume_at();
+                let within = generation(&inner, pos.0)
+                    .is_some_and(|g| at <= g.end() + 1 || (!g.finished() && at <= g.seen() + 1));
+                if at > pos.1 && within {
+                    cut = Some(pos.1);
+                    (pos.0, at)
+                } else {
+                    pos
+                }
+            }
             Resolved::PastEnd(seq) => {
                 // The file was cut short while nobody read it: what the reader has not seen
                 // starts somewhere before its cursor, so it gets the generation again from
@@ -206,7 +220,10 @@ impl Stream {
         loop {
             // At or past the last entry before `cache_from`, nothing is left on disk.
             let at_floor = inner.cache_floor.is_some_and(|f| f.0 == pos.0 && pos >= f);
-            if pos >= cf || at_floor {
+            // A cached record that runs past where the reader stopped: its rest comes from disk.
+            let span = cut.and_then(|own| spanning(&inner, pos).map(|(p, end)| (p.min(own), end)));
+            let span_end = span.map(|s| s.1);
+            if (pos >= cf || at_floor) && span_end.is_none() {
                 let first = inner.cache.partition_point(|e| e.key() <= pos);
                 for e in inner.cache.iter().skip(first) {
                     if !budget.fits(out.len(), e.json.len()) {
@@ -236,21 +253,26 @@ impl Stream {
             drop(inner);
 
             let in_cache_gen = cf.0 == pos.0;
-            let stop = match &rec {
-                Some(r) if !in_cache_gen => r.generation.end(),
+            let stop = match (&rec, span_end) {
+                (_, Some(end)) => end,
+                (Some(r), None) if !in_cache_gen => r.generation.end(),
                 _ => cf.1,
             };
             let records = rec.as_ref().and_then(|r| {
                 let file = self.file_of(&r.generation, own)?;
                 let extent = Extent {
                     end: stop,
-                    unterminated_ok: !in_cache_gen && r.generation.finished(),
+                    unterminated_ok: span_end.is_none() && !in_cache_gen && r.generation.finished(),
                 };
                 let room = limit.saturating_sub(out.len());
-                // A segment's bytes before its start are an earlier generation's.
-                let from = pos.1.max(r.generation.start());
-                records_from(&file, from, extent, self.reading(&r.splits), room).ok()
+                // A segment's bytes before its start are an earlier generation's; a cut read
+                // starts at the reader's own record (or the cached one holding its end).
+                let own = span.map(|s| s.0).or(cut).unwrap_or(pos.1);
+                let from = own.max(r.generation.start());
+                let resume = cut.map(|_| pos.1);
+                records_from(&file, from, extent, self.reading(&r.splits), (room, resume)).ok()
             });
+            cut = None;
             inner = self.lock();
             match (rec, records) {
                 (Some(r), Some(records)) => {
@@ -274,6 +296,17 @@ impl Stream {
                     if full || out.len() >= limit {
                         break;
                     }
+                    if span_end.is_some() {
+                        // The rest of the stream comes from the cache, after that record.
+                        cf = inner.cache_from.unwrap_or(cf);
+                        continue;
+                    }
+                }
+                (_, _) if span_end.is_some() => {
+                    // The rest of that cached record cannot be read back: go on after it by the
+                    // point rule, as a cursor without a length would (never back before `pos`).
+                    cf = inner.cache_from.unwrap_or(cf);
+                    continue;
                 }
                 (_, _) => {
                     // The bytes between `pos` and `stop` cannot be read any more.
@@ -447,7 +480,8 @@ impl Stream {
                     unterminated_ok: false,
                 };
                 let reading = self.reading(&rec.splits);
-                let Ok(first) = records_from(&file, start, head, reading, usize::MAX) else {
+                let Ok(first) = records_from(&file, start, head, reading, (usize::MAX, None))
+                else {
                     at_start = true;
                     break;
                 };
@@ -529,6 +563,15 @@ fn history_before(inner: &Inner, g: u64, before: u64, with_opening: bool) -> boo
     let here =
         rec.is_some_and(|r| before > r.generation.start() || (with_opening && r.opening.is_some()));
     here || inner.gens.iter().any(|r| r.generation.seq < g)
+}
+
+/// The cached entry that holds position `pos` strictly inside it (a record that grew past a
+/// reader's last entry, after a restart forgot a split), as its point and where it ends.
+fn spanning(inner: &Inner, pos: super::resolve::Pos) -> Option<(u64, u64)> {
+    let i = inner.cache.partition_point(|e| e.key() <= pos);
+    let e = inner.cache.get(i.checked_sub(1)?)?;
+    let end = e.point.checked_sub(1)? + u64::from(e.cursor.len);
+    (e.gen_seq == pos.0 && !e.notice && e.cursor.len > 0 && end > pos.1).then_some((e.point, end))
 }
 
 pub(super) fn generation(inner: &Inner, seq: u64) -> Option<&Arc<Generation>> {

@@ -146,13 +146,22 @@ const CHUNK: usize = 4096;
 /// Reading starts at the line holding byte `from - 1` when that line starts there (the reader's
 /// own last record, read again only to know where it ends), so a cursor's record is never
 /// handed out in part.
+///
+/// With `cut: Some(at)`, `at` is where the reader's last entry ended (a cursor's
+/// [`resume_at`]; `from` is that entry's point): only records from `at` on are handed out, and
+/// lines from `at` on that would join a record starting before it open a headless one, as a
+/// recorded split would. So when the grouping changed under a cursor (a restart forgot a
+/// split), the reader gets the rest of its record, and nothing twice.
+///
+/// [`resume_at`]: super::Cursor::resume_at
 pub(crate) fn records_from(
     file: &File,
     from: u64,
     extent: Extent,
     how: Reading<'_>,
-    limit: usize,
+    (limit, cut): (usize, Option<u64>),
 ) -> io::Result<Vec<Record>> {
+    let from_out = cut.unwrap_or(from).max(from);
     let mut out = Vec::new();
     if limit == 0 {
         return Ok(out);
@@ -169,10 +178,18 @@ pub(crate) fn records_from(
         for raw in lines {
             offset = raw.end();
             let line = how.line(raw);
-            match (role(&mut grouper, &line), open.as_mut()) {
+            let role = match (role(&mut grouper, &line), open.as_ref()) {
+                (Role::Join, Some(r))
+                    if cut.is_some() && r.start() < from_out && line.raw.start >= from_out =>
+                {
+                    Role::Headless
+                }
+                (role, _) => role,
+            };
+            match (role, open.as_mut()) {
                 (Role::Join, Some(r)) => r.lines.push(line),
                 (role, _) => {
-                    if let Some(r) = open.take().filter(|r| r.start() >= from) {
+                    if let Some(r) = open.take().filter(|r| r.start() >= from_out) {
                         out.push(r);
                         if out.len() >= limit {
                             return Ok(out);
@@ -187,7 +204,7 @@ pub(crate) fn records_from(
         }
     }
     // The readable end is a record boundary (a closed record's end, or the generation's).
-    out.extend(open.filter(|r| r.start() >= from));
+    out.extend(open.filter(|r| r.start() >= from_out));
     Ok(out)
 }
 

@@ -19,7 +19,8 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The layout most of its lines have (`iso`, `json`, `logfmt`, `syslog`, …; see
-    /// `parse::Shape`), once detected from the first lines of its current file.
+    /// `parse::Shape`), once detected from the first lines of its current file; or the
+    /// format its `[[source]]` table gives (also `plain`: no times, no records).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<&'static str>,
     /// Whether any of its lines carried an event time (so `at=` can find something).
@@ -43,7 +44,10 @@ impl Stream {
             name: self.name.clone(),
             state,
             reason,
-            format: inner.detector.shape().map(crate::parse::Shape::as_str),
+            format: match self.parser.pinned() {
+                Some(pinned) => Some(pinned.as_str()),
+                None => inner.detector.shape().map(crate::parse::Shape::as_str),
+            },
             timed: inner.detector.timed(),
         }
     }

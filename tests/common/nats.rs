@@ -311,7 +311,7 @@ impl Role {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cometail"))
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_file(args[0]))
             .spawn()
             .expect("cometail starts");
         let url = super::first_url(&mut child)
@@ -325,6 +325,22 @@ impl Role {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where a role's standard error goes: nowhere, or with `COMETAIL_TEST_LOGS=DIR` (and, say,
+/// `RUST_LOG=cometail=debug`) to `DIR/NNN-ROLE.log`, numbered in start order, so that a
+/// failure in a looped run can be read afterwards from every agent's and hub's side.
+fn log_file(role: &str) -> Stdio {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static STARTED: AtomicU32 = AtomicU32::new(0);
+    let Some(dir) = std::env::var_os("COMETAIL_TEST_LOGS") else {
+        return Stdio::null();
+    };
+    let n = STARTED.fetch_add(1, Ordering::Relaxed);
+    let path = Path::new(&dir).join(format!("{n:03}-{role}.log"));
+    std::fs::File::create(&path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()))
+        .into()
 }
 
 impl Drop for Role {

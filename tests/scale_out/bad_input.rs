@@ -31,6 +31,44 @@ async fn an_agent_without_paths_or_with_an_unfit_host_name_refuses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_cannot_take_a_running_agents_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let (log, other) = (dir.path().join("app.log"), dir.path().join("other.log"));
+    write_lines(&log, 1, 2);
+    let _first = Role::agent(&nats.url, "web-1", &[log.to_str().unwrap()]);
+    let hub = Role::hub(&nats.url, &[]);
+    chain(&hub.url, "web-1~app.log", 2).await;
+    // The hub lists a host from its heartbeat: once listed, the first agent's claim stands.
+    let listing = format!("{}/api/streams", hub.url);
+    crate::common::wait_until("web-1 listed", TRAVEL, || async {
+        super::get(&listing)
+            .await
+            .is_some_and(|l| l.to_string().contains("web-1~app.log"))
+    })
+    .await;
+    let (code, err) = Role::run(&[
+        "agent",
+        "--nats",
+        &nats.url,
+        "--host",
+        "web-1",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("another agent is running as host `web-1`"),
+        "{err}"
+    );
+    // The first agent goes on undisturbed.
+    write_lines(&log, 3, 4);
+    assert_eq!(
+        texts(&chain(&hub.url, "web-1~app.log", 4).await),
+        numbered(1, 4)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_started_before_the_engine_says_it_waits_then_publishes() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

@@ -8,6 +8,7 @@ mod bad_input;
 mod fanout;
 mod faults;
 mod lab;
+mod races;
 
 use std::path::Path;
 use std::time::Duration;

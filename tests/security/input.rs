@@ -195,9 +195,9 @@ proptest! {
 
     /// Cursors: any string parses to a cursor or an error, and a cursor survives a round trip.
     #[test]
-    fn any_cursor_text_parses_or_is_refused(s in "\\PC{0,80}", ident: u64, check: u32, life: u32, seq: u64, point: u64) {
+    fn any_cursor_text_parses_or_is_refused(s in "\\PC{0,80}", ident: u64, check: u32, life: u32, seq: u64, point: u64, len in 0..=0xff_ffffu32) {
         let _ = s.parse::<cometail::stream::Cursor>();
-        let c = cometail::stream::Cursor { ident, check, life, seq, point };
+        let c = cometail::stream::Cursor { ident, check, life, seq, point, len };
         prop_assert_eq!(c.to_string().parse::<cometail::stream::Cursor>().ok(), Some(c));
     }
 }

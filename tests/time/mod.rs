@@ -4,3 +4,4 @@ mod download;
 mod merge;
 mod pages;
 mod records;
+mod restart;

@@ -209,3 +209,164 @@ async fn bad_merged_page_requests_are_400_with_a_reason() {
     let (status, _) = s.get_json("/api/lines?streams=a.log,nope").await;
     assert_eq!(status, 404);
 }
+
+/// Long-polls the merged view of a.log and b.log from `next` until `n` entries came; returns
+/// each entry's (last word, late) and moves `next` on.
+async fn polled_marks(s: &Server, next: &mut String, n: usize) -> Vec<(String, bool)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut out = Vec::new();
+    while out.len() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{n} entries, got {out:?}"
+        );
+        let page = s
+            .ok_json(&format!(
+                "/api/lines?streams=a.log,b.log&after={}&wait=5",
+                enc(next)
+            ))
+            .await;
+        *next = page["next"].as_str().unwrap().to_owned();
+        for e in page["entries"].as_array().unwrap() {
+            let word = e["text"].as_str().unwrap().rsplit(' ').next().unwrap();
+            out.push((word.to_owned(), e["late"] == true));
+        }
+    }
+    out
+}
+
+/// Forward pages mark `late` as the merged SSE does: an entry older than one the reader's
+/// position names (or than one before it in the page) carries `"late": true`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merged_long_poll_marks_entries_behind_its_position_late() {
+    // A long hold, so that a loaded machine still sees b3 and a1 within it.
+    let s = Server::start(&["--merge-delay", "3s", "{dir}/a.log", "{dir}/b.log"]).await;
+    append(&s.path("a.log"), "");
+    append(&s.path("b.log"), "");
+    s.wait_following().await;
+    let mut next = s.ok_json("/api/lines?streams=a.log,b.log&last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    append(&s.path("a.log"), format!("{} INFO a1\n", stamp(1000)));
+    append(&s.path("b.log"), format!("{} INFO b3\n", stamp(3000)));
+    let on_time = |w: &str| (w.to_owned(), false);
+    assert_eq!(
+        polled_marks(&s, &mut next, 2).await,
+        [on_time("a1"), on_time("b3")]
+    );
+    let before_a2 = next.clone();
+    // Older than b3, which the position names as had: late, on either transport.
+    append(&s.path("a.log"), format!("{} INFO a2\n", stamp(2000)));
+    assert_eq!(
+        polled_marks(&s, &mut next, 1).await,
+        [("a2".to_owned(), true)]
+    );
+    let url = format!(
+        "{}/api/events?streams=a.log,b.log&order=time&after={}",
+        s.url,
+        enc(&before_a2)
+    );
+    let mut sse = crate::common::sse::Connection::open(&s.client, &url, None).await;
+    let e = loop {
+        let e = sse
+            .next(Duration::from_secs(20))
+            .await
+            .expect("stream open");
+        if e.event == "entries" {
+            break e.json();
+        }
+    };
+    assert_eq!(e["entries"][0]["late"], true, "{e}");
+    // Newer than everything had: on time again.
+    append(&s.path("b.log"), format!("{} INFO b4\n", stamp(4000)));
+    assert_eq!(polled_marks(&s, &mut next, 1).await, [on_time("b4")]);
+    // History pages back are not marked.
+    let back = s.ok_json("/api/lines?streams=a.log,b.log&last=10").await;
+    assert!(
+        back["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("late").is_none())
+    );
+}
+
+/// The other transport of a merged view: long polls of `/api/lines?streams=` cut off at random
+/// (the request dropped, its answer lost) while both files are written, each resumed from the
+/// last `next` the client holds. Every line comes once, in time order but for those marked
+/// `late`; the SSE transport's twin is `merge::merged_events_resume_exactly_across_random_disconnects`.
+#[tokio::test(flavor = "multi_thread")]
+async fn merged_long_polls_lose_and_double_nothing_across_random_disconnects() {
+    let s = Server::start(&["--merge-delay", "50ms", "{dir}/a.log", "{dir}/b.log"]).await;
+    append(&s.path("a.log"), "");
+    append(&s.path("b.log"), "");
+    s.wait_following().await;
+    let (pa, pb) = (s.path("a.log"), s.path("b.log"));
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut written: Vec<(String, String)> = Vec::new();
+        for i in 0..1500u64 {
+            let (path, id) = if i % 3 == 0 {
+                (&pb, "b.log")
+            } else {
+                (&pa, "a.log")
+            };
+            let line = format!("{} INFO n{i}", stamp(i * 10));
+            append(path, format!("{line}\n"));
+            written.push((id.to_owned(), line));
+            if i % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        written
+    });
+    let mut next = s.ok_json("/api/lines?streams=a.log,b.log&last=0").await["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut got: Vec<(String, String)> = Vec::new();
+    let (mut high, mut drops) = (0, 0);
+    let mut rng = 0x2545_f491_u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // On after everything came, too: a poll with nothing new must bring nothing.
+    while got.len() < 1500 || drops < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "got {} of 1500",
+            got.len()
+        );
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let url = format!(
+            "{}/api/lines?streams=a.log,b.log&after={}&limit={}&wait=1",
+            s.url,
+            enc(&next),
+            1 + rng % 200
+        );
+        let poll = async { s.client.get(url).send().await?.json::<Value>().await };
+        // Cut one poll in two after 0-40 ms, whatever it was doing.
+        let cut = Duration::from_millis(if rng % 2 == 0 { rng % 40 } else { 30_000 });
+        let Ok(page) = tokio::time::timeout(cut, poll).await else {
+            drops += 1;
+            continue;
+        };
+        let page = page.expect("a poll answers");
+        for e in page["entries"].as_array().unwrap() {
+            let ts = e["ts"].as_i64().unwrap();
+            assert!(ts >= high || e["late"] == true, "{e} after {high}");
+            high = high.max(ts);
+            got.push((
+                e["stream"].as_str().unwrap().to_owned(),
+                e["text"].as_str().unwrap().to_owned(),
+            ));
+        }
+        next = page["next"].as_str().unwrap().to_owned();
+    }
+    let written = writer.await.unwrap();
+    for id in ["a.log", "b.log"] {
+        let want: Vec<&String> = written.iter().filter(|w| w.0 == id).map(|w| &w.1).collect();
+        let have: Vec<&String> = got.iter().filter(|g| g.0 == id).map(|g| &g.1).collect();
+        assert_eq!(have, want, "{id}: every line once, in order");
+    }
+}

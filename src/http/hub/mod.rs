@@ -120,7 +120,7 @@ async fn wait(
     loop {
         // Marked seen before reading: entries appended meanwhile still wake us.
         changed.borrow_and_update();
-        let mut page = hub.read_after(&view, *at, DEFAULT_LIMIT).await?;
+        let mut page = hub.read_waiting(&view, *at, DEFAULT_LIMIT).await?;
         *at = page.next;
         if let Some(q) = q {
             filter::apply(q, &mut page);
@@ -132,25 +132,9 @@ async fn wait(
             res = changed.changed() => if res.is_err() { return Ok(None) },
             () = tokio::time::sleep_until(deadline.unwrap_or(far)) => return Ok(None),
             () = app.shutdown.cancelled() => return Ok(None),
-            // The view's tail is the only reader of new entries; should it not move (a
-            // wake-up lost between the engine and this hub), a waiting reader still asks the
-            // engine itself now and then, so it is late by at most VERIFY, never stuck.
-            () = tokio::time::sleep(VERIFY) => {
-                let mut page = hub.after(target, *at, DEFAULT_LIMIT).await?;
-                *at = page.next;
-                if let Some(q) = q {
-                    filter::apply(q, &mut page);
-                }
-                if !page.entries.is_empty() {
-                    return Ok(Some(page));
-                }
-            }
         }
     }
 }
-
-/// How long a waiting reader trusts the view's cache before it asks the engine itself.
-const VERIFY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// `GET /api/streams`.
 pub(super) async fn list(Extension(hub): Extension<Arc<Hub>>) -> Result<Response, ApiError> {

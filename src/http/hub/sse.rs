@@ -196,7 +196,7 @@ impl Feed {
             for k in 0..n {
                 let i = (self.turn + k) % n;
                 let (view, at) = (&self.reads[i].view, self.reads[i].at);
-                let mut page = match self.hub.read_after(view, at, DEFAULT_LIMIT).await {
+                let mut page = match self.hub.read_waiting(view, at, DEFAULT_LIMIT).await {
                     Ok(page) => page,
                     Err(e) => {
                         // The client reconnects with its Last-Event-ID, here or on another hub.

@@ -3,10 +3,18 @@
 //! entry; the next run starts with `--after-cursor=C --lines=all`, so a restart neither
 //! loses nor repeats an entry.
 //!
-//! The cursor line is the supervisor's, not an entry: it is taken out of the output. A run
-//! that printed entries but no cursor (killed by a signal journalctl cannot handle, such as
-//! SIGKILL) leaves the resume point unknown, and the next run is the command as configured;
-//! the supervisor's exit line says so.
+//! The cursor line is the supervisor's, not an entry: it is taken out of the output.
+//!
+//! A journalctl killed by SIGKILL (the OOM killer, a `kill -9`) prints no cursor. Then only
+//! an output whose every entry names its own cursor tells where to resume, and that is the
+//! choice made here: with `-o json` (or `json-seq`, `json-sse`: one entry a line, its
+//! `"__CURSOR"` first), the cursor of the last whole line delivered is the resume point, so
+//! even a SIGKILL loses and repeats nothing (a line the kill cut short is shown again whole).
+//! The other outputs (`short-iso` …) name no cursor in their lines: their entries cannot be
+//! told apart from their text reliably (a second's resolution, messages of several lines),
+//! so restarting from a timestamp would repeat or lose entries of that second. After a
+//! SIGKILL such a command starts again as configured, and the supervisor's exit line says
+//! that entries may be repeated or missed.
 
 use std::path::Path;
 
@@ -35,6 +43,21 @@ pub(super) fn cursor_of(line: &[u8]) -> Option<String> {
     let rest = line.strip_prefix(CURSOR_PREFIX)?.strip_suffix(b"\n")?;
     let cursor = std::str::from_utf8(rest).ok()?.trim_end_matches('\r');
     (!cursor.is_empty() && !cursor.contains(char::is_whitespace)).then(|| cursor.to_owned())
+}
+
+/// How a JSON entry of journalctl names its cursor (`-o json`, `json-seq`, `json-sse`). In
+/// JSON a `"` inside a string is escaped, so this text can only be a key and its value's
+/// start, never part of a message.
+const ENTRY_CURSOR: &[u8] = br#""__CURSOR":""#;
+
+/// The cursor a JSON entry's line names (the first `"__CURSOR"` key, which journalctl writes
+/// first), if it names one.
+pub(super) fn entry_cursor(line: &[u8]) -> Option<String> {
+    let at = memchr::memmem::find(line, ENTRY_CURSOR)? + ENTRY_CURSOR.len();
+    let rest = &line[at..];
+    let value = &rest[..memchr::memchr(b'"', rest)?];
+    let cursor = std::str::from_utf8(value).ok()?;
+    (!cursor.is_empty() && !cursor.contains(['\\', ' '])).then(|| cursor.to_owned())
 }
 
 /// The arguments of the next run: as configured with `--show-cursor`, and, after `cursor`,
@@ -170,6 +193,19 @@ mod tests {
             argv(&args("journalctl --lines -f"), Some("c")),
             args("journalctl -f --show-cursor --after-cursor=c --lines=all")
         );
+    }
+
+    #[test]
+    fn a_json_entry_names_its_cursor() {
+        let line = br#"{"__CURSOR":"s=ab;i=1f;b=c","__REALTIME_TIMESTAMP":"1","MESSAGE":"x"}"#;
+        assert_eq!(entry_cursor(line).as_deref(), Some("s=ab;i=1f;b=c"));
+        let sse = br#"data: {"__CURSOR":"s=1;i=2","MESSAGE":"\"__CURSOR\":\"no\""}"#;
+        assert_eq!(entry_cursor(sse).as_deref(), Some("s=1;i=2"));
+        let message = br#"{"MESSAGE":"said \"__CURSOR\":\"x\""}"#;
+        assert_eq!(entry_cursor(message), None, "an escaped quote is no key");
+        assert_eq!(entry_cursor(b"Dec 01 host sshd[1]: __CURSOR"), None);
+        assert_eq!(entry_cursor(br#"{"__CURSOR":""}"#), None);
+        assert_eq!(entry_cursor(br#"{"__CURSOR":"cut"#), None);
     }
 
     #[test]

@@ -103,7 +103,7 @@ fn forward_pages(c: &Case, how: Reading<'_>, page: usize) -> Shape {
     let mut got = Vec::new();
     let mut from = 0;
     loop {
-        let records = records_from(&c.file, from, extent, how, page).expect("read");
+        let records = records_from(&c.file, from, extent, how, (page, None)).expect("read");
         let Some(last) = records.last() else { break };
         from = last.start() + 1;
         got.extend(shape(&records));
@@ -147,8 +147,14 @@ fn a_stack_trace_is_one_record_and_plain_text_never_groups() {
         end: c.end,
         unterminated_ok: false,
     };
-    let records =
-        records_from(&c.file, 0, extent, reading(&parser, &splits, caps), 3).expect("read");
+    let records = records_from(
+        &c.file,
+        0,
+        extent,
+        reading(&parser, &splits, caps),
+        (3, None),
+    )
+    .expect("read");
     let e = crate::stream::Entry::record(1, &c.generation, &records[2], 1 << 10, None);
     let json: serde_json::Value = serde_json::from_slice(&e.json).expect("json");
     assert_eq!(json["text"].as_str().map(|t| t.lines().count()), Some(4));
@@ -179,4 +185,37 @@ proptest! {
         prop_assert_eq!(&forward_pages(&c, how, page), &want);
         prop_assert_eq!(&backward_pages(&c, how, page), &want);
     }
+}
+
+/// A cut read (a cursor that carries its entry's length) hands out the rest of a record that
+/// runs past where the reader stopped as one headless record, and nothing before it; lines
+/// that stand alone stay alone.
+#[test]
+fn a_cut_read_continues_a_grown_record_headless_and_leaves_plain_lines_alone() {
+    let parser = Parser::new(Zone::utc());
+    let splits = Splits::default();
+    let caps = Caps {
+        lines: 1000,
+        bytes: 1 << 10,
+    };
+    let how = reading(&parser, &splits, caps);
+    // 2, 2, then a record of a start and three frames, then a start.
+    let c = case(&[2, 2, 0, 1, 1, 1, 0]);
+    let extent = Extent {
+        end: c.end,
+        unterminated_ok: false,
+    };
+    let l = &c.lines;
+    // The reader had the record's first two lines (the live timer closed it there).
+    let own = l[2].start + 1;
+    let got = records_from(&c.file, own, extent, how, (10, Some(l[4].start))).expect("read");
+    assert_eq!(shape(&got), [(l[4].start, 2, true), (l[6].start, 1, false)]);
+    // Stopped at the record's end: exactly the point rule's answer.
+    let whole = records_from(&c.file, own, extent, how, (10, Some(l[6].start))).expect("read");
+    let plain = records_from(&c.file, own, extent, how, (10, None)).expect("read");
+    assert_eq!(shape(&whole), shape(&plain));
+    // Plain lines never group, cut or not.
+    let got = records_from(&c.file, 1, extent, how, (10, Some(l[1].start))).expect("read");
+    assert_eq!(got[0].start(), l[1].start);
+    assert_eq!((got[0].lines.len(), got[0].headless), (1, false));
 }
