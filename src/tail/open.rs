@@ -11,7 +11,7 @@
 
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::unix::fs::{FileExt as _, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -210,24 +210,22 @@ impl OpenFile {
             Err(e) => return Read::Failed(e),
         };
         // No shortcut on an unchanged (size, mtime): timestamps are coarse (a clock tick), so
-        // a truncate-and-rewrite to the same size within one tick would go unnoticed.
+        // a truncate-and-rewrite to the same size within one tick would go unnoticed. The
+        // prefix check below costs one read of at most `PREFIX_BYTES`.
         if meta.len() < self.offset {
             let detail = format!("file shrank from {} to {} bytes", self.offset, meta.len());
             return Read::Truncated { meta, detail };
         }
-        if meta.len() == self.offset {
-            // Nothing to read: look at the first bytes and those before the offset. (When
-            // there is something to read, the bytes before the offset come with the first
-            // read and the first bytes are looked at after it.)
-            if !self.prefix_unchanged(meta.len()) {
-                let detail = "file was rewritten from its start".to_owned();
-                return Read::Truncated { meta, detail };
-            }
-            if !self.tail_unchanged() {
-                let detail = regrown(self.offset);
-                return Read::Truncated { meta, detail };
-            }
-            return Read::AtEnd;
+        if !self.prefix_unchanged(meta.len()) {
+            let detail = "file was rewritten from its start".to_owned();
+            return Read::Truncated { meta, detail };
+        }
+        if !self.tail_unchanged() {
+            let detail = format!(
+                "file was rewritten before byte {} (truncated and regrown)",
+                self.offset
+            );
+            return Read::Truncated { meta, detail };
         }
         if let Err(e) = self.generation.fill_prefix(&self.file, meta.len()) {
             return Read::Failed(e);
@@ -238,44 +236,32 @@ impl OpenFile {
         let mut outcome = Read::AtEnd;
         // To undo this read if the file turns out to have been rewritten under it.
         let before = (self.offset, self.splitter.clone(), self.tail.clone());
-        // The first read starts with the bytes just before the offset, to check them (see
-        // `tail`) in the same system call.
-        let mut check = if self.checks_tail() {
-            self.tail.len()
-        } else {
-            0
-        };
         // One byte more than the file holds: a read that fills the buffer means the file grew
         // since the `fstat` (read on, a chunk at a time); one that does not, that it is at its
         // end (no further read, and no large buffer zeroed for nothing).
         let mut want = meta.len() - self.offset + 1;
         let mut buf = Vec::new();
         while want > 1 {
-            let len = usize::try_from(want)
-                .unwrap_or(CHUNK_BYTES)
-                .min(CHUNK_BYTES);
-            buf.resize(check + len, 0);
-            // One `pread`: a regular file reads short only at its end.
-            match read_once_at(&self.file, &mut buf, self.offset - check as u64) {
-                Ok(n) if n < check || buf[..check] != self.tail[self.tail.len() - check..] => {
-                    let detail = regrown(self.offset);
-                    return Read::Truncated { meta, detail };
-                }
+            buf.resize(
+                usize::try_from(want)
+                    .unwrap_or(CHUNK_BYTES)
+                    .min(CHUNK_BYTES),
+                0,
+            );
+            match read_full_at(&self.file, &mut buf, self.offset) {
                 Ok(n) => {
-                    let got = &buf[check..n];
-                    check = 0;
                     // Cursors of these lines carry a checksum of the generation's first bytes:
                     // keep the prefix covering everything read, from the very bytes split.
-                    self.generation.extend_prefix(self.offset, got);
-                    self.splitter.push(got, |l| lines.push(l));
-                    self.offset += got.len() as u64;
-                    self.remember_tail(got);
-                    read += got.len();
+                    self.generation.extend_prefix(self.offset, &buf[..n]);
+                    self.splitter.push(&buf[..n], |l| lines.push(l));
+                    self.offset += n as u64;
+                    self.remember_tail(&buf[..n]);
+                    read += n;
                     if read >= STEP_BYTES {
                         outcome = Read::More;
                         break;
                     }
-                    want = if got.len() == len && !got.is_empty() {
+                    want = if n == buf.len() {
                         CHUNK_BYTES as u64
                     } else {
                         0
@@ -452,15 +438,10 @@ impl OpenFile {
         self.tail.extend_from_slice(&read[read.len() - keep..]);
     }
 
-    /// Whether the bytes before the offset are checked: past the prefix, once read.
-    fn checks_tail(&self) -> bool {
-        self.offset > PREFIX_BYTES as u64 && !self.tail.is_empty()
-    }
-
     /// Whether the bytes just before the offset are still those read there. Only checked past
     /// the prefix, which covers the bytes before it.
     fn tail_unchanged(&self) -> bool {
-        if !self.checks_tail() {
+        if self.offset <= PREFIX_BYTES as u64 || self.tail.is_empty() {
             return true;
         }
         let mut now = [0u8; TAIL_BYTES];
@@ -483,21 +464,6 @@ impl OpenFile {
             Ok(got) => self.generation.prefix_matches(&head[..got]) && got == n,
             // Unreadable now: let the read that follows report it.
             Err(_) => true,
-        }
-    }
-}
-
-/// The notice's detail for a file whose bytes before `offset` changed.
-fn regrown(offset: u64) -> String {
-    format!("file was rewritten before byte {offset} (truncated and regrown)")
-}
-
-/// One `pread` of `buf` at `offset`, retried when interrupted; returns the bytes read.
-fn read_once_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    loop {
-        match file.read_at(buf, offset) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            done => return done,
         }
     }
 }
