@@ -206,7 +206,8 @@ async fn a_source_tables_name_format_and_rotated_globs_are_its_own() {
         "[[source]]\npath = \"{d}/a.log\"\nname = \"app\"\nformat = \"iso\"\n\
          rotated = \"{d}/old/a.log-*\"\n\n[[source]]\npath = \"{d}/b.log\"\nformat = \"plain\"\n"
     );
-    let (mut child, url) = serve(&dir, &file);
+    let (child, url) = serve(&dir, &file);
+    let _child = crate::common::Reaped(child);
     let url = url.trim_end_matches('/').to_owned();
     let listing = json(&format!("{url}/api/streams")).await;
     let streams: Vec<(String, String)> = listing["streams"]
@@ -286,8 +287,6 @@ async fn a_source_tables_name_format_and_rotated_globs_are_its_own() {
         "plain reads no time: {b:?}"
     );
     assert_eq!(b[1]["level"], "error", "levels are still read: {b:?}");
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

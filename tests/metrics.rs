@@ -150,6 +150,47 @@ async fn promtool_accepts_the_metrics_and_they_count_lines_streams_and_long_poll
     );
 }
 
+/// Each kind of notice is counted per stream: a rename rotation (`rotated`), lines written
+/// to the renamed file after the new one has data (`late`), a truncation (`truncated`).
+#[tokio::test]
+async fn notices_are_counted_by_kind_late_segments_included() {
+    let s = Server::start(&["{dir}/app.log"]).await;
+    let (path, rotated) = (s.path("app.log"), s.path("app.log.1"));
+    append(&path, "one\n");
+    s.wait_last("app.log", "one").await;
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::fs::rename(&path, &rotated).unwrap();
+    append(&path, "new\n");
+    s.wait_last("app.log", "new").await;
+    // A writer that has not reopened writes on to the renamed file.
+    writer.write_all(b"late\n").unwrap();
+    s.wait_last("app.log", "late").await;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, "t\n");
+    s.wait_last("app.log", "t").await;
+    let notices = |text: &str, kind: &str| {
+        sample(
+            text,
+            &format!(r#"cometail_stream_notices_total{{stream="app.log",kind="{kind}"}}"#),
+        )
+    };
+    let (_, text) = scrape(&s, None).await;
+    assert_eq!(notices(&text, "rotated"), Some(1.0), "{text}");
+    assert_eq!(notices(&text, "late"), Some(1.0), "{text}");
+    assert_eq!(notices(&text, "truncated"), Some(1.0), "{text}");
+    assert_eq!(notices(&text, "gap"), Some(0.0), "{text}");
+    let (ok, said) = promtool_check(&text);
+    assert!(ok, "promtool check metrics: {said}\n{text}");
+}
+
 #[tokio::test]
 async fn metrics_need_credentials_when_auth_is_on_and_count_failures() {
     let dir = tempfile::tempdir().unwrap();

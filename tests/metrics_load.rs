@@ -103,7 +103,8 @@ async fn metrics_answer_while_ten_thousand_clients_connect() {
     let log = dir.path().join("app.log");
     std::fs::write(&log, "one\n").unwrap();
     let log = log.display().to_string();
-    let (mut child, url) = crate::common::spawn_piped(&["--max-connections", "10100", &log], &[]);
+    let (child, url) = crate::common::spawn_piped(&["--max-connections", "10100", &log], &[]);
+    let _child = crate::common::Reaped(child);
     let url = url.trim_end_matches('/').to_owned();
     let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
     let connecting = tokio::spawn(async move {
@@ -154,7 +155,4 @@ async fn metrics_answer_while_ten_thousand_clients_connect() {
         || async { open_sse(&scrape(&client, &url).await.2) == Some(0.0) },
     )
     .await;
-    // Our own child, by its handle.
-    child.kill().unwrap();
-    child.wait().unwrap();
 }

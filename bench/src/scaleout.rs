@@ -350,6 +350,8 @@ pub(crate) async fn run(ctx: &Ctx, shape: Shape) -> Result<Row> {
         .sum();
     let reads0 = figure(a, "cometail_hub_engine_reads_total").await?
         + figure(b, "cometail_hub_engine_reads_total").await?;
+    let cold0 = figure(a, "cometail_hub_cold_reads_total").await?
+        + figure(b, "cometail_hub_cold_reads_total").await?;
     let msgs0 = engine_messages(monitor).await?;
     let got0 = got.load(Ordering::Relaxed);
     ctx.log(format!(
@@ -372,6 +374,9 @@ pub(crate) async fn run(ctx: &Ctx, shape: Shape) -> Result<Row> {
     let reads = figure(a, "cometail_hub_engine_reads_total").await?
         + figure(b, "cometail_hub_engine_reads_total").await?
         - reads0;
+    let cold = figure(a, "cometail_hub_cold_reads_total").await?
+        + figure(b, "cometail_hub_cold_reads_total").await?
+        - cold0;
     let msgs = engine_messages(monitor).await? - msgs0;
     let lost = expected.saturating_sub(got.load(Ordering::Relaxed));
     let lines_per_s = written as f64 / shape.duration.as_secs_f64();
@@ -445,6 +450,7 @@ pub(crate) async fn run(ctx: &Ctx, shape: Shape) -> Result<Row> {
     .m("agent cpu %/1k lines/s", agent_cpu / (lines_per_s / 1000.0))
     .m("engine msgs/line", msgs / written.max(1) as f64)
     .m("engine reads/s", reads / secs)
+    .m("cold reads/s", cold / secs)
     .m("p50 ms", ms(probe.latency.quantile(0.5)))
     .m("p99 ms", ms(probe.latency.quantile(0.99)))
     .m("lost", lost as f64)

@@ -299,7 +299,7 @@ impl Collector for Figures {
         )?;
         let mut notices = encoder.encode_descriptor(
             "cometail_stream_notices",
-            "Notices raised while following: kind is rotated, truncated or gap.",
+            "Notices raised while following: kind is rotated (the path names a new file), truncated, gap (lines were lost) or late (lines written to a rotated file after the path named a new one, delivered as a late segment).",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
@@ -308,6 +308,7 @@ impl Collector for Figures {
                 ("rotated", s.rotated),
                 ("truncated", s.truncated),
                 ("gap", s.gaps),
+                ("late", s.late),
             ] {
                 let labels = [("stream", id.as_str()), ("kind", kind)];
                 ConstCounter::new(n).encode(notices.encode_family(&labels)?)?;

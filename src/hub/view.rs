@@ -113,18 +113,26 @@ pub(super) struct Cache {
     /// The tail's position: every entry up to it is in the cache (or was evicted).
     next: Option<Cursor>,
     bytes: usize,
+    /// Whether the cache holds its target's whole history (primed from a page that reached
+    /// the start, nothing evicted since): then a cursor before its first entry, such as the
+    /// `next` of a page read while the target was still empty, is answered from it too.
+    whole: bool,
 }
 
 impl Cache {
     fn lo(&self) -> Option<(u64, u64)> {
+        if self.whole {
+            return Some((0, 0));
+        }
         self.entries
             .front()
             .map(|e| pos(&e.cursor))
             .or(self.next.as_ref().map(pos))
     }
 
-    /// Starts again from `page` (a first fill, or a stream that was recreated).
-    fn reset(&mut self, ident: u64, page: Page) {
+    /// Starts again from `page` (a first fill, or a stream that was recreated); `whole`
+    /// when `page` is a backward read that reached the start of the target's history.
+    fn reset(&mut self, ident: u64, page: Page, whole: bool) {
         *self = Self {
             ident,
             ..Self::default()
@@ -136,6 +144,8 @@ impl Cache {
             .windows(2)
             .rposition(|w| pos(&w[0].cursor) >= pos(&w[1].cursor))
             .map_or(0, |i| i + 1);
+        // A gap notice (position `(seq, 0)`) first means older entries are gone.
+        self.whole = whole && keep == 0 && entries.first().is_none_or(|e| e.point > 0);
         self.next = Some(page.next);
         self.push(entries.into_iter().skip(keep));
     }
@@ -145,7 +155,7 @@ impl Cache {
     fn extend(&mut self, page: Page) {
         let ident = page.next.ident;
         if ident != self.ident || self.next.is_none() {
-            self.reset(ident, page);
+            self.reset(ident, page, false);
             return;
         }
         self.next = Some(page.next);
@@ -157,6 +167,7 @@ impl Cache {
         while self.entries.front().is_some_and(|e| e.cursor.seq < first) {
             if let Some(old) = self.entries.pop_front() {
                 self.bytes -= old.alloc;
+                self.whole = false;
             }
         }
     }
@@ -170,6 +181,7 @@ impl Cache {
         {
             if let Some(old) = self.entries.pop_front() {
                 self.bytes -= old.alloc;
+                self.whole = false;
             }
         }
     }
@@ -317,7 +329,8 @@ async fn tail(
                     } else {
                         // A (new) prime holds the newest entries, some of which the cache
                         // may hold already: it starts the cache again.
-                        cache.reset(page.next.ident, page);
+                        let whole = page.prev.is_none();
+                        cache.reset(page.next.ident, page, whole);
                     }
                     cache.forget_before(hub.first());
                 }
@@ -445,6 +458,22 @@ mod tests {
         );
         // An entry of another subject between cached ones.
         assert!(cache.answer(at(4, 1), 10).is_none());
+    }
+
+    #[test]
+    fn a_cache_primed_with_the_whole_history_answers_cursors_before_its_first_entry() {
+        // Viewers that started on an empty target hold its `next`, (1, 0): once entries
+        // come, the cache must still answer them, or each would read the engine itself.
+        let mut whole = Cache::default();
+        whole.reset(7, page(vec![], at(1, 0)), true);
+        whole.extend(page(vec![entry(1, 1), entry(2, 1)], at(2, 1)));
+        assert_eq!(lines(&whole.answer(at(1, 0), 10).unwrap()), ["1.1", "2.1"]);
+        // Not so for a cache primed from the newest entries only, nor once one is evicted.
+        let mut part = Cache::default();
+        part.reset(7, page(vec![entry(3, 1)], at(3, 1)), false);
+        assert!(part.answer(at(1, 0), 10).is_none());
+        whole.forget_before(2);
+        assert!(whole.answer(at(1, 0), 10).is_none());
     }
 
     #[test]

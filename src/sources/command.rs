@@ -306,7 +306,18 @@ fn copy(rx: &Receiver<Output>, out: &mut Out<'_>) -> std::io::Result<(bool, Opti
         match msg {
             Output::Out(bytes) => {
                 wrote = true;
-                out.push(&bytes)?;
+                // Held error lines go in after this chunk's last whole line, so that a flood
+                // of output read in chunks that rarely end a line cannot starve them.
+                match memchr::memrchr(b'\n', &bytes) {
+                    Some(end) if !held.is_empty() || dropped > 0 => {
+                        out.push(&bytes[..=end])?;
+                        flush(out, &mut held, &mut dropped)?;
+                        if end + 1 < bytes.len() {
+                            out.push(&bytes[end + 1..])?;
+                        }
+                    }
+                    _ => out.push(&bytes)?,
+                }
             }
             Output::Err(line) if held.len() < HELD_ERR_LINES => held.push(line),
             Output::Err(_) => dropped += 1,

@@ -257,3 +257,14 @@ pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
         .to_owned();
     (child, addr)
 }
+
+/// A child process killed (by its own handle) and reaped when dropped, so that a test that
+/// fails leaves no server behind.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
