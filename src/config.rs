@@ -71,7 +71,7 @@ pub struct Config {
     /// Most long polls held at once.
     pub max_long_polls: usize,
     /// Where files' history continues: rotated siblings and `--rotated` globs (`None`:
-    /// `--rotated-history=false` and no `--rotated`).
+    /// neither `--rotated-history` nor `--rotated`).
     pub rotated: Option<crate::stream::Rotated>,
     /// Most whole-history searches at once.
     pub max_searches: usize,

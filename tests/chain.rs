@@ -477,11 +477,20 @@ async fn a_copytruncate_copy_is_not_read_twice() {
     assert_eq!(notices(&entries, "truncated").len(), 1, "{entries:?}");
 }
 
-/// The chain is on by default; `--rotated-history=false` turns it off.
+/// The chain is off by default (ARCHITECTURE.md says why); the bare flag or `=true` turns it
+/// on, `=false` keeps it off.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_chain_is_on_by_default_and_false_turns_it_off() {
+async fn the_chain_is_off_by_default_and_the_flag_turns_it_on() {
     for (args, want_texts) in [
-        (&["{dir}/app.log"][..], vec!["old", "new"]),
+        (&["{dir}/app.log"][..], vec!["new"]),
+        (
+            &["--rotated-history", "{dir}/app.log"][..],
+            vec!["old", "new"],
+        ),
+        (
+            &["--rotated-history=true", "{dir}/app.log"][..],
+            vec!["old", "new"],
+        ),
         (
             &["--rotated-history=false", "{dir}/app.log"][..],
             vec!["new"],
