@@ -168,10 +168,17 @@ impl Runner {
             draining: run.follower.late_watch(Instant::now()),
             retaining: run.follower.retained().is_some(),
         };
+        // A watch newly set up after this step's read: what was written in between woke no
+        // one, so one more step looks (else it waited for the safety tick, 10 s). Not when
+        // the same watch is merely renewed, so a step that always reports a change cannot
+        // reschedule itself for ever.
+        let mut watched_now = false;
         if changed || run.rewatch || !run.watched || also != run.also {
+            let new_watch = run.rewatch || !run.watched || also != run.also;
             run.also = also;
             run.rewatch = false;
             run.watched = sources.watcher.watch_more(run.follower.path(), also, self);
+            watched_now = new_watch && run.watched;
         }
         let outcome = Outcome {
             draining: step.draining,
@@ -182,7 +189,7 @@ impl Runner {
         let poke = changed || self.spool.is_some() || outcome != run.outcome;
         run.outcome = outcome;
         drop(run);
-        if step.more && !sources.cancel.is_cancelled() {
+        if (step.more || watched_now) && !sources.cancel.is_cancelled() {
             // A step reads a bounded amount: the rest is read by a step queued behind the
             // others, so that one busy file does not hold a step thread for itself.
             self.schedule();
