@@ -256,6 +256,7 @@ fn sigterm_stops_the_binary_with_open_streams_within_two_seconds() {
     let log = dir.path().join("app.log");
     append(&log, "x\n");
     let (mut child, addr) = crate::common::spawn_binary(&log);
+    let child = &mut child.0;
     let mut sse = std::net::TcpStream::connect(&addr).unwrap();
     write!(
         sse,

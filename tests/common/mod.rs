@@ -241,8 +241,9 @@ pub fn spawn_piped(args: &[&str], envs: &[(&str, &Path)]) -> (std::process::Chil
 }
 
 /// Starts the real `cometail` binary on port 0 for `log` and returns it with the
-/// `HOST:PORT` it printed.
-pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
+/// `HOST:PORT` it printed; the server is killed when the first is dropped, so a failing test
+/// leaves none behind.
+pub fn spawn_binary(log: &Path) -> (Reaped, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometail"))
         .args(["--port", "0"])
         .arg(log)
@@ -255,7 +256,7 @@ pub fn spawn_binary(log: &Path) -> (std::process::Child, String) {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned();
-    (child, addr)
+    (Reaped(child), addr)
 }
 
 /// A child process killed (by its own handle) and reaped when dropped, so that a test that

@@ -48,6 +48,7 @@ fn a_body_sent_on_a_streaming_request_costs_bounded_memory_and_stalls_no_one() {
     let log = dir.path().join("b.log");
     append(&log, "");
     let (mut child, addr) = crate::common::spawn_binary(&log);
+    let child = &mut child.0;
     let mut live = std::net::TcpStream::connect(&addr).unwrap();
     live.write_all(events_request(&addr, "").as_bytes())
         .unwrap();
@@ -108,6 +109,7 @@ async fn thousands_of_clients_that_vanish_without_a_fin_are_reaped_and_others_ke
     let log = dir.path().join("b.log");
     append(&log, "");
     let (mut child, addr) = crate::common::spawn_binary(&log);
+    let child = &mut child.0;
     let pid = child.id();
     let mut live = std::net::TcpStream::connect(&addr).unwrap();
     live.write_all(events_request(&addr, "").as_bytes())

@@ -43,6 +43,7 @@ fn a_client_that_never_reads_costs_bounded_memory_and_others_are_unaffected() {
     let log = dir.path().join("big.log");
     append(&log, "");
     let (mut child, addr) = crate::common::spawn_binary(&log);
+    let child = &mut child.0;
     let rss = |pid: u32| -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
