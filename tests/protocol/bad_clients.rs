@@ -103,7 +103,7 @@ fn a_body_sent_on_a_streaming_request_costs_bounded_memory_and_stalls_no_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thousands_of_clients_that_vanish_without_a_fin_are_reaped_and_others_keep_up() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     const CLIENTS: usize = 2000;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("b.log");
@@ -136,16 +136,13 @@ async fn thousands_of_clients_that_vanish_without_a_fin_are_reaped_and_others_ke
         clients.push(c);
     }
     for c in &mut clients {
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !seen.windows(14).any(|w| w == b"event: entries") {
-            let n = tokio::time::timeout(30 * SEC, c.read(&mut chunk))
-                .await
-                .expect("every client is answered within 30 s")
-                .unwrap();
-            assert!(n > 0, "stream open");
-            seen.extend_from_slice(&chunk[..n]);
-        }
+        read_until(
+            c,
+            b"event: entries",
+            30 * SEC,
+            "every client is answered within 30 s",
+        )
+        .await;
     }
     assert!(
         fds(pid) >= base_fds + CLIENTS,
@@ -200,16 +197,13 @@ async fn idle_event_streams_get_a_keep_alive_comment_each_tick_and_end_at_shutdo
     }
     // The keep-alive ticker fires every 15 s: each idle stream sees a comment within 20 s.
     for c in &mut conns {
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !seen.windows(13).any(|w| w == b": keep-alive\n") {
-            let n = tokio::time::timeout(20 * SEC, c.read(&mut chunk))
-                .await
-                .expect("a keep-alive comment within 20 s")
-                .unwrap();
-            assert!(n > 0, "stream open");
-            seen.extend_from_slice(&chunk[..n]);
-        }
+        read_until(
+            c,
+            b": keep-alive\n",
+            20 * SEC,
+            "a keep-alive comment within 20 s",
+        )
+        .await;
     }
     // Shutdown ends both responses (the terminating chunk, then the close).
     let _dir = s.stop().await;
@@ -220,5 +214,25 @@ async fn idle_event_streams_get_a_keep_alive_comment_each_tick_and_end_at_shutdo
             .expect("the stream ends at shutdown")
             .unwrap();
         assert!(rest.ends_with(b"0\r\n\r\n"), "ended cleanly: {rest:?}");
+    }
+}
+
+/// Reads `c` until `marker` has come, each read within `within` (else panics with `why`).
+async fn read_until(
+    c: &mut tokio::net::TcpStream,
+    marker: &[u8],
+    within: std::time::Duration,
+    why: &str,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !seen.windows(marker.len()).any(|w| w == marker) {
+        let n = tokio::time::timeout(within, c.read(&mut chunk))
+            .await
+            .expect(why)
+            .unwrap();
+        assert!(n > 0, "stream open");
+        seen.extend_from_slice(&chunk[..n]);
     }
 }
