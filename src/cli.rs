@@ -171,13 +171,13 @@ pub struct Cli {
     pub rotated: Vec<String>,
 
     /// Read rotated files (`NAME.1`, `NAME.2.gz`, `NAME-DATE` …) as older history of the
-    /// followed file (implied by `--rotated`). Off by default: with it on, 2,000 SSE clients
-    /// opening at once held about 20 KiB each instead of 6 KiB (not yet explained).
+    /// followed file (`=false` reads the followed file's own generations only; any `--rotated`
+    /// glob turns it on).
     #[arg(
         long,
         env = "COMETAIL_ROTATED_HISTORY",
         value_name = "BOOL",
-        default_value_t = false,
+        default_value_t = true,
         action = clap::ArgAction::Set,
         num_args = 0..=1,
         require_equals = true,

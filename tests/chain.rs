@@ -477,12 +477,11 @@ async fn a_copytruncate_copy_is_not_read_twice() {
     assert_eq!(notices(&entries, "truncated").len(), 1, "{entries:?}");
 }
 
-/// The chain is off by default (ARCHITECTURE.md says why); the bare flag or `=true` turns it
-/// on, `=false` keeps it off.
+/// The chain is on by default, as are the bare flag and `=true`; `=false` turns it off.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_chain_is_off_by_default_and_the_flag_turns_it_on() {
+async fn the_chain_is_on_by_default_and_false_turns_it_off() {
     for (args, want_texts) in [
-        (&["{dir}/app.log"][..], vec!["new"]),
+        (&["{dir}/app.log"][..], vec!["old", "new"]),
         (
             &["--rotated-history", "{dir}/app.log"][..],
             vec!["old", "new"],

@@ -17,6 +17,7 @@
 //! Everything here blocks on file I/O: call it off the async workers.
 
 pub(crate) mod chain;
+mod found;
 pub(crate) mod gzip;
 mod member;
 pub mod search;
@@ -28,6 +29,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use crate::stream::disk::{Extent, Top, lines_before_bounded, lines_from};
 use crate::stream::{Cursor, Entry, FOREIGN_LIFE, Page, Query, Stream};
 use crate::tail::{Generation, Notice, NoticeKind};
+pub(crate) use found::{Found, found};
 use member::Stamp;
 pub(crate) use member::{MEMBER_SEQ, Member};
 
@@ -65,34 +67,28 @@ pub(crate) struct Chain {
 }
 
 /// The members of `stream`'s history (empty when its history does not continue into rotated
-/// files).
+/// files), looked for now. Blocking; a reader on the async side takes [`found`] (shared and
+/// single-flight) and [`chain_of`] instead.
 pub(crate) fn chain(stream: &Stream) -> Chain {
     let Some(rotated) = stream.rotated() else {
         return Chain::default();
     };
-    let found = chain::discover(Path::new(stream.name()), &rotated.patterns);
+    chain_of(
+        stream,
+        &found::look(Path::new(stream.name()), &rotated.patterns, None),
+    )
+}
+
+/// The members of `stream`'s history among the rotated files `found`: those the stream does
+/// not read itself. In memory.
+pub(crate) fn chain_of(stream: &Stream, found: &Found) -> Chain {
     let gens = stream.generations();
-    let mut links: Vec<Link> = Vec::with_capacity(found.len());
-    for f in found {
-        let stamp = Stamp::of(&f.meta);
-        let cached = lock().get(&stamp).cloned();
-        let member = if let Some(m) = cached {
-            m
-        } else {
-            let Ok(m) = Member::open(f.file, &f.meta) else {
-                continue;
-            };
-            let m = Arc::new(m);
-            lock().insert(stamp, m.clone());
-            m
-        };
-        if !gens.iter().any(|g| covers(g, &member)) {
-            links.push(Link {
-                name: f.name,
-                member,
-            });
-        }
-    }
+    let mut links: Vec<Link> = found
+        .links
+        .iter()
+        .filter(|l| !gens.iter().any(|g| covers(g, &l.member)))
+        .cloned()
+        .collect();
     // Twins: logrotate writes `NAME.gz` beside the original and unlinks the original after;
     // while both exist the plain one is read (the `.gz` may be partial).
     let plain: Vec<u64> = links
@@ -128,12 +124,11 @@ fn holds(member: &Member, g: &Generation) -> bool {
 /// the rotated file that holds its text now (`app.log.1` compressed to `app.log.2.gz`): the
 /// same point in the same text. `None` when the cursor is not such a one, or no member holds
 /// the text (the stream's own `gap` answers then). Blocking.
-pub fn rebind(stream: &Stream, query: &Query) -> Option<Query> {
+pub(crate) fn rebind(stream: &Stream, chain: &Chain, query: &Query) -> Option<Query> {
     let (Query::After(c) | Query::Before(c)) = query else {
         return None;
     };
     let g = stream.let_go(c)?;
-    let chain = chain(stream);
     let mut holders = chain.links.iter().filter(|l| holds(&l.member, &g));
     let link = holders.next()?;
     if holders.next().is_some() {
@@ -363,8 +358,7 @@ impl Chain {
 }
 
 /// Reads a page that starts at a member cursor (see [`involves`]).
-pub fn read(stream: &Stream, query: &Query, limit: usize) -> Page {
-    let chain = chain(stream);
+pub(crate) fn read(stream: &Stream, chain: &Chain, query: &Query, limit: usize) -> Page {
     match *query {
         Query::Before(c) => match chain.resolve(&c) {
             Some(at) => {
@@ -374,13 +368,13 @@ pub fn read(stream: &Stream, query: &Query, limit: usize) -> Page {
                 }
                 page
             }
-            None => lost(stream, &chain, c),
+            None => lost(stream, chain, c),
         },
         Query::After(c) => {
             let (entries, to_stream) = match chain.resolve(&c) {
                 Some(at) => chain.read_after(stream, at, limit),
                 None => {
-                    let mut page = lost(stream, &chain, c);
+                    let mut page = lost(stream, chain, c);
                     if !chain.links.is_empty() {
                         let (rest, end) = chain.read_after(stream, (0, 0), limit);
                         page.entries.extend(rest);
@@ -390,7 +384,7 @@ pub fn read(stream: &Stream, query: &Query, limit: usize) -> Page {
                     }
                 }
             };
-            after_page(stream, &chain, entries, to_stream, c, limit)
+            after_page(stream, chain, entries, to_stream, c, limit)
         }
         Query::Last(n) => stream.read(query, n),
     }
@@ -466,11 +460,10 @@ fn lost(stream: &Stream, chain: &Chain, c: Cursor) -> Page {
 /// Continues a page from the stream's own history back into the chain where the stream's
 /// history starts (`prev` is `None`): fills the page up to `limit` from the newest member,
 /// and sets `prev` so that paging goes on.
-pub fn extend_back(stream: &Stream, mut page: Page, limit: usize) -> Page {
+pub(crate) fn extend_back(stream: &Stream, chain: &Chain, mut page: Page, limit: usize) -> Page {
     if page.prev.is_some() {
         return page;
     }
-    let chain = chain(stream);
     if chain.links.is_empty() {
         return page;
     }

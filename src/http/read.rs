@@ -50,26 +50,26 @@ pub(super) async fn read_page(
         if stream.let_go(c).is_some() {
             // A cursor into a generation the stream let go: its text may be in a rotated
             // file now, and the cursor is read there.
+            let chain = chain(stream).await?;
             let s = stream.clone();
-            let moved = tokio::task::spawn_blocking(move || crate::history::rebind(&s, &query))
-                .await
-                .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")))?;
-            if let Some(moved) = moved {
-                let s = stream.clone();
-                return tokio::task::spawn_blocking(move || {
-                    crate::history::read(&s, &moved, limit)
-                })
-                .await
-                .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")));
+            let read = tokio::task::spawn_blocking(move || {
+                let moved = crate::history::rebind(&s, &chain, &query)?;
+                Some(crate::history::read(&s, &chain, &moved, limit))
+            });
+            if let Some(page) = read.await.map_err(|e| history_failed(&e))? {
+                return Ok(page);
             }
         }
     }
     if chained && crate::history::involves(&query) {
         // A cursor into a rotated file: the chain answers (`history`).
+        let chain = chain(stream).await?;
         let s = stream.clone();
-        return tokio::task::spawn_blocking(move || crate::history::read(&s, &query, limit))
-            .await
-            .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")));
+        return tokio::task::spawn_blocking(move || {
+            crate::history::read(&s, &chain, &query, limit)
+        })
+        .await
+        .map_err(|e| history_failed(&e));
     }
     let page = match stream.read_cached(&query, limit) {
         Some(page) => page,
@@ -81,13 +81,32 @@ pub(super) async fn read_page(
         }
     };
     if chained && page.prev.is_none() && !matches!(query, Query::After(_)) {
-        // The stream's own history starts here; older history is in its rotated files.
+        // The stream's own history starts here; older history is in its rotated files
+        // (looked for once for every reader arriving together; none: nothing to read).
+        let chain = chain(stream).await?;
+        if chain.links.is_empty() {
+            return Ok(page);
+        }
         let s = stream.clone();
-        return tokio::task::spawn_blocking(move || crate::history::extend_back(&s, page, limit))
-            .await
-            .map_err(|e| ApiError::Internal(format!("reading rotated history: {e}")));
+        return tokio::task::spawn_blocking(move || {
+            crate::history::extend_back(&s, &chain, page, limit)
+        })
+        .await
+        .map_err(|e| history_failed(&e));
     }
     Ok(page)
+}
+
+/// The chain of `stream`'s rotated files, as fresh as a look started now (`history::found`).
+async fn chain(stream: &Arc<Stream>) -> Result<crate::history::Chain, ApiError> {
+    let found = crate::history::found(stream)
+        .await
+        .map_err(|e| history_failed(&e))?;
+    Ok(crate::history::chain_of(stream, &found))
+}
+
+fn history_failed(e: &tokio::task::JoinError) -> ApiError {
+    ApiError::Internal(format!("reading rotated history: {e}"))
 }
 
 /// Waits until entries after the query's cursor exist and returns them; `None` when the
