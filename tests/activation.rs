@@ -267,7 +267,7 @@ async fn a_public_passed_socket_without_authentication_is_exit_2() {
     let activator = activate(&[Listen::Ip("0.0.0.0")], &[], &[log.to_str().unwrap()]);
     let port = activator.addrs[0].port();
     // The connection starts cometail, which refuses the socket and closes it unanswered.
-    let _ = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let said = expect_line(&activator.stderr, "cometail: error");
     assert!(
         said.contains(&format!("0.0.0.0:{port}"))
@@ -329,6 +329,24 @@ fn descriptors_that_are_not_listening_stream_sockets_are_exit_2_naming_them() {
         said.contains(r#"fd 3 ("notes")"#) && said.contains("a regular file"),
         "{said}"
     );
+}
+
+#[tokio::test]
+async fn a_unix_socket_named_metrics_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, socket) = (dir.path().join("app.log"), dir.path().join("metrics.sock"));
+    let activator = activate(
+        &[Listen::Path(&socket)],
+        &["--fdname=metrics"],
+        &[log.to_str().unwrap()],
+    );
+    let _conn = UnixStream::connect(&socket).await.unwrap();
+    let said = expect_line(&activator.stderr, "cometail: error");
+    assert!(
+        said.contains(r#"fd 3 ("metrics")"#) && said.contains("is a Unix socket"),
+        "{said}"
+    );
+    assert_eq!(activator.exit_code(), Some(2));
 }
 
 #[tokio::test]

@@ -109,8 +109,7 @@ pub fn take(config: &Config) -> Result<Option<Passed>, ActivationError> {
     let Some(count) = std::env::var_os("LISTEN_FDS") else {
         return Ok(None);
     };
-    let ours = std::env::var("LISTEN_PID").ok().as_deref().map(str::trim)
-        == Some(std::process::id().to_string().as_str());
+    let ours = std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string());
     let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
     // listenfd's extension (systemfd): the sockets may start at another descriptor than 3.
     let first_fd: usize = std::env::var("LISTEN_FDS_FIRST_FD")
