@@ -16,8 +16,10 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)
 # A real NATS JetStream engine for the agent and hub tests (`scale_out`).
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
-# The packaging tests: the unit file's check, the man page's rendering and the completions.
+# The packaging tests: the unit files' check, the man page's rendering and the completions;
+# systemd-socket-activate (same package) for the socket-activation tests.
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
 command -v man >/dev/null 2>&1 || need+=(man-db)
 # Shells that load the generated completions.
 command -v zsh >/dev/null 2>&1 || need+=(zsh)

@@ -55,6 +55,7 @@ pub struct Cli {
 
     /// Address or host name to listen on (repeatable; a name is listened on at each address
     /// it resolves to, e.g. `localhost`). Loopback by default: the logs stay on this machine.
+    /// Sockets passed by systemd (socket activation, LISTEN_FDS) replace it and --unix-socket.
     #[arg(
         short = 'i',
         long,
@@ -83,6 +84,7 @@ pub struct Cli {
 
     /// Also serve `/metrics` (and the probes) on this address (HOST:PORT), without
     /// authentication and without TLS, for a Prometheus that should not hold the credentials.
+    /// A socket passed by systemd named `metrics` (FileDescriptorName=) replaces it.
     #[arg(long, env = "COMETAIL_METRICS_BIND", value_name = "HOST:PORT")]
     pub metrics_bind: Option<String>,
 

@@ -11,7 +11,7 @@ mod file;
 mod paths;
 mod sources;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +141,38 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+/// The public-bind rule (SECURITY.md): a non-loopback address is served only with
+/// authentication on, or with `--public-without-auth`.
+fn may_serve(ip: IpAddr, auth: &Auth, public_without_auth: bool) -> bool {
+    ip.is_loopback() || auth.is_on() || public_without_auth
+}
+
+/// Why a non-loopback address without authentication is refused, and what to do.
+fn public_refusal(ip: IpAddr) -> String {
+    format!(
+        "{ip} is not a loopback address, so anyone who can reach it could read these logs; \
+         turn on authentication (--auth token, --token-file, --users-file) or pass \
+         --public-without-auth to serve them to everyone"
+    )
+}
+
+impl Config {
+    /// Whether the public-bind rule lets this configuration serve on `ip`; the refusal,
+    /// naming the address and the remedies, when it does not. `--bind` is checked by
+    /// [`Config::from_cli`]; a socket that is not bound from a flag (systemd socket activation)
+    /// is checked with this.
+    ///
+    /// # Errors
+    /// `ip` is not loopback, authentication is off and `--public-without-auth` is not given.
+    pub fn check_public(&self, ip: IpAddr) -> Result<(), String> {
+        if may_serve(ip, &self.auth, self.public_without_auth) {
+            Ok(())
+        } else {
+            Err(public_refusal(ip))
+        }
+    }
 }
 
 fn invalid(flag: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -297,18 +329,11 @@ impl Config {
         };
         let auth = auth(&cli)?;
         let addrs = bind_addrs(&cli.bind, cli.port)?;
-        if let Some(public) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            if !auth.is_on() && !cli.public_without_auth {
-                return Err(invalid(
-                    "--bind",
-                    format!(
-                        "{} is not a loopback address, so anyone who can reach it could read \
-                         these logs; turn on authentication (--auth token, --token-file, \
-                         --users-file) or pass --public-without-auth to serve them to everyone",
-                        public.ip()
-                    ),
-                ));
-            }
+        if let Some(public) = addrs
+            .iter()
+            .find(|a| !may_serve(a.ip(), &auth, cli.public_without_auth))
+        {
+            return Err(invalid("--bind", public_refusal(public.ip())));
         }
         let tls = match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(Arc::new(
@@ -558,6 +583,15 @@ mod tests {
         assert!(c.auth.token_generated && c.auth.is_on());
         assert!(config(&["--bind", "::1", "a"]).is_ok());
         assert!(!config(&["a"]).expect("valid").auth.is_on());
+        // A socket not bound from a flag (systemd's) obeys the same rule.
+        let public = IpAddr::from([0, 0, 0, 0]);
+        let local = config(&["a"]).expect("valid");
+        let why = local.check_public(public).expect_err("refused");
+        assert!(why.contains("0.0.0.0") && why.contains("--public-without-auth"));
+        assert!(local.check_public(IpAddr::from([127, 0, 0, 1])).is_ok());
+        assert!(c.check_public(public).is_ok());
+        let opted = config(&["--public-without-auth", "a"]).expect("valid");
+        assert!(opted.check_public(public).is_ok());
     }
 
     #[test]

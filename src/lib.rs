@@ -84,12 +84,14 @@ pub async fn run_on(
 /// Every socket the server answers on.
 #[derive(Debug, Default)]
 pub struct Listeners {
-    /// One per `--bind` address: the whole application.
+    /// One per `--bind` address (or TCP socket systemd passed): the whole application.
     pub http: Vec<TcpListener>,
-    /// `--metrics-bind`: `/metrics` and the probes only, without authentication or TLS.
+    /// `--metrics-bind` (or the socket systemd passed named `metrics`): `/metrics` and the
+    /// probes only, without authentication or TLS.
     pub metrics: Option<TcpListener>,
-    /// `--unix-socket`: the whole application, without TLS (a proxy on the same machine).
-    pub unix: Option<http::UnixSocket>,
+    /// `--unix-socket` (or Unix sockets systemd passed): the whole application, without TLS
+    /// (a proxy on the same machine).
+    pub unix: Vec<http::UnixSocket>,
 }
 
 /// [`run`] on every listener of `listeners`, all over the same streams.
@@ -126,12 +128,14 @@ pub async fn run_listeners(
             http::serve(listener, metrics_app, &plain, shutdown.clone()).await;
         }
     };
-    let unix = async {
-        if let Some(socket) = listeners.unix {
-            let listener = http::Listener::Unix(socket);
-            http::serve(listener, app.clone(), &plain, shutdown.clone()).await;
-        }
-    };
+    let unix = futures_util::future::join_all(listeners.unix.into_iter().map(|socket| {
+        http::serve(
+            http::Listener::Unix(socket),
+            app.clone(),
+            &plain,
+            shutdown.clone(),
+        )
+    }));
     let http = futures_util::future::join_all(
         listeners
             .http

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use cometail::config::{self, LoadError};
+use cometail::http::activation::Passed;
 use cometail::{Config, shutdown};
 use tokio_util::sync::CancellationToken;
 
@@ -62,8 +63,16 @@ fn main() -> ExitCode {
         let _ = std::io::stdout().write_all(origin.print().as_bytes());
         return ExitCode::SUCCESS;
     }
+    // Before any thread starts: taking the sockets edits the environment.
+    let passed = match cometail::http::activation::take(&config) {
+        Ok(passed) => passed,
+        Err(e) => {
+            eprintln!("cometail: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     cometail::logging::init();
-    match serve(config) {
+    match serve(config, passed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cometail: error: {e:#}");
@@ -72,15 +81,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
-    run_with(config, |config, listeners, token| async move {
+fn serve(config: Config, passed: Option<Passed>) -> anyhow::Result<()> {
+    run_with(config, passed, |config, listeners, token| async move {
         cometail::run_listeners(config, listeners, token).await?;
         Ok(())
     })
 }
 
-/// Binds, prints the URLs, and runs `body` until a signal; shared by every role.
-fn run_with<F, Fut>(config: Config, body: F) -> anyhow::Result<()>
+/// Binds (or adopts the sockets systemd passed), prints the URLs, and runs `body` until a
+/// signal; shared by every role.
+fn run_with<F, Fut>(config: Config, passed: Option<Passed>, body: F) -> anyhow::Result<()>
 where
     F: FnOnce(Config, cometail::Listeners, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
@@ -89,25 +99,8 @@ where
         .enable_all()
         .build()?;
     let served = runtime.block_on(async {
-        let mut listeners = Vec::new();
-        for addr in &config.addrs {
-            let listener = cometail::http::listen(*addr)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-            listeners.push(listener);
-        }
-        let metrics =
-            match config.metrics_addr {
-                Some(addr) => Some(cometail::http::listen(addr).map_err(|e| {
-                    anyhow::anyhow!("cannot listen on {addr} (--metrics-bind): {e}")
-                })?),
-                None => None,
-            };
-        let unix = match &config.unix_socket {
-            Some((path, mode)) => Some(cometail::http::listen_unix(path, *mode).map_err(|e| {
-                anyhow::anyhow!("cannot listen on {} (--unix-socket): {e}", path.display())
-            })?),
-            None => None,
-        };
+        let from_systemd = passed.as_ref().is_some_and(Passed::serves_app);
+        let (listeners, metrics, unix) = bind(&config, passed.unwrap_or_default())?;
         let token = CancellationToken::new();
         shutdown::on_signal(token.clone())?;
         let scheme = if config.tls.is_some() {
@@ -122,6 +115,13 @@ where
             _ => String::new(),
         };
         let mut stdout = std::io::stdout().lock();
+        if from_systemd {
+            let _ = writeln!(
+                stdout,
+                "cometail: serving on the sockets systemd passed (LISTEN_FDS), not on --bind or \
+                 --unix-socket"
+            );
+        }
         for listener in &listeners {
             let addr = listener.local_addr()?;
             let host = if addr.ip().is_unspecified() {
@@ -145,7 +145,7 @@ where
                 let _ = writeln!(stdout, "cometail: listening on every interface ({addr})");
             }
         }
-        if let Some(socket) = &unix {
+        for socket in &unix {
             let _ = writeln!(
                 stdout,
                 "cometail: serving on unix:{} (path {})",
@@ -168,6 +168,50 @@ where
     // Dropping the runtime would wait for every blocking thread, however long it is stuck.
     runtime.shutdown_timeout(shutdown::RUNTIME_DEADLINE);
     served
+}
+
+/// The main listeners (TCP, Unix) and the metrics listener: the sockets systemd passed for a
+/// role, or else those its flags name.
+type Bound = (
+    Vec<tokio::net::TcpListener>,
+    Option<tokio::net::TcpListener>,
+    Vec<cometail::http::UnixSocket>,
+);
+
+/// Binds what `config` names, but for each role systemd passed sockets for (`passed`): the
+/// application's (`--bind`, `--unix-socket`) and the metrics' (`--metrics-bind`).
+fn bind(config: &Config, passed: Passed) -> anyhow::Result<Bound> {
+    use cometail::http::{UnixSocket, activation, listen, listen_unix};
+    let adopted = |e| anyhow::anyhow!("cannot serve on a socket systemd passed: {e}");
+    let (mut listeners, mut unix) = (Vec::new(), Vec::new());
+    if passed.serves_app() {
+        for tcp in passed.http {
+            listeners.push(activation::into_tokio(tcp).map_err(adopted)?);
+        }
+        for socket in passed.unix {
+            unix.push(UnixSocket::adopt(socket).map_err(adopted)?);
+        }
+    } else {
+        for addr in &config.addrs {
+            let listener =
+                listen(*addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            listeners.push(listener);
+        }
+        if let Some((path, mode)) = &config.unix_socket {
+            unix.push(listen_unix(path, *mode).map_err(|e| {
+                anyhow::anyhow!("cannot listen on {} (--unix-socket): {e}", path.display())
+            })?);
+        }
+    }
+    let metrics = match (passed.metrics, config.metrics_addr) {
+        (Some(tcp), _) => Some(activation::into_tokio(tcp).map_err(adopted)?),
+        (None, Some(addr)) => Some(
+            listen(addr)
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (--metrics-bind): {e}"))?,
+        ),
+        (None, None) => None,
+    };
+    Ok((listeners, metrics, unix))
 }
 
 /// The scale-out roles' entry points: parse, validate (exit 2), run (exit 1 on failure).
@@ -210,6 +254,7 @@ mod roles {
         };
         exit(super::run_with(
             config,
+            None,
             |config, _listeners, token| async move {
                 println!(
                     "cometail: agent of host {} publishing to {}",
@@ -233,6 +278,7 @@ mod roles {
         cometail::logging::init();
         exit(super::run_with(
             config,
+            None,
             |config, listeners, token| async move {
                 cometail::run_hub(config, settings, engine, listeners.http, token)
                     .await

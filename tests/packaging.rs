@@ -1,8 +1,8 @@
 //! Packaging: the bash and fish completion scripts load in real shells and complete flags,
 //! zsh's loads and registers itself for `cometail` in zsh's completion system, the man
 //! page renders with `man`, the systemd unit passes `systemd-analyze verify` without a
-//! warning, the container's command line (packaging/compose.yaml) serves, and `--version`
-//! names the commit.
+//! warning, alone and with its socket unit, the container's command line
+//! (packaging/compose.yaml) serves, and `--version` names the commit.
 
 use std::process::{Command, Stdio};
 
@@ -91,7 +91,7 @@ fn the_zsh_completion_loads_and_registers_for_cometail() {
 }
 
 #[test]
-fn the_man_page_renders_and_the_unit_file_verifies() {
+fn the_man_page_renders_and_the_unit_files_verify() {
     let dir = tempfile::tempdir().unwrap();
     let man1 = dir.path().join("man/man1");
     std::fs::create_dir_all(&man1).unwrap();
@@ -109,8 +109,7 @@ fn the_man_page_renders_and_the_unit_file_verifies() {
         assert!(text.contains(flag), "{flag} not in the man page");
     }
 
-    // The unit as shipped, with ExecStart pointing at the binary under test; `man:cometail(1)`
-    // is found through MANPATH. `verify` exits 0 even for unknown keys: any output fails.
+    // The unit as shipped, with ExecStart pointing at the binary under test.
     let unit = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/packaging/cometail.service"
@@ -126,10 +125,29 @@ fn the_man_page_renders_and_the_unit_file_verifies() {
     }
     let path = dir.path().join("cometail.service");
     std::fs::write(&path, unit).unwrap();
+    verify(&[&path], &dir.path().join("man"));
+    // The socket unit beside it (optional: the service verified alone first), which starts
+    // the service on the first connection and passes it the socket.
+    let socket = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/cometail.socket"
+    ))
+    .unwrap();
+    for line in ["ListenStream=127.0.0.1:7001", "Accept=no"] {
+        assert!(socket.lines().any(|l| l == line), "{line}");
+    }
+    let socket_path = dir.path().join("cometail.socket");
+    std::fs::write(&socket_path, socket).unwrap();
+    verify(&[&socket_path, &path], &dir.path().join("man"));
+}
+
+/// `systemd-analyze verify` of `units`, with `man:cometail(1)` found through `manpath`.
+/// `verify` exits 0 even for unknown keys: any output fails.
+fn verify(units: &[&std::path::Path], manpath: &std::path::Path) {
     let out = Command::new("systemd-analyze")
         .arg("verify")
-        .arg(&path)
-        .env("MANPATH", dir.path().join("man"))
+        .args(units)
+        .env("MANPATH", manpath)
         .stdin(Stdio::null())
         .output()
         .expect("systemd-analyze runs (Debian's systemd package)");
@@ -137,7 +155,7 @@ fn the_man_page_renders_and_the_unit_file_verifies() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success() && said.trim().is_empty(),
-        "systemd-analyze verify: {said}"
+        "systemd-analyze verify {units:?}: {said}"
     );
 }
 

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod activation;
 mod answers;
 mod api;
 mod browser;

@@ -304,21 +304,44 @@ async fn refuse(mut conn: impl AsyncWrite + Unpin) {
 pub struct UnixSocket {
     listener: UnixListener,
     path: PathBuf,
-    /// Device and inode of the socket file, to remove only our own.
-    id: (u64, u64),
+    /// Device and inode of the socket file, to remove only our own; `None` for a socket
+    /// another process made (systemd's), whose file is never removed.
+    id: Option<(u64, u64)>,
 }
 
 impl UnixSocket {
-    /// The socket's path.
+    /// The socket's path (`@name` for an abstract one).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A listening socket another process made and passed (systemd socket activation): served
+    /// like `--unix-socket`'s, its file left alone at exit (its maker removes it). Call it in
+    /// the runtime.
+    ///
+    /// # Errors
+    /// The socket cannot be made non-blocking or registered with the runtime.
+    pub fn adopt(listener: std::os::unix::net::UnixListener) -> std::io::Result<Self> {
+        use std::os::linux::net::SocketAddrExt;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let path = match (addr.as_pathname(), addr.as_abstract_name()) {
+            (Some(path), _) => path.to_path_buf(),
+            (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)).into(),
+            (None, None) => PathBuf::from("(unnamed)"),
+        };
+        Ok(Self {
+            listener: UnixListener::from_std(listener)?,
+            path,
+            id: None,
+        })
     }
 }
 
 impl Drop for UnixSocket {
     fn drop(&mut self) {
-        let ours =
-            std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id);
+        let Some(id) = self.id else { return };
+        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == id);
         if ours {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -362,6 +385,6 @@ pub fn listen_unix(path: &Path, mode: u32) -> std::io::Result<UnixSocket> {
     Ok(UnixSocket {
         listener,
         path: path.to_path_buf(),
-        id: (meta.dev(), meta.ino()),
+        id: Some((meta.dev(), meta.ino())),
     })
 }

@@ -11,6 +11,7 @@
 //! SSE stream.
 
 mod accept;
+pub mod activation;
 mod api;
 mod assets;
 mod at;
