@@ -114,7 +114,9 @@ fn every_scenario_runs_in_smoke_mode_and_prints_its_figures() {
             ],
             &scratch,
         ),
-        Duration::from_secs(300),
+        // Every scenario in turn takes about 3 minutes on two cores at load 5-7; CI ran out
+        // of 300 s once at load 10-11 (other builds on the same cores). A hang is still caught.
+        Duration::from_secs(600),
     );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
