@@ -127,12 +127,17 @@ fn refusal(e: &async_nats::ConnectError) -> Option<String> {
     use async_nats::ConnectErrorKind as Kind;
     let text = e.to_string();
     let lower = text.to_ascii_lowercase();
-    let tls_failed = lower.contains("certificate") || lower.contains("alert");
+    // rustls's words: a refused or unverifiable certificate, the server's alert, or a reply
+    // that is no TLS at all (a server without TLS answering a client that requires it).
+    let tls_failed = ["certificate", "alert", "corrupt message"]
+        .iter()
+        .any(|w| lower.contains(w));
     match e.kind() {
         Kind::AuthorizationViolation | Kind::Authentication => Some(text),
         Kind::Tls => Some(format!("the TLS setup failed: {text}")),
         Kind::Io if tls_failed => Some(format!(
-            "the TLS handshake failed ({text}): check --nats-ca, --nats-cert and --nats-key"
+            "the TLS handshake failed ({text}): check --nats-ca, --nats-cert, --nats-key and \
+             that the server has TLS on"
         )),
         _ => None,
     }

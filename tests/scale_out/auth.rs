@@ -221,6 +221,16 @@ async fn mutual_tls_needs_the_client_certificate() {
             ],
         );
         assert!(err.contains("refused the credentials"), "{role}: {err}");
+        // No TLS option: the server's certificate is vouched for by no CA the client knows.
+        let err = refused(role, &url, &log, &[]);
+        assert!(err.contains("TLS handshake failed"), "{role}: {err}");
+    }
+    // A client that requires TLS against a server without it: said, not retried.
+    drop(nats);
+    let plain = Nats::start(dir.path());
+    for role in ["agent", "hub"] {
+        let err = refused(role, &plain.url, &log, &["--nats-ca", ca]);
+        assert!(err.contains("TLS handshake failed"), "{role}: {err}");
     }
 }
 
@@ -236,7 +246,10 @@ async fn unusable_credential_files_are_named_before_connecting() {
         format!("-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"),
     )
     .unwrap();
-    let mangled = format!("{}A", &seed[..seed.len() - 1]);
+    // One data character changed (the last one also holds padding bits, and the same
+    // character could come back): the checksum no longer fits.
+    let swap = if &seed[20..21] == "A" { "B" } else { "A" };
+    let mangled = format!("{}{swap}{}", &seed[..20], &seed[21..]);
     std::fs::write(d("mangled.nk"), &mangled).unwrap();
     std::fs::write(d("not.pem"), "not a certificate\n").unwrap();
     let (missing, half, nk, not_pem) = (
