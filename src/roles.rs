@@ -14,8 +14,11 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use crate::agent::AgentSettings;
 use crate::cli::{Cli, parse_size};
 use crate::config::{Config, ConfigError};
-use crate::engine::{EngineOptions, Retention};
+use crate::credentials::Secret;
+use crate::engine::auth::{read_creds, read_nkey};
+use crate::engine::{EngineAuth, EngineOptions, Retention};
 use crate::hub::HubSettings;
+use crate::tls::ClientFileError;
 
 /// Where the engine is and how to log in; shared by both roles.
 #[derive(Debug, clap::Args)]
@@ -49,9 +52,27 @@ pub struct EngineArgs {
     #[arg(long, env = "COMETAIL_NATS_PASSWORD_FILE", value_name = "PATH")]
     pub nats_password_file: Option<PathBuf>,
 
+    /// A NATS `.creds` file (a user JWT and its nkey seed, as `nsc` writes them), for
+    /// servers in operator (decentralized JWT) mode.
+    #[arg(long, env = "COMETAIL_NATS_CREDS", value_name = "PATH")]
+    pub nats_creds: Option<PathBuf>,
+
+    /// A file whose first line is a user nkey seed (`SU…`), for servers that list nkey users.
+    #[arg(long, env = "COMETAIL_NATS_NKEY_FILE", value_name = "PATH")]
+    pub nats_nkey_file: Option<PathBuf>,
+
     /// CA certificates (PEM) to trust for the engine; makes TLS required.
     #[arg(long, env = "COMETAIL_NATS_CA", value_name = "PATH")]
     pub nats_ca: Option<PathBuf>,
+
+    /// A client certificate chain (PEM) for mutual TLS with the engine; needs --nats-key.
+    /// Makes TLS required.
+    #[arg(long, env = "COMETAIL_NATS_CERT", value_name = "PATH")]
+    pub nats_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --nats-cert.
+    #[arg(long, env = "COMETAIL_NATS_KEY", value_name = "PATH")]
+    pub nats_key: Option<PathBuf>,
 }
 
 /// Follow files and publish their entries to a NATS JetStream engine, exactly once.
@@ -122,7 +143,7 @@ fn parse_age(s: &str) -> Result<Duration, String> {
         .ok_or_else(bad)
 }
 
-fn read_first_line(path: &PathBuf, flag: &'static str) -> Result<String, ConfigError> {
+fn read_first_line(path: &std::path::Path, flag: &'static str) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
         flag,
         reason: format!("cannot read {}: {e}", path.display()),
@@ -135,27 +156,6 @@ impl EngineArgs {
         let invalid = |flag, reason: &str| ConfigError::Invalid {
             flag,
             reason: reason.to_owned(),
-        };
-        let token = match &self.nats_token_file {
-            Some(path) => Some(read_first_line(path, "--nats-token-file")?),
-            None => std::env::var("COMETAIL_NATS_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
-        };
-        let user = match self.nats_user {
-            Some(user) => {
-                let password = match &self.nats_password_file {
-                    Some(path) => read_first_line(path, "--nats-password-file")?,
-                    None => std::env::var("COMETAIL_NATS_PASSWORD").map_err(|_| {
-                        invalid(
-                            "--nats-user",
-                            "needs --nats-password-file or COMETAIL_NATS_PASSWORD",
-                        )
-                    })?,
-                };
-                Some((user, password))
-            }
-            None => None,
         };
         let token_like = |s: &str| {
             !s.is_empty()
@@ -171,14 +171,97 @@ impl EngineArgs {
         if !token_like(&self.hosts_bucket) {
             return Err(invalid("--hosts-bucket", "use letters, digits, `_`, `-`"));
         }
+        let auth = self.auth()?;
         Ok(EngineOptions {
             url: self.nats,
             stream: self.engine_stream,
             prefix: self.subject_prefix,
             bucket: self.hosts_bucket,
-            token,
+            auth,
+        })
+    }
+
+    /// The credentials and TLS files, each read and checked now: a bad file is exit 2 naming
+    /// it, before any connection.
+    fn auth(&self) -> Result<EngineAuth, ConfigError> {
+        let invalid = |flag, reason: String| ConfigError::Invalid { flag, reason };
+        let token = match &self.nats_token_file {
+            Some(path) => Some(read_first_line(path, "--nats-token-file")?),
+            None => std::env::var("COMETAIL_NATS_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        };
+        let user = match &self.nats_user {
+            Some(user) => {
+                let password = match &self.nats_password_file {
+                    Some(path) => read_first_line(path, "--nats-password-file")?,
+                    None => std::env::var("COMETAIL_NATS_PASSWORD").map_err(|_| {
+                        invalid(
+                            "--nats-user",
+                            "needs --nats-password-file or COMETAIL_NATS_PASSWORD".into(),
+                        )
+                    })?,
+                };
+                Some((user.clone(), Secret(password)))
+            }
+            None => None,
+        };
+        // One way to log in: the server would pick one of several, silently.
+        let ways = [
+            (
+                token.is_some(),
+                "--nats-token-file",
+                " (or COMETAIL_NATS_TOKEN)",
+            ),
+            (user.is_some(), "--nats-user", ""),
+            (self.nats_creds.is_some(), "--nats-creds", ""),
+            (self.nats_nkey_file.is_some(), "--nats-nkey-file", ""),
+        ];
+        let given: Vec<_> = ways.iter().filter(|w| w.0).collect();
+        if let [.., last] = given[..]
+            && given.len() > 1
+        {
+            let names: Vec<String> = given.iter().map(|w| format!("{}{}", w.1, w.2)).collect();
+            return Err(invalid(
+                last.1,
+                format!(
+                    "give one way to log in to the engine, not {}",
+                    names.join(" and ")
+                ),
+            ));
+        }
+        let creds = match &self.nats_creds {
+            Some(path) => Some(read_creds(path).map_err(|e| invalid("--nats-creds", e))?),
+            None => None,
+        };
+        let nkey = match &self.nats_nkey_file {
+            Some(path) => Some(read_nkey(path).map_err(|e| invalid("--nats-nkey-file", e))?),
+            None => None,
+        };
+        let client_cert = match (&self.nats_cert, &self.nats_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("--nats-cert", "needs --nats-key".into())),
+            (None, Some(_)) => return Err(invalid("--nats-key", "needs --nats-cert".into())),
+        };
+        crate::tls::check_client_files(
+            self.nats_ca.as_deref(),
+            client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
+        )
+        .map_err(|e| match e {
+            ClientFileError::Ca(reason) => invalid("--nats-ca", reason),
+            ClientFileError::Cert(reason) => invalid("--nats-cert", reason),
+            ClientFileError::Key(reason) => invalid("--nats-key", reason),
+        })?;
+        Ok(EngineAuth {
+            token: token.map(Secret),
             user,
-            ca: self.nats_ca,
+            creds,
+            nkey,
+            ca: self.nats_ca.clone(),
+            client_cert,
         })
     }
 }

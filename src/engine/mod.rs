@@ -1,6 +1,7 @@
 //! The engine: NATS JetStream, which agents publish to and hubs read from.
 //!
-//! This module owns the connection (credentials never come from argv), the names (one
+//! This module owns the connection (`connect.rs`; its credentials and TLS files, never from
+//! argv and checked before connecting, in `auth.rs`), the names (one
 //! JetStream stream for the deployment, one subject per host and file, one KV bucket for the
 //! hosts; see `names.rs`), the stream's creation with the documented retention, and the batch
 //! format both sides agree on (`batch.rs`). It does not follow files (`agent`) or answer
@@ -9,16 +10,19 @@
 //! Invariant: the engine is the only shared state between agents and hubs; every hub derives
 //! the same cursors from it, so hubs never talk to each other.
 
+pub mod auth;
 pub mod batch;
 pub mod beat;
+mod connect;
 pub mod names;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use tokio_util::sync::CancellationToken;
+
+pub use auth::EngineAuth;
 
 /// Where the engine is and how to log in to it.
 #[derive(Debug, Clone)]
@@ -31,12 +35,8 @@ pub struct EngineOptions {
     pub prefix: String,
     /// The KV bucket of hosts (heartbeats, file lists).
     pub bucket: String,
-    /// A token, from a file or the environment.
-    pub token: Option<String>,
-    /// A user name and password (the password from a file or the environment).
-    pub user: Option<(String, String)>,
-    /// CA certificates to trust for `tls://` servers (PEM).
-    pub ca: Option<PathBuf>,
+    /// Credentials and TLS files, read and checked (`auth.rs`).
+    pub auth: EngineAuth,
 }
 
 /// The stream's retention when an agent creates it.
@@ -89,6 +89,18 @@ pub enum EngineError {
         /// What the engine said.
         reason: String,
     },
+    /// The engine denied a subject to these credentials (their permissions miss one the role
+    /// needs, or an agent runs as another `--host` than its permissions name).
+    #[error(
+        "the engine at {url} denied a request to these credentials: {reason} (docs/SCALE-OUT.md \
+         lists the permissions each role needs)"
+    )]
+    Denied {
+        /// The URL.
+        url: String,
+        /// What the engine said.
+        reason: String,
+    },
     /// A request to the engine failed (it may be down, or JetStream may be off).
     #[error("the engine did not answer: {0}")]
     Unavailable(String),
@@ -105,6 +117,8 @@ pub struct Engine {
     pub options: EngineOptions,
     /// What the engine said when it refused our credentials, if it did.
     refused: Arc<Mutex<Option<String>>>,
+    /// The first permissions violation the engine reported, if any.
+    denied: Arc<Mutex<Option<String>>>,
 }
 
 /// How long one JetStream request may take before it counts as failed (and is retried by
@@ -112,68 +126,6 @@ pub struct Engine {
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Engine {
-    /// Connects; the connection is retried in the background when the server is down, so
-    /// this returns at once and requests fail (and are retried) until it is up.
-    ///
-    /// # Errors
-    /// A URL or a CA file that cannot be used.
-    pub async fn connect(options: EngineOptions, name: &str) -> Result<Self, EngineError> {
-        let refused: Arc<Mutex<Option<String>>> = Arc::default();
-        let seen = refused.clone();
-        let mut connect = async_nats::ConnectOptions::new()
-            .name(name)
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connection_timeout(Duration::from_secs(2))
-            .event_callback(move |event| {
-                let refused = seen.clone();
-                async move {
-                    // Reconnects are routine; errors (such as a refused login) are said once
-                    // each. A refused login is remembered: retrying cannot cure it.
-                    match event {
-                        async_nats::Event::Connected => tracing::info!("connected to the engine"),
-                        async_nats::Event::Disconnected => {
-                            tracing::warn!("lost the engine; reconnecting");
-                        }
-                        other => {
-                            let text = other.to_string();
-                            if text.to_ascii_lowercase().contains("authorization") {
-                                *refused.lock().unwrap_or_else(PoisonError::into_inner) =
-                                    Some(text);
-                            } else {
-                                tracing::warn!("engine: {text}");
-                            }
-                        }
-                    }
-                }
-            });
-        if let Some(token) = &options.token {
-            connect = connect.token(token.clone());
-        }
-        if let Some((user, password)) = &options.user {
-            connect = connect.user_and_password(user.clone(), password.clone());
-        }
-        if let Some(ca) = &options.ca {
-            connect = connect.add_root_certificates(ca.clone()).require_tls(true);
-        }
-        let client =
-            connect
-                .connect(options.url.as_str())
-                .await
-                .map_err(|e| EngineError::Connect {
-                    url: options.url.clone(),
-                    reason: e.to_string(),
-                })?;
-        let mut js = jetstream::new(client.clone());
-        js.set_timeout(REQUEST_TIMEOUT);
-        Ok(Self {
-            client,
-            js,
-            options,
-            refused,
-        })
-    }
-
     /// The stream, created with `retention` when it is missing; an existing stream's
     /// settings are checked, never changed.
     ///
@@ -204,18 +156,6 @@ impl Engine {
             Ok(stream) => Ok(stream),
             // Another agent created it meanwhile.
             Err(_) => self.open_stream().await,
-        }
-    }
-
-    /// [`EngineError::Refused`] once the engine refused our credentials, else `e`: a
-    /// request that failed because the login did, says so rather than waiting forever.
-    pub(crate) fn unavailable(&self, e: impl std::fmt::Display) -> EngineError {
-        match &*self.refused.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(reason) => EngineError::Refused {
-                url: self.options.url.clone(),
-                reason: reason.clone(),
-            },
-            None => EngineError::Unavailable(e.to_string()),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod files;
 pub mod nats;
+pub mod nats_auth;
 pub mod net;
 pub mod nginx;
 pub mod sse;

@@ -4,6 +4,7 @@
 //! tests cover is in docs/SCALE-OUT.md.
 
 mod api;
+mod auth;
 mod bad_input;
 mod fanout;
 mod faults;
