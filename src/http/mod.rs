@@ -16,6 +16,7 @@ mod assets;
 mod at;
 mod auth;
 mod base;
+mod chunked;
 mod compress;
 mod detach;
 mod download;
