@@ -7,9 +7,9 @@
 //! is not gzipped: gzip is a body layer, so `compress.rs` withdraws the offer), the accept loop's
 //! service takes the socket out of hyper's I/O ([`Handoff::take_over`]): it writes the head
 //! itself, and a small task writes each chunk (chunked transfer coding, one `writev` of the
-//! size line, the shared encoded event and the CRLF) straight to the socket. hyper is left
-//! with an I/O that swallows writes and never reads, answers into it, and its connection
-//! ends, freeing its buffers. TLS and HTTP/2 connections stay in hyper.
+//! size line, the shared encoded event and the CRLF; `chunked.rs`) straight to the socket.
+//! hyper is left with an I/O that swallows writes and never reads, answers into it, and its
+//! connection ends, freeing its buffers. TLS and HTTP/2 connections stay in hyper.
 //!
 //! What stays per detached connection: the `TcpStream`, the task, the body's stream (the SSE
 //! `Feed`), and the `--max-connections` permit, which moves with the socket. The task watches
