@@ -7,9 +7,9 @@
 //! is not gzipped: gzip is a body layer, so `compress.rs` withdraws the offer), the accept loop's
 //! service takes the socket out of hyper's I/O ([`Handoff::take_over`]): it writes the head
 //! itself, and a small task writes each chunk (chunked transfer coding, one `writev` of the
-//! size line, the shared encoded event and the CRLF) straight to the socket. hyper is left
-//! with an I/O that swallows writes and never reads, answers into it, and its connection
-//! ends, freeing its buffers. TLS and HTTP/2 connections stay in hyper.
+//! size line, the shared encoded event and the CRLF; `chunked.rs`) straight to the socket.
+//! hyper is left with an I/O that swallows writes and never reads, answers into it, and its
+//! connection ends, freeing its buffers. TLS and HTTP/2 connections stay in hyper.
 //!
 //! What stays per detached connection: the `TcpStream`, the task, the body's stream (the SSE
 //! `Feed`), and the `--max-connections` permit, which moves with the socket. The task watches
@@ -25,11 +25,13 @@ use std::task::{Context, Poll};
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use bytes::Bytes;
-use futures_util::{FutureExt, Stream, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
+
+use super::chunked::{self, Rest};
 
 /// The chunks of a streaming body that can run without hyper.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
@@ -188,12 +190,12 @@ enum Wake {
 }
 
 /// Writes the head, then every chunk, until the chunks end (the terminating chunk is sent),
-/// the client closes, or a write fails.
-async fn run(mut tcp: TcpStream, head: Vec<u8>, mut chunks: Chunks) {
-    if send(&mut tcp, &mut [IoSlice::new(&head)]).await.is_err() {
+/// the client closes, or a write fails. The future stays small (`chunked.rs`): it lives as
+/// long as the client.
+async fn run(tcp: TcpStream, head: Vec<u8>, mut chunks: Chunks) {
+    if chunked::send(&tcp, Rest::of(head.into())).await.is_err() {
         return;
     }
-    drop(head);
     loop {
         // Readiness, not a read future: no buffer and no waiter node while nothing comes.
         let wake = std::future::poll_fn(|cx| {
@@ -209,93 +211,22 @@ async fn run(mut tcp: TcpStream, head: Vec<u8>, mut chunks: Chunks) {
                     return;
                 }
             }
-            Wake::Chunk(None) => return end(tcp).await,
+            Wake::Chunk(None) => return chunked::end(tcp).await,
             Wake::Chunk(Some(first)) => {
-                // A client that fell behind has several events ready: one `writev` for all.
-                let mut batch: [Bytes; BATCH] = Default::default();
-                let (mut n, mut bytes, mut ended) = (0, 0, false);
-                let mut next = Some(first);
-                while let Some(chunk) = next.take() {
-                    bytes += chunk.len();
-                    if !chunk.is_empty() {
-                        batch[n] = chunk;
-                        n += 1;
-                    }
-                    if n == BATCH || bytes >= BATCH_BYTES {
-                        break;
-                    }
-                    match chunks.next().now_or_never() {
-                        Some(Some(chunk)) => next = Some(chunk),
-                        Some(None) => ended = true,
-                        None => {}
-                    }
-                }
-                if send_chunks(&mut tcp, &batch[..n]).await.is_err() {
+                let Ok(written) = chunked::write_batch(&tcp, first, &mut chunks) else {
                     return;
+                };
+                if let Some(rest) = written.rest {
+                    if chunked::send(&tcp, rest).await.is_err() {
+                        return;
+                    }
                 }
-                if ended {
-                    return end(tcp).await;
+                if written.ended {
+                    return chunked::end(tcp).await;
                 }
             }
         }
     }
-}
-
-/// Most chunks gathered into one `writev`.
-const BATCH: usize = 16;
-/// Bytes after which no more chunks are gathered.
-const BATCH_BYTES: usize = 256 * 1024;
-
-/// Sends the terminating chunk and closes.
-async fn end(mut tcp: TcpStream) {
-    let _ = send(&mut tcp, &mut [IoSlice::new(b"0\r\n\r\n")]).await;
-    let _ = tcp.shutdown().await;
-}
-
-/// Sends `chunks` in chunked coding (each: size line, bytes, CRLF).
-async fn send_chunks(tcp: &mut TcpStream, chunks: &[Bytes]) -> io::Result<()> {
-    let mut sizes = [[0u8; 18]; BATCH];
-    let mut lines: [&[u8]; BATCH] = [&[]; BATCH];
-    for ((line, size), chunk) in lines.iter_mut().zip(&mut sizes).zip(chunks) {
-        *line = size_line(size, chunk.len());
-    }
-    let mut slices = [IoSlice::new(&[]); 3 * BATCH];
-    for (i, chunk) in chunks.iter().enumerate() {
-        slices[3 * i] = IoSlice::new(lines[i]);
-        slices[3 * i + 1] = IoSlice::new(chunk);
-        slices[3 * i + 2] = IoSlice::new(b"\r\n");
-    }
-    send(tcp, &mut slices[..3 * chunks.len()]).await
-}
-
-/// The chunk-size line of a chunk of `len` bytes, written into `buf`.
-fn size_line(buf: &mut [u8; 18], len: usize) -> &[u8] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut at = 16;
-    let mut rest = len;
-    loop {
-        at -= 1;
-        buf[at] = HEX[rest & 0xf];
-        rest >>= 4;
-        if rest == 0 {
-            break;
-        }
-    }
-    buf[16] = b'\r';
-    buf[17] = b'\n';
-    &buf[at..]
-}
-
-/// Writes all of `slices` (one `writev` when the socket takes them).
-async fn send(tcp: &mut TcpStream, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !slices.is_empty() {
-        let n = tcp.write_vectored(slices).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut slices, n);
-    }
-    Ok(())
 }
 
 /// After readiness: `true` when the client closed (or the socket failed), `false` when it
@@ -374,25 +305,5 @@ impl AsyncWrite for HandoffIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.with(|| Poll::Ready(Ok(())), |tcp| tcp.poll_shutdown(cx))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::size_line;
-
-    #[test]
-    fn size_lines_are_lowercase_hex_without_padding() {
-        for (len, want) in [
-            (0, "0\r\n"),
-            (1, "1\r\n"),
-            (15, "f\r\n"),
-            (16, "10\r\n"),
-            (4096, "1000\r\n"),
-            (usize::MAX, "ffffffffffffffff\r\n"),
-        ] {
-            let mut buf = [0u8; 18];
-            assert_eq!(size_line(&mut buf, len), want.as_bytes(), "{len}");
-        }
     }
 }

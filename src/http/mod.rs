@@ -17,6 +17,7 @@ mod assets;
 mod at;
 mod auth;
 mod base;
+mod chunked;
 mod compress;
 mod detach;
 mod download;
