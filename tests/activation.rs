@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UnixStream;
 
-use crate::common::net::{read_response, send_request};
+use crate::common::net::get_unix;
 use crate::common::sse::Connection;
 use crate::common::{Reaped, append};
 
@@ -141,18 +141,6 @@ impl Activator {
         }
         panic!("the activated process did not exit within {SAY:?}");
     }
-}
-
-/// `GET target` over the Unix socket at `path`: status and body.
-async fn get_unix(path: &Path, target: &str) -> (u16, String) {
-    let mut io = UnixStream::connect(path).await.unwrap();
-    let host = "127.0.0.1:0".parse().unwrap();
-    send_request(&mut io, host, "GET", target, &[("Host", "localhost")]).await;
-    let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut io))
-        .await
-        .expect("an answer within 10 s")
-        .expect("an answer");
-    (r.status, r.body)
 }
 
 #[tokio::test]

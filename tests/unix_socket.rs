@@ -7,9 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tokio::net::UnixStream;
-
-use crate::common::net::{read_response, send_request};
+use crate::common::net::get_unix;
 use crate::common::{append, wait_until};
 
 /// Starts the binary on `socket` (and port 0) for `log`; returns once it printed the socket.
@@ -41,18 +39,6 @@ fn start(socket: &Path, log: &Path, args: &[&str]) -> Child {
     child
 }
 
-/// `GET target` over the socket: status and body.
-async fn get(socket: &Path, target: &str) -> (u16, String) {
-    let mut io = UnixStream::connect(socket).await.unwrap();
-    let host = "127.0.0.1:0".parse().unwrap();
-    send_request(&mut io, host, "GET", target, &[("Host", "localhost")]).await;
-    let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut io))
-        .await
-        .expect("an answer within 10 s")
-        .expect("an answer");
-    (r.status, r.body)
-}
-
 fn stop(mut child: Child) {
     let pid = child.id().to_string();
     assert!(
@@ -74,13 +60,13 @@ async fn http_over_a_unix_socket_with_its_mode_and_removed_at_exit() {
     let meta = std::fs::symlink_metadata(&socket).unwrap();
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o777, 0o660);
-    assert_eq!(get(&socket, "/healthz").await, (200, "ok\n".into()));
+    assert_eq!(get_unix(&socket, "/healthz").await, (200, "ok\n".into()));
     append(&log, "over the socket\n");
     wait_until(
         "the line is read over the socket",
         Duration::from_secs(10),
         || async {
-            get(&socket, "/api/streams/app.log/lines?last=1")
+            get_unix(&socket, "/api/streams/app.log/lines?last=1")
                 .await
                 .1
                 .contains("over the socket")
@@ -107,7 +93,7 @@ async fn a_stale_socket_is_replaced_and_one_in_use_is_refused() {
             & 0o777,
         0o600
     );
-    assert_eq!(get(&socket, "/healthz").await.0, 200);
+    assert_eq!(get_unix(&socket, "/healthz").await.0, 200);
 
     let second = Command::new(env!("CARGO_BIN_EXE_cometail"))
         .args(["--port", "0", "--unix-socket"])
@@ -122,7 +108,7 @@ async fn a_stale_socket_is_replaced_and_one_in_use_is_refused() {
         "{err}"
     );
     assert_eq!(
-        get(&socket, "/healthz").await.0,
+        get_unix(&socket, "/healthz").await.0,
         200,
         "the first still serves"
     );

@@ -106,6 +106,18 @@ pub async fn request(
         .unwrap_or_else(|| panic!("connection closed without an answer: {method} {target}"))
 }
 
+/// `GET target` over the Unix socket at `path`: status and body.
+pub async fn get_unix(path: &Path, target: &str) -> (u16, String) {
+    let mut io = tokio::net::UnixStream::connect(path).await.unwrap();
+    let host = "127.0.0.1:0".parse().unwrap();
+    send_request(&mut io, host, "GET", target, &[("Host", "localhost")]).await;
+    let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut io))
+        .await
+        .expect("an answer within 10 s")
+        .expect("an answer");
+    (r.status, r.body)
+}
+
 /// Writes a request head to `io`.
 pub async fn send_request<S: AsyncWrite + Unpin>(
     io: &mut S,
