@@ -10,6 +10,7 @@
 
 pub mod eval;
 pub mod grammar;
+pub mod prefilter;
 
 use std::fmt;
 
@@ -17,6 +18,7 @@ use crate::parse::Level;
 
 pub use eval::Record;
 pub use grammar::parse;
+pub use prefilter::LinePrefilter;
 
 /// Longest query accepted, in bytes.
 pub const QUERY_BYTES: usize = 2048;

@@ -28,6 +28,7 @@ mod records;
 mod resolve;
 mod seek;
 mod sieve;
+mod skim;
 mod stats;
 mod summary;
 #[cfg(test)]

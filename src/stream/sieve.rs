@@ -18,7 +18,8 @@ use super::Entry;
 use super::disk::Extent;
 use super::entry::record_text;
 use super::records::{Reading, Record, records_from};
-use crate::query::{self, Query};
+use super::skim::skim;
+use crate::query::{self, LinePrefilter, Query};
 
 /// Records read per chunk while sifting.
 const CHUNK_RECORDS: usize = 4096;
@@ -27,6 +28,8 @@ const CHUNK_RECORDS: usize = 4096;
 #[derive(Debug)]
 pub struct Sieve<'a> {
     query: &'a Query,
+    /// The query's line prefilter, when it has one: history is then skimmed ([`skim`]).
+    prefilter: Option<LinePrefilter>,
     /// Text bytes one read examines before it answers with what it has.
     budget: u64,
     /// Entries examined (matched or not).
@@ -40,6 +43,7 @@ impl<'a> Sieve<'a> {
     pub fn new(query: &'a Query, budget: u64) -> Self {
         Self {
             query,
+            prefilter: query.line_prefilter(),
             budget,
             entries: 0,
             bytes: 0,
@@ -111,8 +115,15 @@ pub(super) fn sift_from(
         return Ok(sifted);
     }
     let (mut from, mut cut) = (from, cut);
+    // With a prefilter, the exact reader reads one record (the one the reader's cursor leaves
+    // off in, and any a skim hands back), then the skim goes on from its end.
+    let step = if sieve.prefilter.is_some() {
+        1
+    } else {
+        CHUNK_RECORDS
+    };
     loop {
-        let chunk = records_from(file, from, extent, how, (CHUNK_RECORDS, cut))?;
+        let chunk = records_from(file, from, extent, how, (step, cut))?;
         let read = chunk.len();
         for record in chunk {
             sifted.last = Some((record.start(), record.end()));
@@ -126,15 +137,33 @@ pub(super) fn sift_from(
                 return Ok(sifted);
             }
         }
-        match sifted.last {
-            Some((start, end)) if read >= CHUNK_RECORDS => {
-                from = start + 1;
-                cut = Some(end);
-            }
-            _ => {
-                sifted.end = true;
+        let Some((start, end)) = sifted.last.filter(|_| read >= step) else {
+            sifted.end = true;
+            return Ok(sifted);
+        };
+        (from, cut) = (start + 1, Some(end));
+        if let Some(prefilter) = sieve.prefilter.take() {
+            let skimmed = skim(
+                file,
+                end,
+                extent,
+                how,
+                (&prefilter, limit),
+                sieve,
+                &mut sifted,
+            );
+            sieve.prefilter = Some(prefilter);
+            if skimmed?.is_none() {
                 return Ok(sifted);
+            }
+            // A record too long for a block: the exact reader reads it, after the last
+            // record the skim examined.
+            if let Some((start, end)) = sifted.last {
+                (from, cut) = (start + 1, Some(end));
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
