@@ -39,6 +39,9 @@ pub const NEST_LIMIT: u32 = 32;
 #[derive(Debug, Clone)]
 pub struct Query {
     terms: Vec<Term>,
+    /// The line prefilter, built on first use (an automaton: worth building once per query,
+    /// not once per read).
+    prefilter: std::sync::OnceLock<Option<LinePrefilter>>,
 }
 
 /// One term, possibly negated.

@@ -43,8 +43,14 @@ const KLOG_LETTERS: [(u8, Level); 4] = [
 
 impl Query {
     /// The line prefilter of this query, if one of its terms gives one (a positive ASCII word
-    /// or phrase, preferred the longest, else a positive level term).
-    pub fn line_prefilter(&self) -> Option<LinePrefilter> {
+    /// or phrase, preferred the longest, else a positive level term). Built once.
+    pub fn line_prefilter(&self) -> Option<&LinePrefilter> {
+        self.prefilter
+            .get_or_init(|| self.build_prefilter())
+            .as_ref()
+    }
+
+    fn build_prefilter(&self) -> Option<LinePrefilter> {
         let positive = || self.terms.iter().filter(|t| !t.negate);
         let word = positive()
             .filter_map(|t| match &t.atom {
@@ -150,10 +156,8 @@ mod tests {
 
     /// Whether the prefilter of `q` finds a hit in `line` (searched alone, as a block).
     fn hits(q: &str, line: &str) -> bool {
-        let p = parse(q)
-            .expect("query")
-            .line_prefilter()
-            .expect("a prefilter");
+        let q = parse(q).expect("query");
+        let p = q.line_prefilter().expect("a prefilter");
         p.find(line.as_bytes(), 0).is_some()
     }
 
@@ -196,16 +200,14 @@ mod tests {
 
     #[test]
     fn hits_are_in_the_line_that_holds_the_pattern() {
-        let p = parse("level>=error")
-            .expect("q")
-            .line_prefilter()
-            .expect("pf");
+        let q = parse("level>=error").expect("q");
+        let p = q.line_prefilter().expect("pf");
         let hay = b"a INFO\nb INFO\nE1201 21:14:39.1 x\nc\n";
         assert_eq!(p.find(hay, 0), Some(14));
         assert_eq!(p.find(hay, 14), Some(14));
         assert_eq!(p.find(hay, 33), None);
-        let words = parse("Timeout level>=warn").expect("q").line_prefilter();
-        let words = words.expect("pf");
+        let q = parse("Timeout level>=warn").expect("q");
+        let words = q.line_prefilter().expect("pf");
         assert_eq!(words.find(b"x\ny Timeout\n", 0), Some(4));
         assert!(
             parse("-level>=error")

@@ -29,7 +29,7 @@ const CHUNK_RECORDS: usize = 4096;
 pub struct Sieve<'a> {
     query: &'a Query,
     /// The query's line prefilter, when it has one: history is then skimmed ([`skim`]).
-    prefilter: Option<LinePrefilter>,
+    prefilter: Option<&'a LinePrefilter>,
     /// Text bytes one read examines before it answers with what it has.
     budget: u64,
     /// Entries examined (matched or not).
@@ -142,17 +142,16 @@ pub(super) fn sift_from(
             return Ok(sifted);
         };
         (from, cut) = (start + 1, Some(end));
-        if let Some(prefilter) = sieve.prefilter.take() {
+        if let Some(prefilter) = sieve.prefilter {
             let skimmed = skim(
                 file,
                 end,
                 extent,
                 how,
-                (&prefilter, limit),
+                (prefilter, limit),
                 sieve,
                 &mut sifted,
             );
-            sieve.prefilter = Some(prefilter);
             if skimmed?.is_none() {
                 return Ok(sifted);
             }
