@@ -16,7 +16,8 @@
 //! Patterns are ASCII case-insensitive (a superset of what a case-sensitive word needs: more
 //! hits to test, never fewer). Patterns marked *line-start* count only at the start of a line.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind, packed};
+use memchr::memchr;
 
 use super::{Atom, Query};
 use crate::parse::Level;
@@ -25,15 +26,30 @@ use crate::parse::level::{LETTERS, WORDS};
 /// The patterns of a query's line prefilter; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct LinePrefilter {
-    /// Every pattern; a line-start one is searched with a `\n` before it.
-    finder: AhoCorasick,
-    /// Per pattern: whether it is a line-start one (its hit is in the line after the `\n`).
+    finder: Finder,
+    /// Per pattern: whether it is a line-start one (searched with a `\n` before it, so its
+    /// hit is in the line after the `\n`).
     anchored: Vec<bool>,
     /// The line-start patterns, to test at the start of the searched text.
     starts: Vec<Vec<u8>>,
+    /// Whether a backslash anywhere is a hit (found apart, with `memchr`: a one-byte pattern
+    /// would slow the packed search down to a byte at a time).
+    backslash: bool,
 }
 
-/// Levels whose lines (klog letters) start with these letters: klog's own four.
+#[derive(Debug, Clone)]
+enum Finder {
+    /// SIMD (Teddy) over explicit case variants of short prefixes: fewer than
+    /// [`PACKED_LIMIT`] patterns.
+    Packed(packed::Searcher),
+    /// An automaton, ASCII case-insensitive or not.
+    Automaton(AhoCorasick),
+}
+
+/// Most patterns the packed searcher takes (its own limit is 128).
+const PACKED_LIMIT: usize = 127;
+
+/// Levels whose lines (klog letters) start with these letters: klog's own four, upper case.
 const KLOG_LETTERS: [(u8, Level); 4] = [
     (b'I', Level::Info),
     (b'W', Level::Warn),
@@ -62,89 +78,164 @@ impl Query {
             .max_by_key(|w| w.len());
         if let Some(word) = word {
             let patterns = [word.as_bytes(), b"\"stream\"", b"\\u"];
-            return LinePrefilter::new(patterns.iter().map(|p| (p.to_vec(), false)).collect());
+            let finder = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(patterns)
+                .ok()?;
+            return Some(LinePrefilter {
+                finder: Finder::Automaton(finder),
+                anchored: vec![false; patterns.len()],
+                starts: Vec::new(),
+                backslash: false,
+            });
         }
         let (op, level) = positive().find_map(|t| match t.atom {
             Atom::Level { op, level } => Some((op, level)),
             _ => None,
         })?;
-        let wanted = |l: Level| op.holds(l.cmp(&level));
-        let mut patterns: Vec<(Vec<u8>, bool)> = Vec::new();
+        Some(LinePrefilter::levels(|l| op.holds(l.cmp(&level))))
+    }
+}
+
+/// Every ASCII case variant of `bytes`.
+fn case_variants(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![Vec::new()];
+    for &b in bytes {
+        let cases = [b.to_ascii_lowercase(), b.to_ascii_uppercase()];
+        let cases = if cases[0] == cases[1] {
+            &cases[..1]
+        } else {
+            &cases[..]
+        };
+        out = out
+            .iter()
+            .flat_map(|v| {
+                cases.iter().map(move |&c| {
+                    let mut w = v.clone();
+                    w.push(c);
+                    w
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+impl LinePrefilter {
+    /// The prefilter of a level term whose levels are those `wanted` accepts.
+    fn levels(wanted: impl Fn(Level) -> bool) -> Self {
+        // Words and bracketed letters in any case: every case variant of their first three
+        // bytes (a line holding the word holds one of them).
+        let mut anywhere = std::collections::BTreeSet::new();
         for &(word, l) in WORDS {
             if wanted(l) {
-                patterns.push((word.to_vec(), false));
+                anywhere.extend(case_variants(&word[..word.len().min(3)]));
             }
         }
         for &(letter, l) in LETTERS {
             if wanted(l) {
-                patterns.push((vec![b'[', letter, b']'], false));
+                anywhere.extend(case_variants(&[b'[', letter, b']']));
             }
         }
+        anywhere.insert(b"\x1b[".to_vec());
+        anywhere.insert(b"\xef\xbb\xbf".to_vec());
+        let mut starts: Vec<Vec<u8>> = vec![b"{".to_vec(), b"<".to_vec()];
         for &(letter, l) in &KLOG_LETTERS {
             if wanted(l) {
-                for digit in b'0'..=b'9' {
-                    patterns.push((vec![letter, digit], true));
-                }
+                starts.push(vec![letter]);
             }
         }
-        for any in [&b"\\"[..], b"\x1b[", b"\xef\xbb\xbf"] {
-            patterns.push((any.to_vec(), false));
+        let mut patterns: Vec<Vec<u8>> = anywhere.into_iter().collect();
+        let mut anchored = vec![false; patterns.len()];
+        for start in &starts {
+            let mut with = vec![b'\n'];
+            with.extend_from_slice(start);
+            patterns.push(with);
+            anchored.push(true);
         }
-        for start in [b"{", b"<"] {
-            patterns.push((start.to_vec(), true));
-        }
-        LinePrefilter::new(patterns)
-    }
-}
-
-impl LinePrefilter {
-    fn new(patterns: Vec<(Vec<u8>, bool)>) -> Option<Self> {
-        let searched = patterns.iter().map(|(p, anchored)| {
-            if *anchored {
-                let mut with = vec![b'\n'];
-                with.extend_from_slice(p);
-                with
-            } else {
-                p.clone()
-            }
-        });
-        let finder = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(searched)
-            .ok()?;
-        let anchored = patterns.iter().map(|(_, a)| *a).collect();
-        let starts = patterns
-            .into_iter()
-            .filter(|(_, a)| *a)
-            .map(|(p, _)| p)
-            .collect();
-        Some(Self {
+        let packed = (patterns.len() <= PACKED_LIMIT)
+            .then(|| {
+                packed::Config::new()
+                    .match_kind(packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(&patterns)
+                    .build()
+            })
+            .flatten();
+        let finder = match packed {
+            Some(searcher) => Finder::Packed(searcher),
+            None => Finder::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&patterns)
+                    .expect("a few hundred short patterns always build"),
+            ),
+        };
+        Self {
             finder,
             anchored,
             starts,
-        })
+            backslash: true,
+        }
     }
 
-    /// A position at or after `from` (which must be a line start in `hay`) inside the first
-    /// line from there that holds a pattern; `None` when no line does.
-    pub fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
-        let rest = hay.get(from..)?;
-        if self
-            .starts
-            .iter()
-            .any(|p| rest.len() >= p.len() && rest[..p.len()].eq_ignore_ascii_case(p))
-        {
+    /// The hits in `hay`, whose first byte is a line start.
+    pub fn hits<'a>(&'a self, hay: &'a [u8]) -> Hits<'a> {
+        Hits {
+            prefilter: self,
+            hay,
+            backslash: None,
+        }
+    }
+
+    /// The first pattern hit at or after `from` in `rest` (`from` is where `rest` starts in
+    /// the searched text), as a position in the line that holds it.
+    fn pattern(&self, rest: &[u8], from: usize) -> Option<usize> {
+        if self.starts.iter().any(|p| rest.starts_with(p)) {
             return Some(from);
         }
-        let m = self.finder.find(rest)?;
-        let at = from + m.start();
-        Some(if self.anchored[m.pattern().as_usize()] {
-            at + 1
-        } else {
-            at
-        })
+        let (start, pattern) = match &self.finder {
+            Finder::Packed(s) => s.find(rest).map(|m| (m.start(), m.pattern()))?,
+            Finder::Automaton(a) => a.find(rest).map(|m| (m.start(), m.pattern()))?,
+        };
+        Some(from + start + usize::from(self.anchored[pattern.as_usize()]))
+    }
+}
+
+/// The hits of a [`LinePrefilter`] in one text, found in order.
+#[derive(Debug)]
+pub struct Hits<'a> {
+    prefilter: &'a LinePrefilter,
+    hay: &'a [u8],
+    /// The next backslash at or after the last search's start, once searched (`Some(None)`:
+    /// there is none).
+    backslash: Option<Option<usize>>,
+}
+
+impl Hits<'_> {
+    /// A position at or after `from` (which must be a line start, and not before an
+    /// earlier call's `from`) inside the first line from there that holds a pattern; `None`
+    /// when no line does.
+    pub fn find(&mut self, from: usize) -> Option<usize> {
+        let rest = self.hay.get(from..).filter(|r| !r.is_empty())?;
+        let pattern = self.prefilter.pattern(rest, from);
+        if !self.prefilter.backslash {
+            return pattern;
+        }
+        let stale = match self.backslash {
+            None => true,
+            Some(Some(at)) => at < from,
+            Some(None) => false,
+        };
+        if stale {
+            self.backslash = Some(memchr(b'\\', rest).map(|i| from + i));
+        }
+        match (pattern, self.backslash.flatten()) {
+            (Some(p), Some(b)) => Some(p.min(b)),
+            (p, b) => p.or(b),
+        }
     }
 }
 
@@ -158,7 +249,7 @@ mod tests {
     fn hits(q: &str, line: &str) -> bool {
         let q = parse(q).expect("query");
         let p = q.line_prefilter().expect("a prefilter");
-        p.find(line.as_bytes(), 0).is_some()
+        p.hits(line.as_bytes()).find(0).is_some()
     }
 
     #[test]
@@ -202,13 +293,15 @@ mod tests {
     fn hits_are_in_the_line_that_holds_the_pattern() {
         let q = parse("level>=error").expect("q");
         let p = q.line_prefilter().expect("pf");
-        let hay = b"a INFO\nb INFO\nE1201 21:14:39.1 x\nc\n";
-        assert_eq!(p.find(hay, 0), Some(14));
-        assert_eq!(p.find(hay, 14), Some(14));
-        assert_eq!(p.find(hay, 33), None);
+        let hay = b"a INFO\nb INFO\nE1201 21:14:39.1 x\nc\\d\ne\n";
+        let mut hits = p.hits(hay);
+        assert_eq!(hits.find(0), Some(14));
+        assert_eq!(hits.find(14), Some(14));
+        assert_eq!(hits.find(33), Some(34));
+        assert_eq!(hits.find(37), None);
         let q = parse("Timeout level>=warn").expect("q");
         let words = q.line_prefilter().expect("pf");
-        assert_eq!(words.find(b"x\ny Timeout\n", 0), Some(4));
+        assert_eq!(words.hits(b"x\ny Timeout\n").find(0), Some(4));
         assert!(
             parse("-level>=error")
                 .expect("q")

@@ -101,7 +101,8 @@ pub(super) fn skim(
             return Ok(None);
         }
         let mut pos = 0;
-        while let Some(hit) = prefilter.find(&block.buf[..stop], pos) {
+        let mut hits = prefilter.hits(&block.buf[..stop]);
+        while let Some(hit) = hits.find(pos) {
             let line = memrchr(b'\n', &block.buf[pos..hit]).map_or(pos, |i| pos + i + 1);
             let owner = block.owner(line, pos);
             let (record, end) = block.record(owner, stop);
