@@ -7,7 +7,7 @@
 //!   does; with `"stream"` and `\u` beside it, because a Docker json-file line shows its
 //!   `log` value unescaped (a Docker line has the `stream` key, written plainly or escaped);
 //! - `level OP L`: the record's first line has a level in the set `OP L` selects, and a line's
-//!   level comes only from: a vocabulary word ([`level::WORDS`], any ASCII case, also inside
+//!   level comes only from: a vocabulary word ([`WORDS`], any ASCII case, also inside
 //!   JSON and logfmt values), a bracketed letter (`[E]`), a klog letter and digit at the line
 //!   start, a syslog `<PRI>` at the line start, a JSON line (numbers and nested keys), or text
 //!   behind an escape (`\` in JSON or logfmt) or a decoration (a BOM, ANSI colours) that the
