@@ -17,12 +17,15 @@ use super::error::ApiError;
 use super::params::MAX_LIMIT;
 use super::read::read_page;
 use crate::query::{self, Record};
-use crate::stream::{Entry, Page, Query, Stream};
+use crate::stream::{Cursor, Entry, Page, Query, Sieve, Stream};
 
 /// Most time one filtered read scans before answering with what it has.
 pub(crate) const BUDGET_TIME: Duration = Duration::from_millis(200);
 /// Most bytes of entries one filtered read scans before answering with what it has.
 pub(crate) const BUDGET_BYTES: u64 = 64 << 20;
+/// Text bytes one read of the stream examines for a filtered read, between checks of the
+/// time budget.
+const SIFT_BYTES: u64 = 8 << 20;
 
 /// A compiled `q`.
 pub(crate) type Filter = Arc<query::Query>;
@@ -100,7 +103,7 @@ pub(crate) async fn read_filtered(
     stream: &Arc<Stream>,
     query: Query,
     limit: usize,
-    q: &query::Query,
+    q: &Filter,
 ) -> Result<(Page, Scanned), ApiError> {
     let started = Instant::now();
     let mut scanned = Scanned::default();
@@ -111,22 +114,21 @@ pub(crate) async fn read_filtered(
             let mut prev = None;
             let mut first = true;
             loop {
-                let page = read_page(stream, Query::After(at), MAX_LIMIT).await?;
+                let room = limit - out.len();
+                let (page, seen) = match sifted(stream, at, room, q).await? {
+                    Some(read) => read,
+                    None => tested(stream, at, room, q).await?,
+                };
                 if std::mem::take(&mut first) {
                     prev = page.prev;
                 }
-                for e in &page.entries {
-                    scanned.count(e);
-                    if keeps(q, e) {
-                        out.push(e.clone());
-                        if out.len() >= limit {
-                            let next = e.cursor;
-                            return Ok((page_of(out, next, prev), scanned));
-                        }
-                    }
-                }
+                scanned.entries += seen.entries;
+                scanned.bytes += seen.bytes;
+                // Nothing examined: the end of what exists.
+                let moved = page.next != at;
                 at = page.next;
-                if page.entries.is_empty() {
+                out.extend(page.entries);
+                if out.len() >= limit || !moved {
                     return Ok((page_of(out, at, prev), scanned));
                 }
                 if scanned.spent(started) {
@@ -177,6 +179,66 @@ pub(crate) async fn read_filtered(
             }
         }
     }
+}
+
+/// Up to `room` entries after `at` that pass `q`, tested in the stream as they are read
+/// (only matches become entries: [`Stream::read_sifted`]), and what was examined; `None` when
+/// the read goes into rotated history, which [`tested`] reads instead.
+async fn sifted(
+    stream: &Arc<Stream>,
+    at: Cursor,
+    room: usize,
+    q: &Filter,
+) -> Result<Option<(Page, Scanned)>, ApiError> {
+    if stream.rotated().is_some()
+        && (stream.let_go(&at).is_some() || crate::history::involves(&Query::After(at)))
+    {
+        return Ok(None);
+    }
+    let seen = |sieve: &Sieve<'_>| Scanned {
+        entries: sieve.entries,
+        bytes: sieve.bytes,
+        budget: false,
+    };
+    let mut sieve = Sieve::new(q, SIFT_BYTES);
+    if let Some(page) = stream.read_sifted(at, room, &mut sieve, false) {
+        return Ok(Some((page, seen(&sieve))));
+    }
+    let (s, q) = (stream.clone(), q.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut sieve = Sieve::new(&q, SIFT_BYTES);
+        let page = s
+            .read_sifted(at, room, &mut sieve, true)
+            .expect("reads allowed to use the disk always answer");
+        Some((page, seen(&sieve)))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading history: {e}")))
+}
+
+/// Up to `room` entries after `at` that pass `q`, from a page read whole and then tested, and
+/// what was examined: `next` is after the last entry tested.
+async fn tested(
+    stream: &Arc<Stream>,
+    at: Cursor,
+    room: usize,
+    q: &query::Query,
+) -> Result<(Page, Scanned), ApiError> {
+    let page = read_page(stream, Query::After(at), MAX_LIMIT).await?;
+    let mut seen = Scanned::default();
+    let mut kept = Vec::new();
+    let mut next = page.next;
+    for e in &page.entries {
+        seen.count(e);
+        if keeps(q, e) {
+            kept.push(e.clone());
+            if kept.len() >= room {
+                next = e.cursor;
+                break;
+            }
+        }
+    }
+    Ok((page_of(kept, next, page.prev), seen))
 }
 
 fn page_of(

@@ -25,6 +25,43 @@ pub enum Level {
     Fatal,
 }
 
+/// The level vocabulary, written once: [`WORDS`] (which a prefilter searches for) and the
+/// lookup [`Level::from_word`] does (a `match`, as fast as a hand-written one).
+macro_rules! vocabulary {
+    ($($level:ident: $($word:literal)|+;)+) => {
+        /// Every word [`Level::from_word`] accepts (in lower case; any ASCII case is accepted)
+        /// with the level it names.
+        pub const WORDS: &[(&[u8], Level)] = &[$($(($word, Level::$level),)+)+];
+
+        fn word_level(lower: &[u8]) -> Option<Level> {
+            Some(match lower {
+                $($($word)|+ => Level::$level,)+
+                _ => return None,
+            })
+        }
+    };
+}
+
+vocabulary! {
+    Trace: b"trace" | b"verbose" | b"finest" | b"finer";
+    Debug: b"debug" | b"dbg";
+    Info: b"info" | b"inf" | b"information" | b"notice";
+    Warn: b"warn" | b"warning" | b"wrn";
+    Error: b"error" | b"err" | b"eror" | b"severe";
+    Fatal: b"fatal" | b"critical" | b"crit" | b"panic" | b"emerg" | b"emergency" | b"alert";
+}
+
+/// The letters [`Level::from_letter`] accepts (upper case; either case is accepted).
+pub const LETTERS: &[(u8, Level)] = &[
+    (b'T', Level::Trace),
+    (b'D', Level::Debug),
+    (b'I', Level::Info),
+    (b'W', Level::Warn),
+    (b'E', Level::Error),
+    (b'F', Level::Fatal),
+    (b'C', Level::Fatal),
+];
+
 /// How many alphabetic tokens after the stamp the text rule looks at.
 pub const TOKENS: usize = 4;
 /// How many bytes after the stamp the text rule looks at.
@@ -45,7 +82,8 @@ impl Level {
 
     /// The level a word names (any ASCII case), from the vocabulary in the design study:
     /// lnav's, Dozzle's and Grafana's words, without those too common in prose (the study's
-    /// `fine` and `note` are left out too: "all fine" would read as a debug line).
+    /// `fine` and `note` are left out too: "all fine" would read as a debug line). The words
+    /// are [`WORDS`].
     pub fn from_word(word: &[u8]) -> Option<Self> {
         if word.len() > 11 || word.len() < 3 {
             return None;
@@ -54,30 +92,16 @@ impl Level {
         let lower = &mut buf[..word.len()];
         lower.copy_from_slice(word);
         lower.make_ascii_lowercase();
-        Some(match &*lower {
-            b"trace" | b"verbose" | b"finest" | b"finer" => Self::Trace,
-            b"debug" | b"dbg" => Self::Debug,
-            b"info" | b"inf" | b"information" | b"notice" => Self::Info,
-            b"warn" | b"warning" | b"wrn" => Self::Warn,
-            b"error" | b"err" | b"eror" | b"severe" => Self::Error,
-            b"fatal" | b"critical" | b"crit" | b"panic" | b"emerg" | b"emergency" | b"alert" => {
-                Self::Fatal
-            }
-            _ => return None,
-        })
+        word_level(lower)
     }
 
     /// The level of a one-letter code (klog's `I`, `[E]`).
     pub fn from_letter(letter: u8) -> Option<Self> {
-        Some(match letter.to_ascii_uppercase() {
-            b'T' => Self::Trace,
-            b'D' => Self::Debug,
-            b'I' => Self::Info,
-            b'W' => Self::Warn,
-            b'E' => Self::Error,
-            b'F' | b'C' => Self::Fatal,
-            _ => return None,
-        })
+        let upper = letter.to_ascii_uppercase();
+        LETTERS
+            .iter()
+            .find(|(l, _)| *l == upper)
+            .map(|&(_, level)| level)
     }
 
     /// The level of a syslog priority (`<PRI>`): its severity is `PRI mod 8`.

@@ -91,7 +91,10 @@ pub fn parse(text: &str) -> Result<Query, SyntaxError> {
         i = end;
     }
     terms.sort_by_key(cost);
-    Ok(Query { terms })
+    Ok(Query {
+        terms,
+        prefilter: std::sync::OnceLock::new(),
+    })
 }
 
 /// Evaluation order: O(1) level facts, then literals (longest first, as they fail more

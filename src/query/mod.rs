@@ -10,6 +10,7 @@
 
 pub mod eval;
 pub mod grammar;
+pub mod prefilter;
 
 use std::fmt;
 
@@ -17,6 +18,7 @@ use crate::parse::Level;
 
 pub use eval::Record;
 pub use grammar::parse;
+pub use prefilter::LinePrefilter;
 
 /// Longest query accepted, in bytes.
 pub const QUERY_BYTES: usize = 2048;
@@ -37,6 +39,9 @@ pub const NEST_LIMIT: u32 = 32;
 #[derive(Debug, Clone)]
 pub struct Query {
     terms: Vec<Term>,
+    /// The line prefilter, built on first use (an automaton: worth building once per query,
+    /// not once per read).
+    prefilter: std::sync::OnceLock<Option<LinePrefilter>>,
 }
 
 /// One term, possibly negated.

@@ -88,27 +88,8 @@ impl Entry {
     ) -> Self {
         let first = &record.lines[0];
         let point = first.raw.start + 1;
-        let end = record.lines.last().map_or(point, |l| l.raw.end());
-        let cursor = cursor_for(life, generation, point).with_len(end - first.raw.start);
-        let mut truncated = false;
-        let mut text: Cow<'_, str> = Cow::Borrowed("");
-        for (i, line) in record.lines.iter().enumerate() {
-            let (mut part, cut) = line_text(&line.raw.head, line.raw.len, max_line_bytes);
-            truncated |= cut;
-            if line.facts.shape == Some(Shape::Docker) {
-                // Docker's json-file: the entry shows the container's line, not the wrapper.
-                if let Some(log) = crate::parse::docker_text(part.as_bytes()) {
-                    part = log.into();
-                }
-            }
-            if i == 0 {
-                text = part;
-            } else {
-                let joined = text.to_mut();
-                joined.push('\n');
-                joined.push_str(&part);
-            }
-        }
+        let cursor = record_cursor(life, generation, record.start(), record.end());
+        let (text, truncated) = record_text(record, max_line_bytes);
         let facts = Facts {
             ts: first.facts.ts,
             level: first.facts.level,
@@ -174,6 +155,38 @@ impl Entry {
             arrival: None,
         }
     }
+}
+
+/// The cursor of the entry of a record from byte `start` to `end`: its first line's point,
+/// with the record's length.
+pub(super) fn record_cursor(life: u32, generation: &Generation, start: u64, end: u64) -> Cursor {
+    cursor_for(life, generation, start + 1).with_len(end - start)
+}
+
+/// A record's text as its entry shows it: its lines joined by `\n`, each cut at
+/// `max_line_bytes` (and whether one was), Docker's json-file lines shown as their `log` text.
+/// Filters test this text before deciding to build an entry at all.
+pub(super) fn record_text(record: &Record, max_line_bytes: usize) -> (Cow<'_, str>, bool) {
+    let mut truncated = false;
+    let mut text: Cow<'_, str> = Cow::Borrowed("");
+    for (i, line) in record.lines.iter().enumerate() {
+        let (mut part, cut) = line_text(&line.raw.head, line.raw.len, max_line_bytes);
+        truncated |= cut;
+        if line.facts.shape == Some(Shape::Docker) {
+            // Docker's json-file: the entry shows the container's line, not the wrapper.
+            if let Some(log) = crate::parse::docker_text(part.as_bytes()) {
+                part = log.into();
+            }
+        }
+        if i == 0 {
+            text = part;
+        } else {
+            let joined = text.to_mut();
+            joined.push('\n');
+            joined.push_str(&part);
+        }
+    }
+    (text, truncated)
 }
 
 #[derive(Serialize)]

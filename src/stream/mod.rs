@@ -27,6 +27,8 @@ mod read;
 mod records;
 mod resolve;
 mod seek;
+mod sieve;
+mod skim;
 mod stats;
 mod summary;
 #[cfg(test)]
@@ -57,6 +59,7 @@ pub use read::{Page, Query};
 pub use records::CLOSE_AFTER;
 use records::{Live, Splits};
 pub use seek::TimeSeek;
+pub use sieve::Sieve;
 pub use stats::{Stats, StatsSnapshot};
 pub use summary::Summary;
 

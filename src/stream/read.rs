@@ -11,9 +11,11 @@ use std::fs::File;
 
 use super::disk::{Extent, Top};
 use super::entry::now_ms;
+use super::entry::record_cursor;
 use super::gap::{gap, history_gap, long_line_gap};
 use super::records::{Reading, records_before, records_from};
 use super::resolve::{Pos, Resolved, oldest_available, reopen, resolve, reusable};
+use super::sieve::{Sieve, Sifted, sift_from};
 use super::{Cursor, Entry, GenRecord, Inner, ORIGIN, Stream, cursor_for};
 use crate::tail::Generation;
 
@@ -96,9 +98,23 @@ impl Stream {
             .expect("reads allowed to use the disk always answer")
     }
 
+    /// The entries after `c` that pass `sieve`, at most `limit` of them (notices always
+    /// pass), read until then, the end of what exists, or the sieve's budget. `next` is after
+    /// the last entry *examined*, `prev` before the first. With `disk` false, `None` when the
+    /// answer needs the disk; with it, may block on file I/O: call it off the async workers.
+    pub fn read_sifted(
+        &self,
+        c: Cursor,
+        limit: usize,
+        sieve: &mut Sieve<'_>,
+        disk: bool,
+    ) -> Option<Page> {
+        self.read_after(c, limit, disk, Some(sieve))
+    }
+
     fn read_inner(&self, query: &Query, limit: usize, disk: bool) -> Option<Page> {
         match *query {
-            Query::After(c) => self.read_after(c, limit, disk),
+            Query::After(c) => self.read_after(c, limit, disk, None),
             Query::Before(c) => {
                 let resolved = resolve(&self.lock(), c);
                 let Resolved::At(end) = resolved else {
@@ -170,8 +186,19 @@ impl Stream {
             .or_else(|| reusable.then(|| reopen(&self.name, generation)).flatten())
     }
 
-    fn read_after(&self, c: Cursor, limit: usize, disk: bool) -> Option<Page> {
+    fn read_after(
+        &self,
+        c: Cursor,
+        limit: usize,
+        disk: bool,
+        mut sieve: Option<&mut Sieve<'_>>,
+    ) -> Option<Page> {
         let mut out: Vec<Entry> = Vec::new();
+        // With a sieve: the first and the last entry examined, matched or not.
+        let mut examined: Option<(Cursor, Cursor)> = None;
+        let mut saw = |c: Cursor| {
+            examined = Some(examined.map_or((c, c), |(first, _)| (first, c)));
+        };
         let mut budget = Budget::new(limit);
         let mut inner = self.lock();
         let Some(mut cf) = inner.cache_from else {
@@ -206,14 +233,18 @@ impl Stream {
                               than it was: truncated while cometail was not reading it); \
                               reading it again from its start"
                     .to_owned();
-                out.push(gap(&inner, resume, detail));
+                let notice = gap(&inner, resume, detail);
+                saw(notice.cursor);
+                out.push(notice);
                 resume
             }
             Resolved::Unknown => {
                 let resume = oldest_available(&inner, cf);
                 let detail =
                     "the cursor names a file generation that is no longer available".to_owned();
-                out.push(gap(&inner, resume, detail));
+                let notice = gap(&inner, resume, detail);
+                saw(notice.cursor);
+                out.push(notice);
                 resume
             }
         };
@@ -226,10 +257,20 @@ impl Stream {
             if (pos >= cf || at_floor) && span_end.is_none() {
                 let first = inner.cache.partition_point(|e| e.key() <= pos);
                 for e in inner.cache.iter().skip(first) {
+                    if let Some(s) = sieve.as_deref_mut() {
+                        if s.spent() || out.len() >= limit {
+                            break;
+                        }
+                        if !s.entry(e) {
+                            saw(e.cursor);
+                            continue;
+                        }
+                    }
                     if !budget.fits(out.len(), e.json.len()) {
                         break;
                     }
                     budget.take(e.json.len());
+                    saw(e.cursor);
                     out.push(e.clone());
                 }
                 break;
@@ -270,14 +311,24 @@ impl Stream {
                 let own = span.map(|s| s.0).or(cut).unwrap_or(pos.1);
                 let from = own.max(r.generation.start());
                 let resume = cut.map(|_| pos.1);
-                records_from(&file, from, extent, self.reading(&r.splits), (room, resume)).ok()
+                let how = self.reading(&r.splits);
+                match sieve.as_deref_mut() {
+                    Some(s) => sift_from(&file, from, extent, how, (room, resume), s).ok(),
+                    None => records_from(&file, from, extent, how, (room, resume))
+                        .ok()
+                        .map(|records| Sifted {
+                            records,
+                            last: None,
+                            end: true,
+                        }),
+                }
             });
             cut = None;
             inner = self.lock();
             match (rec, records) {
-                (Some(r), Some(records)) => {
+                (Some(r), Some(sifted)) => {
                     let mut full = false;
-                    for record in &records {
+                    for record in &sifted.records {
                         let e = Entry::record(
                             inner.life,
                             &r.generation,
@@ -291,9 +342,17 @@ impl Stream {
                         }
                         budget.take(e.json.len());
                         pos = e.key();
+                        saw(e.cursor);
                         out.push(e);
                     }
-                    if full || out.len() >= limit {
+                    if full {
+                        break;
+                    }
+                    if let Some((start, end)) = sifted.last {
+                        // Past the last match: the sieve examined up to this record.
+                        saw(record_cursor(inner.life, &r.generation, start, end));
+                    }
+                    if out.len() >= limit || !sifted.end {
                         break;
                     }
                     if span_end.is_some() {
@@ -325,7 +384,9 @@ impl Stream {
                     } else {
                         "entries of an earlier file generation are no longer available".to_owned()
                     };
-                    out.push(gap(&inner, resume, detail));
+                    let notice = gap(&inner, resume, detail);
+                    saw(notice.cursor);
+                    out.push(notice);
                     pos = resume;
                     cf = inner.cache_from.unwrap_or(cf);
                     continue;
@@ -336,6 +397,7 @@ impl Stream {
                 pos = pos.max(cf);
             } else if let Some(f) = following {
                 if let Some(opening) = &f.opening {
+                    saw(opening.cursor);
                     out.push(opening.clone());
                 }
                 pos = (f.generation.seq, f.generation.start());
@@ -344,9 +406,14 @@ impl Stream {
             }
             cf = inner.cache_from.unwrap_or(cf);
         }
-        let next = out.last().map_or(c, |e| e.cursor);
+        let (first, last) = match (sieve, examined) {
+            (Some(_), Some((first, last))) => (Some(first), Some(last)),
+            (Some(_), None) => (None, None),
+            (None, _) => (out.first().map(|e| e.cursor), out.last().map(|e| e.cursor)),
+        };
+        let next = last.unwrap_or(c);
         // Nothing new: paging back starts at the reader's own cursor.
-        let prev = out.first().map(|e| e.cursor).or((c != ORIGIN).then_some(c));
+        let prev = first.or((c != ORIGIN).then_some(c));
         Some(Page {
             entries: out,
             next,

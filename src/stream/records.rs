@@ -104,6 +104,11 @@ impl Record {
     pub(crate) fn start(&self) -> u64 {
         self.lines[0].raw.start
     }
+
+    /// Just past its last line's `\n`.
+    pub(crate) fn end(&self) -> u64 {
+        self.lines.last().map_or(self.start(), |l| l.raw.end())
+    }
 }
 
 /// The role of `line` for `grouper`; a recorded split opens a headless record.
