@@ -27,6 +27,17 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
         let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
         let a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
         let hub = Role::hub(&nats.url, &["--stale-after", "1s"]);
+        // The agents' start is not the page's to time (under a loaded CI it took over 10 s
+        // once): the page is opened once the hub lists both files.
+        let listing = format!("{}/api/streams", hub.url);
+        crate::common::wait_until("both hosts listed", Duration::from_secs(30), || async {
+            let listed = match reqwest::get(&listing).await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            listed.is_some_and(|l| l["streams"].as_array().is_some_and(|s| s.len() == 2))
+        })
+        .await;
         let b = Browser::start(1280, 800).await;
         b.open(&format!("{}/", hub.url)).await;
         let grouped = format!(
