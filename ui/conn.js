@@ -32,6 +32,8 @@ export class Conn {
    * @param {Map<string,string|null>} o.cursors start cursor per stream (null: start at `last=0`)
    * @param {(stream:string, entries:object[]) => void} o.onEntries
    * @param {(status:string, detail?:string) => void} o.onStatus
+   * @param {(stream:string, cursor:string) => void} [o.onStart] where a stream that began
+   *   without a cursor (`last=0`: "from now") starts, once the server has said so
    * @param {boolean} [o.forcePoll]
    * @param {string} [o.q] the server-side query (`q=`): only matching entries come
    */
@@ -41,6 +43,7 @@ export class Conn {
     this.cursors = new Map(o.cursors);
     this.onEntries = o.onEntries;
     this.onStatus = o.onStatus;
+    this.onStart = o.onStart || (() => {});
     this.mode = o.forcePoll ? "poll" : "sse";
     // Several streams are merged by event time on the server, unless it refuses to (a hub
     // carries arrival order only): then they come in arrival order.
@@ -136,11 +139,15 @@ export class Conn {
 
   deliver(stream, entries, next) {
     if (this.closed || this.paused || !this.streams.includes(stream)) return;
+    const started = this.cursors.get(stream);
     // With `q`, `next` may lie past the last match (the lines after it were examined and did
     // not match): resuming from it does not scan them again.
     if (this.q && next) this.cursors.set(stream, next);
     else if (entries.length) this.cursors.set(stream, entries[entries.length - 1].cursor);
     else if (next) this.cursors.set(stream, next);
+    // "From now" is a position only once the server has named it: a reopen before that
+    // starts from a later now, so whoever waits on this start must learn where it is.
+    if (!started && !entries.length && next) this.onStart(stream, next);
     if (entries.length) this.onEntries(stream, entries);
   }
 

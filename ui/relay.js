@@ -97,6 +97,7 @@ class Sub {
     try {
       for (;;) {
         const before = st.held.length; // held before the page was asked for
+        const from = st.from; // the connection's start as known when the page was asked for
         let d;
         try {
           d = await lines(stream, st.a, this.q);
@@ -131,7 +132,12 @@ class Sub {
         if (this.joinHeld(stream, st)) return;
         if (got.length === PAGE) continue;
         // A short page: the tab has everything the file had when it was read.
-        if (!st.held.length) return; // the join comes with the next live entries
+        if (!st.held.length) {
+          // The join comes with the next live entries, unless the connection's start became
+          // known meanwhile (`onStart`): it may lie after this page, so read again.
+          if (st.from !== from) continue;
+          return;
+        }
         if (got.length || !before) continue; // held entries may follow the cursor: read again
         // Nothing after the tab's cursor, though entries were held before the page was asked
         // for: the tab already has those (it is ahead of the connection). Let them go.
@@ -210,6 +216,7 @@ function reconcile(now) {
       q,
       cursors: new Map(streams.map((s) => [s, cursors.get(`${q}\0${s}`)])),
       onEntries: (s, es) => onEntries(q, s, es),
+      onStart: (s, cursor) => onStart(q, s, cursor),
       onStatus: (st, detail) => onStatus(c, st, detail),
     });
     return c;
@@ -240,6 +247,21 @@ function startCursor(stream, q) {
     if (mine && mine !== c) sub.catchUp(stream, mine, c);
   }
   return c;
+}
+
+/**
+ * A connection that began `stream` from now has been told where now is: subscriptions that
+ * catch up to that unknown start join there (their page reads so far may have ended before
+ * it, and what came between is in no live entry).
+ */
+function onStart(q, stream, cursor) {
+  for (const sub of allSubs()) {
+    const st = sub.q === q ? sub.catching.get(stream) : undefined;
+    if (st && st.from === null && !st.held.length) {
+      st.from = cursor;
+      sub.join(stream, st);
+    }
+  }
 }
 
 function onEntries(q, stream, entries) {
