@@ -66,6 +66,10 @@ pub struct Item {
     pub notice: bool,
     /// When the agent read the line (ms since the epoch), when it says.
     pub time: Option<u64>,
+    /// The event time the agent parsed off the line (`ts`), when it says.
+    pub ts: Option<i64>,
+    /// The level the agent parsed off the line (`level`), when it names one.
+    pub level: Option<crate::parse::Level>,
 }
 
 /// The entries of a payload, or `None` when it is not a cometail batch.
@@ -92,6 +96,11 @@ pub fn decode(payload: &[u8]) -> Option<Vec<Item>> {
         };
         items.push(Item {
             time: object.get("time").and_then(Value::as_u64),
+            ts: object.get("ts").and_then(Value::as_i64),
+            level: object
+                .get("level")
+                .and_then(Value::as_str)
+                .and_then(crate::parse::Level::parse),
             rest: Bytes::from(json).slice(1..),
             line: line.into(),
             notice,

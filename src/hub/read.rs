@@ -477,6 +477,8 @@ fn notice_item(detail: &str) -> Item {
         line: format!("==> gap: {} <==", detail.replace(['\n', '\r'], " ")).into(),
         notice: true,
         time: None,
+        ts: None,
+        level: None,
     }
 }
 
@@ -501,7 +503,10 @@ fn build(c: Cursor, seq: u64, point: u64, item: &Item, stream: Option<&str>) -> 
         json: json.freeze(),
         line: item.line.clone(),
         notice: item.notice,
-        facts: Facts::default(),
+        facts: Facts {
+            ts: item.ts,
+            level: item.level,
+        },
         arrival: item.time,
         alloc,
     }

@@ -206,3 +206,41 @@ async fn metrics_and_readiness_follow_the_engine() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_filters_by_the_level_and_time_its_agents_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let log = dir.path().join("app.log");
+    append(
+        &log,
+        "2026-12-01T10:00:00Z INFO started\n2026-12-01T10:00:01Z ERROR disk full\n\
+         2026-12-01T10:00:02Z WARN slow\n2026-12-01T10:00:03Z DEBUG tick\n",
+    );
+    let _agent = Role::agent(&nats.url, "web-1", &[log.to_str().unwrap()]);
+    let hub = Role::hub(&nats.url, &[]);
+    let all = chain(&hub.url, "web-1~app.log", 4).await;
+    // The event time rides with each entry; the hub reads it as its own (`ts`).
+    assert_eq!(all[1]["ts"], 1_796_119_201_000_i64, "{all:?}");
+    let base = format!("{}/api/streams/web-1~app.log", hub.url);
+    // Before the hub took the agents' levels as the entries' own, `level>=` matched nothing.
+    let page = get(&format!("{base}/lines?last=100&q=level%3E%3Dwarn"))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(page["entries"].as_array().unwrap()),
+        [
+            "2026-12-01T10:00:01Z ERROR disk full",
+            "2026-12-01T10:00:02Z WARN slow"
+        ]
+    );
+    let page = get(&format!(
+        "{base}/lines?last=100&q=level%3C%3Dinfo%20-started"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        texts(page["entries"].as_array().unwrap()),
+        ["2026-12-01T10:00:03Z DEBUG tick"]
+    );
+}
