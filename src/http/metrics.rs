@@ -102,6 +102,16 @@ impl ClientLag {
         self.at.lock().unwrap_or_else(PoisonError::into_inner).1 = Instant::now();
     }
 
+    /// The client, at the live edge of its one stream, was sent everything up to `position`
+    /// at `now` (`edge.rs`).
+    pub(crate) fn live(&self, position: Cursor, now: Instant) {
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = at.0.first_mut() {
+            slot.1 = position;
+        }
+        at.1 = now;
+    }
+
     /// Entries behind (the most over its streams; `true`: more than the cache holds) and
     /// seconds behind (0 when no entry is waiting).
     fn lag(&self, now: Instant) -> (usize, bool, f64) {
@@ -230,7 +240,7 @@ pub(crate) struct OpenStream {
 
 impl OpenStream {
     /// Where the client is, for the lag figures.
-    pub(crate) fn lag(&self) -> &ClientLag {
+    pub(crate) fn lag(&self) -> &Arc<ClientLag> {
         &self.lag
     }
 }

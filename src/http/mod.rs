@@ -21,6 +21,7 @@ mod chunked;
 mod compress;
 mod detach;
 mod download;
+mod edge;
 mod error;
 mod filter;
 mod grep;
