@@ -205,14 +205,14 @@ fn size_line(buf: &mut [u8; 18], len: usize) -> &[u8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::{Chunks, Rest, send, size_line, write_batch};
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpSocket, TcpStream};
 
     /// A connected pair over loopback with small socket buffers: (writer, reader).
-    async fn pair() -> (TcpStream, TcpStream) {
+    pub(in crate::http) async fn pair() -> (TcpStream, TcpStream) {
         let listening = TcpSocket::new_v4().expect("socket");
         listening.set_recv_buffer_size(4096).expect("SO_RCVBUF");
         listening
@@ -227,7 +227,7 @@ mod tests {
     }
 
     /// `chunks` in chunked coding.
-    fn coded(chunks: &[Bytes]) -> Vec<u8> {
+    pub(in crate::http) fn coded(chunks: &[Bytes]) -> Vec<u8> {
         let mut out = Vec::new();
         for c in chunks {
             out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());

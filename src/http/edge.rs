@@ -358,3 +358,131 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use tokio::io::AsyncReadExt;
+
+    use super::{Client, Edge, Verdict};
+    use crate::http::chunked::send;
+    use crate::http::chunked::tests::{coded, pair};
+    use crate::http::metrics::ClientLag;
+    use crate::stream::{Answer, Cursor, ORIGIN};
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    fn at(point: u64) -> Cursor {
+        Cursor { point, ..ORIGIN }
+    }
+
+    fn event(bytes: Bytes, next: Cursor) -> Verdict {
+        Verdict::Event(Answer {
+            bytes,
+            next,
+            complete: true,
+        })
+    }
+
+    /// The cursor the client is given back at, if it was.
+    fn back(client: &Client) -> Option<Cursor> {
+        use futures_util::FutureExt;
+        client.parked(ORIGIN).now_or_never()
+    }
+
+    #[tokio::test]
+    async fn parked_clients_get_each_event_and_stay_parked_at_its_end() {
+        let (writer, mut reader) = pair().await;
+        let client = Client::new(writer);
+        client.arm();
+        let edge = Edge::new(1);
+        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        let (one, two) = (Bytes::from_static(b"one"), Bytes::from_static(b"two"));
+        edge.write(edge.begin(2), |after| {
+            assert_eq!(after, at(0));
+            event(one.clone(), at(1))
+        });
+        assert_eq!(back(&client), None, "written, still parked");
+        edge.write(edge.begin(3), |after| {
+            assert_eq!(
+                after,
+                at(1),
+                "the next event is asked after the last written"
+            );
+            event(two.clone(), at(2))
+        });
+        let want = coded(&[one, two]);
+        let mut got = vec![0u8; want.len()];
+        tokio::time::timeout(DEADLINE, reader.read_exact(&mut got))
+            .await
+            .expect("read within the deadline")
+            .expect("read");
+        assert_eq!(got, want);
+        assert_eq!(back(&client), None);
+        edge.end();
+        assert_eq!(back(&client), Some(at(2)), "the relay's end gives it back");
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_socket_is_full_goes_back_with_the_unsent_rest_to_send_first() {
+        let (writer, mut reader) = pair().await;
+        let client = Client::new(writer);
+        client.arm();
+        let edge = Edge::new(1);
+        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        // Far more than the small socket buffers take while nobody reads.
+        let big = Bytes::from(vec![b'x'; 1 << 20]);
+        edge.write(edge.begin(2), |_| event(big.clone(), at(1)));
+        assert_eq!(back(&client), Some(at(1)), "given back after the event");
+        let rest = client
+            .take_rest()
+            .expect("the unsent rest waits for the task");
+        let want = coded(&[big]);
+        let read = tokio::spawn(async move {
+            let mut got = vec![0u8; want.len()];
+            reader.read_exact(&mut got).await.expect("read");
+            (got, want)
+        });
+        tokio::time::timeout(DEADLINE, send(&client.tcp, rest))
+            .await
+            .expect("sent within the deadline")
+            .expect("sent");
+        let (got, want) = tokio::time::timeout(DEADLINE, read)
+            .await
+            .expect("read within the deadline")
+            .expect("reader");
+        assert!(got == want, "the event arrives whole, once");
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_task_holds_bytes_is_given_back_unwritten() {
+        let (writer, _reader) = pair().await;
+        let client = Client::new(writer);
+        client.disarm();
+        let edge = Edge::new(1);
+        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        edge.write(edge.begin(2), |_| event(Bytes::from_static(b"e"), at(1)));
+        assert_eq!(
+            back(&client),
+            Some(at(0)),
+            "back where it was, to read the event itself"
+        );
+        assert!(client.take_rest().is_none(), "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn a_client_cannot_park_at_a_version_the_edge_has_passed() {
+        let (writer, _reader) = pair().await;
+        let client = Client::new(writer);
+        let edge = Edge::new(1);
+        drop(edge.begin(2));
+        let lag = Arc::new(ClientLag::default());
+        assert!(!edge.park(&client, 1, at(0), lag.clone()));
+        assert!(edge.park(&client, 2, at(0), lag.clone()));
+        edge.end();
+        assert!(!edge.park(&client, 2, at(0), lag), "nor on an ended edge");
+    }
+}

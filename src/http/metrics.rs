@@ -69,6 +69,15 @@ pub(crate) struct ClientLag {
 /// A client's streams, each with its position (the last entry sent).
 type Positions = Vec<(Arc<Stream>, Cursor)>;
 
+impl Default for ClientLag {
+    /// No streams yet, caught up now.
+    fn default() -> Self {
+        Self {
+            at: Mutex::new((Vec::new(), Instant::now())),
+        }
+    }
+}
+
 impl ClientLag {
     /// The client reads `streams` from `positions` (the same order).
     pub(crate) fn track(&self, streams: &[Arc<Stream>], positions: &[Cursor]) {
@@ -201,9 +210,7 @@ impl Metrics {
     pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
         let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
         gauge.inc();
-        let lag = Arc::new(ClientLag {
-            at: Mutex::new((Vec::new(), Instant::now())),
-        });
+        let lag = Arc::new(ClientLag::default());
         let id = self.clients.next.fetch_add(1, Ordering::Relaxed);
         self.clients
             .open
