@@ -37,6 +37,7 @@ mod params;
 mod read;
 mod search;
 mod sse;
+mod sse_answer;
 mod sse_wake;
 mod streams;
 mod throttle;

@@ -24,16 +24,17 @@ use futures_util::future::select_all;
 
 use super::AppState;
 use super::detach::{ClientSlot, Detachable};
-use super::edge::{Edge, Verdict};
+use super::edge::Edge;
 use super::error::ApiError;
 use super::filter::{self, Filter};
 use super::merge::Merge;
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
-use super::read::{Params, cached_after, page_json, params, read_page, stream};
+use super::read::{Params, page_json, params, read_page, stream};
+use super::sse_answer::{share, single_event};
 use super::sse_wake::Wake;
 use super::streams::{Slot, StreamCap};
-use crate::stream::{Answer, Cursor, Page, Query, Stream};
+use crate::stream::{Cursor, Page, Query, Stream};
 
 /// Least time between two progress events (no entries, a moved id) of a sparse `q` scan.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -379,50 +380,6 @@ impl Feed {
             // Woken with nothing left unread: not behind until now.
             self.slot.lag().caught_up();
         }
-    }
-}
-
-/// The event of a single-stream connection for `page`.
-fn single_event(page: &Page) -> Bytes {
-    let data = page_json(page, None);
-    let mut out = BytesMut::with_capacity(data.len() + 64);
-    out.put_slice(b"event: entries\nid: ");
-    out.put_slice(page.next.to_string().as_bytes());
-    out.put_slice(b"\ndata: ");
-    out.put_slice(&data);
-    out.put_slice(b"\n\n");
-    out.freeze()
-}
-
-/// Encodes `page` (entries after `after` at `version`) and offers it to every reader asking
-/// the same (`Stream::shared_answer`).
-fn share(stream: &Stream, after: Cursor, version: u64, page: &Page) -> Answer {
-    let bytes = single_event(page);
-    // Checked after encoding, so `complete` covers every entry of `version` (entries are
-    // cached before the version is bumped).
-    let complete = stream
-        .read_cached(&Query::After(page.next), 1)
-        .is_some_and(|p| p.entries.is_empty());
-    let answer = Answer {
-        bytes,
-        next: page.next,
-        complete,
-    };
-    stream.share_answer(after, version, answer.clone());
-    answer
-}
-
-/// What the relay writes to the clients parked at `after` on `stream`'s edge at `version`
-/// (`edge.rs`): the shared answer, read from the cache alone; anything that needs more goes
-/// back to the clients' own tasks.
-pub(super) fn live_verdict(stream: &Stream, after: Cursor, version: u64) -> Verdict {
-    if let Some(answer) = stream.shared_answer(after, version) {
-        return Verdict::Event(answer);
-    }
-    match cached_after(stream, after, DEFAULT_LIMIT) {
-        Some(page) if page.entries.is_empty() => Verdict::Nothing,
-        Some(page) => Verdict::Event(share(stream, after, version, &page)),
-        None => Verdict::Unpark,
     }
 }
 

@@ -99,7 +99,7 @@ impl Relays {
                             let walk = walked.begin(version);
                             tx.send_modify(|w| w.version = version);
                             walked.write(walk, |after| match weak.upgrade() {
-                                Some(stream) => super::sse::live_verdict(&stream, after, version),
+                                Some(stream) => super::sse_answer::live_verdict(&stream, after, version),
                                 None => Verdict::Unpark,
                             });
                             continue;
