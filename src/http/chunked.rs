@@ -13,7 +13,6 @@ use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes};
 use futures_util::{FutureExt, StreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::detach::Chunks;
@@ -34,6 +33,11 @@ impl Rest {
     /// All of `bytes`, unsent.
     pub(super) fn of(bytes: Bytes) -> Self {
         Self(VecDeque::from([bytes]))
+    }
+
+    /// Bytes left to send.
+    pub(super) fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
     }
 
     /// Writes what the socket takes now, without waiting; `WouldBlock` leaves it all.
@@ -112,6 +116,20 @@ pub(super) fn write_batch(
             None => {}
         }
     }
+    Ok(Written {
+        rest: write_coded(tcp, &batch[..n])?,
+        ended,
+    })
+}
+
+/// Writes `batch` (at most [`BATCH`] chunks) in chunked coding in one `writev`, without
+/// waiting; what the socket does not take comes back as a [`Rest`] (all of it when the socket
+/// is full).
+///
+/// # Errors
+/// The socket failed (the client is gone).
+pub(super) fn write_coded(tcp: &TcpStream, batch: &[Bytes]) -> io::Result<Option<Rest>> {
+    let n = batch.len().min(BATCH);
     let batch = &batch[..n];
     let mut sizes = [[0u8; 18]; BATCH];
     let mut lines: [&[u8]; BATCH] = [&[]; BATCH];
@@ -133,7 +151,7 @@ pub(super) fn write_batch(
         Err(e) => return Err(e),
     };
     if written == total {
-        return Ok(Written { rest: None, ended });
+        return Ok(None);
     }
     // The socket is full: keep the unsent pieces, sharing the chunks' bytes.
     let mut rest = Rest::default();
@@ -154,16 +172,18 @@ pub(super) fn write_batch(
             rest.0.push_back(piece);
         }
     }
-    Ok(Written {
-        rest: Some(rest),
-        ended,
-    })
+    Ok(Some(rest))
 }
 
-/// Sends the terminating chunk and closes.
-pub(super) async fn end(mut tcp: TcpStream) {
-    let _ = send(&tcp, Rest::of(Bytes::from_static(b"0\r\n\r\n"))).await;
-    let _ = tcp.shutdown().await;
+/// Sends the terminating chunk and shuts the socket down for writing.
+pub(super) async fn end(tcp: &TcpStream) {
+    let _ = send(tcp, Rest::of(Bytes::from_static(b"0\r\n\r\n"))).await;
+    let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
+}
+
+/// Bytes of a chunk of `len` bytes in chunked coding (size line, data, CRLF).
+pub(super) fn coded_len(len: usize) -> usize {
+    size_line(&mut [0; 18], len).len() + len + 2
 }
 
 /// The chunk-size line of a chunk of `len` bytes, written into `buf`.
@@ -185,14 +205,14 @@ fn size_line(buf: &mut [u8; 18], len: usize) -> &[u8] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::{Chunks, Rest, send, size_line, write_batch};
     use bytes::Bytes;
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpSocket, TcpStream};
 
     /// A connected pair over loopback with small socket buffers: (writer, reader).
-    async fn pair() -> (TcpStream, TcpStream) {
+    pub(in crate::http) async fn pair() -> (TcpStream, TcpStream) {
         let listening = TcpSocket::new_v4().expect("socket");
         listening.set_recv_buffer_size(4096).expect("SO_RCVBUF");
         listening
@@ -207,7 +227,7 @@ mod tests {
     }
 
     /// `chunks` in chunked coding.
-    fn coded(chunks: &[Bytes]) -> Vec<u8> {
+    pub(in crate::http) fn coded(chunks: &[Bytes]) -> Vec<u8> {
         let mut out = Vec::new();
         for c in chunks {
             out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());

@@ -11,15 +11,17 @@
 //! hyper is left with an I/O that swallows writes and never reads, answers into it, and its
 //! connection ends, freeing its buffers. TLS and HTTP/2 connections stay in hyper.
 //!
-//! What stays per detached connection: the `TcpStream`, the task, the body's stream (the SSE
-//! `Feed`), and the `--max-connections` permit, which moves with the socket. The task watches
+//! What stays per detached connection: the `TcpStream` (in a [`Client`], shared with the
+//! stream's live edge, `edge.rs`, which writes to a caught-up SSE client without waking this
+//! task), the task, the body's stream (the SSE `Feed`), and the `--max-connections` permit,
+//! which moves with the socket. The task watches
 //! the socket for the client's close without a buffer (readiness, then a read into a small
 //! stack buffer), so a closed client frees its place at once, as under hyper.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -32,14 +34,19 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
 
 use super::chunked::{self, Rest};
+use super::edge::Client;
 
 /// The chunks of a streaming body that can run without hyper.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
+/// Where a body that can park on its stream's edge (`edge.rs`) finds its connection's
+/// socket once the connection is taken over; empty while hyper sends it.
+pub(crate) type ClientSlot = Arc<OnceLock<Arc<Client>>>;
+
 /// A streaming body's chunks, offered to whoever takes them first: hyper (through
 /// [`Detachable::body`]) or the accept loop's take-over. A response extension.
 #[derive(Clone)]
-pub(crate) struct Detachable(Arc<Mutex<Option<Chunks>>>);
+pub(crate) struct Detachable(Arc<Mutex<Option<Chunks>>>, Option<ClientSlot>);
 
 impl std::fmt::Debug for Detachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,7 +58,13 @@ impl Detachable {
     /// Offers `chunks`; the response carries the returned value as an extension and the body
     /// from [`Detachable::body`].
     pub(crate) fn new(chunks: Chunks) -> Self {
-        Self(Arc::new(Mutex::new(Some(chunks))))
+        Self(Arc::new(Mutex::new(Some(chunks))), None)
+    }
+
+    /// Like [`Detachable::new`], and `slot` is given the connection's socket when it is
+    /// taken over.
+    pub(crate) fn with_slot(chunks: Chunks, slot: ClientSlot) -> Self {
+        Self(Arc::new(Mutex::new(Some(chunks))), Some(slot))
     }
 
     fn take(&self) -> Option<Chunks> {
@@ -154,9 +167,13 @@ impl Handoff {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         let head = head(&res);
+        let client = Client::new(tcp);
+        if let Some(slot) = &detachable.1 {
+            let _ = slot.set(Arc::clone(&client));
+        }
         self.0.tasks.spawn(async move {
             let _permit = permit;
-            run(tcp, head, chunks).await;
+            run(client, head, chunks).await;
         });
         let mut gone = Response::new(Body::empty());
         gone.headers_mut()
@@ -184,6 +201,8 @@ fn head(res: &Response<Body>) -> Vec<u8> {
 
 /// What the taken-over connection's task waits for.
 enum Wake {
+    /// Its stream's edge left part of an event unsent (`edge.rs`).
+    Rest(Rest),
     Chunk(Option<Bytes>),
     /// The socket is readable: the client closed, failed, or sent bytes.
     Readable(io::Result<()>),
@@ -191,33 +210,52 @@ enum Wake {
 
 /// Writes the head, then every chunk, until the chunks end (the terminating chunk is sent),
 /// the client closes, or a write fails. The future stays small (`chunked.rs`): it lives as
-/// long as the client.
-async fn run(tcp: TcpStream, head: Vec<u8>, mut chunks: Chunks) {
-    if chunked::send(&tcp, Rest::of(head.into())).await.is_err() {
+/// long as the client. While the body is parked on its stream's edge (`edge.rs`), the edge
+/// writes to the socket and this task sleeps; it is armed (the edge may write) only while it
+/// holds nothing unsent.
+async fn run(client: Arc<Client>, head: Vec<u8>, mut chunks: Chunks) {
+    let tcp = &client.tcp;
+    if chunked::send(tcp, Rest::of(head.into())).await.is_err() {
         return;
     }
     loop {
+        client.arm();
         // Readiness, not a read future: no buffer and no waiter node while nothing comes.
         let wake = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = tcp.poll_read_ready(cx) {
                 return Poll::Ready(Wake::Readable(r));
+            }
+            if let Some(rest) = client.take_rest() {
+                return Poll::Ready(Wake::Rest(rest));
             }
             chunks.poll_next_unpin(cx).map(Wake::Chunk)
         })
         .await;
         match wake {
             Wake::Readable(ready) => {
-                if ready.is_err() || peer_closed(&tcp) {
+                if ready.is_err() || peer_closed(tcp) {
+                    return;
+                }
+            }
+            Wake::Rest(rest) => {
+                if chunked::send(tcp, rest).await.is_err() {
                     return;
                 }
             }
             Wake::Chunk(None) => return chunked::end(tcp).await,
             Wake::Chunk(Some(first)) => {
-                let Ok(written) = chunked::write_batch(&tcp, first, &mut chunks) else {
+                client.disarm();
+                // Sent before this chunk: the edge wrote those bytes before the body went on.
+                if let Some(rest) = client.take_rest() {
+                    if chunked::send(tcp, rest).await.is_err() {
+                        return;
+                    }
+                }
+                let Ok(written) = chunked::write_batch(tcp, first, &mut chunks) else {
                     return;
                 };
                 if let Some(rest) = written.rest {
-                    if chunked::send(&tcp, rest).await.is_err() {
+                    if chunked::send(tcp, rest).await.is_err() {
                         return;
                     }
                 }

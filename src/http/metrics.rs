@@ -69,6 +69,15 @@ pub(crate) struct ClientLag {
 /// A client's streams, each with its position (the last entry sent).
 type Positions = Vec<(Arc<Stream>, Cursor)>;
 
+impl Default for ClientLag {
+    /// No streams yet, caught up now.
+    fn default() -> Self {
+        Self {
+            at: Mutex::new((Vec::new(), Instant::now())),
+        }
+    }
+}
+
 impl ClientLag {
     /// The client reads `streams` from `positions` (the same order).
     pub(crate) fn track(&self, streams: &[Arc<Stream>], positions: &[Cursor]) {
@@ -100,6 +109,16 @@ impl ClientLag {
     /// now.
     pub(crate) fn caught_up(&self) {
         self.at.lock().unwrap_or_else(PoisonError::into_inner).1 = Instant::now();
+    }
+
+    /// The client, at the live edge of its one stream, was sent everything up to `position`
+    /// at `now` (`edge.rs`).
+    pub(crate) fn live(&self, position: Cursor, now: Instant) {
+        let mut at = self.at.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = at.0.first_mut() {
+            slot.1 = position;
+        }
+        at.1 = now;
     }
 
     /// Entries behind (the most over its streams; `true`: more than the cache holds) and
@@ -191,9 +210,7 @@ impl Metrics {
     pub(crate) fn open(&self, kind: StreamKind) -> OpenStream {
         let gauge = self.open_streams.get_or_create(&kind.labels()).clone();
         gauge.inc();
-        let lag = Arc::new(ClientLag {
-            at: Mutex::new((Vec::new(), Instant::now())),
-        });
+        let lag = Arc::new(ClientLag::default());
         let id = self.clients.next.fetch_add(1, Ordering::Relaxed);
         self.clients
             .open
@@ -230,7 +247,7 @@ pub(crate) struct OpenStream {
 
 impl OpenStream {
     /// Where the client is, for the lag figures.
-    pub(crate) fn lag(&self) -> &ClientLag {
+    pub(crate) fn lag(&self) -> &Arc<ClientLag> {
         &self.lag
     }
 }

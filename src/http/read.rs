@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::stream::{Page, Query, Stream};
+use crate::stream::{Cursor, Page, Query, Stream};
 
 /// Looks a stream up by id; only streams the command line named exist.
 pub(super) fn stream(app: &AppState, id: &str) -> Result<Arc<Stream>, ApiError> {
@@ -95,6 +95,18 @@ pub(super) async fn read_page(
         .map_err(|e| history_failed(&e));
     }
     Ok(page)
+}
+
+/// What [`read_page`] answers for `Query::After(after)` when that answer comes from the
+/// stream's cache alone, without waiting: `None` when it needs the disk or rotated history.
+pub(super) fn cached_after(stream: &Stream, after: Cursor, limit: usize) -> Option<Page> {
+    let query = Query::After(after);
+    if stream.rotated().is_some()
+        && (stream.let_go(&after).is_some() || crate::history::involves(&query))
+    {
+        return None;
+    }
+    stream.read_cached(&query, limit)
 }
 
 /// The chain of `stream`'s rotated files, as fresh as a look started now (`history::found`).

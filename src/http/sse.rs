@@ -23,16 +23,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::select_all;
 
 use super::AppState;
-use super::detach::Detachable;
+use super::detach::{ClientSlot, Detachable};
+use super::edge::Edge;
 use super::error::ApiError;
 use super::filter::{self, Filter};
 use super::merge::Merge;
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, cursor, selection};
 use super::read::{Params, page_json, params, read_page, stream};
+use super::sse_answer::{share, single_event};
 use super::sse_wake::Wake;
 use super::streams::{Slot, StreamCap};
-use crate::stream::{Answer, Cursor, Page, Query, Stream};
+use crate::stream::{Cursor, Page, Query, Stream};
 
 /// Least time between two progress events (no entries, a moved id) of a sparse `q` scan.
 const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -186,6 +188,10 @@ struct Feed {
     /// One change receiver per stream (relayed, `sse_wake.rs`), kept for the life of the
     /// response.
     receivers: Vec<watch::Receiver<Wake>>,
+    /// The first stream's live edge, where a caught-up connection that left hyper parks
+    /// (`edge.rs`); and that connection's socket, once it left.
+    edge: Option<Arc<Edge>>,
+    client: ClientSlot,
     /// Each stream's cursor: the last entry sent.
     positions: Vec<Cursor>,
     /// Whether each stream's position has been sent to the client: a multiplexed event's id
@@ -220,8 +226,9 @@ impl Feed {
         slot: Slot,
     ) -> Self {
         slot.lag().track(&streams, &positions);
-        let receivers: Vec<watch::Receiver<Wake>> =
-            streams.iter().map(|s| app.sse_wake.subscribe(s)).collect();
+        let (receivers, edges): (Vec<watch::Receiver<Wake>>, Vec<Arc<Edge>>) =
+            streams.iter().map(|s| app.sse_wake.subscribe(s)).unzip();
+        let edge = edges.into_iter().next();
         let mut sent = vec![true; streams.len()];
         for (i, _) in &first {
             sent[*i] = false;
@@ -230,6 +237,8 @@ impl Feed {
         Self {
             streams,
             receivers,
+            edge,
+            client: ClientSlot::default(),
             positions,
             sent,
             ids,
@@ -244,21 +253,20 @@ impl Feed {
     }
 
     fn event(&self, index: usize, page: &Page) -> Bytes {
-        let data = page_json(page, self.multiplexed.then(|| self.ids[index].as_str()));
+        if !self.multiplexed {
+            return single_event(page);
+        }
+        let data = page_json(page, Some(self.ids[index].as_str()));
         let mut out = BytesMut::with_capacity(data.len() + 128);
         out.put_slice(b"event: entries\nid: ");
-        if self.multiplexed {
-            let sent = self.ids.iter().zip(&self.positions).zip(&self.sent);
-            for (i, ((id, pos), _)) in sent.filter(|(_, sent)| **sent).enumerate() {
-                if i > 0 {
-                    out.put_slice(b",");
-                }
-                out.put_slice(id.as_bytes());
-                out.put_slice(b":");
-                out.put_slice(pos.to_string().as_bytes());
+        let sent = self.ids.iter().zip(&self.positions).zip(&self.sent);
+        for (i, ((id, pos), _)) in sent.filter(|(_, sent)| **sent).enumerate() {
+            if i > 0 {
+                out.put_slice(b",");
             }
-        } else {
-            out.put_slice(page.next.to_string().as_bytes());
+            out.put_slice(id.as_bytes());
+            out.put_slice(b":");
+            out.put_slice(pos.to_string().as_bytes());
         }
         out.put_slice(b"\ndata: ");
         out.put_slice(&data);
@@ -325,23 +333,24 @@ impl Feed {
                     let query = Query::After(after);
                     let page = ended(read_page(stream, query, DEFAULT_LIMIT).await)?;
                     if !page.entries.is_empty() {
-                        let bytes = self.event(0, &page);
-                        // Checked after encoding, so `complete` covers every entry of
-                        // `version` (entries are cached before the version is bumped).
-                        let complete = stream
-                            .read_cached(&Query::After(page.next), 1)
-                            .is_some_and(|p| p.entries.is_empty());
-                        let answer = Answer {
-                            bytes: bytes.clone(),
-                            next: page.next,
-                            complete,
-                        };
-                        stream.share_answer(after, version, answer);
-                        self.positions[0] = page.next;
-                        self.done_at = complete.then_some(version);
-                        return Some(bytes);
+                        let answer = share(stream, after, version, &page);
+                        self.positions[0] = answer.next;
+                        self.done_at = answer.complete.then_some(version);
+                        return Some(answer.bytes);
                     }
                     self.done_at = Some(version);
+                }
+                if !tick {
+                    if let (Some(client), Some(edge)) = (self.client.get(), &self.edge) {
+                        // Caught up on a connection that left hyper: the relay writes the
+                        // next events itself until it gives the connection back.
+                        let lag = Arc::clone(self.slot.lag());
+                        if edge.park(client, version, after, lag) {
+                            self.positions[0] = client.parked(after).await;
+                            self.done_at = None;
+                            continue;
+                        }
+                    }
                 }
             } else {
                 for i in 0..self.streams.len() {
@@ -385,6 +394,7 @@ fn retry() -> Bytes {
 }
 
 fn sse_response(feed: Feed) -> Response {
+    let slot = Arc::clone(&feed.client);
     // Hyper sends it (TLS, HTTP/2), or the accept loop takes the socket and sends it itself
     // (`detach.rs`): either way one chunk per event.
     let body =
@@ -398,7 +408,7 @@ fn sse_response(feed: Feed) -> Response {
             feed.slot.lag().moved(&feed.positions);
             Some((chunk, (feed, None)))
         });
-    let detachable = Detachable::new(Box::pin(body));
+    let detachable = Detachable::with_slot(Box::pin(body), slot);
     let mut response = with_sse_headers(detachable.body());
     response.extensions_mut().insert(detachable);
     response

@@ -10,6 +10,9 @@
 //! [`Wake`]) that the stream's readers wait on: the step thread wakes one task, the relay
 //! wakes the readers from a worker, and a reader polls one wait.
 //!
+//! The relay also writes the stream's live edge (`edge.rs`): the readers parked there, caught
+//! up, get each change written to their sockets by the relay itself, without being woken.
+//!
 //! The relay forwards the stream's versions unchanged (readers share encoded answers keyed by
 //! them, `Stream::shared_answer`), counts ticks, and ends at shutdown, when the stream's
 //! channel closes or when its last reader leaves; its ending closes the readers' channel,
@@ -21,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::edge::{Edge, Verdict};
 use crate::stream::Stream;
 
 /// What a reader's channel carries.
@@ -32,8 +36,8 @@ pub(crate) struct Wake {
     pub(crate) ticks: u64,
 }
 
-/// Relays by stream id: the stream's address and the relay's sender.
-type Table = Arc<Mutex<HashMap<String, (usize, watch::Sender<Wake>)>>>;
+/// Relays by stream id: the stream's address, the relay's sender and its stream's edge.
+type Table = Arc<Mutex<HashMap<String, (usize, watch::Sender<Wake>, Arc<Edge>)>>>;
 
 /// One relay per stream, for as long as readers hold it.
 #[derive(Debug)]
@@ -57,22 +61,28 @@ impl Relays {
     }
 
     /// A receiver marked changed whenever `stream`'s own is and on every keep-alive tick,
-    /// woken from an async worker, closed at shutdown. Must be called inside the runtime (it
-    /// may start the stream's relay).
-    pub(crate) fn subscribe(&self, stream: &Arc<Stream>) -> watch::Receiver<Wake> {
+    /// woken from an async worker, closed at shutdown; and the stream's edge, which the relay
+    /// writes (`edge.rs`). Must be called inside the runtime (it may start the stream's
+    /// relay).
+    pub(crate) fn subscribe(&self, stream: &Arc<Stream>) -> (watch::Receiver<Wake>, Arc<Edge>) {
         let key = Arc::as_ptr(stream) as usize;
         let id = stream.id().to_string();
         let mut relays = self.relays.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, tx)) = relays.get(&id)
+        if let Some((at, tx, edge)) = relays.get(&id)
             && *at == key
         {
-            return tx.subscribe();
+            return (tx.subscribe(), Arc::clone(edge));
         }
         let mut source = stream.subscribe();
         let version = *source.borrow_and_update();
         let (tx, rx) = watch::channel(Wake { version, ticks: 0 });
-        relays.insert(id.clone(), (key, tx.clone()));
+        let edge = Arc::new(Edge::new(version));
+        relays.insert(id.clone(), (key, tx.clone(), Arc::clone(&edge)));
         drop(relays);
+        // Weak: a relay must not keep a stream that is no longer followed alive (its channel
+        // closing ends the relay).
+        let weak = Arc::downgrade(stream);
+        let walked = Arc::clone(&edge);
         let relays = Arc::clone(&self.relays);
         let keep_alive = Arc::clone(&self.keep_alive);
         let shutdown = self.shutdown.clone();
@@ -84,13 +94,21 @@ impl Relays {
                     changed = source.changed() => {
                         if changed.is_ok() {
                             let version = *source.borrow_and_update();
+                            // The edge moves first: a reader that saw the new version may
+                            // park at once; one that saw the old one may not.
+                            let walk = walked.begin(version);
                             tx.send_modify(|w| w.version = version);
+                            walked.write(walk, |after| match weak.upgrade() {
+                                Some(stream) => super::sse_answer::live_verdict(&stream, after, version),
+                                None => Verdict::Unpark,
+                            });
                             continue;
                         }
                     }
                     () = tick.as_mut() => {
                         tick.set(keep_alive.notified());
                         tx.send_modify(|w| w.ticks += 1);
+                        walked.keep_alive();
                         continue;
                     }
                     () = shutdown.cancelled() => {}
@@ -102,16 +120,17 @@ impl Relays {
                     let mut relays = relays.lock().unwrap_or_else(PoisonError::into_inner);
                     let ended =
                         shutdown.is_cancelled() || source.has_changed().is_err() || tx.is_closed();
-                    if ended && relays.get(&id).is_some_and(|(_, t)| t.same_channel(&tx)) {
+                    if ended && relays.get(&id).is_some_and(|(_, t, _)| t.same_channel(&tx)) {
                         relays.remove(&id);
                     }
                     ended
                 };
                 if ended {
+                    walked.end();
                     return;
                 }
             }
         });
-        rx
+        (rx, edge)
     }
 }

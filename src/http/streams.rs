@@ -34,7 +34,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// Where the client is, for `/metrics`' lag figures.
-    pub(crate) fn lag(&self) -> &super::metrics::ClientLag {
+    pub(crate) fn lag(&self) -> &Arc<super::metrics::ClientLag> {
         self._open.lag()
     }
 }

@@ -1,4 +1,5 @@
-//! Streaming: SSE framing, a client that never reads, multiplexed events, raw follow, limits.
+//! Streaming: SSE framing, a client that never reads, multiplexed events, raw follow, limits,
+//! followers at the live edge.
 
 use super::*;
 
@@ -248,5 +249,69 @@ async fn a_burst_of_several_pages_reaches_every_sse_client_without_a_further_app
     for conn in &mut clients {
         let (entries, _) = conn.entries(expected.len(), 10 * SEC).await;
         assert_eq!(line_texts(&entries), expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn followers_at_the_live_edge_get_every_line_once_and_in_order() {
+    // Caught-up clients of connections that left hyper are written by their stream's relay
+    // (`edge.rs`) and go back to their own task when an event does not fit their socket, when
+    // more than a page follows, or while their task still holds bytes. Single lines, pauses
+    // and bursts longer than a page, mixed at random, must reach every client whole, once and
+    // in order: those reading all along and those that read only after the last append.
+    let s = Server::start(&["{dir}/f.log"]).await;
+    append(&s.path("f.log"), "start\n");
+    s.wait_last("f.log", "start").await;
+    let url = format!("{}/api/streams/f.log/events?last=1", s.url);
+    let mut rng = Rng::new(15);
+    // (lines to append, then a pause in ms).
+    let plan: Vec<(usize, u64)> = (0..400)
+        .map(|_| match rng.below(20) {
+            0 => (1_000 + rng.below(2_000) as usize, 0),
+            1..=6 => (1, 1 + rng.below(4)),
+            _ => (1 + rng.below(3) as usize, 0),
+        })
+        .collect();
+    let total: usize = plan.iter().map(|(n, _)| n).sum();
+    let expected: std::sync::Arc<Vec<String>> =
+        std::sync::Arc::new((0..total).map(|i| format!("edge {i}")).collect());
+    let (done, appended) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    for k in 0..24 {
+        let mut conn = Connection::open(&s.client, &url, None).await;
+        assert_eq!(line_texts(&conn.entries(1, 5 * SEC).await.0), ["start"]);
+        let expected = expected.clone();
+        let mut appended = appended.clone();
+        readers.push(tokio::spawn(async move {
+            if k % 6 == 5 {
+                // A client that reads nothing until the end: its socket fills.
+                appended.wait_for(|done| *done).await.expect("appender");
+            }
+            let (entries, _) = conn.entries(expected.len(), 60 * SEC).await;
+            assert!(
+                line_texts(&entries) == *expected,
+                "client {k}: {} entries, not the {} appended in order",
+                entries.len(),
+                expected.len()
+            );
+        }));
+    }
+    let mut next = 0;
+    for (lines, pause_ms) in plan {
+        let text: String = (next..next + lines)
+            .map(|i| format!("edge {i}\n"))
+            .collect();
+        next += lines;
+        append(&s.path("f.log"), text);
+        if pause_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+        }
+    }
+    done.send(true).expect("readers wait");
+    for reader in readers {
+        tokio::time::timeout(90 * SEC, reader)
+            .await
+            .expect("every reader finishes within the deadline")
+            .expect("every reader saw every line once, in order");
     }
 }
