@@ -45,8 +45,8 @@ export class Conn {
     this.onStatus = o.onStatus;
     this.onStart = o.onStart || (() => {});
     this.mode = o.forcePoll ? "poll" : "sse";
-    // Several streams are merged by event time on the server, unless it refuses to (a hub
-    // carries arrival order only): then they come in arrival order.
+    // Several streams are merged by event time on the server, unless it refuses to (hubs
+    // before 2026-12-02 carried arrival order only): then they come in arrival order.
     this.timeOrder = true;
     this.probed = false; // whether a failed SSE asked the server about the order
     this.closed = false;

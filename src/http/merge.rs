@@ -14,6 +14,9 @@
 //! arrived (the watermark, Kafka Streams' `max.task.idle.ms`); history is never held. An
 //! entry whose key is older than one already sent goes out at once, marked `"late": true`
 //! (spliced into its encoded JSON; the cache stays encode-once).
+//!
+//! The merge reads through [`Source`]: this server's streams, or a hub's views of the
+//! engine (`http/hub/sse.rs`), so both order alike.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use futures_util::future::select_all;
 use tokio::sync::watch;
 
 use super::AppState;
+use super::error::ApiError;
 use super::filter::{self, Filter};
 use super::params::DEFAULT_LIMIT;
 use super::read::read_page;
@@ -33,6 +37,52 @@ use crate::stream::{Cursor, Entry, Page, Query, Stream};
 /// Most entries in one merged event.
 const BATCH: usize = 1000;
 
+/// What a merge reads one of its streams through.
+pub(super) trait Source: Send + Sync + 'static {
+    /// A receiver bumped when the stream may have new entries.
+    fn changes(&self) -> watch::Receiver<u64>;
+
+    /// At most `limit` entries after `after`.
+    fn after(
+        &self,
+        after: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page, ApiError>> + Send;
+
+    /// At most `limit` entries before `before`.
+    fn before(
+        &self,
+        before: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<Page, ApiError>> + Send;
+
+    /// Where the client stands in each source, for `/metrics`' client lag (the streams of
+    /// this server only).
+    fn track(_slot: &Slot, _sources: &[Self], _positions: &[Cursor])
+    where
+        Self: Sized,
+    {
+    }
+}
+
+impl Source for Arc<Stream> {
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.subscribe()
+    }
+
+    async fn after(&self, after: Cursor, limit: usize) -> Result<Page, ApiError> {
+        read_page(self, Query::After(after), limit).await
+    }
+
+    async fn before(&self, before: Cursor, limit: usize) -> Result<Page, ApiError> {
+        read_page(self, Query::Before(before), limit).await
+    }
+
+    fn track(slot: &Slot, sources: &[Self], positions: &[Cursor]) {
+        slot.lag().track(sources, positions);
+    }
+}
+
 /// One queued entry and its merge key.
 #[derive(Debug)]
 struct Queued {
@@ -41,9 +91,9 @@ struct Queued {
 }
 
 /// The state of one time-ordered merged SSE connection.
-pub(super) struct Merge {
+pub(super) struct Merge<S> {
     app: AppState,
-    streams: Vec<Arc<Stream>>,
+    streams: Vec<S>,
     ids: Vec<String>,
     receivers: Vec<watch::Receiver<u64>>,
     /// Entries read ahead, per stream, in stream order.
@@ -62,12 +112,12 @@ pub(super) struct Merge {
     _slot: Slot,
 }
 
-impl Merge {
+impl<S: Source> Merge<S> {
     /// A merge starting after `start` in each stream (`None`: the stream's `first` page comes
     /// first, then what follows it), with entries already read queued.
     pub(super) fn new(
         app: AppState,
-        streams: Vec<Arc<Stream>>,
+        streams: Vec<S>,
         ids: Vec<String>,
         start: &[(Cursor, bool)],
         first: Vec<Option<Page>>,
@@ -76,8 +126,8 @@ impl Merge {
     ) -> Self {
         let n = streams.len();
         let positions: Vec<Cursor> = start.iter().map(|s| s.0).collect();
-        slot.lag().track(&streams, &positions);
-        let receivers = streams.iter().map(|s| s.subscribe()).collect();
+        S::track(&slot, &streams, &positions);
+        let receivers = streams.iter().map(Source::changes).collect();
         let delay = app.config.merge_delay;
         let mut merge = Self {
             app,
@@ -220,9 +270,8 @@ impl Merge {
                 if !self.queues[i].is_empty() {
                     continue;
                 }
-                let query = Query::After(self.read[i]);
-                let read = read_page(&self.streams[i], query, DEFAULT_LIMIT).await;
-                let mut page = read.map_err(super::error::ApiError::end_stream).ok()?;
+                let read = self.streams[i].after(self.read[i], DEFAULT_LIMIT).await;
+                let mut page = read.map_err(ApiError::end_stream).ok()?;
                 examined |= !page.entries.is_empty();
                 if let Some(q) = &self.q {
                     filter::apply(q, &mut page);
@@ -265,11 +314,11 @@ impl Merge {
 
 /// The merge key of the entry at cursor `c` (its `ts`, else its predecessor's, else its
 /// arrival time), or `None` when it cannot be read back (gone, or never an entry).
-pub(super) async fn key_of(stream: &Arc<Stream>, c: Cursor) -> Option<i64> {
-    let before = read_page(stream, Query::Before(c), 1).await.ok()?;
+pub(super) async fn key_of<S: Source>(stream: &S, c: Cursor) -> Option<i64> {
+    let before = stream.before(c, 1).await.ok()?;
     let prev = before.entries.last();
     let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
-    let at = read_page(stream, Query::After(from), 1).await.ok()?;
+    let at = stream.after(from, 1).await.ok()?;
     let e = at.entries.first().filter(|e| e.cursor.point == c.point)?;
     e.facts
         .ts

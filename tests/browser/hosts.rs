@@ -56,11 +56,10 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
             .await;
         b.wait_js("web-1's history", &has_row("a 3"), SECS10).await;
         append(&log1, "a live\n");
-        // On a hub the page's first multiplexed SSE is refused (`order=time`), asked why, and
-        // reopened in arrival order after a back-off: allow for that. The line is appended
-        // while that happens: the shared connection starts web-1 "from now" (`last=0`) only
-        // at the reopen, after the tab's catch-up read, and before `onStart` in relay.js the
-        // line fell between the two (3 of 15 loaded runs).
+        // When hubs refused `order=time`, the page's first SSE was refused, asked why and
+        // reopened, and the shared connection started web-1 "from now" (`last=0`) only at the
+        // reopen, after the tab's catch-up read: before `onStart` in relay.js a line appended
+        // meanwhile fell between the two (3 of 15 loaded runs). A reopen may still happen.
         let live = has_row("a live");
         let end = std::time::Instant::now() + Duration::from_secs(30);
         while b.js(&live).await != serde_json::Value::Bool(true) {

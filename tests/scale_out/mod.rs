@@ -9,6 +9,7 @@ mod bad_input;
 mod fanout;
 mod faults;
 mod lab;
+mod merged;
 mod races;
 
 use std::path::Path;

@@ -14,11 +14,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
 
 use super::{first_page, select, target};
+use crate::engine::names::Target;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::filter::{self, Filter};
+use crate::http::merge::{Merge, Source};
 use crate::http::metrics::StreamKind;
-use crate::http::params::{DEFAULT_LIMIT, selection};
+use crate::http::params::{DEFAULT_LIMIT, Selection, selection};
 use crate::http::read::{Params, page_json, params};
 use crate::http::sse::{last_event_id, positions, with_sse_headers};
 use crate::http::streams::{Slot, StreamCap};
@@ -60,13 +62,15 @@ pub(in crate::http) async fn multiplexed(
     let slot = cap.admit(StreamKind::Sse)?;
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "connection")?;
-    if params.get("order").is_some_and(|o| o != "arrival") {
-        // FIXME(hub-order): `order=time` needs the merge of `http/merge.rs` over views.
-        return Err(ApiError::BadRequest(
-            "a hub carries `order=arrival` only (a view `*~file` merges hosts in engine order)"
-                .into(),
-        ));
-    }
+    let by_time = match params.get("order").map(String::as_str) {
+        None | Some("arrival") => false,
+        Some("time") => true,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "`order` must be `time` or `arrival`".into(),
+            ));
+        }
+    };
     let targets = ids
         .iter()
         .map(|id| target(id))
@@ -83,6 +87,9 @@ pub(in crate::http) async fn multiplexed(
     let mut rest = params.clone();
     rest.retain(|k, _| matches!(k.as_str(), "last" | "limit"));
     let sel = selection(&rest, None, app.config.default_lines)?;
+    if by_time {
+        return by_event_time(app, &hub, ids, &targets, &resume, &sel, q, slot).await;
+    }
     let mut feed = Feed::new(app, hub.clone(), slot, true);
     for (id, target) in ids.into_iter().zip(&targets) {
         match resume.get(&id) {
@@ -96,6 +103,83 @@ pub(in crate::http) async fn multiplexed(
     }
     feed.q = q;
     Ok(response(feed))
+}
+
+/// `order=time`: the streams merged by event time as on a standalone server
+/// (`http/merge.rs`), each read through its view.
+#[allow(clippy::too_many_arguments)]
+async fn by_event_time(
+    app: AppState,
+    hub: &Arc<Hub>,
+    ids: Vec<String>,
+    targets: &[Target],
+    resume: &HashMap<String, Cursor>,
+    sel: &Selection,
+    q: Option<Filter>,
+    slot: Slot,
+) -> Result<Response, ApiError> {
+    let mut sources = Vec::with_capacity(ids.len());
+    let mut start = Vec::with_capacity(ids.len());
+    let mut pages = Vec::with_capacity(ids.len());
+    for (id, target) in ids.iter().zip(targets) {
+        match resume.get(id) {
+            Some(c) => {
+                start.push((*c, true));
+                pages.push(None);
+            }
+            None => {
+                let page = first_page(hub, target, sel, q.as_ref()).await?;
+                // Named in event ids from the start when exact: the end of an empty page.
+                start.push((page.next, page.entries.is_empty()));
+                pages.push(Some(page));
+            }
+        }
+        let (view, changed) = hub.view(target);
+        sources.push(ViewSource {
+            hub: hub.clone(),
+            view,
+            changed,
+        });
+    }
+    let resumed: Vec<bool> = ids.iter().map(|id| resume.contains_key(id)).collect();
+    let mut merge = Merge::new(app, sources, ids, &start, pages, q, slot);
+    merge.resume(&resumed).await;
+    let retry = Bytes::from_static(b"retry: 2000\n\n");
+    let body =
+        futures_util::stream::unfold((merge, Some(retry)), |(mut merge, hello)| async move {
+            if let Some(hello) = hello {
+                return Some((Ok::<_, std::convert::Infallible>(hello), (merge, None)));
+            }
+            let chunk = merge.next_chunk().await?;
+            Some((Ok(chunk), (merge, None)))
+        });
+    Ok(with_sse_headers(axum::body::Body::from_stream(body)))
+}
+
+/// A hub's view as a merge reads it: live reads from the view's cache (waiting for its
+/// tail like any live reader), history from the engine.
+struct ViewSource {
+    hub: Arc<Hub>,
+    view: Arc<View>,
+    /// Keeps the view (and its one engine reader) alive while the merge reads it.
+    changed: watch::Receiver<u64>,
+}
+
+impl Source for ViewSource {
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.clone()
+    }
+
+    async fn after(&self, after: Cursor, limit: usize) -> Result<Page, ApiError> {
+        Ok(self.hub.read_waiting(&self.view, after, limit).await?)
+    }
+
+    async fn before(&self, before: Cursor, limit: usize) -> Result<Page, ApiError> {
+        Ok(self
+            .hub
+            .before(self.view.target(), Some(before), limit)
+            .await?)
+    }
 }
 
 /// One id a connection reads.
