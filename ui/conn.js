@@ -298,7 +298,7 @@ export class Conn {
       }
       // Each stream's part of `next` (with `q`, past entries examined and not matched).
       for (const part of (d.next || "").split(",")) {
-        const k = part.indexOf(":");
+        const k = part.lastIndexOf(":");
         if (k > 0 && this.streams.includes(part.slice(0, k))) this.cursors.set(part.slice(0, k), part.slice(k + 1));
       }
     }

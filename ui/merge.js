@@ -12,7 +12,8 @@
 function parts(composite) {
   const out = new Map();
   for (const part of (composite || "").split(",")) {
-    const k = part.search(/[:~]/);
+    // The last separator: cursors hold neither, and a hub's ids hold `~` (HOST~FILE).
+    const k = Math.max(part.lastIndexOf(":"), part.lastIndexOf("~"));
     if (k > 0) out.set(part.slice(0, k), part);
   }
   return out;

@@ -37,24 +37,27 @@ use crate::stream::{Cursor, Entry, Page, Query, Stream};
 /// Most entries in one merged event.
 const BATCH: usize = 1000;
 
-/// What a merge reads one of its streams through.
+/// What a merge reads one of its streams through: a stream of this server, or a hub's view
+/// of the engine (`http/hub/`). The merged pages (`pages.rs`) read through it too.
 pub(super) trait Source: Send + Sync + 'static {
     /// A receiver bumped when the stream may have new entries.
     fn changes(&self) -> watch::Receiver<u64>;
 
-    /// At most `limit` entries after `after`.
-    fn after(
+    /// A page of the stream.
+    fn read(
         &self,
-        after: Cursor,
+        query: Query,
         limit: usize,
     ) -> impl Future<Output = Result<Page, ApiError>> + Send;
 
-    /// At most `limit` entries before `before`.
-    fn before(
+    /// Entries after `after` for a reader that waits for new ones (the live merge).
+    fn live(
         &self,
-        before: Cursor,
+        after: Cursor,
         limit: usize,
-    ) -> impl Future<Output = Result<Page, ApiError>> + Send;
+    ) -> impl Future<Output = Result<Page, ApiError>> + Send {
+        self.read(Query::After(after), limit)
+    }
 
     /// Where the client stands in each source, for `/metrics`' client lag (the streams of
     /// this server only).
@@ -70,12 +73,8 @@ impl Source for Arc<Stream> {
         self.subscribe()
     }
 
-    async fn after(&self, after: Cursor, limit: usize) -> Result<Page, ApiError> {
-        read_page(self, Query::After(after), limit).await
-    }
-
-    async fn before(&self, before: Cursor, limit: usize) -> Result<Page, ApiError> {
-        read_page(self, Query::Before(before), limit).await
+    async fn read(&self, query: Query, limit: usize) -> Result<Page, ApiError> {
+        read_page(self, query, limit).await
     }
 
     fn track(slot: &Slot, sources: &[Self], positions: &[Cursor]) {
@@ -270,7 +269,7 @@ impl<S: Source> Merge<S> {
                 if !self.queues[i].is_empty() {
                     continue;
                 }
-                let read = self.streams[i].after(self.read[i], DEFAULT_LIMIT).await;
+                let read = self.streams[i].live(self.read[i], DEFAULT_LIMIT).await;
                 let mut page = read.map_err(ApiError::end_stream).ok()?;
                 examined |= !page.entries.is_empty();
                 if let Some(q) = &self.q {
@@ -315,10 +314,10 @@ impl<S: Source> Merge<S> {
 /// The merge key of the entry at cursor `c` (its `ts`, else its predecessor's, else its
 /// arrival time), or `None` when it cannot be read back (gone, or never an entry).
 pub(super) async fn key_of<S: Source>(stream: &S, c: Cursor) -> Option<i64> {
-    let before = stream.before(c, 1).await.ok()?;
+    let before = stream.read(Query::Before(c), 1).await.ok()?;
     let prev = before.entries.last();
     let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
-    let at = stream.after(from, 1).await.ok()?;
+    let at = stream.read(Query::After(from), 1).await.ok()?;
     let e = at.entries.first().filter(|e| e.cursor.point == c.point)?;
     e.facts
         .ts

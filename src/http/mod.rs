@@ -147,6 +147,7 @@ pub fn hub_router(state: AppState, hub: std::sync::Arc<crate::hub::Hub>) -> Rout
         .route("/api/streams/{id}/events", get(hub::events))
         .route("/api/streams/{id}/raw", get(hub::raw))
         .route("/api/events", get(hub::multiplexed))
+        .route("/api/lines", get(hub::merged_lines))
         .route("/metrics", get(metrics::scrape));
     // Outside every layer, so the probes see the hub too (`/readyz` asks about the engine).
     let app = layered(reading, state.clone()).layer(axum::Extension(hub));

@@ -19,8 +19,7 @@
 //! both `after=` and `before=`: reading after `~C` starts at `C`, reading before `:C` ends
 //! with `C` (each costs one more small read of that stream).
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -30,10 +29,11 @@ use tokio::time::Instant;
 use super::AppState;
 use super::error::ApiError;
 use super::filter::{self, BUDGET_BYTES, BUDGET_TIME, Filter};
+use super::merge::Source;
 use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT, cursor};
-use super::read::{Params, json, params, read_page, stream};
+use super::read::{Params, json, params, stream};
 use super::sse::MAX_MULTIPLEXED;
-use crate::stream::{Cursor, Entry, ORIGIN, Query, Stream};
+use crate::stream::{Cursor, Entry, ORIGIN, Query};
 
 /// Entries per stream in the first read of a page; each further read doubles, up to
 /// [`CHUNK_MAX`].
@@ -65,7 +65,8 @@ impl Cut {
 fn composite(value: &str, name: &str, ids: &[String]) -> Result<Vec<Cut>, ApiError> {
     let mut cuts: Vec<Option<Cut>> = vec![None; ids.len()];
     for part in value.split(',').filter(|s| !s.is_empty()) {
-        let at = part.find([':', '~']).ok_or_else(|| {
+        // The last separator: cursors hold neither, and a hub's ids hold `~` (HOST~FILE).
+        let at = part.rfind([':', '~']).ok_or_else(|| {
             ApiError::BadRequest(format!("`{name}` must be ID:CURSOR or ID~CURSOR pairs"))
         })?;
         let (id, rest) = part.split_at(at);
@@ -100,8 +101,8 @@ enum Way {
 }
 
 /// One stream's part of a page.
-struct Lane {
-    stream: Arc<Stream>,
+struct Lane<'a, S> {
+    stream: &'a S,
     /// Entries read and kept, with their keys; the front goes next (forwards the oldest,
     /// backwards the newest).
     queue: VecDeque<(Entry, i64)>,
@@ -117,7 +118,7 @@ struct Lane {
     passed: Option<Cut>,
 }
 
-impl Lane {
+impl<S: Source> Lane<'_, S> {
     /// Reads the next chunk unless the queue holds something; `false` once nothing is left.
     async fn refill(
         &mut self,
@@ -129,7 +130,7 @@ impl Lane {
             let Some(query) = self.read else {
                 return Ok(false);
             };
-            let mut page = read_page(&self.stream, query, self.chunk).await?;
+            let mut page = self.stream.read(query, self.chunk).await?;
             self.chunk = (self.chunk * 2).min(CHUNK_MAX);
             *scanned += page
                 .entries
@@ -213,8 +214,8 @@ impl Lane {
 
 /// Where a stream's read starts: the first read (none: nothing lies that way), the cut that
 /// names the start, and an entry to take before what the read brings.
-async fn start_of(
-    stream: &Arc<Stream>,
+async fn start_of<S: Source>(
+    stream: &S,
     way: Way,
     cut: Option<Cut>,
 ) -> Result<(Option<Query>, Cut, Option<Entry>), ApiError> {
@@ -222,27 +223,27 @@ async fn start_of(
         (Way::Forward, Some(Cut::After(c))) => (Some(Query::After(c)), Cut::After(c), None),
         (Way::Forward, Some(Cut::Before(c))) => {
             // From `c` on: after the entry before it (or from the stream's first byte).
-            let page = read_page(stream, Query::Before(c), 1).await?;
+            let page = stream.read(Query::Before(c), 1).await?;
             let from = page.entries.last().map_or(ORIGIN, |e| e.cursor);
             (Some(Query::After(from)), Cut::Before(c), None)
         }
         (Way::Backward, Some(Cut::Before(c))) => (Some(Query::Before(c)), Cut::Before(c), None),
         (Way::Backward, Some(Cut::After(c))) => {
             // Up to `c` itself: before the entry after it, or `c` and what precedes it.
-            let page = read_page(stream, Query::After(c), 1).await?;
+            let page = stream.read(Query::After(c), 1).await?;
             if let Some(h) = page.entries.first() {
                 (Some(Query::Before(h.cursor)), Cut::After(c), None)
             } else {
-                let page = read_page(stream, Query::Before(c), 1).await?;
+                let page = stream.read(Query::Before(c), 1).await?;
                 let from = page.entries.last().map_or(ORIGIN, |e| e.cursor);
-                let own = read_page(stream, Query::After(from), 1).await?;
+                let own = stream.read(Query::After(from), 1).await?;
                 let own = own.entries.into_iter().next().filter(|e| e.cursor == c);
                 (Some(Query::Before(c)), Cut::After(c), own)
             }
         }
         (_, None) => {
             // `last`: back from the stream's last entry now, which the `next` cut names.
-            let page = read_page(stream, Query::Last(1), 1).await?;
+            let page = stream.read(Query::Last(1), 1).await?;
             match page.entries.into_iter().next() {
                 Some(l) => (Some(Query::Before(l.cursor)), Cut::After(l.cursor), Some(l)),
                 None => (None, Cut::After(page.next), None),
@@ -253,7 +254,7 @@ async fn start_of(
 
 /// The largest merge key of the entries the cuts name as had (`ID:C`), the line below which a
 /// forward page's entries are `late`; two small reads per stream, normally from memory.
-async fn had_up_to(streams: &[Arc<Stream>], cuts: &[Cut]) -> Option<i64> {
+async fn had_up_to<S: Source>(streams: &[S], cuts: &[Cut]) -> Option<i64> {
     let mut high = None;
     for (s, cut) in streams.iter().zip(cuts) {
         if let Cut::After(c) = cut {
@@ -280,19 +281,19 @@ struct Merged {
 /// after its arrival, as on the merged SSE connection (`merge.rs`).
 ///
 /// Forwards, `high` is the `late` line (see [`had_up_to`]); it rises with the page.
-async fn merge_page(
-    streams: &[Arc<Stream>],
+async fn merge_page<S: Source>(
+    streams: &[S],
     way: Way,
     cuts: Option<Vec<Cut>>,
     (limit, hold, mut high): (usize, Option<Duration>, Option<i64>),
     q: Option<&Filter>,
 ) -> Result<Merged, ApiError> {
     let started = Instant::now();
-    let mut lanes = Vec::with_capacity(streams.len());
+    let mut lanes: Vec<Lane<'_, S>> = Vec::with_capacity(streams.len());
     for (i, s) in streams.iter().enumerate() {
         let (read, start, own) = start_of(s, way, cuts.as_ref().map(|c| c[i])).await?;
         let mut lane = Lane {
-            stream: s.clone(),
+            stream: s,
             queue: VecDeque::new(),
             read,
             chunk: CHUNK_MIN,
@@ -358,7 +359,7 @@ async fn merge_page(
 
 /// How long lane `i`'s head must still wait, if it must: it arrived live less than `delay`
 /// ago, and some other stream has nothing after its cut yet (so its next key is unknown).
-fn held_for(lanes: &[Lane], i: usize, delay: Duration) -> Option<Duration> {
+fn held_for<S>(lanes: &[Lane<'_, S>], i: usize, delay: Duration) -> Option<Duration> {
     let arrival = lanes[i].queue.front()?.0.arrival?;
     let known = lanes
         .iter()
@@ -476,6 +477,17 @@ pub(super) async fn lines(
         .iter()
         .map(|id| stream(&app, id))
         .collect::<Result<Vec<_>, _>>()?;
+    answer(&app, &params, ids, &streams).await
+}
+
+/// The merged page (or long poll) of `streams`, named `ids`, for the request's `params`:
+/// the standalone streams' answer and a hub's views' alike.
+pub(super) async fn answer<S: Source>(
+    app: &AppState,
+    params: &HashMap<String, String>,
+    ids: Vec<String>,
+    streams: &[S],
+) -> Result<axum::response::Response, ApiError> {
     match params.get("order").map(String::as_str) {
         None | Some("time") => {}
         Some(_) => {
@@ -484,7 +496,7 @@ pub(super) async fn lines(
             ));
         }
     }
-    let q = filter::from_params(&params)?;
+    let q = filter::from_params(params)?;
     let chosen = ["after", "before", "last"]
         .iter()
         .filter(|k| params.contains_key(**k))
@@ -494,14 +506,14 @@ pub(super) async fn lines(
             "give at most one of `after`, `before` and `last`".into(),
         ));
     }
-    let last = number(&params, "last", MAX_LIMIT)?;
-    let limit = match number(&params, "limit", MAX_LIMIT)? {
+    let last = number(params, "last", MAX_LIMIT)?;
+    let limit = match number(params, "limit", MAX_LIMIT)? {
         Some(0) => return Err(ApiError::BadRequest("`limit` must be at least 1".into())),
         Some(n) => n,
         None => last.map_or(DEFAULT_LIMIT, |n| n.max(1)),
     };
     let wait = number(
-        &params,
+        params,
         "wait",
         usize::try_from(MAX_WAIT.as_secs()).unwrap_or(120),
     )?;
@@ -517,10 +529,10 @@ pub(super) async fn lines(
         return Err(ApiError::BadRequest("`wait` needs `after`".into()));
     }
     let deadline = Instant::now() + Duration::from_secs(wait.unwrap_or(0) as u64);
-    let mut receivers: Vec<_> = streams.iter().map(|s| s.subscribe()).collect();
+    let mut receivers: Vec<_> = streams.iter().map(Source::changes).collect();
     let mut permit = None;
     let high = match (&way, &cuts) {
-        (Way::Forward, Some(cuts)) => had_up_to(&streams, cuts).await,
+        (Way::Forward, Some(cuts)) => had_up_to(streams, cuts).await,
         _ => None,
     };
     let mut cuts = cuts;
@@ -529,7 +541,7 @@ pub(super) async fn lines(
             rx.borrow_and_update();
         }
         let hold = wait.is_some().then_some(app.config.merge_delay);
-        let page = merge_page(&streams, way, cuts.clone(), (limit, hold, high), q.as_ref()).await?;
+        let page = merge_page(streams, way, cuts.clone(), (limit, hold, high), q.as_ref()).await?;
         if !page.entries.is_empty() || Instant::now() >= deadline {
             return Ok(json(body(&ids, &page).freeze()));
         }

@@ -90,3 +90,56 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
         b.close().await;
     });
 }
+
+#[test]
+fn a_hub_page_merges_two_hosts_by_event_time_history_and_live() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = Nats::start(dir.path());
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::create_dir_all(&two).unwrap();
+        let (log1, log2) = (one.join("app.log"), two.join("app.log"));
+        let at = |s: u32, what: &str| format!("2026-12-01T10:00:{s:02}Z INFO {what}\n");
+        append(&log1, [at(0, "a0"), at(2, "a2")].concat());
+        append(&log2, [at(1, "b1"), at(3, "b3")].concat());
+        let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
+        let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
+        let hub = Role::hub(&nats.url, &["--merge-delay", "3s"]);
+        let listing = format!("{}/api/streams", hub.url);
+        crate::common::wait_until("both hosts listed", Duration::from_secs(30), || async {
+            let listed = match reqwest::get(&listing).await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            listed.is_some_and(|l| l["streams"].as_array().is_some_and(|s| s.len() == 2))
+        })
+        .await;
+        let b = Browser::start(1280, 800).await;
+        b.open(&format!("{}/?s=web-1~app.log,web-2~app.log", hub.url))
+            .await;
+        // The words of the rows, in order (each text ends with its word).
+        let words = |want: &[&str]| {
+            format!(
+                "return JSON.stringify(window.__cometail.texts().map(t => t.split(' ').pop())) === {:?}",
+                serde_json::to_string(want).unwrap()
+            )
+        };
+        b.wait_js(
+            "history in time order",
+            &words(&["a0", "b1", "a2", "b3"]),
+            SECS10,
+        )
+        .await;
+        // Written in the reverse of their event times: the hub's merge puts them in order.
+        append(&log2, at(5, "b5"));
+        append(&log1, at(4, "a4"));
+        b.wait_js(
+            "live lines in time order",
+            &words(&["a0", "b1", "a2", "b3", "a4", "b5"]),
+            Duration::from_secs(30),
+        )
+        .await;
+        b.close().await;
+    });
+}

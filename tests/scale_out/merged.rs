@@ -1,7 +1,7 @@
 //! `order=time` on a hub: several hosts' files merged by the event time their agents parsed,
 //! history and live, resumed exactly from the event id, against a real engine.
 
-use super::{TRAVEL, chain, client, texts};
+use super::{TRAVEL, chain, client, get, texts};
 use crate::common::append;
 use crate::common::nats::{Nats, Role};
 use crate::common::sse::Connection;
@@ -41,6 +41,15 @@ async fn a_hub_merges_hosts_by_event_time_and_resumes_exactly() {
     assert_eq!(sse.status, 200);
     let (history, _) = sse.entries(6, TRAVEL).await;
     assert_eq!(words(&history), ["a0", "b1", "a2", "b3", "a4", "b5"]);
+    // The merged pages the page reads history from: the newest four, then back from them.
+    let pages = format!("{}/api/lines?streams=web-1~app.log,web-2~app.log", hub.url);
+    let newest = get(&format!("{pages}&last=4")).await.unwrap();
+    let entries = newest["entries"].as_array().unwrap();
+    assert_eq!(words(entries), ["a2", "b3", "a4", "b5"]);
+    assert_eq!(entries[0]["stream"], "web-1~app.log");
+    let prev = newest["prev"].as_str().unwrap();
+    let older = get(&format!("{pages}&before={prev}")).await.unwrap();
+    assert_eq!(words(older["entries"].as_array().unwrap()), ["a0", "b1"]);
     // Written in the reverse of their event times, within the merge delay.
     append(&log2, at(7, "b7"));
     append(&log1, at(6, "a6"));

@@ -6,6 +6,7 @@
 //! caps) are the standalone ones; live reads go through the target's view (`hub/view.rs`),
 //! so viewers cost the engine nothing while the hub's cache covers them.
 
+mod merged;
 mod metrics;
 mod sse;
 
@@ -34,6 +35,7 @@ use crate::hub::{Hub, ReadError};
 use crate::parse::instant;
 use crate::stream::{Cursor, Page, Query};
 
+pub(super) use merged::lines as merged_lines;
 pub(super) use sse::{events, multiplexed};
 
 impl From<ReadError> for ApiError {

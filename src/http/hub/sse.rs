@@ -13,12 +13,13 @@ use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
 
+use super::merged::ViewSource;
 use super::{first_page, select, target};
 use crate::engine::names::Target;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::filter::{self, Filter};
-use crate::http::merge::{Merge, Source};
+use crate::http::merge::Merge;
 use crate::http::metrics::StreamKind;
 use crate::http::params::{DEFAULT_LIMIT, Selection, selection};
 use crate::http::read::{Params, page_json, params};
@@ -134,12 +135,7 @@ async fn by_event_time(
                 pages.push(Some(page));
             }
         }
-        let (view, changed) = hub.view(target);
-        sources.push(ViewSource {
-            hub: hub.clone(),
-            view,
-            changed,
-        });
+        sources.push(ViewSource::new(hub, target));
     }
     let resumed: Vec<bool> = ids.iter().map(|id| resume.contains_key(id)).collect();
     let mut merge = Merge::new(app, sources, ids, &start, pages, q, slot);
@@ -154,32 +150,6 @@ async fn by_event_time(
             Some((Ok(chunk), (merge, None)))
         });
     Ok(with_sse_headers(axum::body::Body::from_stream(body)))
-}
-
-/// A hub's view as a merge reads it: live reads from the view's cache (waiting for its
-/// tail like any live reader), history from the engine.
-struct ViewSource {
-    hub: Arc<Hub>,
-    view: Arc<View>,
-    /// Keeps the view (and its one engine reader) alive while the merge reads it.
-    changed: watch::Receiver<u64>,
-}
-
-impl Source for ViewSource {
-    fn changes(&self) -> watch::Receiver<u64> {
-        self.changed.clone()
-    }
-
-    async fn after(&self, after: Cursor, limit: usize) -> Result<Page, ApiError> {
-        Ok(self.hub.read_waiting(&self.view, after, limit).await?)
-    }
-
-    async fn before(&self, before: Cursor, limit: usize) -> Result<Page, ApiError> {
-        Ok(self
-            .hub
-            .before(self.view.target(), Some(before), limit)
-            .await?)
-    }
 }
 
 /// One id a connection reads.
