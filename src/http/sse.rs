@@ -100,15 +100,7 @@ pub(super) async fn multiplexed(
             .unwrap_or_default(),
     };
     let q = filter::from_params(&params)?;
-    let by_time = match params.get("order").map(String::as_str) {
-        None | Some("arrival") => false,
-        Some("time") => true,
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "`order` must be `time` or `arrival`".into(),
-            ));
-        }
-    };
+    let by_time = by_time(&params)?;
     let mut rest = params.clone();
     rest.retain(|k, _| matches!(k.as_str(), "last" | "limit"));
     let sel = selection(&rest, None, app.config.default_lines)?;
@@ -155,6 +147,18 @@ pub(super) async fn multiplexed(
     let mut state = Feed::new(&app, streams, positions, ids, first, true, slot);
     state.q = q;
     Ok(sse_response(state))
+}
+
+/// Whether a multiplexed SSE is merged by event time (`order=time`) rather than sent in
+/// arrival order (`order=arrival`, the default).
+pub(super) fn by_time(params: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match params.get("order").map(String::as_str) {
+        None | Some("arrival") => Ok(false),
+        Some("time") => Ok(true),
+        Some(_) => Err(ApiError::BadRequest(
+            "`order` must be `time` or `arrival`".into(),
+        )),
+    }
 }
 
 /// The starting page: filtered by `q` (paging by matches) when given.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::support::{Browser, run};
 use super::{SECS10, has_row, lines};
 use crate::common::append;
-use crate::common::nats::{Nats, Role};
+use crate::common::nats::{Nats, Role, two_logs, wait_listed};
 
 /// The picker's items in order: `host:NAME` for a heading, the id for a file.
 const LIST: &str = "return [...document.querySelectorAll('#streams li')].map(li => \
@@ -22,26 +22,11 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
         let nats = Nats::start(dir.path());
-        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-        std::fs::create_dir_all(&one).unwrap();
-        std::fs::create_dir_all(&two).unwrap();
-        let (log1, log2) = (one.join("app.log"), two.join("app.log"));
-        append(&log1, lines("a", 3));
-        append(&log2, lines("b", 3));
+        let (log1, log2) = two_logs(dir.path(), &lines("a", 3), &lines("b", 3));
         let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
         let a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
         let hub = Role::hub(&nats.url, &["--stale-after", "1s"]);
-        // The agents' start is not the page's to time (under a loaded CI it took over 10 s
-        // once): the page is opened once the hub lists both files.
-        let listing = format!("{}/api/streams", hub.url);
-        crate::common::wait_until("both hosts listed", Duration::from_secs(30), || async {
-            let listed = match reqwest::get(&listing).await {
-                Ok(r) => r.json::<serde_json::Value>().await.ok(),
-                Err(_) => None,
-            };
-            listed.is_some_and(|l| l["streams"].as_array().is_some_and(|s| s.len() == 2))
-        })
-        .await;
+        wait_listed(&hub.url, 2).await;
         let b = Browser::start(1280, 800).await;
         b.open(&format!("{}/", hub.url)).await;
         let grouped = format!(
@@ -96,25 +81,16 @@ fn a_hub_page_merges_two_hosts_by_event_time_history_and_live() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
         let nats = Nats::start(dir.path());
-        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-        std::fs::create_dir_all(&one).unwrap();
-        std::fs::create_dir_all(&two).unwrap();
-        let (log1, log2) = (one.join("app.log"), two.join("app.log"));
         let at = |s: u32, what: &str| format!("2026-12-01T10:00:{s:02}Z INFO {what}\n");
-        append(&log1, [at(0, "a0"), at(2, "a2")].concat());
-        append(&log2, [at(1, "b1"), at(3, "b3")].concat());
+        let (log1, log2) = two_logs(
+            dir.path(),
+            &[at(0, "a0"), at(2, "a2")].concat(),
+            &[at(1, "b1"), at(3, "b3")].concat(),
+        );
         let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
         let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
         let hub = Role::hub(&nats.url, &["--merge-delay", "3s"]);
-        let listing = format!("{}/api/streams", hub.url);
-        crate::common::wait_until("both hosts listed", Duration::from_secs(30), || async {
-            let listed = match reqwest::get(&listing).await {
-                Ok(r) => r.json::<serde_json::Value>().await.ok(),
-                Err(_) => None,
-            };
-            listed.is_some_and(|l| l["streams"].as_array().is_some_and(|s| s.len() == 2))
-        })
-        .await;
+        wait_listed(&hub.url, 2).await;
         let b = Browser::start(1280, 800).await;
         b.open(&format!("{}/?s=web-1~app.log,web-2~app.log", hub.url))
             .await;

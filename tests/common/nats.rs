@@ -349,3 +349,33 @@ impl Drop for Role {
         let _ = self.child.wait();
     }
 }
+
+/// Two hosts' logs under `dir`, `one/app.log` holding `first` and `two/app.log` holding
+/// `second` (the same file name, so a view `*~app.log` covers both).
+pub fn two_logs(dir: &Path, first: &str, second: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let (log1, log2) = (one.join("app.log"), two.join("app.log"));
+    super::append(&log1, first);
+    super::append(&log2, second);
+    (log1, log2)
+}
+
+/// Waits (30 s at most) until the hub at `url` lists `count` files: the agents' start is
+/// not a test's to time (under a loaded run it took over 10 s once).
+pub async fn wait_listed(url: &str, count: usize) {
+    let listing = format!("{url}/api/streams");
+    super::wait_until(
+        "the hub lists every file",
+        Duration::from_secs(30),
+        || async {
+            let listed = match reqwest::get(&listing).await {
+                Ok(r) => r.json::<serde_json::Value>().await.ok(),
+                Err(_) => None,
+            };
+            listed.is_some_and(|l| l["streams"].as_array().is_some_and(|s| s.len() == count))
+        },
+    )
+    .await;
+}

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{TRAVEL, chain, client, get, numbered, texts, write_lines};
 use crate::common::append;
-use crate::common::nats::{Nats, Role};
+use crate::common::nats::{Nats, Role, two_logs};
 use crate::common::sse::Connection;
 use crate::common::wait_until;
 
@@ -13,12 +13,7 @@ use crate::common::wait_until;
 async fn one_connection_carries_two_hosts_and_resumes_both() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::create_dir_all(&two).unwrap();
-    let (log1, log2) = (one.join("app.log"), two.join("app.log"));
-    append(&log1, "a0\n");
-    append(&log2, "b0\n");
+    let (log1, log2) = two_logs(dir.path(), "a0\n", "b0\n");
     let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
     let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
     let hub = Role::hub(&nats.url, &[]);

@@ -3,7 +3,7 @@
 
 use super::{TRAVEL, chain, client, get, texts};
 use crate::common::append;
-use crate::common::nats::{Nats, Role};
+use crate::common::nats::{Nats, Role, two_logs};
 use crate::common::sse::Connection;
 
 /// `10:00:SS` on 2026-12-01, UTC, then `what`.
@@ -15,12 +15,11 @@ fn at(second: u32, what: &str) -> String {
 async fn a_hub_merges_hosts_by_event_time_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::create_dir_all(&two).unwrap();
-    let (log1, log2) = (one.join("app.log"), two.join("app.log"));
-    append(&log1, [at(0, "a0"), at(2, "a2"), at(4, "a4")].concat());
-    append(&log2, [at(1, "b1"), at(3, "b3"), at(5, "b5")].concat());
+    let (log1, log2) = two_logs(
+        dir.path(),
+        &[at(0, "a0"), at(2, "a2"), at(4, "a4")].concat(),
+        &[at(1, "b1"), at(3, "b3"), at(5, "b5")].concat(),
+    );
     let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
     let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
     // Two agents' publishes of lines written 1 ms apart reach the hub further apart under a

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::append;
-use crate::common::nats::{Nats, Role};
+use crate::common::nats::{Nats, Role, two_logs};
 
 /// Deadline for anything to travel file → agent → engine → hub.
 const TRAVEL: Duration = Duration::from_secs(60);
@@ -169,12 +169,7 @@ async fn hubs_mint_the_same_cursors_and_resume_each_others() {
 async fn views_merge_hosts_and_the_listing_names_them() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    std::fs::create_dir_all(&one).unwrap();
-    std::fs::create_dir_all(&two).unwrap();
-    let (log1, log2) = (one.join("app.log"), two.join("app.log"));
-    append(&log1, "a1\n");
-    append(&log2, "b1\n");
+    let (log1, log2) = two_logs(dir.path(), "a1\n", "b1\n");
     let _a1 = Role::agent(&nats.url, "web-1.example.com", &[log1.to_str().unwrap()]);
     let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
     let hub = Role::hub(&nats.url, &[]);

@@ -63,15 +63,7 @@ pub(in crate::http) async fn multiplexed(
     let slot = cap.admit(StreamKind::Sse)?;
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "connection")?;
-    let by_time = match params.get("order").map(String::as_str) {
-        None | Some("arrival") => false,
-        Some("time") => true,
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "`order` must be `time` or `arrival`".into(),
-            ));
-        }
-    };
+    let by_time = crate::http::sse::by_time(&params)?;
     let targets = ids
         .iter()
         .map(|id| target(id))
