@@ -115,20 +115,34 @@ impl CursorText {
         std::str::from_utf8(&self.buf[..self.len]).expect("hex digits and '-' are ASCII")
     }
 
-    /// Appends `v` as `width` hex digits, or as few as it needs when `width` is 0.
+    /// Appends `v` as `width` hex digits, or as few as it needs when `width` is 0. A byte
+    /// at a time, by a table of digit pairs (a nibble at a time was 4 % of ingest).
     fn push_hex(&mut self, v: u64, width: usize) {
         let digits = if width > 0 {
             width
         } else {
             (64 - v.leading_zeros() as usize).div_ceil(4).max(1)
         };
-        for i in 0..digits {
-            let nibble = (v >> (4 * (digits - 1 - i))) & 0xf;
-            self.buf[self.len + i] = b"0123456789abcdef"[nibble as usize];
+        let mut all = [0u8; 16];
+        for (pair, byte) in all.chunks_exact_mut(2).zip(v.to_be_bytes()) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         }
+        self.buf[self.len..self.len + digits].copy_from_slice(&all[16 - digits..]);
         self.len += digits;
     }
 }
+
+/// Each byte's two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX[b >> 4], HEX[b & 0xf]];
+        b += 1;
+    }
+    t
+};
 
 impl Cursor {
     /// The cursor's text form (see the module documentation), without an allocation.

@@ -6,6 +6,10 @@ use serde::Serialize;
 
 use std::borrow::Cow;
 
+mod json;
+
+use json::LineJson;
+
 use super::Cursor;
 use super::records::Record;
 use crate::parse::Shape;
@@ -102,19 +106,16 @@ impl Entry {
         let mut buf = Vec::with_capacity(2 * text.len() + text.len() / 8 + JSON_FIXED);
         buf.extend_from_slice(text.as_bytes());
         let split = buf.len();
-        serde_json::to_writer(
-            &mut buf,
-            &LineJson {
-                cursor,
-                text: &text,
-                truncated,
-                cont: record.headless,
-                time,
-                ts: facts.ts,
-                level: facts.level.map(crate::parse::Level::as_str),
-            },
-        )
-        .expect("a struct of strings and integers always serializes");
+        LineJson {
+            cursor,
+            text: &text,
+            truncated,
+            cont: record.headless,
+            time,
+            ts: facts.ts,
+            level: facts.level.map(crate::parse::Level::as_str),
+        }
+        .write(&mut buf);
         let alloc = allocated(buf.capacity());
         let buf = Bytes::from(buf);
         Self {
@@ -189,33 +190,10 @@ pub(super) fn record_text(record: &Record, max_line_bytes: usize) -> (Cow<'_, st
     (text, truncated)
 }
 
-#[derive(Serialize)]
-struct LineJson<'a> {
-    #[serde(serialize_with = "as_text")]
-    cursor: Cursor,
-    text: &'a str,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    truncated: bool,
-    /// A headless record: it continues one the live timer closed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    cont: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    time: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ts: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<&'static str>,
-}
-
 pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Writes a cursor's text form straight into the JSON, without an intermediate `String`.
-fn as_text<S: serde::Serializer>(cursor: &Cursor, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(cursor.text().as_str())
 }
 
 #[derive(Serialize)]
@@ -260,7 +238,8 @@ mod tests {
             ts: Some(i64::MIN),
             level: Some(crate::parse::Level::Fatal.as_str()),
         };
-        let json = serde_json::to_vec(&longest).expect("serializes");
+        let mut json = Vec::new();
+        longest.write(&mut json);
         assert_eq!(json.len(), JSON_FIXED, "{}", String::from_utf8_lossy(&json));
     }
 }
