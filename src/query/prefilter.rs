@@ -9,9 +9,14 @@
 //! - `level OP L`: the record's first line has a level in the set `OP L` selects, and a line's
 //!   level comes only from: a vocabulary word ([`WORDS`], any ASCII case, also inside
 //!   JSON and logfmt values), a bracketed letter (`[E]`), a klog letter and digit at the line
-//!   start, a syslog `<PRI>` at the line start, a JSON line (numbers and nested keys), or text
+//!   start, a syslog `<PRI>` at the line start, a JSON number under a numeric level key
+//!   (`"level":50`, *verified*: a hit only when the number names a wanted level), the `log`
+//!   text of a Docker json-file line (every line with a `"stream"` key is a hit), or text
 //!   behind an escape (`\` in JSON or logfmt) or a decoration (a BOM, ANSI colours) that the
-//!   parser skips. Each has a pattern here, so no line with such a level is passed over.
+//!   parser skips. Each has a pattern here, so no line with such a level is passed over. A
+//!   JSON or logfmt line whose level is a string (`"level":"error"`, `lvl=ERR`) holds its
+//!   word; so a JSON file at `level>=error` has hits only in its error lines, not in every
+//!   line as when any line starting with `{` was one.
 //!
 //! Patterns are ASCII case-insensitive (a superset of what a case-sensitive word needs: more
 //! hits to test, never fewer). Patterns marked *line-start* count only at the start of a line.
@@ -27,15 +32,31 @@ use crate::parse::level::{LETTERS, WORDS};
 #[derive(Debug, Clone)]
 pub struct LinePrefilter {
     finder: Finder,
-    /// Per pattern: whether it is a line-start one (searched with a `\n` before it, so its
-    /// hit is in the line after the `\n`).
-    anchored: Vec<bool>,
+    /// Per pattern: what a match of it means.
+    kinds: Vec<Kind>,
+    /// The levels a verified numeric level key must name (bunyan/pino numbers).
+    numbers: Vec<Level>,
     /// The line-start patterns, to test at the start of the searched text.
     starts: Vec<Vec<u8>>,
     /// Whether a backslash anywhere is a hit (found apart, with `memchr`: a one-byte pattern
     /// would slow the packed search down to a byte at a time).
     backslash: bool,
 }
+
+/// What a match of one pattern means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A hit where it matched.
+    Anywhere,
+    /// A line-start pattern, searched with a `\n` before it: its hit is in the next line.
+    LineStart,
+    /// A JSON key whose value may be a numeric level (`"level"`): a hit only when a number
+    /// naming a wanted level follows (`: 50`).
+    NumericKey,
+}
+
+/// The JSON keys whose number values the parser reads as levels ([`crate::parse::json`]).
+const NUMERIC_LEVEL_KEYS: [&[u8]; 3] = [b"\"level\"", b"\"lvl\"", b"\"@l\""];
 
 #[derive(Debug, Clone)]
 enum Finder {
@@ -85,7 +106,8 @@ impl Query {
                 .ok()?;
             return Some(LinePrefilter {
                 finder: Finder::Automaton(finder),
-                anchored: vec![false; patterns.len()],
+                kinds: vec![Kind::Anywhere; patterns.len()],
+                numbers: Vec::new(),
                 starts: Vec::new(),
                 backslash: false,
             });
@@ -140,19 +162,36 @@ impl LinePrefilter {
         }
         anywhere.insert(b"\x1b[".to_vec());
         anywhere.insert(b"\xef\xbb\xbf".to_vec());
-        let mut starts: Vec<Vec<u8>> = vec![b"{".to_vec(), b"<".to_vec()];
+        // Docker's json-file: the level is its `log` text's (a klog letter, a `<PRI>`).
+        anywhere.insert(b"\"stream\"".to_vec());
+        let numbers: Vec<Level> = [
+            Level::Trace,
+            Level::Debug,
+            Level::Info,
+            Level::Warn,
+            Level::Error,
+            Level::Fatal,
+        ]
+        .into_iter()
+        .filter(|&l| wanted(l))
+        .collect();
+        let mut starts: Vec<Vec<u8>> = vec![b"<".to_vec()];
         for &(letter, l) in &KLOG_LETTERS {
             if wanted(l) {
                 starts.push(vec![letter]);
             }
         }
         let mut patterns: Vec<Vec<u8>> = anywhere.into_iter().collect();
-        let mut anchored = vec![false; patterns.len()];
+        let mut kinds = vec![Kind::Anywhere; patterns.len()];
         for start in &starts {
             let mut with = vec![b'\n'];
             with.extend_from_slice(start);
             patterns.push(with);
-            anchored.push(true);
+            kinds.push(Kind::LineStart);
+        }
+        if !numbers.is_empty() {
+            patterns.extend(NUMERIC_LEVEL_KEYS.iter().map(|k| k.to_vec()));
+            kinds.extend([Kind::NumericKey; NUMERIC_LEVEL_KEYS.len()]);
         }
         let packed = (patterns.len() <= PACKED_LIMIT)
             .then(|| {
@@ -179,7 +218,8 @@ impl LinePrefilter {
         };
         Self {
             finder,
-            anchored,
+            kinds,
+            numbers,
             starts,
             backslash: true,
         }
@@ -200,11 +240,45 @@ impl LinePrefilter {
         if self.starts.iter().any(|p| rest.starts_with(p)) {
             return Some(from);
         }
-        let (start, pattern) = match &self.finder {
-            Finder::Packed(s) => s.find(rest).map(|m| (m.start(), m.pattern()))?,
-            Finder::Automaton(a) => a.find(rest).map(|m| (m.start(), m.pattern()))?,
+        let mut at = 0;
+        loop {
+            let (start, end, pattern) = match &self.finder {
+                Finder::Packed(s) => s
+                    .find(&rest[at..])
+                    .map(|m| (m.start(), m.end(), m.pattern()))?,
+                Finder::Automaton(a) => a
+                    .find(&rest[at..])
+                    .map(|m| (m.start(), m.end(), m.pattern()))?,
+            };
+            let (start, end) = (at + start, at + end);
+            match self.kinds[pattern.as_usize()] {
+                Kind::Anywhere => return Some(from + start),
+                Kind::LineStart => return Some(from + start + 1),
+                Kind::NumericKey if self.numeric_level(&rest[end..]) => return Some(from + start),
+                // `"level":"info"` and the like: the search goes on after the key.
+                Kind::NumericKey => at = start + 1,
+            }
+        }
+    }
+
+    /// Whether `after` a level key starts with `:` and a JSON number that names one of the
+    /// wanted levels (JSON's spaces allowed around the `:`).
+    fn numeric_level(&self, after: &[u8]) -> bool {
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
+        let rest = &after[after.iter().take_while(|b| space(b)).count()..];
+        let Some(rest) = rest.strip_prefix(b":") else {
+            return false;
         };
-        Some(from + start + usize::from(self.anchored[pattern.as_usize()]))
+        let rest = &rest[rest.iter().take_while(|b| space(b)).count()..];
+        let len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+            .count();
+        std::str::from_utf8(&rest[..len])
+            .ok()
+            .and_then(|n| n.parse::<f64>().ok())
+            .and_then(Level::from_number)
+            .is_some_and(|l| self.numbers.contains(&l))
     }
 }
 
@@ -270,6 +344,10 @@ mod tests {
             "<11>1 2026-12-01T21:14:39Z h a 1 - - x",
             "<3>Dec  1 21:14:39 h a: x",
             "{\"level\":50}",
+            "{\"lvl\" : 6e1,\"msg\":\"x\"}",
+            "{\"@l\":\t50.0}",
+            "{\"ts\":1,\"level\":\"ERROR\",\"msg\":\"x\"}",
+            "ts=1 lvl=err msg=x",
             "{\"level\":\"\\u0065rror\"}",
             "{\"log\":{\"level\":\"crit\"}}",
             "{\"log\":\"E1201 21:14:39.123456 1 a.go:1] x\",\"stream\":\"s\",\"time\":\"t\"}",
@@ -286,6 +364,11 @@ mod tests {
         for line in [
             "2026-12-01T21:14:39Z INFO all fine",
             "I1201 21:14:39.1 1 a.go:1] x",
+            "{\"ts\":1,\"level\":\"info\",\"msg\":\"all fine\"}",
+            "{\"ts\":1,\"lvl\":30,\"msg\":\"all fine\"}",
+            "{\"level\" : 40.0,\"@l\":\"x\"}",
+            "ts=1 level=info msg=\"all fine\"",
+            "ts=1 lvl=WARN msg=x",
         ] {
             assert!(!hits("level>=error", line), "{line:?}");
         }
