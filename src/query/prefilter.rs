@@ -32,8 +32,12 @@ use crate::parse::level::{LETTERS, WORDS};
 #[derive(Debug, Clone)]
 pub struct LinePrefilter {
     finder: Finder,
-    /// Per pattern: what a match of it means.
-    kinds: Vec<Kind>,
+    /// Per pattern: whether it is a line-start one (searched with a `\n` before it, so its
+    /// hit is in the line after the `\n`).
+    anchored: Vec<bool>,
+    /// The JSON keys of a level prefilter ([`JSON_KEYS`]), searched apart from the patterns
+    /// (in Teddy's buckets beside the words, they doubled its false candidates on plain text).
+    keys: Option<AhoCorasick>,
     /// The levels a verified numeric level key must name (bunyan/pino numbers).
     numbers: Vec<Level>,
     /// The line-start patterns, to test at the start of the searched text.
@@ -43,20 +47,11 @@ pub struct LinePrefilter {
     backslash: bool,
 }
 
-/// What a match of one pattern means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A hit where it matched.
-    Anywhere,
-    /// A line-start pattern, searched with a `\n` before it: its hit is in the next line.
-    LineStart,
-    /// A JSON key whose value may be a numeric level (`"level"`): a hit only when a number
-    /// naming a wanted level follows (`: 50`).
-    NumericKey,
-}
-
-/// The JSON keys whose number values the parser reads as levels ([`crate::parse::json`]).
-const NUMERIC_LEVEL_KEYS: [&[u8]; 3] = [b"\"level\"", b"\"lvl\"", b"\"@l\""];
+/// The JSON keys a level prefilter searches for: Docker's `"stream"` (a hit: the level is
+/// its `log` text's), then the keys whose number values the parser reads as levels
+/// ([`crate::parse::json`]), each a hit only when `:` and a number naming a wanted level
+/// follow (`"level": 50`).
+const JSON_KEYS: [&[u8]; 4] = [b"\"stream\"", b"\"level\"", b"\"lvl\"", b"\"@l\""];
 
 #[derive(Debug, Clone)]
 enum Finder {
@@ -106,7 +101,8 @@ impl Query {
                 .ok()?;
             return Some(LinePrefilter {
                 finder: Finder::Automaton(finder),
-                kinds: vec![Kind::Anywhere; patterns.len()],
+                anchored: vec![false; patterns.len()],
+                keys: None,
                 numbers: Vec::new(),
                 starts: Vec::new(),
                 backslash: false,
@@ -162,8 +158,6 @@ impl LinePrefilter {
         }
         anywhere.insert(b"\x1b[".to_vec());
         anywhere.insert(b"\xef\xbb\xbf".to_vec());
-        // Docker's json-file: the level is its `log` text's (a klog letter, a `<PRI>`).
-        anywhere.insert(b"\"stream\"".to_vec());
         let numbers: Vec<Level> = [
             Level::Trace,
             Level::Debug,
@@ -182,17 +176,17 @@ impl LinePrefilter {
             }
         }
         let mut patterns: Vec<Vec<u8>> = anywhere.into_iter().collect();
-        let mut kinds = vec![Kind::Anywhere; patterns.len()];
+        let mut anchored = vec![false; patterns.len()];
         for start in &starts {
             let mut with = vec![b'\n'];
             with.extend_from_slice(start);
             patterns.push(with);
-            kinds.push(Kind::LineStart);
+            anchored.push(true);
         }
-        if !numbers.is_empty() {
-            patterns.extend(NUMERIC_LEVEL_KEYS.iter().map(|k| k.to_vec()));
-            kinds.extend([Kind::NumericKey; NUMERIC_LEVEL_KEYS.len()]);
-        }
+        let keys = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(JSON_KEYS)
+            .expect("four short patterns always build");
         let packed = (patterns.len() <= PACKED_LIMIT)
             .then(|| {
                 // Past 64 patterns Teddy refuses by default (its heuristic); fat Teddy (AVX2,
@@ -218,7 +212,8 @@ impl LinePrefilter {
         };
         Self {
             finder,
-            kinds,
+            anchored,
+            keys: Some(keys),
             numbers,
             starts,
             backslash: true,
@@ -231,6 +226,7 @@ impl LinePrefilter {
             prefilter: self,
             hay,
             backslash: None,
+            key: None,
         }
     }
 
@@ -240,24 +236,25 @@ impl LinePrefilter {
         if self.starts.iter().any(|p| rest.starts_with(p)) {
             return Some(from);
         }
+        let (start, pattern) = match &self.finder {
+            Finder::Packed(s) => s.find(rest).map(|m| (m.start(), m.pattern()))?,
+            Finder::Automaton(a) => a.find(rest).map(|m| (m.start(), m.pattern()))?,
+        };
+        Some(from + start + usize::from(self.anchored[pattern.as_usize()]))
+    }
+
+    /// The first JSON key hit ([`JSON_KEYS`]) in `rest`, as a position in it.
+    fn key(&self, rest: &[u8]) -> Option<usize> {
+        let keys = self.keys.as_ref()?;
         let mut at = 0;
         loop {
-            let (start, end, pattern) = match &self.finder {
-                Finder::Packed(s) => s
-                    .find(&rest[at..])
-                    .map(|m| (m.start(), m.end(), m.pattern()))?,
-                Finder::Automaton(a) => a
-                    .find(&rest[at..])
-                    .map(|m| (m.start(), m.end(), m.pattern()))?,
-            };
-            let (start, end) = (at + start, at + end);
-            match self.kinds[pattern.as_usize()] {
-                Kind::Anywhere => return Some(from + start),
-                Kind::LineStart => return Some(from + start + 1),
-                Kind::NumericKey if self.numeric_level(&rest[end..]) => return Some(from + start),
-                // `"level":"info"` and the like: the search goes on after the key.
-                Kind::NumericKey => at = start + 1,
+            let m = keys.find(&rest[at..])?;
+            let (start, end) = (at + m.start(), at + m.end());
+            if m.pattern().as_usize() == 0 || self.numeric_level(&rest[end..]) {
+                return Some(start);
             }
+            // `"level":"info"` and the like: the search goes on after the key.
+            at = start + 1;
         }
     }
 
@@ -290,6 +287,8 @@ pub struct Hits<'a> {
     /// The next backslash at or after the last search's start, once searched (`Some(None)`:
     /// there is none).
     backslash: Option<Option<usize>>,
+    /// The same for the next JSON key hit.
+    key: Option<Option<usize>>,
 }
 
 impl Hits<'_> {
@@ -298,23 +297,34 @@ impl Hits<'_> {
     /// when no line does.
     pub fn find(&mut self, from: usize) -> Option<usize> {
         let rest = self.hay.get(from..).filter(|r| !r.is_empty())?;
-        let pattern = self.prefilter.pattern(rest, from);
-        if !self.prefilter.backslash {
+        let prefilter = self.prefilter;
+        let pattern = prefilter.pattern(rest, from);
+        if !prefilter.backslash {
             return pattern;
         }
-        let stale = match self.backslash {
-            None => true,
-            Some(Some(at)) => at < from,
-            Some(None) => false,
-        };
-        if stale {
-            self.backslash = Some(memchr(b'\\', rest).map(|i| from + i));
-        }
-        match (pattern, self.backslash.flatten()) {
-            (Some(p), Some(b)) => Some(p.min(b)),
-            (p, b) => p.or(b),
-        }
+        let backslash = next_at(&mut self.backslash, from, || memchr(b'\\', rest));
+        let key = next_at(&mut self.key, from, || prefilter.key(rest));
+        [pattern, backslash, key].into_iter().flatten().min()
     }
+}
+
+/// The first hit at or after `from` of a search run apart, cached in `slot`: searched again
+/// (`search`, over the text from `from`) only when the cached hit lies before `from`. A hit
+/// at or after `from` found from an earlier start is still the first one from `from`.
+fn next_at(
+    slot: &mut Option<Option<usize>>,
+    from: usize,
+    search: impl FnOnce() -> Option<usize>,
+) -> Option<usize> {
+    let stale = match *slot {
+        None => true,
+        Some(Some(at)) => at < from,
+        Some(None) => false,
+    };
+    if stale {
+        *slot = Some(search().map(|i| from + i));
+    }
+    slot.flatten()
 }
 
 #[cfg(test)]
