@@ -156,15 +156,9 @@ impl Stream {
                     at_start = true;
                     break;
                 };
-                older.extend(back.records.iter().rev().map(|record| {
-                    Entry::record(
-                        life,
-                        &rec.generation,
-                        record,
-                        self.limits.max_line_bytes,
-                        None,
-                    )
-                }));
+                older.extend(
+                    (back.records.iter().rev()).map(|r| self.disk_entry(life, &rec.generation, r)),
+                );
                 if back.from < before.min(extent.end) {
                     examined = Some(cursor_for(life, &rec.generation, back.from + 1));
                 }
@@ -241,6 +235,11 @@ impl Stream {
         Some((page, examined))
     }
 
+    /// The entry of a record read back from a generation's file.
+    fn disk_entry(&self, life: u32, generation: &Generation, record: &Record) -> Entry {
+        Entry::record(life, generation, record, self.limits.max_line_bytes, None)
+    }
+
     /// The last `room` entries before byte `before` of a generation, newest first, read
     /// without a sieve, and what lies above them.
     fn back_unsifted(
@@ -254,15 +253,7 @@ impl Stream {
         let (records, mut top) =
             records_before(file, before, extent, self.reading(&rec.splits), room)?;
         let start = rec.generation.start();
-        let entry = |record: &Record| {
-            Entry::record(
-                life,
-                &rec.generation,
-                record,
-                self.limits.max_line_bytes,
-                None,
-            )
-        };
+        let entry = |record: &Record| self.disk_entry(life, &rec.generation, record);
         let mut kept: Vec<Entry> = Vec::new(); // newest first
         let mut crossed = false;
         for record in records.iter().rev() {
