@@ -149,19 +149,28 @@ pub(crate) async fn read_filtered(
             let mut next = match sifted_back(stream, query, want, q, started).await? {
                 Back::Done(page, seen) => return Ok((page, seen)),
                 Back::Rotated {
-                    found,
+                    mut found,
                     next: newest,
                     oldest,
                     seen,
                 } => {
                     // The stream's own history is sifted; its rotated files are read on by
-                    // the tested path below, from the oldest position the sift examined.
+                    // the tested path below, from the oldest position the sift examined. A
+                    // notice there (a `gap` for a let-go generation) is read again by that
+                    // path, which drops it when a rotated file holds the generation's text
+                    // (`history::extend_back`); nothing that matches lies between it and
+                    // the next entry found.
                     scanned = seen;
-                    out = found;
-                    out.reverse();
-                    if let Some(oldest) = oldest {
+                    if found.first().is_some_and(|e| e.text().is_none()) {
+                        found.remove(0);
+                        if let Some(e) = found.first() {
+                            read = Query::Before(e.cursor);
+                        }
+                    } else if let Some(oldest) = oldest {
                         read = Query::Before(oldest);
                     }
+                    out = found;
+                    out.reverse();
                     newest
                 }
             };
