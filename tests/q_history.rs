@@ -5,20 +5,14 @@
 use cometail::parse::records::{Caps, Grouper, MAX_LINES, Role};
 use cometail::parse::{Parser, Zone};
 
-use crate::common::{Server, append, enc, texts};
+use crate::common::{Server, append, enc, texts, xorshift};
 
 /// A log of `n` records in every shape that carries a level, each level written in the ways
 /// the parser accepts (words in any case, `[E]`, klog letters, syslog `<PRI>`, JSON strings,
 /// escapes and numbers, logfmt values quoted and escaped), with continuation lines (some
 /// holding level words and query words, which count for their record, not as levels).
 fn spelled_log(n: usize, seed: u64) -> Vec<String> {
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(seed);
     let words = [
         "ERROR",
         "error",
@@ -209,5 +203,80 @@ async fn q_through_history_on_disk_equals_a_reference_over_the_records() {
         }
         assert_eq!(got.len(), want.len(), "forward q={q}");
         assert_eq!(got, want, "forward q={q}");
+        // Back from the end to the start (the first record included), in pages of every
+        // size, sifted back through the file.
+        let want = reference(&lines, q);
+        let got = all_back(&s, q, &mut limits).await;
+        assert_eq!(got.len(), want.len(), "backward q={q}");
+        assert_eq!(got, want, "backward q={q}");
+    }
+}
+
+/// Every entry `q` passes, paged back with `last=` then `before=prev` until `prev` is null,
+/// with page sizes taken from `limits`; oldest first.
+async fn all_back(s: &Server, q: &str, limits: &mut impl Iterator<Item = usize>) -> Vec<String> {
+    let mut got: Vec<String> = Vec::new();
+    let limit = limits.next().unwrap();
+    let mut page = s
+        .ok_json(&format!(
+            "/api/streams/app.log/lines?last={limit}&q={}",
+            enc(q)
+        ))
+        .await;
+    let mut limit = limit;
+    for _ in 0..20_000 {
+        let texts = texts(&page);
+        assert!(texts.len() <= limit, "{q}: {} > {limit}", texts.len());
+        got.splice(0..0, texts);
+        let Some(prev) = page["prev"].as_str() else {
+            return got;
+        };
+        limit = limits.next().unwrap();
+        page = s
+            .ok_json(&format!(
+                "/api/streams/app.log/lines?before={prev}&limit={limit}&q={}",
+                enc(q)
+            ))
+            .await;
+    }
+    panic!("{q}: paging back never reached the start");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn q_back_through_rotated_files_equals_a_reference() {
+    // The first part of the log rotated away (`app.log.1`, read line by line as rotated
+    // history is), the rest in `app.log` (read by records); `q` pages back through both.
+    let lines = spelled_log(6_000, 9);
+    let split = lines.len() / 2;
+    let (old, new) = lines.split_at(split);
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("app.log.1"), old.join("\n") + "\n");
+    append(&dir.path().join("app.log"), new.join("\n") + "\n");
+    let s = Server::start_in(
+        dir,
+        &[
+            "--timezone",
+            "UTC",
+            "--cache-bytes",
+            "64K",
+            "--rotated-history",
+            "{dir}/app.log",
+        ],
+    )
+    .await;
+    s.wait_following().await;
+    let mut limits = [3usize, 500, 1, 77, 10_000].into_iter().cycle();
+    for q in QUERIES {
+        // Rotated files are read line by line: each line of `app.log.1` is its own entry.
+        let mut want: Vec<String> = old
+            .iter()
+            .filter(|l| !reference(std::slice::from_ref(*l), q).is_empty())
+            .cloned()
+            .collect();
+        want.insert(0, "<rotated>".to_owned());
+        want.extend(reference(new, q));
+        let got = all_back(&s, q, &mut limits).await;
+        assert_eq!(got.len(), want.len(), "backward q={q}");
+        assert_eq!(got, want, "backward q={q}");
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Server, append, texts};
+use crate::common::{Server, append, texts, xorshift};
 
 /// 2026-12-01T21:14:39Z (`date -u -d 2026-12-01T21:14:39Z +%s`, in ms).
 const T: i64 = 1_796_159_679_000;
@@ -166,13 +166,7 @@ async fn bad_lines_stay_text_and_the_follower_goes_on() {
 
 /// A mixed log of `n` lines: text with levels and words, JSON and logfmt with status codes.
 fn mixed_log(n: usize, seed: u64) -> Vec<String> {
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(seed);
     let levels = ["DEBUG", "INFO", "WARN", "ERROR"];
     let words = ["disk full", "timeout", "Timeout", "user bob", "GET /x"];
     (0..n)
@@ -389,12 +383,9 @@ async fn at_seeks_with_logarithmic_reads_and_until_bounds_the_range() {
     let s = Server::start_in(dir, &["--timezone", "UTC", "{dir}/app.log"]).await;
     s.wait_following().await;
     let size = bytes.len() as u64;
-    let mut rng = 7u64;
+    let mut next = xorshift(7);
     for _ in 0..25 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let target = T - 5000 + (rng % (records.len() as u64 * 1000 + 10_000)) as i64;
+        let target = T - 5000 + (next() % (records.len() as u64 * 1000 + 10_000)) as i64;
         let page = s
             .ok_json(&format!("/api/streams/app.log/lines?at={target}&limit=2"))
             .await;

@@ -70,7 +70,8 @@ enum Scenario {
     Parse,
     /// `at=` seeks anywhere in a large timestamped file: time and bytes read (cometail only).
     Seek,
-    /// `q=level>=error` through a large file (1 % matches) beside `grep -c` (cometail only).
+    /// `q=level>=error` through a large file (1 % matches), forwards and backwards, plain and
+    /// JSON, beside `grep -c` (cometail only).
     Grep,
     /// Whole-history search beside `grep -c`, `grep -ci`, `grep -cE` and `zgrep -c` on the
     /// same files, and `before=` pages inside a `.gz` (cometail only).
@@ -442,7 +443,9 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
             push(timed::seek(&ctx, cli.timed_gib).await, "seek");
         }
         if want(Scenario::Grep) && cli.servers.contains(&Kind::Cometail) {
-            push(timed::grep(&ctx, cli.timed_gib).await, "grep");
+            for shape in [timed::Shape::Plain, timed::Shape::Json] {
+                push(timed::grep(&ctx, cli.timed_gib, shape).await, "grep");
+            }
         }
         if want(Scenario::Search) && cli.servers.contains(&Kind::Cometail) {
             let r = search::search_scenario(&ctx, cli.search_mib, cli.search_gz_mib).await;

@@ -1,10 +1,11 @@
 //! The time engine's figures over a real server and a large timestamped file (issue 11):
 //! `seek` (`at=` requests anywhere in the file: time and bytes read per seek) and `grep`
-//! (`q=level>=error` paged through every match of the file, beside `grep -c ERROR` on the
-//! same file in the same run).
+//! (`q=level>=error` paged through every match of the file, forwards and backwards, beside
+//! `grep -c` on the same file in the same run; a plain timestamped file and a JSON one).
 //!
 //! The file is written once under the work dir and reused: lines 1 ms apart from
-//! 2026-12-01T00:00:00Z, every hundredth an `ERROR` (1 % matches), padded to `--line-bytes`.
+//! 2026-12-01T00:00:00Z, every hundredth an `ERROR` (1 % matches), padded to `--line-bytes`;
+//! as JSON, `{"time":…,"level":"error",…}` objects of the same length.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -24,12 +25,42 @@ const SEEKS: usize = 25;
 /// Matches per `q` page (the most a page may hold).
 const PAGE: usize = 10_000;
 
+/// How the timed file's lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `2026-12-01T00:00:00.000Z ERROR request N xxx…`
+    Plain,
+    /// `{"time":"2026-12-01T00:00:00.000Z","level":"error","msg":"request N","pad":"xxx…"}`
+    Json,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Json => "json",
+        }
+    }
+
+    /// What `grep -c` looks for: exactly the error lines.
+    fn grep_pattern(self) -> &'static str {
+        match self {
+            Self::Plain => "ERROR",
+            Self::Json => "\"level\":\"error\"",
+        }
+    }
+}
+
 /// Writes (or reuses) the timed file of about `gib` GiB; returns its path and line count.
-fn timed_file(ctx: &Ctx, gib: f64) -> Result<(PathBuf, u64)> {
+fn timed_file(ctx: &Ctx, gib: f64, shape: Shape) -> Result<(PathBuf, u64)> {
     use std::io::Write as _;
     let data = ctx.workdir.join("data");
     std::fs::create_dir_all(&data)?;
-    let path = data.join(format!("timed-{gib}GiB-{}B.log", ctx.line_bytes));
+    let suffix = match shape {
+        Shape::Plain => "",
+        Shape::Json => "-json",
+    };
+    let path = data.join(format!("timed-{gib}GiB-{}B{suffix}.log", ctx.line_bytes));
     let lines = ((gib * 1024.0 * 1024.0 * 1024.0) / ctx.line_bytes as f64) as u64;
     let want = lines * ctx.line_bytes as u64;
     if std::fs::metadata(&path).map(|m| m.len()).ok() == Some(want) {
@@ -41,13 +72,30 @@ fn timed_file(ctx: &Ctx, gib: f64) -> Result<(PathBuf, u64)> {
     let mut line = Vec::with_capacity(ctx.line_bytes);
     for n in 0..lines {
         line.clear();
-        let level = if n % 100 == 99 { "ERROR" } else { "INFO" };
-        write!(
-            line,
-            "{} {level} request {n} ",
-            Rfc3339((T0_MS + n) * 1_000_000)
-        )?;
-        line.resize(ctx.line_bytes - 1, b'x');
+        let error = n % 100 == 99;
+        let stamp = Rfc3339((T0_MS + n) * 1_000_000);
+        match shape {
+            Shape::Plain => {
+                let level = if error { "ERROR" } else { "INFO" };
+                write!(line, "{stamp} {level} request {n} ")?;
+                line.resize(ctx.line_bytes - 1, b'x');
+            }
+            Shape::Json => {
+                let level = if error { "error" } else { "info" };
+                write!(
+                    line,
+                    r#"{{"time":"{stamp}","level":"{level}","msg":"request {n}","pad":""#
+                )?;
+                if line.len() + 3 > ctx.line_bytes {
+                    bail!(
+                        "--line-bytes {} is too short for a JSON line",
+                        ctx.line_bytes
+                    );
+                }
+                line.resize(ctx.line_bytes - 3, b'x');
+                line.extend_from_slice(b"\"}");
+            }
+        }
         line.push(b'\n');
         f.write_all(&line)?;
     }
@@ -81,7 +129,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The seek scenario: `at=` at [`SEEKS`] spread points of the file, each answered with the
 /// entry stamped at that time; time per request and the bytes the binary search read.
 pub(crate) async fn seek(ctx: &Ctx, gib: f64) -> Result<Row> {
-    let (path, lines) = timed_file(ctx, gib)?;
+    let (path, lines) = timed_file(ctx, gib, Shape::Plain)?;
     let server =
         Server::start(Kind::Cometail, &ctx.launch, &path, Duration::from_secs(120)).await?;
     let mut conn = Conn::open(server.addr, None).await?;
@@ -121,10 +169,11 @@ pub(crate) async fn seek(ctx: &Ctx, gib: f64) -> Result<Row> {
 }
 
 /// The grep scenario: every `q=level>=error` match of the file, paged forward from its first
-/// line, then `grep -c ERROR` on the same file (both with the file in the page cache: the
-/// `q` pass reads it first).
-pub(crate) async fn grep(ctx: &Ctx, gib: f64) -> Result<Row> {
-    let (path, lines) = timed_file(ctx, gib)?;
+/// line, then back from its end (`last=`, then `before=` each page's `prev`), then `grep -c`
+/// for the error lines on the same file (all with the file in the page cache: the first `q`
+/// pass reads it first).
+pub(crate) async fn grep(ctx: &Ctx, gib: f64, shape: Shape) -> Result<Row> {
+    let (path, lines) = timed_file(ctx, gib, shape)?;
     let size = std::fs::metadata(&path)?.len() as f64;
     let server =
         Server::start(Kind::Cometail, &ctx.launch, &path, Duration::from_secs(120)).await?;
@@ -153,13 +202,34 @@ pub(crate) async fn grep(ctx: &Ctx, gib: f64) -> Result<Row> {
     }
     let q_secs = t.elapsed().as_secs_f64();
     let cpu = server.cpu_tree().saturating_sub(cpu0).as_secs_f64();
-    server.stop().await;
     if matches != lines / 100 {
         bail!("q found {matches} matches, want {}", lines / 100);
     }
+    // Backwards: the last page, then `before=` each page's `prev` until there is none.
+    let cpu0 = server.cpu_tree();
+    let t = Instant::now();
+    let (_, mut v) = get_json(&mut conn, &format!("{base}&last={PAGE}")).await?;
+    let mut back_matches = 0u64;
+    let mut back_requests = 1u64;
+    loop {
+        back_matches += v["entries"].as_array().map_or(0, Vec::len) as u64;
+        let Some(prev) = v["prev"].as_str().map(str::to_owned) else {
+            break;
+        };
+        v = get_json(&mut conn, &format!("{base}&before={prev}"))
+            .await?
+            .1;
+        back_requests += 1;
+    }
+    let back_secs = t.elapsed().as_secs_f64();
+    let back_cpu = server.cpu_tree().saturating_sub(cpu0).as_secs_f64();
+    server.stop().await;
+    if back_matches != matches {
+        bail!("q found {back_matches} matches backwards, {matches} forwards");
+    }
     let t = Instant::now();
     let out = std::process::Command::new("grep")
-        .args(["-c", "ERROR"])
+        .args(["-c", shape.grep_pattern()])
         .arg(&path)
         .output()
         .context("running grep")?;
@@ -175,13 +245,22 @@ pub(crate) async fn grep(ctx: &Ctx, gib: f64) -> Result<Row> {
     Ok(Row::new(
         "grep",
         "cometail",
-        format!("{gib} GiB, 1 % matches, q=level>=error vs grep -c ERROR"),
+        format!(
+            "{gib} GiB {}, 1 % matches, q=level>=error vs grep -c {}",
+            shape.name(),
+            shape.grep_pattern()
+        ),
     )
     .m("q_s", q_secs)
     .m("q_GB_per_s", gbs(q_secs))
+    .m("q_back_s", back_secs)
+    .m("q_back_GB_per_s", gbs(back_secs))
     .m("grep_s", grep_secs)
     .m("grep_GB_per_s", gbs(grep_secs))
     .m("q_vs_grep", grep_secs / q_secs)
+    .m("q_back_vs_grep", grep_secs / back_secs)
     .m("requests", requests as f64)
-    .m("srv_cpu_s", cpu))
+    .m("back_requests", back_requests as f64)
+    .m("srv_cpu_s", cpu)
+    .m("srv_back_cpu_s", back_cpu))
 }

@@ -146,7 +146,34 @@ pub(crate) async fn read_filtered(
                 Query::Last(_) => Query::Last(MAX_LIMIT),
                 q => q,
             };
-            let mut next = None;
+            let mut next = match sifted_back(stream, query, want, q, started).await? {
+                Back::Done(page, seen) => return Ok((page, seen)),
+                Back::Rotated {
+                    mut found,
+                    next: newest,
+                    oldest,
+                    seen,
+                } => {
+                    // The stream's own history is sifted; its rotated files are read on by
+                    // the tested path below, from the oldest position the sift examined. A
+                    // notice there (a `gap` for a let-go generation) is read again by that
+                    // path, which drops it when a rotated file holds the generation's text
+                    // (`history::extend_back`); nothing that matches lies between it and
+                    // the next entry found.
+                    scanned = seen;
+                    if found.first().is_some_and(|e| e.text().is_none()) {
+                        found.remove(0);
+                        if let Some(e) = found.first() {
+                            read = Query::Before(e.cursor);
+                        }
+                    } else if let Some(oldest) = oldest {
+                        read = Query::Before(oldest);
+                    }
+                    out = found;
+                    out.reverse();
+                    newest
+                }
+            };
             loop {
                 let page = read_page(stream, read, MAX_LIMIT).await?;
                 let next = *next.get_or_insert(page.next);
@@ -179,6 +206,111 @@ pub(crate) async fn read_filtered(
             }
         }
     }
+}
+
+/// What [`sifted_back`] read.
+enum Back {
+    /// The answer.
+    Done(Page, Scanned),
+    /// The read reached the start of the stream's own history with room left, and the
+    /// stream has rotated files (or the read starts in them: nothing found, `oldest` `None`):
+    /// the matches so far in stream order, the answer's `next`, and where the sift stopped.
+    Rotated {
+        found: Vec<Entry>,
+        next: Option<Cursor>,
+        oldest: Option<Cursor>,
+        seen: Scanned,
+    },
+}
+
+/// Up to `want` entries before the query's cursor (or the last ones) that pass `q`, sifted
+/// back through the stream ([`Stream::read_sifted_before`]: only matches become entries, and
+/// blocks the query's prefilter does not hit are passed over), in pages of [`SIFT_BYTES`]
+/// until `want` matches, the start or the scan budget. `prev` is before the oldest entry
+/// examined.
+async fn sifted_back(
+    stream: &Arc<Stream>,
+    query: Query,
+    want: usize,
+    q: &Filter,
+    started: Instant,
+) -> Result<Back, ApiError> {
+    let mut scanned = Scanned::default();
+    let mut out: Vec<Entry> = Vec::new();
+    let mut at = match query {
+        Query::Before(c) => Some(c),
+        _ => None,
+    };
+    let chained = stream.rotated().is_some();
+    if chained
+        && at.is_some_and(|c| stream.let_go(&c).is_some() || crate::history::involves(&query))
+    {
+        return Ok(Back::Rotated {
+            found: out,
+            next: None,
+            oldest: None,
+            seen: scanned,
+        });
+    }
+    let mut next = None;
+    loop {
+        let room = want - out.len();
+        let (page, oldest, seen) = sifted_page(stream, at, room, q).await?;
+        scanned.entries += seen.entries;
+        scanned.bytes += seen.bytes;
+        let newest = *next.get_or_insert(page.next);
+        let mut entries = page.entries;
+        entries.append(&mut out);
+        out = entries;
+        let Some(prev) = page.prev else {
+            if chained && out.len() < want {
+                return Ok(Back::Rotated {
+                    found: out,
+                    next: Some(newest),
+                    oldest,
+                    seen: scanned,
+                });
+            }
+            return Ok(Back::Done(page_of(out, newest, None), scanned));
+        };
+        if out.len() >= want {
+            return Ok(Back::Done(page_of(out, newest, Some(prev)), scanned));
+        }
+        if scanned.spent(started) || at == Some(prev) {
+            scanned.budget = true;
+            return Ok(Back::Done(page_of(out, newest, Some(prev)), scanned));
+        }
+        at = Some(prev);
+    }
+}
+
+/// One sifted page back ([`Stream::read_sifted_before`]), from memory when it can be, else
+/// on a blocking thread; with the oldest position examined and what was examined.
+async fn sifted_page(
+    stream: &Arc<Stream>,
+    at: Option<Cursor>,
+    room: usize,
+    q: &Filter,
+) -> Result<(Page, Option<Cursor>, Scanned), ApiError> {
+    let seen = |sieve: &Sieve<'_>| Scanned {
+        entries: sieve.entries,
+        bytes: sieve.bytes,
+        budget: false,
+    };
+    let mut sieve = Sieve::new(q, SIFT_BYTES);
+    if let Some((page, oldest)) = stream.read_sifted_before(at, room, &mut sieve, false) {
+        return Ok((page, oldest, seen(&sieve)));
+    }
+    let (s, q) = (stream.clone(), q.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut sieve = Sieve::new(&q, SIFT_BYTES);
+        let (page, oldest) = s
+            .read_sifted_before(at, room, &mut sieve, true)
+            .expect("reads allowed to use the disk always answer");
+        (page, oldest, seen(&sieve))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("reading history: {e}")))
 }
 
 /// Up to `room` entries after `at` that pass `q`, tested in the stream as they are read

@@ -17,7 +17,7 @@ use std::io;
 use super::Entry;
 use super::disk::Extent;
 use super::entry::record_text;
-use super::records::{Reading, Record, records_from};
+use super::records::{Reading, Record, records_before, records_from};
 use super::skim::skim;
 use crate::query::{self, LinePrefilter, Query};
 
@@ -162,6 +162,115 @@ pub(super) fn sift_from(
             }
         }
     }
+}
+
+/// Bytes of a backward sift's first chunk, the stretch sifted forwards in one go (a chunk is
+/// examined whole, so the sieve's budget is checked between chunks); each next chunk is
+/// twice as long, up to [`BACK_CHUNK`]. A small first chunk keeps a page of a few matches
+/// cheap (what a full page examined past its oldest match is examined again by the next).
+#[cfg(not(test))]
+const FIRST_BACK_CHUNK: u64 = 64 << 10;
+/// Most bytes of a backward sift's chunk.
+#[cfg(not(test))]
+const BACK_CHUNK: u64 = 2 << 20;
+/// Small chunks in unit tests, so that boundaries inside records and long lines are met.
+#[cfg(test)]
+const FIRST_BACK_CHUNK: u64 = 100;
+#[cfg(test)]
+const BACK_CHUNK: u64 = 300;
+
+/// What [`sift_before`] found.
+#[derive(Debug)]
+pub(super) struct SiftedBack {
+    /// The newest records that passed, at most the limit, in file order.
+    pub(super) records: Vec<Record>,
+    /// The start of the oldest record examined (a record boundary): every record from it up
+    /// to `before` was examined. `lo` when the sift reached it.
+    pub(super) from: u64,
+}
+
+/// The newest `limit` records that start at or after byte `lo` (the generation's start, where
+/// grouping starts afresh) and before byte `before` (a record boundary) that pass `sieve`,
+/// found by going back chunk by chunk until then, `lo`, or the sieve's budget.
+///
+/// Each chunk is sifted forwards ([`sift_from`], with its skim when the query has a
+/// prefilter) from a record boundary found by the bounded look-back of [`records_before`]
+/// (the record rule is local, so a record start found that way, past `lo`, is a boundary of
+/// the grouping from `lo` too), up to the previous chunk's start; so the records examined and
+/// their grouping are exactly those of one forward read from `lo`.
+pub(super) fn sift_before(
+    file: &File,
+    lo: u64,
+    before: u64,
+    extent: Extent,
+    how: Reading<'_>,
+    limit: usize,
+    sieve: &mut Sieve<'_>,
+) -> io::Result<SiftedBack> {
+    let mut hi = before.min(extent.end);
+    let mut back = SiftedBack {
+        records: Vec::new(),
+        from: hi,
+    };
+    if limit == 0 {
+        return Ok(back);
+    }
+    let budget = sieve.budget;
+    let mut span = FIRST_BACK_CHUNK;
+    while hi > lo {
+        let b = boundary_before(file, (lo, hi), span, how)?;
+        span = (span * 2).min(BACK_CHUNK);
+        let chunk = Extent {
+            end: hi,
+            unterminated_ok: hi == extent.end && extent.unterminated_ok,
+        };
+        // A chunk is examined whole: a budget spent inside it would leave a hole between
+        // where the sift stopped and the chunk's end.
+        sieve.budget = u64::MAX;
+        // From `b` (as a forward read enters a generation at its start): reading starts at
+        // the line before it, which a boundary never joins.
+        let sifted = sift_from(file, b, chunk, how, (usize::MAX, None), sieve);
+        sieve.budget = budget;
+        let mut records = sifted?.records;
+        records.append(&mut back.records);
+        back.records = records;
+        back.from = b;
+        hi = b;
+        if back.records.len() >= limit {
+            // The older matches of this chunk are examined again by the next page.
+            back.records.drain(..back.records.len() - limit);
+            back.from = back.records[0].start();
+            break;
+        }
+        if sieve.spent() {
+            break;
+        }
+    }
+    Ok(back)
+}
+
+/// A record boundary at or after `lo` and before `hi` (itself a boundary), about `span`
+/// bytes before `hi`: the start of the record holding the line at that point, or `lo` when
+/// that record starts at or before it.
+fn boundary_before(
+    file: &File,
+    (lo, hi): (u64, u64),
+    span: u64,
+    how: Reading<'_>,
+) -> io::Result<u64> {
+    if hi - lo <= span {
+        return Ok(lo);
+    }
+    let at = Extent {
+        end: hi,
+        unterminated_ok: false,
+    };
+    let (records, _) = records_before(file, hi - span, at, how, 1)?;
+    Ok(records
+        .first()
+        .map(Record::start)
+        .filter(|&start| start > lo && start < hi)
+        .unwrap_or(lo))
 }
 
 #[cfg(test)]

@@ -178,6 +178,18 @@ pub fn append(path: &Path, bytes: impl AsRef<[u8]>) {
     f.write_all(bytes.as_ref()).unwrap();
 }
 
+/// A seeded xorshift64 generator: the same `seed` gives the same numbers (0 is made odd, as
+/// xorshift never leaves 0).
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut rng = seed | 1;
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    }
+}
+
 /// The texts of a page's line entries (notices as `<notice>`).
 pub fn texts(page: &Value) -> Vec<String> {
     page["entries"]

@@ -15,9 +15,9 @@ use super::disk::{Extent, Top};
 use super::entry::now_ms;
 use super::entry::record_cursor;
 use super::gap::{gap, history_gap, long_line_gap};
-use super::records::{Reading, records_before, records_from};
+use super::records::{Reading, Record, records_before, records_from};
 use super::resolve::{Pos, Resolved, oldest_available, reopen, resolve, reusable};
-use super::sieve::{Sieve, Sifted, sift_from};
+use super::sieve::{Sieve, Sifted, sift_before, sift_from};
 use super::{Cursor, Entry, GenRecord, Inner, ORIGIN, Stream, cursor_for};
 use crate::tail::Generation;
 
@@ -112,6 +112,35 @@ impl Stream {
         disk: bool,
     ) -> Option<Page> {
         self.read_after(c, limit, disk, Some(sieve))
+    }
+
+    /// The entries before `c` (`None`: the end of the stream) that pass `sieve`, at most
+    /// `limit` of them (notices always pass), read back until then, the start of the
+    /// stream's history, or the sieve's budget. `prev` is before the oldest entry *examined*,
+    /// `None` at the start; the second value is that oldest position examined, also at the
+    /// start (where the rotated files' history goes on). With `disk` false, `None` when the
+    /// answer needs the disk; with it, may block on file I/O: call it off the async workers.
+    pub fn read_sifted_before(
+        &self,
+        c: Option<Cursor>,
+        limit: usize,
+        sieve: &mut Sieve<'_>,
+        disk: bool,
+    ) -> Option<(Page, Option<Cursor>)> {
+        let Some(c) = c else {
+            return self.read_back(None, limit, disk, Some(sieve));
+        };
+        let resolved = resolve(&self.lock(), c);
+        let Resolved::At(end) = resolved else {
+            let page = self.unresolved_before(resolved);
+            let oldest = page.entries.first().map(|e| e.cursor);
+            return Some((page, oldest));
+        };
+        let (mut page, oldest) = self.read_back(Some(end), limit, disk, Some(sieve))?;
+        if page.entries.is_empty() {
+            page.next = c;
+        }
+        Some((page, oldest))
     }
 
     fn read_inner(&self, query: &Query, limit: usize, disk: bool) -> Option<Page> {

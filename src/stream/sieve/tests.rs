@@ -41,6 +41,25 @@ fn random_log(rng: &mut impl FnMut() -> u64, n: usize) -> Vec<u8> {
     out
 }
 
+/// A file holding a random log, its extent (with or without its unterminated end), its
+/// `max_line_bytes` and caps, varied by `round`.
+fn random_case(rng: &mut impl FnMut() -> u64, round: usize) -> (File, Extent, usize, Caps) {
+    let n = 40 + (rng() % 400) as usize;
+    let bytes = random_log(rng, n);
+    let mut file = tempfile::tempfile().expect("tempfile");
+    file.write_all(&bytes).expect("write");
+    let extent = Extent {
+        end: bytes.len() as u64,
+        unterminated_ok: round % 3 != 0,
+    };
+    let max_line_bytes = [64, 4096][round % 2];
+    let caps = Caps {
+        lines: [1000, 3, 1][round % 3],
+        bytes: max_line_bytes as u64,
+    };
+    (file, extent, max_line_bytes, caps)
+}
+
 /// `(start, text)` of the records `q` matches: by one exact read, then tested.
 fn reference(file: &File, extent: Extent, how: Reading<'_>, q: &Query) -> Vec<(u64, String)> {
     let mut sieve = Sieve::new(q, u64::MAX);
@@ -78,22 +97,11 @@ fn sifting_in_pages_finds_what_one_exact_read_does() {
         "-disk",
     ];
     for round in 0..60 {
-        let n = 40 + (rng() % 400) as usize;
-        let bytes = random_log(&mut rng, n);
-        let mut file = tempfile::tempfile().expect("tempfile");
-        file.write_all(&bytes).expect("write");
-        let extent = Extent {
-            end: bytes.len() as u64,
-            unterminated_ok: round % 3 != 0,
-        };
-        let max_line_bytes = [64, 4096][round % 2];
+        let (file, extent, max_line_bytes, caps) = random_case(&mut rng, round);
         let how = Reading {
             parser: &parser,
             splits: &splits,
-            caps: Caps {
-                lines: [1000, 3, 1][round % 3],
-                bytes: max_line_bytes as u64,
-            },
+            caps,
             max_line_bytes,
             reference_ms: 0,
         };
@@ -121,6 +129,55 @@ fn sifting_in_pages_finds_what_one_exact_read_does() {
                 let (start, end) = sifted.last.expect("a page that stops examined a record");
                 (from, cut) = (start + 1, Some(end));
             }
+            assert_eq!(got, want, "round {round}, q={q}");
+        }
+    }
+}
+
+#[test]
+fn sifting_back_in_pages_finds_what_one_exact_read_does() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rng = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let parser = Parser::new(Zone::utc());
+    let splits = Splits::default();
+    let queries = ["level>=error", "level>=warn", "Timeout", "-disk"];
+    for round in 0..40 {
+        let (file, extent, max_line_bytes, caps) = random_case(&mut rng, round);
+        let how = Reading {
+            parser: &parser,
+            splits: &splits,
+            caps,
+            max_line_bytes,
+            reference_ms: 0,
+        };
+        for q in queries {
+            let query = crate::query::parse(q).expect("query");
+            let want = reference(&file, extent, how, &query);
+            // Pages of varying limits and budgets, each going on before the oldest record
+            // examined, as a `before=` cursor does.
+            let mut before = extent.end;
+            let mut got = Vec::new();
+            for _ in 0..10_000 {
+                let limit = [1, 3, 1000][(rng() % 3) as usize];
+                let mut sieve = Sieve::new(&query, [50, 700, u64::MAX][(rng() % 3) as usize]);
+                let back = sift_before(&file, 0, before, extent, how, limit, &mut sieve)
+                    .expect("sift back");
+                assert!(back.records.len() <= limit);
+                for r in back.records.iter().rev() {
+                    got.push((r.start(), record_text(r, max_line_bytes).0.into_owned()));
+                }
+                assert!(back.from < before || back.from == 0, "a page moves back");
+                if back.from == 0 {
+                    break;
+                }
+                before = back.from;
+            }
+            got.reverse();
             assert_eq!(got, want, "round {round}, q={q}");
         }
     }
