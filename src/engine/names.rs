@@ -28,6 +28,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// Whether some file is both `self`'s and `other`'s (each side is `*` or the same).
+    pub fn overlaps(&self, other: &Self) -> bool {
+        let side = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || a == b;
+        side(&self.host, &other.host) && side(&self.file, &other.file)
+    }
+
     /// Parses `host~file`, `*~file`, `host~*` or `*~*`; `None` for anything else.
     pub fn parse(id: &str) -> Option<Self> {
         let (host, file) = id.split_once('~')?;

@@ -76,4 +76,12 @@ async fn a_hub_merges_hosts_by_event_time_and_resumes_exactly() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    // A view and a file it covers would read that file's entries twice: refused.
+    for path in ["api/lines", "api/events"] {
+        let url = format!("{}/{path}?streams=web-1~app.log,*~app.log", hub.url);
+        let overlap = client().get(url).send().await.unwrap();
+        assert_eq!(overlap.status(), 400, "{path}");
+        let why: serde_json::Value = overlap.json().await.unwrap();
+        assert!(why["error"].as_str().unwrap().contains("overlap"), "{why}");
+    }
 }

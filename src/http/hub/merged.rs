@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use tokio::sync::watch;
 
-use super::target;
+use super::distinct_targets;
 use crate::engine::names::Target;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -27,10 +27,10 @@ pub(in crate::http) async fn lines(
 ) -> Result<Response, ApiError> {
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "request")?;
-    let sources = ids
+    let sources = distinct_targets(&ids)?
         .iter()
-        .map(|id| Ok(ViewSource::new(&hub, &target(id)?)))
-        .collect::<Result<Vec<_>, ApiError>>()?;
+        .map(|t| ViewSource::new(&hub, t))
+        .collect::<Vec<_>>();
     crate::http::pages::answer(&app, &params, ids, &sources).await
 }
 

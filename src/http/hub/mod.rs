@@ -44,6 +44,25 @@ impl From<ReadError> for ApiError {
     }
 }
 
+/// The targets of several ids read as one (a multiplexed or merged read), none covering a
+/// file another covers too: that file's entries would come twice, or a merge would take
+/// one side's position for the other's.
+fn distinct_targets(ids: &[String]) -> Result<Vec<Target>, ApiError> {
+    let targets = ids
+        .iter()
+        .map(|id| target(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, a) in targets.iter().enumerate() {
+        if let Some(j) = targets[..i].iter().position(|b| b.overlaps(a)) {
+            return Err(ApiError::BadRequest(format!(
+                "`{}` and `{}` overlap (a view covers the other's files): name each file once",
+                ids[j], ids[i]
+            )));
+        }
+    }
+    Ok(targets)
+}
+
 fn target(id: &str) -> Result<Target, ApiError> {
     Target::parse(id).ok_or_else(|| {
         ApiError::NotFound(format!(

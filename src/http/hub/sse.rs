@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
 
 use super::merged::ViewSource;
-use super::{first_page, select, target};
+use super::{distinct_targets, first_page, select, target};
 use crate::engine::names::Target;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -64,10 +64,7 @@ pub(in crate::http) async fn multiplexed(
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "connection")?;
     let by_time = crate::http::sse::by_time(&params)?;
-    let targets = ids
-        .iter()
-        .map(|id| target(id))
-        .collect::<Result<Vec<_>, _>>()?;
+    let targets = distinct_targets(&ids)?;
     let resume: HashMap<String, Cursor> = match last_event_id(&headers)? {
         Some(value) => positions(value, "Last-Event-ID")?,
         None => params
