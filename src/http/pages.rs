@@ -326,9 +326,7 @@ async fn merge_page<S: Source>(
             .filter_map(|(i, l)| l.queue.front().map(|h| (i, h.1)));
         let pick = match way {
             Way::Forward => heads.min_by_key(|&(i, k)| (k, i)),
-            // Backwards the later stream of a tie goes first, so that the page, reversed,
-            // has ties in request order as a forward page does.
-            Way::Backward => heads.max_by_key(|&(i, k)| (k, i)),
+            Way::Backward => heads.max_by_key(|&(i, k)| (k, std::cmp::Reverse(i))),
         };
         let Some((i, key)) = pick else { break };
         if let Some(wait) = hold.and_then(|delay| held_for(&lanes, i, delay)) {

@@ -370,35 +370,3 @@ async fn merged_long_polls_lose_and_double_nothing_across_random_disconnects() {
         assert_eq!(have, want, "{id}: every line once, in order");
     }
 }
-
-#[tokio::test(flavor = "multi_thread")]
-async fn ties_go_in_request_order_both_ways() {
-    let s = Server::start(&["{dir}/a.log", "{dir}/b.log"]).await;
-    append(&s.path("a.log"), "2026-12-01T10:00:00Z INFO a\n");
-    append(&s.path("b.log"), "2026-12-01T10:00:00Z INFO b\n");
-    s.wait_following().await;
-    let texts = |page: &Value| -> Vec<String> {
-        page["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["text"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let (a, b) = ("2026-12-01T10:00:00Z INFO a", "2026-12-01T10:00:00Z INFO b");
-    let both = s.ok_json("/api/lines?streams=a.log,b.log&last=5").await;
-    // Backwards the tie went to b first, and the reversed page put b before a.
-    assert_eq!(texts(&both), [a, b]);
-    // One at a time: the newest is b, before it a, and forward from there b again.
-    let newest = s.ok_json("/api/lines?streams=a.log,b.log&last=1").await;
-    assert_eq!(texts(&newest), [b]);
-    let prev = enc(newest["prev"].as_str().unwrap());
-    let older = s
-        .ok_json(&format!("/api/lines?streams=a.log,b.log&before={prev}"))
-        .await;
-    assert_eq!(texts(&older), [a]);
-    let forth = s
-        .ok_json(&format!("/api/lines?streams=a.log,b.log&after={prev}"))
-        .await;
-    assert_eq!(texts(&forth), [b]);
-}
