@@ -302,6 +302,8 @@ async fn q_filters_long_polls_sse_and_raw_and_bad_q_says_where() {
     );
     let body: Value = serde_json::from_str(&poll.await.unwrap()).unwrap();
     assert_eq!(texts(&body), ["2026-12-01T21:14:39Z ERROR bad"]);
+    // `scanned` counts what the wait examined too, matched or not.
+    assert_eq!(body["scanned"]["entries"], 3, "{body}");
     let (entries, _) = sse.entries(1, Duration::from_secs(10)).await;
     let got: Vec<_> = entries
         .iter()

@@ -51,7 +51,7 @@ pub(super) async fn lines(
     if let Some(start) = range.and_then(|r| r.start) {
         sel.query = start;
     }
-    let (mut page, scanned) = first_page(&stream, &sel, q.as_ref()).await?;
+    let (mut page, mut scanned) = first_page(&stream, &sel, q.as_ref()).await?;
     filter(grep.as_ref(), &mut page);
     if let Some(r) = &range {
         r.cut(&mut page);
@@ -79,7 +79,8 @@ pub(super) async fn lines(
         )
         .await?
         {
-            if let Some(q) = &q {
+            if let (Some(q), Some(scanned)) = (&q, &mut scanned) {
+                scanned.count_page(&more);
                 filter::apply(q, &mut more);
             }
             filter(grep.as_ref(), &mut more);

@@ -82,6 +82,11 @@ impl Scanned {
         self.bytes += e.line.len() as u64;
     }
 
+    /// Counts every entry of a page read on before `q` is applied to it (a long poll's).
+    pub(crate) fn count_page(&mut self, page: &Page) {
+        page.entries.iter().for_each(|e| self.count(e));
+    }
+
     fn spent(&self, started: Instant) -> bool {
         self.bytes >= BUDGET_BYTES || started.elapsed() >= BUDGET_TIME
     }
