@@ -77,9 +77,32 @@ fn reference(file: &File, extent: Extent, how: Reading<'_>, q: &Query) -> Vec<(u
         .collect()
 }
 
-#[test]
-fn sifting_in_pages_finds_what_one_exact_read_does() {
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+/// One random file and query, with what one exact read finds for it.
+struct Case<'a> {
+    file: &'a File,
+    extent: Extent,
+    how: Reading<'a>,
+    query: Query,
+    want: Vec<(u64, String)>,
+}
+
+impl Case<'_> {
+    /// `(start, text)` of a sifted record, as [`reference`] gives them.
+    fn found(&self, r: &Record) -> (u64, String) {
+        let text = record_text(r, self.how.max_line_bytes).0.into_owned();
+        (r.start(), text)
+    }
+}
+
+/// Runs `check` on `rounds` random files ([`random_case`]) and each of `queries`, with the
+/// seeded generator that `check` draws its page limits and budgets from. `check` returns the
+/// records its pages found, in file order; they must be the exact read's.
+fn each_case(
+    mut seed: u64,
+    rounds: usize,
+    queries: &[&str],
+    mut check: impl FnMut(&mut dyn FnMut() -> u64, &Case<'_>) -> Vec<(u64, String)>,
+) {
     let mut rng = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -88,6 +111,39 @@ fn sifting_in_pages_finds_what_one_exact_read_does() {
     };
     let parser = Parser::new(Zone::utc());
     let splits = Splits::default();
+    for round in 0..rounds {
+        let (file, extent, max_line_bytes, caps) = random_case(&mut rng, round);
+        let how = Reading {
+            parser: &parser,
+            splits: &splits,
+            caps,
+            max_line_bytes,
+            reference_ms: 0,
+        };
+        for q in queries {
+            let query = crate::query::parse(q).expect("query");
+            let want = reference(&file, extent, how, &query);
+            let case = Case {
+                file: &file,
+                extent,
+                how,
+                query,
+                want,
+            };
+            let got = check(&mut rng, &case);
+            assert_eq!(got, case.want, "round {round}, q={q}");
+        }
+    }
+}
+
+/// A page limit and a sieve budget drawn from `rng`.
+fn limit_and_budget(rng: &mut dyn FnMut() -> u64) -> (usize, u64) {
+    let limit = [1, 3, 1000][(rng() % 3) as usize];
+    (limit, [50, 700, u64::MAX][(rng() % 3) as usize])
+}
+
+#[test]
+fn sifting_in_pages_finds_what_one_exact_read_does() {
     let queries = [
         "level>=error",
         "level>=warn",
@@ -96,89 +152,64 @@ fn sifting_in_pages_finds_what_one_exact_read_does() {
         "level<=info",
         "-disk",
     ];
-    for round in 0..60 {
-        let (file, extent, max_line_bytes, caps) = random_case(&mut rng, round);
-        let how = Reading {
-            parser: &parser,
-            splits: &splits,
-            caps,
-            max_line_bytes,
-            reference_ms: 0,
-        };
-        for q in queries {
-            let query = crate::query::parse(q).expect("query");
-            let want = reference(&file, extent, how, &query);
-            // Pages of varying limits and budgets, each going on after the last record
-            // examined, as a cursor does.
-            let (mut from, mut cut) = (0, None);
-            let mut got = Vec::new();
-            for _ in 0..10_000 {
-                let limit = [1, 3, 1000][(rng() % 3) as usize];
-                let mut sieve = Sieve::new(&query, [50, 700, u64::MAX][(rng() % 3) as usize]);
-                let sifted =
-                    sift_from(&file, from, extent, how, (limit, cut), &mut sieve).expect("sift");
-                got.extend(
-                    sifted
-                        .records
-                        .iter()
-                        .map(|r| (r.start(), record_text(r, max_line_bytes).0.into_owned())),
-                );
-                if sifted.end {
-                    break;
-                }
-                let (start, end) = sifted.last.expect("a page that stops examined a record");
-                (from, cut) = (start + 1, Some(end));
+    each_case(0x2545_f491_4f6c_dd1d, 60, &queries, |rng, case| {
+        // Pages of varying limits and budgets, each going on after the last record examined,
+        // as a cursor does.
+        let (mut from, mut cut) = (0, None);
+        let mut got = Vec::new();
+        for _ in 0..10_000 {
+            let (limit, budget) = limit_and_budget(rng);
+            let mut sieve = Sieve::new(&case.query, budget);
+            let sifted = sift_from(
+                case.file,
+                from,
+                case.extent,
+                case.how,
+                (limit, cut),
+                &mut sieve,
+            )
+            .expect("sift");
+            got.extend(sifted.records.iter().map(|r| case.found(r)));
+            if sifted.end {
+                break;
             }
-            assert_eq!(got, want, "round {round}, q={q}");
+            let (start, end) = sifted.last.expect("a page that stops examined a record");
+            (from, cut) = (start + 1, Some(end));
         }
-    }
+        got
+    });
 }
 
 #[test]
 fn sifting_back_in_pages_finds_what_one_exact_read_does() {
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut rng = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
-    let parser = Parser::new(Zone::utc());
-    let splits = Splits::default();
     let queries = ["level>=error", "level>=warn", "Timeout", "-disk"];
-    for round in 0..40 {
-        let (file, extent, max_line_bytes, caps) = random_case(&mut rng, round);
-        let how = Reading {
-            parser: &parser,
-            splits: &splits,
-            caps,
-            max_line_bytes,
-            reference_ms: 0,
-        };
-        for q in queries {
-            let query = crate::query::parse(q).expect("query");
-            let want = reference(&file, extent, how, &query);
-            // Pages of varying limits and budgets, each going on before the oldest record
-            // examined, as a `before=` cursor does.
-            let mut before = extent.end;
-            let mut got = Vec::new();
-            for _ in 0..10_000 {
-                let limit = [1, 3, 1000][(rng() % 3) as usize];
-                let mut sieve = Sieve::new(&query, [50, 700, u64::MAX][(rng() % 3) as usize]);
-                let back = sift_before(&file, 0, before, extent, how, limit, &mut sieve)
-                    .expect("sift back");
-                assert!(back.records.len() <= limit);
-                for r in back.records.iter().rev() {
-                    got.push((r.start(), record_text(r, max_line_bytes).0.into_owned()));
-                }
-                assert!(back.from < before || back.from == 0, "a page moves back");
-                if back.from == 0 {
-                    break;
-                }
-                before = back.from;
+    each_case(0x9e37_79b9_7f4a_7c15, 40, &queries, |rng, case| {
+        // Pages of varying limits and budgets, each going on before the oldest record
+        // examined, as a `before=` cursor does.
+        let mut before = case.extent.end;
+        let mut got = Vec::new();
+        for _ in 0..10_000 {
+            let (limit, budget) = limit_and_budget(rng);
+            let mut sieve = Sieve::new(&case.query, budget);
+            let back = sift_before(
+                case.file,
+                0,
+                before,
+                case.extent,
+                case.how,
+                limit,
+                &mut sieve,
+            )
+            .expect("sift back");
+            assert!(back.records.len() <= limit);
+            got.extend(back.records.iter().rev().map(|r| case.found(r)));
+            assert!(back.from < before || back.from == 0, "a page moves back");
+            if back.from == 0 {
+                break;
             }
-            got.reverse();
-            assert_eq!(got, want, "round {round}, q={q}");
+            before = back.from;
         }
-    }
+        got.reverse();
+        got
+    });
 }
