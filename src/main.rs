@@ -220,10 +220,19 @@ mod roles {
     use std::process::ExitCode;
 
     use cometail::config::ConfigError;
+    use cometail::roles::Parsed;
 
     fn usage(e: &ConfigError) -> ExitCode {
         eprintln!("cometail: error: {e}");
         ExitCode::from(2)
+    }
+
+    /// Starts logging, and warns of each setting the environment gave that the role ignores.
+    fn init_logging(ignored: &[String]) {
+        cometail::logging::init();
+        for warning in ignored {
+            tracing::warn!("{warning}");
+        }
     }
 
     fn exit(result: anyhow::Result<()>) -> ExitCode {
@@ -242,11 +251,16 @@ mod roles {
     }
 
     pub(super) fn agent(args: Vec<OsString>) -> ExitCode {
-        let (config, settings, engine) = match cometail::roles::agent(args) {
+        let Parsed {
+            config,
+            settings,
+            engine,
+            ignored,
+        } = match cometail::roles::agent(args) {
             Ok(v) => v,
             Err(e) => return usage(&e),
         };
-        cometail::logging::init();
+        init_logging(&ignored);
         // The agent listens on nothing.
         let config = cometail::Config {
             addrs: Vec::new(),
@@ -271,11 +285,16 @@ mod roles {
     }
 
     pub(super) fn hub(args: Vec<OsString>) -> ExitCode {
-        let (config, settings, engine) = match cometail::roles::hub(args) {
+        let Parsed {
+            config,
+            settings,
+            engine,
+            ignored,
+        } = match cometail::roles::hub(args) {
             Ok(v) => v,
             Err(e) => return usage(&e),
         };
-        cometail::logging::init();
+        init_logging(&ignored);
         exit(super::run_with(
             config,
             None,
