@@ -16,8 +16,9 @@ use crate::config::ConfigError;
 /// Flags that act on the standalone command line itself.
 const COMMAND: [&str; 4] = ["--config", "--print-config", "--man", "--completions"];
 
-/// Flags of following files: the agent's, not the hub's.
-const FOLLOWER: [&str; 8] = [
+/// Flags of following files and making their lines entries: the agent's, not the hub's (no
+/// part of a hub reads them: its entries come parsed, cut and joined from the agents).
+const FOLLOWER: [&str; 13] = [
     "--cmd",
     "--poll",
     "--poll-interval",
@@ -26,11 +27,6 @@ const FOLLOWER: [&str; 8] = [
     "--retire-after",
     "--rotated",
     "--rotated-history",
-];
-
-/// Flags of how lines become entries and how many are kept in memory: both roles keep them.
-#[cfg(test)]
-const ENTRIES: [&str; 5] = [
     "--max-line-bytes",
     "--timezone",
     "--records",
@@ -99,8 +95,8 @@ impl Role {
             ),
             Self::Hub => (
                 &FOLLOWER,
-                "a hub follows no files (it reads the engine), so this follower flag means \
-                 nothing to it: give it to `cometail agent`",
+                "a hub follows no files and parses no lines (it reads entries from the engine), \
+                 so this flag of the agent's means nothing to it: give it to `cometail agent`",
             ),
         };
         COMMAND
@@ -165,7 +161,7 @@ mod tests {
     #[test]
     fn every_standalone_flag_is_classified_once() {
         let command = crate::cli::Cli::command();
-        let classes = [&COMMAND[..], &FOLLOWER, &ENTRIES, &SERVER];
+        let classes = [&COMMAND[..], &FOLLOWER, &SERVER];
         let mut seen = Vec::new();
         for arg in command.get_arguments() {
             let Some(long) = arg.get_long() else { continue };

@@ -58,6 +58,8 @@ fn follower_flags_given_to_a_hub_are_refused_naming_the_flag() {
         &["--rotate-grace", "5s"],
         &["--retire-after", "1h"],
         &["--rotated", "/var/log/old/app.log.*"],
+        &["--timezone", "Europe/Berlin"],
+        &["--memory", "64M"],
     ] {
         let mut all = vec!["hub", "--nats", NOWHERE, "--port", "0"];
         all.extend_from_slice(args);
