@@ -2,6 +2,7 @@
 //! flags become a validated [`crate::config::Config`] there.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -12,9 +13,10 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(
     name = "cometail",
-    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("COMETAIL_GIT_HASH"), ")"),
+    version = VERSION,
     about,
-    long_about
+    long_about,
+    after_help = after_help()
 )]
 pub struct Cli {
     /// Files, quoted glob patterns, or `-` for standard input.
@@ -125,7 +127,7 @@ pub struct Cli {
     /// How long the time-ordered merged view (`order=time`) holds a live entry for a stream
     /// that may still write an earlier one (e.g. 250ms; 0 turns the hold off).
     #[arg(long, env = "COMETAIL_MERGE_DELAY", default_value = "250ms", value_parser = parse_duration)]
-    pub merge_delay: std::time::Duration,
+    pub merge_delay: Duration,
 
     /// Poll files instead of using file system events (network file systems, containers).
     #[arg(long, env = "COMETAIL_POLL")]
@@ -133,11 +135,12 @@ pub struct Cli {
 
     /// How often files are polled when events are not available (e.g. 250ms, 1s).
     #[arg(long, env = "COMETAIL_POLL_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
-    pub poll_interval: std::time::Duration,
+    pub poll_interval: Duration,
 
-    /// How long a rotated-away or deleted file is still read for lines its writer adds late.
+    /// How long a rotated-away or deleted file is still read for lines its writer adds late
+    /// (e.g. 3s, 1m).
     #[arg(long, env = "COMETAIL_ROTATE_GRACE", default_value = "3s", value_parser = parse_duration)]
-    pub rotate_grace: std::time::Duration,
+    pub rotate_grace: Duration,
 
     /// Most bytes of standard input kept on disk for history (oldest dropped first).
     #[arg(long, env = "COMETAIL_SPOOL_BYTES", default_value = "64M", value_parser = parse_size)]
@@ -153,9 +156,10 @@ pub struct Cli {
     #[arg(long, env = "COMETAIL_MEMORY", default_value = "256M", value_parser = parse_size)]
     pub memory: u64,
 
-    /// How long the stream of a deleted glob match stays listed as `gone` before it is dropped.
+    /// How long the stream of a deleted glob match stays listed as `gone` before it is dropped
+    /// (e.g. 60s, 10m, 1h).
     #[arg(long, env = "COMETAIL_RETIRE_AFTER", default_value = "60s", value_parser = parse_duration)]
-    pub retire_after: std::time::Duration,
+    pub retire_after: Duration,
 
     /// Most open connections; one more gets 503 and is closed.
     #[arg(long, env = "COMETAIL_MAX_CONNECTIONS", default_value_t = 10_000)]
@@ -270,13 +274,38 @@ pub struct Cli {
     /// How long a client may take to send a request's head (and the TLS handshake) before
     /// its connection is closed.
     #[arg(long, env = "COMETAIL_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub header_timeout: std::time::Duration,
+    pub header_timeout: Duration,
 
     /// The token from the environment (COMETAIL_TOKEN). Read here so that it never has to be
     /// on the command line, where other local users can see it.
     #[arg(skip = std::env::var("COMETAIL_TOKEN").ok().filter(|t| !t.is_empty()))]
     pub env_token: Option<String>,
 }
+
+/// The end of `--help` (and of the manual page): the scale-out roles, then [`UNITS`].
+fn after_help() -> String {
+    format!(
+        "Many hosts, with a NATS JetStream engine between them:
+  cometail agent --nats URL PATH...  follow this host's files and publish them to the engine
+  cometail hub --nats URL            serve every agent's files: the same API and page
+Their flags: `cometail agent --help`, `cometail hub --help`.
+
+{UNITS}"
+    )
+}
+
+/// How durations and sizes are written, for the end of every `--help`.
+pub(crate) const UNITS: &str =
+    "Durations are a number and a unit, ms, s, m, h or d (250ms, 90s, 5m, 1h, 7d);
+sizes take K, M or G (64K, 1M).";
+
+/// The version `--version` prints: the package's and the commit's.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("COMETAIL_GIT_HASH"),
+    ")"
+);
 
 /// A feature turned on or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -310,19 +339,41 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
-/// Parses a duration: a number followed by `ms` or `s`.
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+/// Parses a duration, the one parser of every duration flag, environment variable and
+/// configuration key: a number (fractions allowed, e.g. `1.5s`) and a unit, `ms`, `s`, `m`,
+/// `h` or `d`; a number alone is seconds (`0`).
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let bad = || format!("`{s}` is not a duration (e.g. 250ms, 2s)");
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms
-            .parse()
-            .map(std::time::Duration::from_millis)
-            .map_err(|_| bad());
+    let bad = || {
+        format!(
+            "`{s}` is not a duration: use a number and a unit, ms, s, m, h or d (e.g. 250ms, 90s, 5m, 1h, 7d)"
+        )
+    };
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let millis: u64 = match unit {
+        "ms" => 1,
+        "s" | "" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    // Whole numbers exactly; a fraction through f64 (`1.5s`, `0.5h`).
+    if let Ok(n) = number.parse::<u64>() {
+        return n
+            .checked_mul(millis)
+            .map(Duration::from_millis)
+            .ok_or_else(bad);
     }
-    let secs = s.strip_suffix('s').unwrap_or(s);
-    let secs: f64 = secs.parse().map_err(|_| bad())?;
-    std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    if number.starts_with('.') || number.ends_with('.') {
+        return Err(bad());
+    }
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    // `millis` is at most a day's: exact as an f64.
+    Duration::try_from_secs_f64(n * millis as f64 / 1_000.0).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -330,7 +381,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_durations_parse_with_units() {
+    fn sizes_parse_with_units() {
         assert_eq!(parse_size("64K"), Ok(65_536));
         assert_eq!(parse_size("1m"), Ok(1 << 20));
         assert!(
@@ -338,15 +389,45 @@ mod tests {
                 && parse_size("x").is_err()
                 && parse_size("99999999999G").is_err()
         );
-        assert_eq!(
-            parse_duration("250ms"),
-            Ok(std::time::Duration::from_millis(250))
-        );
-        assert_eq!(
-            parse_duration("1.5s"),
-            Ok(std::time::Duration::from_millis(1500))
-        );
-        assert!(parse_duration("-1s").is_err() && parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn durations_take_every_unit_from_milliseconds_to_days() {
+        let ms = Duration::from_millis;
+        let secs = Duration::from_secs;
+        for (text, want) in [
+            ("250ms", ms(250)),
+            ("1.5s", ms(1_500)),
+            ("60s", secs(60)),
+            ("2", secs(2)),
+            ("0", Duration::ZERO),
+            ("1m", secs(60)),
+            ("1h", secs(3_600)),
+            ("0.5h", secs(1_800)),
+            ("7d", secs(7 * 86_400)),
+            (" 3s ", secs(3)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text:?}");
+        }
+        for bad in [
+            "",
+            "s",
+            "-1s",
+            "soon",
+            "1y",
+            "1 h",
+            "1H",
+            "1.s",
+            ".5s",
+            "1.2.3s",
+            "1e3s",
+            "nan",
+            "inf",
+            "99999999999999999999d",
+        ] {
+            let e = parse_duration(bad).expect_err(bad);
+            assert!(e.contains("ms, s, m, h or d"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -119,9 +119,25 @@ pub async fn run_listeners(
     ));
     let metrics_app = http::metrics_router(state.clone());
     let app = http::router(state);
+    serve_all(listeners, app, metrics_app, &config, &shutdown).await;
+    if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
+        tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
+    }
+    Ok(())
+}
+
+/// Serves `app` on every listener of `listeners` (TLS on TCP only, as `config` says) and
+/// `metrics_app` on the metrics listener, until `shutdown`.
+async fn serve_all(
+    listeners: Listeners,
+    app: axum::Router,
+    metrics_app: axum::Router,
+    config: &Config,
+    shutdown: &CancellationToken,
+) {
     let plain = Config {
         tls: None,
-        ..(*config).clone()
+        ..config.clone()
     };
     let metrics = async {
         if let Some(listener) = listeners.metrics {
@@ -140,19 +156,16 @@ pub async fn run_listeners(
         listeners
             .http
             .into_iter()
-            .map(|listener| http::serve(listener, app.clone(), &config, shutdown.clone())),
+            .map(|listener| http::serve(listener, app.clone(), config, shutdown.clone())),
     );
     futures_util::future::join3(http, metrics, unix).await;
-    if !shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await {
-        tracing::warn!("a follower was still busy (stuck in file I/O?) at the shutdown deadline");
-    }
-    Ok(())
 }
 
 pub use sources::Sources;
 
 /// Runs a hub ([`hub`]) on `listeners` until `shutdown`: the standalone HTTP layer (auth,
-/// guards, limits, page) over the engine's entries.
+/// guards, limits, page) over the engine's entries, on TCP and Unix sockets alike, and
+/// `/metrics` with the probes on the metrics listener, as [`run_listeners`] serves them.
 ///
 /// # Errors
 /// The engine URL cannot be used, or its stream has settings cometail cannot read.
@@ -160,7 +173,7 @@ pub async fn run_hub(
     config: Config,
     settings: hub::HubSettings,
     options: engine::EngineOptions,
-    listeners: Vec<TcpListener>,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), engine::EngineError> {
     let config = Arc::new(config);
@@ -181,13 +194,9 @@ pub async fn run_hub(
         state.keep_alive.clone(),
         shutdown.clone(),
     ));
+    let metrics_app = http::hub_metrics_router(state.clone(), hub.clone());
     let app = http::hub_router(state, hub);
-    futures_util::future::join_all(
-        listeners
-            .into_iter()
-            .map(|listener| http::serve(listener, app.clone(), &config, shutdown.clone())),
-    )
-    .await;
+    serve_all(listeners, app, metrics_app, &config, &shutdown).await;
     tracker.close();
     shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await;
     Ok(())

@@ -63,13 +63,9 @@ fn main() -> ExitCode {
         let _ = std::io::stdout().write_all(origin.print().as_bytes());
         return ExitCode::SUCCESS;
     }
-    // Before any thread starts: taking the sockets edits the environment.
-    let passed = match cometail::http::activation::take(&config) {
+    let passed = match take_sockets(&config) {
         Ok(passed) => passed,
-        Err(e) => {
-            eprintln!("cometail: error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     cometail::logging::init();
     match serve(config, passed) {
@@ -79,6 +75,15 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The sockets systemd passed (socket activation), if any; exit code 2 for one that cannot be
+/// served. Call it before any thread starts: taking the sockets edits the environment.
+fn take_sockets(config: &Config) -> Result<Option<Passed>, ExitCode> {
+    cometail::http::activation::take(config).map_err(|e| {
+        eprintln!("cometail: error: {e}");
+        ExitCode::from(2)
+    })
 }
 
 fn serve(config: Config, passed: Option<Passed>) -> anyhow::Result<()> {
@@ -220,10 +225,19 @@ mod roles {
     use std::process::ExitCode;
 
     use cometail::config::ConfigError;
+    use cometail::roles::Parsed;
 
     fn usage(e: &ConfigError) -> ExitCode {
         eprintln!("cometail: error: {e}");
         ExitCode::from(2)
+    }
+
+    /// Starts logging, and warns of each setting the environment gave that the role ignores.
+    fn init_logging(ignored: &[String]) {
+        cometail::logging::init();
+        for warning in ignored {
+            tracing::warn!("{warning}");
+        }
     }
 
     fn exit(result: anyhow::Result<()>) -> ExitCode {
@@ -242,11 +256,16 @@ mod roles {
     }
 
     pub(super) fn agent(args: Vec<OsString>) -> ExitCode {
-        let (config, settings, engine) = match cometail::roles::agent(args) {
+        let Parsed {
+            config,
+            settings,
+            engine,
+            ignored,
+        } = match cometail::roles::agent(args) {
             Ok(v) => v,
             Err(e) => return usage(&e),
         };
-        cometail::logging::init();
+        init_logging(&ignored);
         // The agent listens on nothing.
         let config = cometail::Config {
             addrs: Vec::new(),
@@ -271,16 +290,26 @@ mod roles {
     }
 
     pub(super) fn hub(args: Vec<OsString>) -> ExitCode {
-        let (config, settings, engine) = match cometail::roles::hub(args) {
+        let Parsed {
+            config,
+            settings,
+            engine,
+            ignored,
+        } = match cometail::roles::hub(args) {
             Ok(v) => v,
             Err(e) => return usage(&e),
         };
-        cometail::logging::init();
+        // A hub serves the sockets systemd passed, as the standalone server does.
+        let passed = match super::take_sockets(&config) {
+            Ok(passed) => passed,
+            Err(code) => return code,
+        };
+        init_logging(&ignored);
         exit(super::run_with(
             config,
-            None,
+            passed,
             |config, listeners, token| async move {
-                cometail::run_hub(config, settings, engine, listeners.http, token)
+                cometail::run_hub(config, settings, engine, listeners, token)
                     .await
                     .map_err(anyhow::Error::new)
             },

@@ -3,16 +3,19 @@
 //! the first argument, so a file literally named `agent` or `hub` is written `./agent`.
 //!
 //! Both roles embed the standalone [`Cli`], so every follower flag (agent) and server flag
-//! (hub) means what it means standalone; the agent listens on nothing, so it ignores the
-//! server flags. Engine credentials come from files or the environment, never argv.
+//! (hub) means what it means standalone; a flag that means nothing to a role (a server flag
+//! to the agent, which listens on nothing; a follower flag to the hub) is refused
+//! (`flags.rs`). Engine credentials come from files or the environment, never argv.
+
+mod flags;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{ArgMatches, Command, CommandFactory, FromArgMatches, Parser};
 
 use crate::agent::AgentSettings;
-use crate::cli::{Cli, parse_size};
+use crate::cli::{Cli, parse_duration, parse_size};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Secret;
 use crate::engine::auth::{read_creds, read_nkey};
@@ -77,7 +80,7 @@ pub struct EngineArgs {
 
 /// Follow files and publish their entries to a NATS JetStream engine, exactly once.
 #[derive(Debug, Parser)]
-#[command(name = "cometail agent", version)]
+#[command(name = "cometail agent", bin_name = "cometail agent", version = crate::cli::VERSION)]
 pub struct AgentCli {
     #[command(flatten)]
     engine: EngineArgs,
@@ -94,11 +97,11 @@ pub struct AgentCli {
     retention_bytes: u64,
 
     /// When the agent creates the stream: how long entries are kept (e.g. 90s, 30m, 24h, 7d).
-    #[arg(long, env = "COMETAIL_RETENTION_AGE", default_value = "24h", value_parser = parse_age)]
+    #[arg(long, env = "COMETAIL_RETENTION_AGE", default_value = "24h", value_parser = parse_duration)]
     retention_age: Duration,
 
     /// How often the host's heartbeat and file list are written to the hosts bucket.
-    #[arg(long, env = "COMETAIL_HEARTBEAT", default_value = "15s", value_parser = parse_age)]
+    #[arg(long, env = "COMETAIL_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
     heartbeat: Duration,
 
     /// On a file's first publish, how many of its last entries are sent (older ones become
@@ -112,35 +115,17 @@ pub struct AgentCli {
 
 /// Serve the HTTP API and page of every agent's files, read from a NATS JetStream engine.
 #[derive(Debug, Parser)]
-#[command(name = "cometail hub", version)]
+#[command(name = "cometail hub", bin_name = "cometail hub", version = crate::cli::VERSION)]
 pub struct HubCli {
     #[command(flatten)]
     engine: EngineArgs,
 
     /// A host whose heartbeat is older than this shows its files as `stale`.
-    #[arg(long, env = "COMETAIL_STALE_AFTER", default_value = "45s", value_parser = parse_age)]
+    #[arg(long, env = "COMETAIL_STALE_AFTER", default_value = "45s", value_parser = parse_duration)]
     stale_after: Duration,
 
     #[command(flatten)]
     base: Cli,
-}
-
-/// Parses a duration with a unit: `ms`, `s`, `m`, `h` or `d`.
-fn parse_age(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let bad = || format!("`{s}` is not a duration (e.g. 500ms, 90s, 30m, 24h, 7d)");
-    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let n: u64 = s[..split].parse().map_err(|_| bad())?;
-    let unit = match &s[split..] {
-        "ms" => Duration::from_millis(1),
-        "s" => Duration::from_secs(1),
-        "m" => Duration::from_secs(60),
-        "h" => Duration::from_secs(3600),
-        "d" => Duration::from_secs(86_400),
-        _ => return Err(bad()),
-    };
-    unit.checked_mul(u32::try_from(n).map_err(|_| bad())?)
-        .ok_or_else(bad)
 }
 
 fn read_first_line(path: &std::path::Path, flag: &'static str) -> Result<String, ConfigError> {
@@ -275,14 +260,46 @@ fn machine_host() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// A role's command line, validated.
+#[derive(Debug)]
+pub struct Parsed<S> {
+    /// The standalone settings the role uses.
+    pub config: Config,
+    /// The role's own settings.
+    pub settings: S,
+    /// Where the engine is and how to log in.
+    pub engine: EngineOptions,
+    /// A warning for each environment variable that set a flag meaning nothing to the role
+    /// (ignored: the environment may be shared with another role).
+    pub ignored: Vec<String>,
+}
+
+/// Parses `args` with `command` (a role's, its unused flags hidden); a flag the role cannot
+/// use is refused.
+fn matches(
+    command: Command,
+    role: flags::Role,
+    args: Vec<std::ffi::OsString>,
+) -> Result<(ArgMatches, Vec<String>), ConfigError> {
+    let mut command = flags::hide_unused(command, role).after_help(format!(
+        "{}\n\nThe standalone command: `cometail --help`.",
+        crate::cli::UNITS
+    ));
+    let matches = command
+        .try_get_matches_from_mut(args)
+        .unwrap_or_else(|e| e.exit());
+    let ignored = flags::check(&command, &matches, role)?;
+    Ok((matches, ignored))
+}
+
 /// Parses and validates `cometail agent …` (`args` starts with `agent`).
 ///
 /// # Errors
-/// A value that cannot be used. Usage errors print themselves and exit (code 2), as clap does.
-pub fn agent(
-    args: Vec<std::ffi::OsString>,
-) -> Result<(Config, AgentSettings, EngineOptions), ConfigError> {
-    let cli = AgentCli::parse_from(args);
+/// A value that cannot be used, or a flag that means nothing to an agent. Usage errors print
+/// themselves and exit (code 2), as clap does.
+pub fn agent(args: Vec<std::ffi::OsString>) -> Result<Parsed<AgentSettings>, ConfigError> {
+    let (matches, ignored) = matches(AgentCli::command(), flags::Role::Agent, args)?;
+    let cli = AgentCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let host = match cli.host {
         Some(host) => host_name(&host)?,
         // The machine's own name, made fit (it was not the user's to choose).
@@ -303,7 +320,12 @@ pub fn agent(
     let config = Config::from_cli(cli.base)?;
     // An agent with nothing to follow would publish nothing, silently.
     config.require_sources()?;
-    Ok((config, settings, engine))
+    Ok(Parsed {
+        config,
+        settings,
+        engine,
+        ignored,
+    })
 }
 
 /// Most bytes in a host name (a DNS name's limit).
@@ -336,11 +358,9 @@ fn host_name(host: &str) -> Result<String, ConfigError> {
 ///
 /// # Errors
 /// As [`agent`].
-pub fn hub(
-    args: Vec<std::ffi::OsString>,
-) -> Result<(Config, HubSettings, EngineOptions), ConfigError> {
+pub fn hub(args: Vec<std::ffi::OsString>) -> Result<Parsed<HubSettings>, ConfigError> {
     let command = HubCli::command().mut_arg("paths", |a| a.required(false).hide(true));
-    let matches = command.get_matches_from(args);
+    let (matches, ignored) = matches(command, flags::Role::Hub, args)?;
     let cli = HubCli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if !cli.base.paths.is_empty() {
         return Err(ConfigError::Invalid {
@@ -352,19 +372,17 @@ pub fn hub(
         stale_after: cli.stale_after,
     };
     let engine = cli.engine.options()?;
-    Ok((Config::from_cli(cli.base)?, settings, engine))
+    Ok(Parsed {
+        config: Config::from_cli(cli.base)?,
+        settings,
+        engine,
+        ignored,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ages_take_units_up_to_days() {
-        assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_age("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_age("1y").is_err() && parse_age("h").is_err() && parse_age("").is_err());
-    }
 
     #[test]
     fn host_names_subjects_cannot_carry_are_refused() {

@@ -4,7 +4,7 @@
 //! nor `--unix-socket`, leaves the socket file to its maker, and its `--cmd` children inherit
 //! neither the sockets nor the variables. A passed descriptor that is not a listening stream
 //! socket, or a public one without authentication, is exit 2 naming it; variables meant for
-//! another process are ignored.
+//! another process are ignored. A hub serves the sockets passed to it as well.
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpListener};
@@ -374,4 +374,40 @@ async fn listen_variables_meant_for_another_process_are_ignored() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_serves_the_sockets_systemd_passes() {
+    use crate::common::nats::{Nats, Role};
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let (log, socket) = (dir.path().join("app.log"), dir.path().join("hub.sock"));
+    append(&log, "from the agent\n");
+    let _agent = Role::agent(&nats.url, "web-1", &[log.to_str().unwrap()]);
+    // A port the test holds: were `--port` still bound, the hub would fail on it.
+    let held = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held_port = held.local_addr().unwrap().port().to_string();
+    let activator = activate(
+        &[Listen::Ip("127.0.0.1"), Listen::Path(&socket)],
+        &["--fdname=web:proxy"],
+        &["hub", "--nats", &nats.url, "--port", &held_port],
+    );
+    // The first connection starts the hub, which answers once an agent's entry is in.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let last = "/api/streams/web-1~app.log/lines?last=1";
+    let url = format!("http://{}{last}", activator.addrs[0]);
+    crate::common::wait_until("the hub serves the passed TCP socket", SAY * 3, || async {
+        match client.get(&url).send().await {
+            Ok(r) => r.text().await.is_ok_and(|t| t.contains("from the agent")),
+            Err(_) => false,
+        }
+    })
+    .await;
+    expect_line(&activator.stdout, "sockets systemd passed");
+    let (status, body) = get_unix(&socket, last).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("from the agent"), "{body}");
 }

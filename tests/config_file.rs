@@ -327,3 +327,53 @@ fn print_config_shows_source_tables_that_load_back() {
     let again = String::from_utf8(again.stdout).unwrap();
     assert_eq!(strip(&again), strip(&text));
 }
+
+#[test]
+fn durations_take_minutes_hours_and_days_in_flags_the_environment_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "retire-after = \"1h\"\nrotate-grace = \"10m\"\npaths = [\"/tmp/a.log\"]\n";
+    let out = cometail(
+        &dir,
+        file,
+        &["--print-config", "--header-timeout", "5m"],
+        &[
+            ("COMETAIL_MERGE_DELAY", "0.5s"),
+            ("COMETAIL_POLL_INTERVAL", "1m"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "retire-after = \"1h\"  # file",
+        "rotate-grace = \"10m\"  # file",
+        "header-timeout = \"5m\"  # flag",
+        "poll-interval = \"1m\"  # env",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    // `m` is minutes: 10m is the most --rotate-grace takes, 11m is refused as too long.
+    let out = cometail(&dir, "\nrotate-grace = \"11m\"\n", &["a.log"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--rotate-grace: at most 600s") && err.contains("cometail.toml line 2"),
+        "{err}"
+    );
+    let out = cometail(&dir, "retire-after = \"1y\"\n", &["a.log"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 1: `retire-after`") && err.contains("ms, s, m, h or d"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_cometail"))
+        .args(["--retire-after", "2d", "--poll-interval", "2m", "a.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--poll-interval: must be between 10ms and 60s"),
+        "{err}"
+    );
+}

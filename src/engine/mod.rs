@@ -251,7 +251,9 @@ impl Engine {
 }
 
 /// Waits until `attempt` succeeds, retrying every `pause` (growing to 5 s) while the engine is
-/// unavailable and saying so once; `None` on shutdown.
+/// unavailable and saying so once; `None` on shutdown, at once: an attempt under way (a
+/// request to an engine that is down waits for its timeout) is dropped, so every `attempt`
+/// must be one that may be abandoned (reads, idempotent creates).
 ///
 /// # Errors
 /// An error that retrying cannot cure (a stream with incompatible settings).
@@ -267,7 +269,11 @@ where
     let mut pause = Duration::from_millis(100);
     let mut said = false;
     loop {
-        match attempt().await {
+        let result = tokio::select! {
+            result = attempt() => result,
+            () = shutdown.cancelled() => return Ok(None),
+        };
+        match result {
             Ok(v) => {
                 if said {
                     tracing::info!("{what}: the engine answers again");

@@ -208,6 +208,11 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A hub's [`metrics_router`]: its `/readyz` also asks about the engine.
+pub fn hub_metrics_router(state: AppState, hub: std::sync::Arc<crate::hub::Hub>) -> Router {
+    metrics_router(state).layer(axum::Extension(hub))
+}
+
 /// Routes that answer without authentication (`health.rs`): they reveal nothing.
 fn probes() -> Router<AppState> {
     Router::new()

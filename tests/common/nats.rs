@@ -320,6 +320,26 @@ impl Role {
         Self { child, url }
     }
 
+    /// SIGTERMs it and waits at most `within` for it to exit: its status, `None` if it is
+    /// still running (then it is SIGKILLed on drop).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        let end = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILLs it.
     pub fn kill9(mut self) {
         let _ = self.child.kill();

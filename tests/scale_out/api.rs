@@ -1,11 +1,13 @@
 //! The rest of the standalone API on a hub: the multiplexed `/api/events`, `/raw` (with
-//! `follow`), `q=`, `at=`, `/metrics` and the probes, against a real engine.
+//! `follow`), `q=`, `at=`, `/metrics` and the probes, `--unix-socket` and `--metrics-bind`,
+//! against a real engine.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{TRAVEL, chain, client, get, numbered, texts, write_lines};
 use crate::common::append;
-use crate::common::nats::{Nats, Role, two_logs};
+use crate::common::nats::{Nats, Role, free_port, two_logs};
+use crate::common::net::get_unix;
 use crate::common::sse::Connection;
 use crate::common::wait_until;
 
@@ -238,4 +240,49 @@ async fn a_hub_filters_by_the_level_and_time_its_agents_parsed() {
         texts(page["entries"].as_array().unwrap()),
         ["2026-12-01T10:00:03Z DEBUG tick"]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_serves_its_unix_socket_and_its_metrics_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start(dir.path());
+    let (log, socket) = (dir.path().join("app.log"), dir.path().join("hub.sock"));
+    write_lines(&log, 1, 2);
+    let _agent = Role::agent(&nats.url, "web-1", &[log.to_str().unwrap()]);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let hub = Role::hub(
+        &nats.url,
+        &[
+            "--unix-socket",
+            socket.to_str().unwrap(),
+            "--metrics-bind",
+            &metrics,
+        ],
+    );
+    chain(&hub.url, "web-1~app.log", 2).await;
+    // The whole application on the Unix socket, as on TCP.
+    let (status, body) = get_unix(&socket, "/api/streams/web-1~app.log/lines?last=1").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("line 2"), "{body}");
+    // `/metrics` and the probes alone on the metrics listener, the hub's figures included.
+    let scraped = client()
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("cometail_hub_engine_up 1"), "{text}");
+    let ready = client()
+        .get(format!("http://{metrics}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let lines = client()
+        .get(format!("http://{metrics}/api/streams"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lines.status(), 404, "only /metrics and the probes");
 }

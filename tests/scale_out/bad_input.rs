@@ -1,7 +1,7 @@
 //! Bad input from the issue: an agent with nothing to follow, a host name subjects cannot
-//! carry, a second agent claiming a running agent's host, an engine that is down at start,
-//! wrong engine credentials. Each is a clear message (exit 2) or a wait that says so, never
-//! a crash loop or a silent agent.
+//! carry, a second agent claiming a running agent's host, an engine that is down at start (and
+//! a SIGTERM while waiting for it), wrong engine credentials. Each is a clear message (exit 2)
+//! or a wait that says so, never a crash loop, a silent agent or a slow stop.
 
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,31 @@ async fn an_agent_started_before_the_engine_says_it_waits_then_publishes() {
         texts(&chain(&hub.url, "web-1~app.log", 8).await),
         numbered(1, 8)
     );
+}
+
+#[test]
+fn an_agent_or_a_hub_waiting_for_the_engine_stops_at_once_on_sigterm() {
+    // A service being stopped while its engine is down: the first request to the engine
+    // waits for its 10 s timeout, and a signal must not wait for it.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_lines(&log, 1, 1);
+    let nowhere = format!("nats://127.0.0.1:{}", free_port());
+    let roles = [
+        (
+            "agent",
+            Role::agent(&nowhere, "web-1", &[log.to_str().unwrap()]),
+        ),
+        ("hub", Role::hub(&nowhere, &[])),
+    ];
+    for (name, mut role) in roles {
+        std::thread::sleep(Duration::from_millis(500));
+        let status = role.terminate(Duration::from_secs(3));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the {name} exits cleanly within 3 s of SIGTERM: {status:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

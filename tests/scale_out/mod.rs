@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod command_line;
 mod fanout;
 mod faults;
 mod lab;
