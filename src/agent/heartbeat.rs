@@ -1,9 +1,10 @@
 //! The host's heartbeat: its files, their states and how far each is published, written to
-//! the hosts bucket under the host's token every `--heartbeat`. Hubs list hosts from it and
-//! mark a host `stale` when its heartbeat stops.
+//! the hosts bucket under the host's token every `--heartbeat`, and at once when the agent
+//! starts following a new file (a glob match), so hubs list it from its first entries on.
+//! Hubs list hosts from it and mark a host `stale` when its heartbeat stops.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
@@ -111,11 +112,13 @@ pub(super) fn claimant(paths: &[String]) -> String {
     format!("{h:016x}")
 }
 
+/// Writes the heartbeat every `--heartbeat`, and when `announce` is notified (new files).
 pub(super) async fn run(
     engine: Engine,
     settings: AgentSettings,
     claimant: String,
-    reports: Arc<Mutex<Vec<Arc<Report>>>>,
+    reports: super::Reports,
+    announce: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
     let started = now_ms();
@@ -126,6 +129,7 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            () = announce.notified() => {}
             () = shutdown.cancelled() => return,
         }
         if store.is_none() {

@@ -26,14 +26,14 @@ pub(super) const MAX_VIEW_SUBJECTS: usize = 1_000;
 
 /// One batch as read from the engine.
 #[derive(Debug, Clone)]
-struct Msg {
+pub(super) struct Msg {
     seq: u64,
     subject: String,
     /// The back-pointer (0: the subject's first batch), `None` for a foreign message.
     prev: Option<u64>,
     check: u32,
     /// When the engine stored it (ms since the epoch).
-    stored_ms: i64,
+    pub(super) stored_ms: i64,
     /// The entries, or `None` when the message is not a cometail batch.
     items: Option<Vec<Item>>,
 }
@@ -94,7 +94,7 @@ impl Hub {
         }
     }
 
-    async fn last_of(&self, subject: &str) -> Result<Option<Msg>, ReadError> {
+    pub(super) async fn last_of(&self, subject: &str) -> Result<Option<Msg>, ReadError> {
         self.counted();
         match self.js_stream.direct_get_last_for_subject(subject).await {
             Ok(m) => Ok(Some(Msg::from_stream(&m))),

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod contract;
 mod fanout;
 mod faults;
 mod lab;
