@@ -62,8 +62,22 @@ impl Hub {
         // Hosts with a fresh heartbeat: when the engine stored it (ms), and when it was written.
         let mut fresh: BTreeMap<String, (i64, u64)> = BTreeMap::new();
         if let Ok(kv) = self.engine.hosts(false).await {
-            let keys: Vec<String> = match kv.keys().await {
-                Ok(keys) => keys.try_collect().await.unwrap_or_default(),
+            // The keys are the subjects of the bucket's stream (one message each), read
+            // with one stream-info request: `kv.keys()` (an ordered consumer) was seen to
+            // never end when a heartbeat was written while it ran, hanging the request.
+            let keys: Vec<String> = match kv
+                .stream
+                .info_with_subjects(format!("{}>", kv.prefix))
+                .await
+            {
+                Ok(info) => info
+                    .take(super::read::MAX_VIEW_SUBJECTS)
+                    .try_collect::<Vec<(String, usize)>>()
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(s, _)| s.strip_prefix(&kv.prefix).map(str::to_owned))
+                    .collect(),
                 Err(_) => Vec::new(),
             };
             for key in keys {
