@@ -27,18 +27,34 @@ pub struct Report {
     pub entries: AtomicU64,
     /// Since when (ms since the epoch) entries wait to be published; 0 when caught up.
     behind_since: AtomicU64,
+    /// Wakes the heartbeat to write at once.
+    beat_now: Arc<tokio::sync::Notify>,
 }
 
 impl Report {
-    /// A report for `stream` of `host`.
-    pub fn new(engine: &Engine, host: &str, stream: &Arc<Stream>) -> Self {
+    /// A report for `stream` of `host`; `beat_now` wakes the heartbeat.
+    pub fn new(
+        engine: &Engine,
+        host: &str,
+        stream: &Arc<Stream>,
+        beat_now: Arc<tokio::sync::Notify>,
+    ) -> Self {
         Self {
             stream: stream.clone(),
             subject: names::subject(&engine.options.prefix, host, stream.id().as_str()),
             published: AtomicU64::new(0),
             entries: AtomicU64::new(0),
             behind_since: AtomicU64::new(0),
+            beat_now,
         }
+    }
+
+    /// Has the heartbeat written at once: the file is new to this run, or its first batch
+    /// of this run was stored (its state is known now: a new file is `waiting`, "not looked
+    /// at yet", until its follower opened it), so hubs list it as it is from its first
+    /// entries, not only at the next `--heartbeat`.
+    pub(super) fn announce(&self) {
+        self.beat_now.notify_one();
     }
 
     pub(super) fn caught_up(&self) {

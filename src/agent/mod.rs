@@ -141,12 +141,17 @@ async fn publish_all(
             if !started.insert(stream.id().clone()) {
                 continue;
             }
-            let report = Arc::new(Report::new(&engine, &settings.host, &stream));
+            let report = Arc::new(Report::new(
+                &engine,
+                &settings.host,
+                &stream,
+                announce.clone(),
+            ));
             reports
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(report.clone());
-            announce.notify_one();
+            report.announce();
             tracker.spawn(publisher::run(
                 engine.clone(),
                 js_stream.clone(),
