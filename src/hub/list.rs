@@ -1,5 +1,6 @@
 //! `GET /api/streams` of a hub: every host's files, from the hosts bucket (heartbeats) and
-//! from the subjects the stream still holds (files whose host is gone), plus the views.
+//! from the subjects the stream still holds (files whose host is gone), plus the views; and
+//! whether an id names any of them ([`Hub::knows`]).
 //!
 //! A subject no heartbeat lists is `stale` (no agent reports the file) unless its host's
 //! heartbeat is fresh and the file's last batch was stored after that heartbeat: then the
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::{Hub, ReadError};
 use crate::engine::beat::Beat;
-use crate::engine::names;
+use crate::engine::names::{self, Target};
 
 /// What a hub lists.
 #[derive(Debug, Serialize)]
@@ -182,6 +183,34 @@ impl Hub {
         Ok(Listing {
             streams: files.into_values().collect(),
             views,
+        })
+    }
+
+    /// Whether `target` names a file or view this hub lists (or lists now, for a view some
+    /// reader already holds): the engine holds entries of it, or an agent announces it (a
+    /// file that does not exist yet is announced as `waiting`, and is known). An id nobody
+    /// announced and the engine holds nothing of is unknown, as a standalone server's
+    /// unknown stream is.
+    ///
+    /// # Errors
+    /// The engine did not answer.
+    pub async fn knows(&self, target: &Target) -> Result<bool, ReadError> {
+        if target.host.is_none() && target.file.is_none() {
+            return Ok(true);
+        }
+        let filter = target.filter(self.prefix());
+        if super::view::lock(&self.views).contains_key(&filter) {
+            return Ok(true);
+        }
+        if self.next(&filter, 1).await?.is_some() {
+            return Ok(true);
+        }
+        let listing = self.list().await?;
+        let id = target.id();
+        Ok(if target.is_view() {
+            listing.views.contains(&id)
+        } else {
+            listing.streams.iter().any(|f| f.id == id)
         })
     }
 }

@@ -81,7 +81,7 @@ impl Hub {
         }
     }
 
-    async fn next(&self, filter: &str, from: u64) -> Result<Option<Msg>, ReadError> {
+    pub(super) async fn next(&self, filter: &str, from: u64) -> Result<Option<Msg>, ReadError> {
         self.counted();
         match self
             .js_stream

@@ -4,7 +4,9 @@
 //! [`Hub`] instead of from local streams. Ids are `host~file` and views `*~file`, `host~*`,
 //! `*~*`. Parameters, page encoding, filters, errors and every layer (guard, auth, headers,
 //! caps) are the standalone ones; live reads go through the target's view (`hub/view.rs`),
-//! so viewers cost the engine nothing while the hub's cache covers them.
+//! so viewers cost the engine nothing while the hub's cache covers them. An id the hub does
+//! not know (no agent announces it, the engine holds none of its entries) is a `404`, as on a
+//! standalone server.
 
 mod merged;
 mod metrics;
@@ -44,14 +46,14 @@ impl From<ReadError> for ApiError {
     }
 }
 
-/// The targets of several ids read as one (a multiplexed or merged read), none covering a
-/// file another covers too: that file's entries would come twice, or a merge would take
-/// one side's position for the other's.
-fn distinct_targets(ids: &[String]) -> Result<Vec<Target>, ApiError> {
-    let targets = ids
-        .iter()
-        .map(|id| target(id))
-        .collect::<Result<Vec<_>, _>>()?;
+/// The targets of several ids read as one (a multiplexed or merged read), each known, none
+/// covering a file another covers too: that file's entries would come twice, or a merge would
+/// take one side's position for the other's.
+async fn distinct_targets(hub: &Hub, ids: &[String]) -> Result<Vec<Target>, ApiError> {
+    let mut targets = Vec::with_capacity(ids.len());
+    for id in ids {
+        targets.push(target(hub, id).await?);
+    }
     for (i, a) in targets.iter().enumerate() {
         if let Some(j) = targets[..i].iter().position(|b| b.overlaps(a)) {
             return Err(ApiError::BadRequest(format!(
@@ -63,12 +65,22 @@ fn distinct_targets(ids: &[String]) -> Result<Vec<Target>, ApiError> {
     Ok(targets)
 }
 
-fn target(id: &str) -> Result<Target, ApiError> {
-    Target::parse(id).ok_or_else(|| {
+/// The file or view `id` names, when the hub knows it: a `404` otherwise, as a standalone
+/// server's unknown stream. A file an agent announces but has not published yet (say, a
+/// path that does not exist yet: `waiting`) is known, and a long poll on it waits for its
+/// entries, as a standalone server's poll waits for a missing file (`Hub::knows`).
+async fn target(hub: &Hub, id: &str) -> Result<Target, ApiError> {
+    let target = Target::parse(id).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no stream `{id}` (a hub's ids are HOST~FILE, with `*` for either side)"
         ))
-    })
+    })?;
+    if !hub.knows(&target).await? {
+        return Err(ApiError::NotFound(format!(
+            "no stream `{id}` (no agent announces it and the engine holds none of its entries)"
+        )));
+    }
+    Ok(target)
 }
 
 /// The selection of a request, with `at=` (the first batch the engine stored at or after a
@@ -172,7 +184,7 @@ pub(super) async fn lines(
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let target = target(&id)?;
+    let target = target(&hub, &id).await?;
     let params = params(p)?;
     let q = filter::from_params(&params)?;
     let sel = select(&app, &hub, &params).await?;
@@ -201,7 +213,7 @@ pub(super) async fn raw(
     cap: StreamCap,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let target = target(&id)?;
+    let target = target(&hub, &id).await?;
     let params = params(p)?;
     let download = download::disposition(&params, &id, "log")?;
     let q = filter::from_params(&params)?;

@@ -38,7 +38,7 @@ pub(in crate::http) async fn events(
     p: Params,
 ) -> Result<Response, ApiError> {
     let slot = cap.admit(StreamKind::Sse)?;
-    let target = target(&id)?;
+    let target = target(&hub, &id).await?;
     let params = params(p)?;
     let q = filter::from_params(&params)?;
     let sel = match last_event_id(&headers)? {
@@ -64,7 +64,7 @@ pub(in crate::http) async fn multiplexed(
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "connection")?;
     let by_time = crate::http::sse::by_time(&params)?;
-    let targets = distinct_targets(&ids)?;
+    let targets = distinct_targets(&hub, &ids).await?;
     let resume: HashMap<String, Cursor> = match last_event_id(&headers)? {
         Some(value) => positions(value, "Last-Event-ID")?,
         None => params
