@@ -363,14 +363,16 @@ impl Hub {
     }
 
     /// The position before the first batch the engine stored at or after `ms` (ms since the
-    /// epoch), in any file or view, found by bisecting sequences (store times grow with them): `at=` on a hub
-    /// seeks by when a batch reached the engine, within the agent's batching of the line's
-    /// writing, not by the line's own timestamp.
+    /// epoch), in any file or view, found by bisecting sequences (store times grow with them),
+    /// and whether there is such a batch (else the position is after the last one): `at=` and
+    /// `until=` on a hub seek by when a batch reached the engine, within the agent's batching
+    /// of the line's writing, not by the line's own timestamp.
     ///
     /// # Errors
     /// The engine did not answer.
-    pub async fn seek_time(&self, ms: i64) -> Result<Cursor, ReadError> {
-        let (mut lo, mut hi) = (self.first_seq().await?, self.last_seq().await? + 1);
+    pub async fn seek_time(&self, ms: i64) -> Result<(Cursor, bool), ReadError> {
+        let last = self.last_seq().await?;
+        let (mut lo, mut hi) = (self.first_seq().await?, last + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.get(mid).await? {
@@ -379,7 +381,7 @@ impl Hub {
                 _ => lo = mid + 1,
             }
         }
-        Ok(cursor::at(self.ident(), lo, 0, 0))
+        Ok((cursor::at(self.ident(), lo, 0, 0), lo <= last))
     }
 
     /// The batch before `msg` on its subject.

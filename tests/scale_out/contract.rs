@@ -1,9 +1,9 @@
 //! A hub answers as a standalone server does (found by a new-user review): unknown ids are
-//! `404` with a JSON reason while announced ones that have no entries yet wait; a file an
-//! agent starts following is listed with its state from its first entries, not as `stale`
-//! until the agent's next heartbeat.
+//! `404` with a JSON reason while announced ones that have no entries yet wait; `download`,
+//! `grep` and `until` work; a file an agent starts following is listed with its state from
+//! its first entries, not as `stale` until the agent's next heartbeat.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -11,11 +11,32 @@ use super::{TRAVEL, chain, client, get, texts};
 use crate::common::nats::{Nats, Role};
 use crate::common::{append, wait_until};
 
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
 /// The status of `GET url` and its body as JSON (`Null` when it is not JSON).
 async fn answer(url: &str) -> (u16, Value) {
     let resp = client().get(url).send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The body of `GET url` as text.
+async fn text(url: &str) -> String {
+    let resp = client().get(url).send().await.unwrap();
+    resp.text().await.unwrap()
+}
+
+/// The `Content-Disposition` of `GET url` (which must answer 200).
+async fn disposition(url: &str) -> String {
+    let resp = client().get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    let value = resp.headers().get("content-disposition");
+    value.map_or_else(String::new, |v| v.to_str().unwrap().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,6 +112,108 @@ async fn unknown_ids_are_404_and_announced_files_without_entries_wait() {
     let (status, page) = poll.await.unwrap();
     assert_eq!(status, 200, "{page}");
     assert_eq!(texts(page["entries"].as_array().unwrap()), ["late 1"]);
+}
+
+/// Starts an engine, an agent of `web-1` following `app.log` with three access lines and a
+/// hub, and waits for the lines on the hub; also returns the hub's base URL of the file.
+async fn three_lines(dir: &std::path::Path) -> (Nats, Role, Role, String) {
+    let nats = Nats::start(dir);
+    let log = dir.join("app.log");
+    append(&log, "GET /a 200\nGET /b 500 error\nGET /c 200\n");
+    let agent = Role::agent(&nats.url, "web-1", &[log.to_str().unwrap()]);
+    let hub = Role::hub(&nats.url, &[]);
+    chain(&hub.url, "web-1~app.log", 3).await;
+    let base = format!("{}/api/streams/web-1~app.log", hub.url);
+    (nats, agent, hub, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_is_an_attachment_as_on_a_standalone_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, _agent, _hub, base) = three_lines(dir.path()).await;
+    // An attachment named after the id (`~` is not in the safe set), with the range.
+    for (path, name) in [
+        ("lines?last=5&download=1", "web-1_app.log.json"),
+        ("raw?last=5&download=true", "web-1_app.log.log"),
+        ("lines?at=1000&download=1", "web-1_app.log-1000.json"),
+    ] {
+        assert_eq!(
+            disposition(&format!("{base}/{path}")).await,
+            format!("attachment; filename=\"{name}\""),
+            "{path}"
+        );
+    }
+    assert_eq!(disposition(&format!("{base}/lines?last=5")).await, "");
+    let (status, _) = answer(&format!("{base}/lines?last=5&download=yes")).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grep_and_until_cut_pages_as_on_a_standalone_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_ms();
+    let (_nats, _agent, hub, base) = three_lines(dir.path()).await;
+    let log = dir.path().join("app.log");
+    // `grep`: the page as read, lines that do not match dropped; `next` stays the last
+    // entry scanned.
+    let (status, page) = answer(&format!("{base}/lines?last=5&grep=500")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        texts(page["entries"].as_array().unwrap()),
+        ["GET /b 500 error"]
+    );
+    let all = chain(&hub.url, "web-1~app.log", 3).await;
+    assert_eq!(
+        page["next"], all[2]["cursor"],
+        "next is after every line scanned"
+    );
+    let raw = text(&format!("{base}/raw?last=5&grep=(?i)ERROR")).await;
+    assert_eq!(raw, "GET /b 500 error\n");
+    let (status, why) = answer(&format!("{base}/lines?grep=(")).await;
+    assert_eq!(status, 400, "{why}");
+    // A long poll with `grep` waits past lines that do not match.
+    let next = page["next"].as_str().unwrap().to_owned();
+    let poll = tokio::spawn({
+        let url = format!("{base}/lines?after={next}&wait=20&grep=error");
+        async move { answer(&url).await }
+    });
+
+    // `until`: the range ends before the first batch stored at or after it. The first
+    // three lines were stored before `until`, the next ones after it.
+    let until = now_ms() + 1;
+    wait_until(
+        "the clock passes `until`",
+        Duration::from_secs(5),
+        || async { now_ms() > until },
+    )
+    .await;
+    append(&log, "GET /d 200\nGET /e 503 error\n");
+    let (_, polled) = poll.await.unwrap();
+    assert_eq!(
+        texts(polled["entries"].as_array().unwrap()),
+        ["GET /e 503 error"]
+    );
+    chain(&hub.url, "web-1~app.log", 5).await;
+    let (status, page) = answer(&format!("{base}/lines?last=100&until={until}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        texts(page["entries"].as_array().unwrap()),
+        ["GET /a 200", "GET /b 500 error", "GET /c 200"]
+    );
+    let raw = text(&format!("{base}/raw?at={start}&until={until}&grep=200")).await;
+    assert_eq!(raw, "GET /a 200\nGET /c 200\n");
+    // A long poll bounded by `until` answers at once, as on a standalone server.
+    let last = page["next"].as_str().unwrap();
+    let asked = tokio::time::Instant::now();
+    let (status, page) = answer(&format!("{base}/lines?after={last}&wait=20&until={until}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "a bounded long poll waited {:?}",
+        asked.elapsed()
+    );
+    let (status, why) = answer(&format!("{base}/lines?at={until}&until={start}")).await;
+    assert_eq!(status, 400, "until before at: {why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

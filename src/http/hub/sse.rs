@@ -41,11 +41,13 @@ pub(in crate::http) async fn events(
     let target = target(&hub, &id).await?;
     let params = params(p)?;
     let q = filter::from_params(&params)?;
+    // `until` and `grep` are for `/lines` and `/raw`: SSE ignores them, as on a standalone
+    // server.
     let sel = match last_event_id(&headers)? {
         Some(resume) => selection(&params, Some(resume), app.config.default_lines)?,
-        None => select(&app, &hub, &params).await?,
+        None => select(&app, &hub, &params).await?.0,
     };
-    let first = first_page(&hub, &target, &sel, q.as_ref()).await?;
+    let first = first_page(&hub, &target, &sel, q.as_ref(), None).await?;
     let mut feed = Feed::new(app, hub, slot, false);
     feed.q = q;
     feed.add(id, &target, first.next, Some(first));
@@ -86,7 +88,7 @@ pub(in crate::http) async fn multiplexed(
             Some(c) => feed.add(id, target, *c, None),
             None => {
                 // Ids without a resume point start with their last entries.
-                let page = first_page(&hub, target, &sel, q.as_ref()).await?;
+                let page = first_page(&hub, target, &sel, q.as_ref(), None).await?;
                 feed.add(id, target, page.next, Some(page));
             }
         }
@@ -118,7 +120,7 @@ async fn by_event_time(
                 pages.push(None);
             }
             None => {
-                let page = first_page(hub, target, sel, q.as_ref()).await?;
+                let page = first_page(hub, target, sel, q.as_ref(), None).await?;
                 // Named in event ids from the start when exact: the end of an empty page.
                 start.push((page.next, page.entries.is_empty()));
                 pages.push(Some(page));
