@@ -1,6 +1,7 @@
 //! The host's heartbeat: its files, their states and how far each is published, written to
 //! the hosts bucket under the host's token every `--heartbeat`, and at once when the agent
-//! starts following a new file (a glob match), so hubs list it from its first entries on.
+//! starts following a new file (a glob match) or stores a file's first batch of the run
+//! ([`Report::announce`]), so hubs list it as it is from its first entries on.
 //! Hubs list hosts from it and mark a host `stale` when its heartbeat stops.
 
 use std::sync::atomic::{AtomicU64, Ordering};

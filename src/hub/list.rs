@@ -65,7 +65,8 @@ impl Hub {
         if let Ok(kv) = self.engine.hosts(false).await {
             // The keys are the subjects of the bucket's stream (one message each), read
             // with one stream-info request: `kv.keys()` (an ordered consumer) was seen to
-            // never end when a heartbeat was written while it ran, hanging the request.
+            // never end when a heartbeat was written while it ran, hanging the request. At
+            // most as many hosts as a view merges subjects.
             let keys: Vec<String> = match kv
                 .stream
                 .info_with_subjects(format!("{}>", kv.prefix))
