@@ -1,9 +1,11 @@
 //! The host's heartbeat: its files, their states and how far each is published, written to
-//! the hosts bucket under the host's token every `--heartbeat`. Hubs list hosts from it and
-//! mark a host `stale` when its heartbeat stops.
+//! the hosts bucket under the host's token every `--heartbeat`, and at once when the agent
+//! starts following a new file (a glob match) or stores a file's first batch of the run
+//! ([`Report::announce`]), so hubs list it as it is from its first entries on.
+//! Hubs list hosts from it and mark a host `stale` when its heartbeat stops.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
@@ -26,18 +28,34 @@ pub struct Report {
     pub entries: AtomicU64,
     /// Since when (ms since the epoch) entries wait to be published; 0 when caught up.
     behind_since: AtomicU64,
+    /// Wakes the heartbeat to write at once.
+    beat_now: Arc<tokio::sync::Notify>,
 }
 
 impl Report {
-    /// A report for `stream` of `host`.
-    pub fn new(engine: &Engine, host: &str, stream: &Arc<Stream>) -> Self {
+    /// A report for `stream` of `host`; `beat_now` wakes the heartbeat.
+    pub fn new(
+        engine: &Engine,
+        host: &str,
+        stream: &Arc<Stream>,
+        beat_now: Arc<tokio::sync::Notify>,
+    ) -> Self {
         Self {
             stream: stream.clone(),
             subject: names::subject(&engine.options.prefix, host, stream.id().as_str()),
             published: AtomicU64::new(0),
             entries: AtomicU64::new(0),
             behind_since: AtomicU64::new(0),
+            beat_now,
         }
+    }
+
+    /// Has the heartbeat written at once: the file is new to this run, or its first batch
+    /// of this run was stored (its state is known now: a new file is `waiting`, "not looked
+    /// at yet", until its follower opened it), so hubs list it as it is from its first
+    /// entries, not only at the next `--heartbeat`.
+    pub(super) fn announce(&self) {
+        self.beat_now.notify_one();
     }
 
     pub(super) fn caught_up(&self) {
@@ -111,11 +129,13 @@ pub(super) fn claimant(paths: &[String]) -> String {
     format!("{h:016x}")
 }
 
+/// Writes the heartbeat every `--heartbeat`, and when `announce` is notified (new files).
 pub(super) async fn run(
     engine: Engine,
     settings: AgentSettings,
     claimant: String,
-    reports: Arc<Mutex<Vec<Arc<Report>>>>,
+    reports: super::Reports,
+    announce: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
     let started = now_ms();
@@ -126,6 +146,7 @@ pub(super) async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            () = announce.notified() => {}
             () = shutdown.cancelled() => return,
         }
         if store.is_none() {

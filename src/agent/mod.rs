@@ -11,7 +11,8 @@
 //! the publisher resumes from it (`publisher.rs`).
 //!
 //! Heartbeat: the host's key in the hosts bucket holds its files, their states and how far
-//! each is published, rewritten every `--heartbeat` (`heartbeat.rs`).
+//! each is published, rewritten every `--heartbeat` and whenever a file is added
+//! (`heartbeat.rs`).
 
 mod heartbeat;
 mod publisher;
@@ -29,6 +30,9 @@ use crate::engine::{Engine, EngineError, EngineOptions};
 use crate::sources::Sources;
 
 pub use heartbeat::Report;
+
+/// The agent's files, as the heartbeat reports them; grows as publishers start.
+type Reports = Arc<Mutex<Vec<Arc<Report>>>>;
 
 /// An agent's validated settings.
 #[derive(Debug, Clone)]
@@ -92,12 +96,14 @@ pub async fn run(
     )
     .await
     .map_err(AgentError::Spool)?;
-    let reports: Arc<Mutex<Vec<Arc<Report>>>> = Arc::default();
+    let reports: Reports = Arc::default();
+    let announce = Arc::new(tokio::sync::Notify::new());
     tracker.spawn(heartbeat::run(
         engine.clone(),
         settings.clone(),
         claimant,
         reports.clone(),
+        announce.clone(),
         shutdown.clone(),
     ));
     tracker.spawn(publish_all(
@@ -105,7 +111,7 @@ pub async fn run(
         js_stream,
         settings.clone(),
         sources.clone(),
-        reports,
+        (reports, announce),
         tracker.clone(),
         shutdown.clone(),
     ));
@@ -117,13 +123,14 @@ pub async fn run(
     Ok(())
 }
 
-/// Starts a publisher for every stream, and for each new one (glob matches) as it appears.
+/// Starts a publisher for every stream, and for each new one (glob matches) as it appears;
+/// each new stream is reported and announced (a heartbeat written at once).
 async fn publish_all(
     engine: Engine,
     js_stream: async_nats::jetstream::stream::Stream,
     settings: AgentSettings,
     sources: Arc<Sources>,
-    reports: Arc<Mutex<Vec<Arc<Report>>>>,
+    (reports, announce): (Reports, Arc<tokio::sync::Notify>),
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -134,11 +141,17 @@ async fn publish_all(
             if !started.insert(stream.id().clone()) {
                 continue;
             }
-            let report = Arc::new(Report::new(&engine, &settings.host, &stream));
+            let report = Arc::new(Report::new(
+                &engine,
+                &settings.host,
+                &stream,
+                announce.clone(),
+            ));
             reports
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(report.clone());
+            report.announce();
             tracker.spawn(publisher::run(
                 engine.clone(),
                 js_stream.clone(),

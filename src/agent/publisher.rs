@@ -111,9 +111,12 @@ pub(super) async fn run(
                         cursor: Some(last),
                     };
                     report.published.store(seq, Ordering::Relaxed);
-                    report
+                    let before = report
                         .entries
                         .fetch_add(u64::try_from(taken).unwrap_or(0), Ordering::Relaxed);
+                    if before == 0 {
+                        report.announce();
+                    }
                     break;
                 }
                 Err(Refusal::WrongLast) => {

@@ -70,7 +70,7 @@ pub(crate) async fn seek(stream: &Arc<Stream>, target: i64) -> Result<Option<Tim
 
 /// Where the range starts (`Query::After` the found record) and where it ends, with what the
 /// seeks cost: `,"seek":{…}` for a JSON answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Resolved {
     /// The read to do instead of the request's own, when `at` was given.
     pub(crate) start: Option<Query>,
@@ -116,12 +116,7 @@ pub(crate) async fn resolve(
     if range.at.is_none() && range.until.is_none() {
         return Ok(None);
     }
-    let mut out = Resolved {
-        start: None,
-        end: None,
-        probes: 0,
-        bytes: 0,
-    };
+    let mut out = Resolved::default();
     if let Some(at) = range.at {
         if let Some(s) = seek(stream, at).await? {
             out.start = Some(Query::After(s.cursor));

@@ -26,14 +26,14 @@ pub(super) const MAX_VIEW_SUBJECTS: usize = 1_000;
 
 /// One batch as read from the engine.
 #[derive(Debug, Clone)]
-struct Msg {
+pub(super) struct Msg {
     seq: u64,
     subject: String,
     /// The back-pointer (0: the subject's first batch), `None` for a foreign message.
     prev: Option<u64>,
     check: u32,
     /// When the engine stored it (ms since the epoch).
-    stored_ms: i64,
+    pub(super) stored_ms: i64,
     /// The entries, or `None` when the message is not a cometail batch.
     items: Option<Vec<Item>>,
 }
@@ -81,7 +81,7 @@ impl Hub {
         }
     }
 
-    async fn next(&self, filter: &str, from: u64) -> Result<Option<Msg>, ReadError> {
+    pub(super) async fn next(&self, filter: &str, from: u64) -> Result<Option<Msg>, ReadError> {
         self.counted();
         match self
             .js_stream
@@ -94,7 +94,7 @@ impl Hub {
         }
     }
 
-    async fn last_of(&self, subject: &str) -> Result<Option<Msg>, ReadError> {
+    pub(super) async fn last_of(&self, subject: &str) -> Result<Option<Msg>, ReadError> {
         self.counted();
         match self.js_stream.direct_get_last_for_subject(subject).await {
             Ok(m) => Ok(Some(Msg::from_stream(&m))),
@@ -363,14 +363,16 @@ impl Hub {
     }
 
     /// The position before the first batch the engine stored at or after `ms` (ms since the
-    /// epoch), in any file or view, found by bisecting sequences (store times grow with them): `at=` on a hub
-    /// seeks by when a batch reached the engine, within the agent's batching of the line's
-    /// writing, not by the line's own timestamp.
+    /// epoch), in any file or view, found by bisecting sequences (store times grow with them),
+    /// and whether there is such a batch (else the position is after the last one): `at=` and
+    /// `until=` on a hub seek by when a batch reached the engine, within the agent's batching
+    /// of the line's writing, not by the line's own timestamp.
     ///
     /// # Errors
     /// The engine did not answer.
-    pub async fn seek_time(&self, ms: i64) -> Result<Cursor, ReadError> {
-        let (mut lo, mut hi) = (self.first_seq().await?, self.last_seq().await? + 1);
+    pub async fn seek_time(&self, ms: i64) -> Result<(Cursor, bool), ReadError> {
+        let last = self.last_seq().await?;
+        let (mut lo, mut hi) = (self.first_seq().await?, last + 1);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.get(mid).await? {
@@ -379,7 +381,7 @@ impl Hub {
                 _ => lo = mid + 1,
             }
         }
-        Ok(cursor::at(self.ident(), lo, 0, 0))
+        Ok((cursor::at(self.ident(), lo, 0, 0), lo <= last))
     }
 
     /// The batch before `msg` on its subject.

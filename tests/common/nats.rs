@@ -186,6 +186,12 @@ pub struct Role {
 impl Role {
     /// `cometail agent --nats URL --host HOST --heartbeat 300ms ARGS…`.
     pub fn agent(nats: &str, host: &str, args: &[&str]) -> Self {
+        Self::agent_every(nats, host, "300ms", args)
+    }
+
+    /// [`Role::agent`] with its own `--heartbeat` (the default, 15s, shows what a beat
+    /// that comes late does).
+    pub fn agent_every(nats: &str, host: &str, heartbeat: &str, args: &[&str]) -> Self {
         let mut all = vec![
             "agent",
             "--nats",
@@ -193,7 +199,7 @@ impl Role {
             "--host",
             host,
             "--heartbeat",
-            "300ms",
+            heartbeat,
         ];
         all.extend_from_slice(args);
         Self::spawn(&all)

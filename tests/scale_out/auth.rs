@@ -40,8 +40,6 @@ fn hub_permissions() -> Value {
             "$JS.API.DIRECT.GET.COMETAIL",
             "$JS.API.DIRECT.GET.COMETAIL.>",
             "$JS.API.DIRECT.GET.KV_cometail-hosts.>",
-            "$JS.API.CONSUMER.CREATE.KV_cometail-hosts",
-            "$JS.FC.KV_cometail-hosts.>",
         ]},
         "sub": {"allow": ["_INBOX.>", "cometail.>"]},
     })
@@ -95,12 +93,13 @@ async fn creds_files_log_agents_and_hubs_in_with_only_their_own_subjects() {
         texts(&chain(&hub.url, "web-1~app.log", 50).await),
         numbered(1, 50)
     );
-    // The listing reads the hosts bucket through a consumer: the hub's rights cover it.
+    // The listing reads the hosts bucket (stream info and direct gets, no consumer): the
+    // hub's rights cover it. `last_seen` comes from web-1's heartbeat only.
     let listing = format!("{}/api/streams", hub.url);
-    crate::common::wait_until("web-1 listed", TRAVEL, || async {
-        super::get(&listing)
-            .await
-            .is_some_and(|l| l["streams"][0]["id"] == "web-1~app.log")
+    crate::common::wait_until("web-1 listed from its heartbeat", TRAVEL, || async {
+        super::get(&listing).await.is_some_and(|l| {
+            l["streams"][0]["id"] == "web-1~app.log" && l["streams"][0]["last_seen"].is_u64()
+        })
     })
     .await;
 

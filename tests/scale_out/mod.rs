@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod bad_input;
 mod command_line;
+mod contract;
 mod fanout;
 mod faults;
 mod lab;

@@ -27,7 +27,8 @@ pub(in crate::http) async fn lines(
 ) -> Result<Response, ApiError> {
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "request")?;
-    let sources = distinct_targets(&ids)?
+    let sources = distinct_targets(&hub, &ids)
+        .await?
         .iter()
         .map(|t| ViewSource::new(&hub, t))
         .collect::<Vec<_>>();

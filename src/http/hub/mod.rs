@@ -2,9 +2,11 @@
 //! `after`/`before`/`last`/`at` and long polls, `/raw`, SSE with `Last-Event-ID`, the
 //! multiplexed `/api/events`, `q=`, `/metrics` and the probes), read from the engine through
 //! [`Hub`] instead of from local streams. Ids are `host~file` and views `*~file`, `host~*`,
-//! `*~*`. Parameters, page encoding, filters, errors and every layer (guard, auth, headers,
-//! caps) are the standalone ones; live reads go through the target's view (`hub/view.rs`),
-//! so viewers cost the engine nothing while the hub's cache covers them.
+//! `*~*`. Parameters, page encoding, filters (`q`, `grep`), time ranges (`at`, `until`),
+//! downloads, errors and every layer (guard, auth, headers, caps) are the standalone ones;
+//! live reads go through the target's view (`hub/view.rs`), so viewers cost the engine
+//! nothing while the hub's cache covers them. An id the hub does not know (no agent announces
+//! it, the engine holds none of its entries) is a `404`, as on a standalone server.
 
 mod merged;
 mod metrics;
@@ -23,16 +25,17 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::AppState;
+use super::at::{Range, Resolved};
 use super::download;
 use super::error::ApiError;
 use super::filter::{self, Filter};
+use super::grep::Grep;
 use super::metrics::StreamKind;
 use super::params::{DEFAULT_LIMIT, Selection, selection};
 use super::read::{Params, json, page_json, params, plain};
 use super::streams::{Slot, StreamCap};
 use crate::engine::names::Target;
 use crate::hub::{Hub, ReadError};
-use crate::parse::instant;
 use crate::stream::{Cursor, Page, Query};
 
 pub(super) use merged::lines as merged_lines;
@@ -44,14 +47,14 @@ impl From<ReadError> for ApiError {
     }
 }
 
-/// The targets of several ids read as one (a multiplexed or merged read), none covering a
-/// file another covers too: that file's entries would come twice, or a merge would take
-/// one side's position for the other's.
-fn distinct_targets(ids: &[String]) -> Result<Vec<Target>, ApiError> {
-    let targets = ids
-        .iter()
-        .map(|id| target(id))
-        .collect::<Result<Vec<_>, _>>()?;
+/// The targets of several ids read as one (a multiplexed or merged read), each known, none
+/// covering a file another covers too: that file's entries would come twice, or a merge would
+/// take one side's position for the other's.
+async fn distinct_targets(hub: &Hub, ids: &[String]) -> Result<Vec<Target>, ApiError> {
+    let mut targets = Vec::with_capacity(ids.len());
+    for id in ids {
+        targets.push(target(hub, id).await?);
+    }
     for (i, a) in targets.iter().enumerate() {
         if let Some(j) = targets[..i].iter().position(|b| b.overlaps(a)) {
             return Err(ApiError::BadRequest(format!(
@@ -63,53 +66,59 @@ fn distinct_targets(ids: &[String]) -> Result<Vec<Target>, ApiError> {
     Ok(targets)
 }
 
-fn target(id: &str) -> Result<Target, ApiError> {
-    Target::parse(id).ok_or_else(|| {
+/// The file or view `id` names, when the hub knows it: a `404` otherwise, as a standalone
+/// server's unknown stream. A file an agent announces but has not published yet (say, a
+/// path that does not exist yet: `waiting`) is known, and a long poll on it waits for its
+/// entries, as a standalone server's poll waits for a missing file (`Hub::knows`).
+async fn target(hub: &Hub, id: &str) -> Result<Target, ApiError> {
+    let target = Target::parse(id).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no stream `{id}` (a hub's ids are HOST~FILE, with `*` for either side)"
         ))
-    })
+    })?;
+    if !hub.knows(&target).await? {
+        return Err(ApiError::NotFound(format!(
+            "no stream `{id}` (no agent announces it and the engine holds none of its entries)"
+        )));
+    }
+    Ok(target)
 }
 
-/// The selection of a request, with `at=` (the first batch the engine stored at or after a
-/// time) turned into a start point. A hub has no `until` yet.
+/// The selection of a request, with `at=` and `until=` (the standalone parameters and
+/// checks, `http/at.rs`) resolved against the engine's store times: `at` becomes a start
+/// point, `until` an end the page is cut at (`Resolved::cut`).
 async fn select(
     app: &AppState,
     hub: &Hub,
     params: &std::collections::HashMap<String, String>,
-) -> Result<Selection, ApiError> {
+) -> Result<(Selection, Option<Resolved>), ApiError> {
     let mut sel = selection(params, None, app.config.default_lines)?;
-    // FIXME(hub-params): `until` (a hub seeks by the engine's store time and does not cut
-    // yet) and `grep` (use `q`) are refused rather than ignored.
-    for name in ["until", "grep"] {
-        if params.contains_key(name) {
-            return Err(ApiError::BadRequest(format!(
-                "`{name}` is not supported by a hub yet"
-            )));
-        }
+    let range = Range::from_params(params)?;
+    if range.at.is_none() && range.until.is_none() {
+        return Ok((sel, None));
     }
-    if let Some(at) = params.get("at") {
-        if ["after", "before", "last"]
-            .iter()
-            .any(|k| params.contains_key(*k))
-        {
-            return Err(ApiError::BadRequest(
-                "`at` cannot be combined with `after`, `before` or `last`".into(),
-            ));
-        }
-        let ms = instant(at).map_err(|e| ApiError::BadRequest(format!("`at`: {e}")))?;
-        sel.query = Query::After(hub.seek_time(ms).await?);
+    let mut resolved = Resolved::default();
+    if let Some(ms) = range.at {
+        let (start, _) = hub.seek_time(ms).await?;
+        sel.query = Query::After(start);
+        resolved.start = Some(sel.query);
     }
-    Ok(sel)
+    if let Some(ms) = range.until {
+        let (end, found) = hub.seek_time(ms).await?;
+        resolved.end = found.then_some(end);
+    }
+    Ok((sel, Some(resolved)))
 }
 
 /// The first page of a request: live positions through the view, history from the engine;
-/// filtered by `q` (its `next` stays the last entry examined, so a resume is exact).
+/// filtered by `q`, then `grep` (its `next` stays the last entry examined, so a resume is
+/// exact).
 async fn first_page(
     hub: &Arc<Hub>,
     target: &Target,
     sel: &Selection,
     q: Option<&Filter>,
+    grep: Option<&Grep>,
 ) -> Result<Page, ApiError> {
     let mut page = match sel.query {
         Query::After(c) => {
@@ -119,21 +128,29 @@ async fn first_page(
         Query::Before(c) => hub.before(target, Some(c), sel.limit).await?,
         Query::Last(n) => hub.before(target, None, n).await?,
     };
-    if let Some(q) = q {
-        filter::apply(q, &mut page);
-    }
+    keep(&mut page, q, grep);
     Ok(page)
 }
 
-/// Waits for entries after `after` that pass `q` until `deadline` (`None`: no deadline) or
-/// shutdown; `Ok(None)` when none came. Entries `q` drops move the cursor on; the last
-/// position examined is in `at`.
+/// Drops the entries `q` and then `grep` do not keep, as a standalone server does.
+fn keep(page: &mut Page, q: Option<&Filter>, grep: Option<&Grep>) {
+    if let Some(q) = q {
+        filter::apply(q, page);
+    }
+    if let Some(g) = grep {
+        g.apply(page);
+    }
+}
+
+/// Waits for entries after `after` that pass `q` and `grep` until `deadline` (`None`: no
+/// deadline) or shutdown; `Ok(None)` when none came. Entries the filters drop move the
+/// cursor on; the last position examined is in `at`.
 async fn wait(
     app: &AppState,
     hub: &Arc<Hub>,
     target: &Target,
     at: &mut Cursor,
-    q: Option<&Filter>,
+    (q, grep): (Option<&Filter>, Option<&Grep>),
     deadline: Option<Instant>,
 ) -> Result<Option<Page>, ApiError> {
     let (view, mut changed) = hub.view(target);
@@ -143,9 +160,7 @@ async fn wait(
         changed.borrow_and_update();
         let mut page = hub.read_waiting(&view, *at, DEFAULT_LIMIT).await?;
         *at = page.next;
-        if let Some(q) = q {
-            filter::apply(q, &mut page);
-        }
+        keep(&mut page, q, grep);
         if !page.entries.is_empty() {
             return Ok(Some(page));
         }
@@ -172,25 +187,40 @@ pub(super) async fn lines(
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let target = target(&id)?;
+    let target = target(&hub, &id).await?;
     let params = params(p)?;
+    let download = download::disposition(&params, &id, "json")?;
     let q = filter::from_params(&params)?;
-    let sel = select(&app, &hub, &params).await?;
-    let mut page = first_page(&hub, &target, &sel, q.as_ref()).await?;
-    if matches!(sel.query, Query::After(_)) && page.entries.is_empty() && !sel.wait.is_zero() {
+    let grep = Grep::from_params(&params)?;
+    let (sel, range) = select(&app, &hub, &params).await?;
+    let mut page = first_page(&hub, &target, &sel, q.as_ref(), grep.as_ref()).await?;
+    if let Some(r) = &range {
+        r.cut(&mut page);
+    }
+    // A bounded range (`until`) never waits for more, as on a standalone server.
+    let waits = range.is_none_or(|r| r.end.is_none());
+    if matches!(sel.query, Query::After(_))
+        && page.entries.is_empty()
+        && !sel.wait.is_zero()
+        && waits
+    {
         let _permit =
             app.long_polls.clone().try_acquire_owned().map_err(|_| {
                 ApiError::Busy("too many long polls are held; try again later".into())
             })?;
         let deadline = Instant::now() + sel.wait;
         let mut at = page.next;
-        match wait(&app, &hub, &target, &mut at, q.as_ref(), Some(deadline)).await? {
+        let filters = (q.as_ref(), grep.as_ref());
+        match wait(&app, &hub, &target, &mut at, filters, Some(deadline)).await? {
             Some(more) => page = more,
             // With a filter, what was examined meanwhile is not examined again.
             None => page.next = at,
         }
     }
-    Ok(json(page_json(&page, None).freeze()))
+    Ok(download::attach(
+        json(page_json(&page, None).freeze()),
+        download,
+    ))
 }
 
 /// `GET /api/streams/{id}/raw`: the entries as plain text; with `follow=1`, streamed.
@@ -201,13 +231,17 @@ pub(super) async fn raw(
     cap: StreamCap,
     p: Params,
 ) -> Result<Response, ApiError> {
-    let target = target(&id)?;
+    let target = target(&hub, &id).await?;
     let params = params(p)?;
     let download = download::disposition(&params, &id, "log")?;
     let q = filter::from_params(&params)?;
-    let sel = select(&app, &hub, &params).await?;
+    let grep = Grep::from_params(&params)?;
+    let (sel, range) = select(&app, &hub, &params).await?;
     let slot = sel.follow.then(|| cap.admit(StreamKind::Raw)).transpose()?;
-    let page = first_page(&hub, &target, &sel, q.as_ref()).await?;
+    let mut page = first_page(&hub, &target, &sel, q.as_ref(), grep.as_ref()).await?;
+    if let Some(r) = &range {
+        r.cut(&mut page);
+    }
     let body = match slot {
         Some(slot) => {
             let first = plain(&page);
@@ -217,6 +251,7 @@ pub(super) async fn raw(
                 target,
                 next: page.next,
                 q,
+                grep,
                 _slot: slot,
             };
             let rest = futures_util::stream::unfold(follow, |mut follow| async move {
@@ -246,6 +281,7 @@ struct RawFollow {
     /// The last entry examined.
     next: Cursor,
     q: Option<Filter>,
+    grep: Option<Grep>,
     /// This response's place under the per-address cap, held while the body lives.
     _slot: Slot,
 }
@@ -259,7 +295,7 @@ impl RawFollow {
             &self.hub,
             &self.target,
             &mut self.next,
-            self.q.as_ref(),
+            (self.q.as_ref(), self.grep.as_ref()),
             None,
         )
         .await;

@@ -38,14 +38,16 @@ pub(in crate::http) async fn events(
     p: Params,
 ) -> Result<Response, ApiError> {
     let slot = cap.admit(StreamKind::Sse)?;
-    let target = target(&id)?;
+    let target = target(&hub, &id).await?;
     let params = params(p)?;
     let q = filter::from_params(&params)?;
+    // `until` and `grep` are for `/lines` and `/raw`: SSE ignores them, as on a standalone
+    // server.
     let sel = match last_event_id(&headers)? {
         Some(resume) => selection(&params, Some(resume), app.config.default_lines)?,
-        None => select(&app, &hub, &params).await?,
+        None => select(&app, &hub, &params).await?.0,
     };
-    let first = first_page(&hub, &target, &sel, q.as_ref()).await?;
+    let first = first_page(&hub, &target, &sel, q.as_ref(), None).await?;
     let mut feed = Feed::new(app, hub, slot, false);
     feed.q = q;
     feed.add(id, &target, first.next, Some(first));
@@ -64,7 +66,7 @@ pub(in crate::http) async fn multiplexed(
     let params = params(p)?;
     let ids = crate::http::pages::stream_ids(&params, "connection")?;
     let by_time = crate::http::sse::by_time(&params)?;
-    let targets = distinct_targets(&ids)?;
+    let targets = distinct_targets(&hub, &ids).await?;
     let resume: HashMap<String, Cursor> = match last_event_id(&headers)? {
         Some(value) => positions(value, "Last-Event-ID")?,
         None => params
@@ -86,7 +88,7 @@ pub(in crate::http) async fn multiplexed(
             Some(c) => feed.add(id, target, *c, None),
             None => {
                 // Ids without a resume point start with their last entries.
-                let page = first_page(&hub, target, &sel, q.as_ref()).await?;
+                let page = first_page(&hub, target, &sel, q.as_ref(), None).await?;
                 feed.add(id, target, page.next, Some(page));
             }
         }
@@ -118,7 +120,7 @@ async fn by_event_time(
                 pages.push(None);
             }
             None => {
-                let page = first_page(hub, target, sel, q.as_ref()).await?;
+                let page = first_page(hub, target, sel, q.as_ref(), None).await?;
                 // Named in event ids from the start when exact: the end of an empty page.
                 start.push((page.next, page.entries.is_empty()));
                 pages.push(Some(page));
