@@ -80,13 +80,18 @@ pub(crate) struct Resolved {
     pub(crate) probes: u32,
     /// Bytes read by the seeks.
     pub(crate) bytes: u64,
+    /// With `at`: whether a record at or after it exists (else the read starts at the end).
+    pub(crate) found: Option<bool>,
 }
 
 impl Resolved {
-    /// `,"seek":{"probes":…,"bytes":…}`.
+    /// `,"seek":{"probes":…,"bytes":…[,"found":…]}`.
     pub(crate) fn json(&self) -> String {
+        let found = self
+            .found
+            .map_or(String::new(), |f| format!(",\"found\":{f}"));
         format!(
-            ",\"seek\":{{\"probes\":{},\"bytes\":{}}}",
+            ",\"seek\":{{\"probes\":{},\"bytes\":{}{found}}}",
             self.probes, self.bytes
         )
     }
@@ -121,10 +126,12 @@ pub(crate) async fn resolve(
         end: None,
         probes: 0,
         bytes: 0,
+        found: None,
     };
     if let Some(at) = range.at {
         if let Some(s) = seek(stream, at).await? {
             out.start = Some(Query::After(s.cursor));
+            out.found = Some(s.found);
             out.probes += s.probes;
             out.bytes += s.bytes;
         }

@@ -5,3 +5,4 @@ mod merge;
 mod pages;
 mod records;
 mod restart;
+mod seek;
