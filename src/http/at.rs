@@ -62,10 +62,13 @@ impl Range {
 /// A failed read (internal).
 pub(crate) async fn seek(stream: &Arc<Stream>, target: i64) -> Result<Option<TimeSeek>, ApiError> {
     let s = stream.clone();
-    tokio::task::spawn_blocking(move || s.seek_time(target))
-        .await
-        .map_err(|e| ApiError::Internal(format!("seeking: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("seeking: {e}")))
+    tokio::task::spawn_blocking(move || match s.seek_time(target)? {
+        Some(found) => crate::history::seek_back(&s, target, found).map(Some),
+        None => Ok(None),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("seeking: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("seeking: {e}")))
 }
 
 /// Where the range starts (`Query::After` the found record) and where it ends, with what the

@@ -61,6 +61,8 @@ pub struct Seek {
     pub found: bool,
     /// Whether any timed record start was seen (a file without one says nothing about time).
     pub timed: bool,
+    /// Whether a timed record start before the target was seen (so older files are older).
+    pub earlier: bool,
     /// Probes made by the binary search.
     pub probes: u32,
     /// Bytes read in all.
@@ -106,6 +108,7 @@ pub fn seek(
         offset: end,
         found: false,
         timed: false,
+        earlier: false,
         probes: 0,
         bytes: 0,
     };
@@ -117,6 +120,7 @@ pub fn seek(
         report.probes += 1;
         let found = probe(src, m, end, parser, reference, &mut report.bytes)?;
         report.timed |= found.is_some();
+        report.earlier |= found.is_some_and(|(ts, _)| ts < target);
         match found {
             Some((ts, window_end)) if ts < target => lo = window_end.min(hi),
             _ => hi = m,
@@ -147,6 +151,7 @@ pub fn seek(
         while let Some(n) = memchr(b'\n', &block[i..]) {
             let f = parser.facts(&block[i..i + n], reference);
             report.timed |= f.start && f.ts.is_some();
+            report.earlier |= f.start && f.ts.is_some_and(|ts| ts < target);
             if f.start && f.ts.is_some_and(|ts| ts >= target) {
                 report.offset = pos + i as u64;
                 report.found = true;
@@ -319,7 +324,12 @@ mod tests {
         assert!(!got.found && !got.timed && got.bytes < (1 << 21), "{got:?}");
         // Timed, all before the target: not found, but timed.
         let got = seek(&b"2026-12-01T00:00:00Z x\n"[..], 23, i64::MAX, &parser, 0).expect("read");
-        assert_eq!((got.offset, got.found, got.timed), (23, false, true));
+        assert_eq!(
+            (got.offset, got.found, got.timed, got.earlier),
+            (23, false, true, true)
+        );
+        let got = seek(&b"2026-12-01T00:00:00Z x\n"[..], 23, 0, &parser, 0).expect("read");
+        assert_eq!((got.offset, got.found, got.earlier), (0, true, false));
         let long = format!(
             "{}\n2026-12-01T00:00:00Z after a long line\n",
             "y".repeat(300_000)

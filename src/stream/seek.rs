@@ -6,8 +6,9 @@
 //! generation with no timed line at all is passed over (it says nothing about time), so a
 //! newest file of plain lines does not hide the timed history before it. A stream's position
 //! before its first generation, or past its end (nothing timed at or after the time: the
-//! stream's end, `found: false`), is answered too. FIXME(rotated-history): rotated files
-//! found on disk (`history/`, members) are not searched; `.gz` ones cannot be by offset. The
+//! stream's end, `found: false`), is answered too. When no generation holds a timed record
+//! before the time, the answer may lie further back: `open_back` says so, and the rotated
+//! files found on disk are searched next (`history/seek.rs`). The
 //! file is read without the lock (the generation list is copied first); reading never goes
 //! past a generation's `end`, so an unfinished line is never a result.
 
@@ -28,6 +29,9 @@ pub struct TimeSeek {
     pub probes: u32,
     /// Bytes read, over all generations searched.
     pub bytes: u64,
+    /// Whether the search went back past the oldest generation without meeting a timed
+    /// record before the time: older history (rotated files, `history/`) may hold the answer.
+    pub open_back: bool,
 }
 
 impl Stream {
@@ -48,7 +52,7 @@ impl Stream {
             return Ok(None);
         };
         let end = cursor_for(life, newest, newest.end());
-        let (mut probes, mut bytes, mut searched) = (0, 0, false);
+        let (mut probes, mut bytes, mut searched, mut open_back) = (0, 0, false, true);
         let mut out: Option<Cursor> = None;
         for g in gens.iter().rev() {
             let Some(file) = g.file() else { continue };
@@ -56,6 +60,8 @@ impl Stream {
             let s: Seek = seek(&*file, g.end(), target, &self.parser, reference)?;
             probes += s.probes;
             bytes += s.bytes;
+            // A timed record before the time here: anything older is older still.
+            open_back &= !s.earlier;
             if !s.found && !s.timed {
                 // No time here (a newest file of plain lines after timed rotated ones): it
                 // tells nothing, so the search goes on into older generations.
@@ -74,7 +80,22 @@ impl Stream {
             found: out.is_some(),
             probes,
             bytes,
+            open_back,
         }))
+    }
+
+    /// [`parse::seek`](seek) over `src`, bytes `[0, end)`, with this stream's parser: for
+    /// files the stream reads as history beyond its generations (`history/`).
+    ///
+    /// # Errors
+    /// A read failed.
+    pub(crate) fn seek_in(
+        &self,
+        src: &(impl crate::parse::seek::ReadAt + ?Sized),
+        end: u64,
+        target: i64,
+    ) -> std::io::Result<Seek> {
+        seek(src, end, target, &self.parser, now_ms())
     }
 }
 

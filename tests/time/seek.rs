@@ -1,6 +1,7 @@
 //! `at=` over a stream whose newest file has no times: the seek passes over it into the timed
-//! history the stream still holds (a file rotated while followed), and a time past everything
-//! timed says so (`seek.found` false, the page at the stream's end).
+//! history before it, a file rotated while followed or rotated files found at start (plain and
+//! `.gz`), and a time past everything timed says so (`seek.found` false, the page at the
+//! stream's end). A time inside the followed file does not read its rotated files.
 
 use serde_json::Value;
 
@@ -10,7 +11,12 @@ use crate::common::{Server, append};
 const T: i64 = 1_796_119_200_000;
 
 fn timed(n: usize) -> String {
-    (0..n)
+    timed_from(0, n)
+}
+
+/// Lines `timed from` … `timed to-1`, one a second from 10:00:00.
+fn timed_from(from: usize, to: usize) -> String {
+    (from..to)
         .map(|i| {
             format!(
                 "2026-12-01T{:02}:{:02}:{:02}Z INFO timed {i}\n",
@@ -116,6 +122,83 @@ async fn at_finds_the_timed_history_behind_a_newest_file_without_times() {
             .map(|i| format!("2026-12-01T10:01:{:02}Z INFO timed {i}", i - 60))
             .collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_finds_rotated_files_found_at_start_behind_a_newest_file_without_times() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(timed_from(0, 1000).as_bytes()).unwrap();
+    std::fs::write(dir.path().join("app.log.2.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(dir.path().join("app.log.1"), timed_from(1000, 2000)).unwrap();
+    std::fs::write(dir.path().join("app.log"), plain(50)).unwrap();
+    let s = Server::start_in(
+        dir,
+        &["--timezone", "UTC", "--rotated-history", "{dir}/app.log"],
+    )
+    .await;
+    s.wait_last("app.log", "plain 49").await;
+    seeks(
+        &s,
+        T + 1_234_000,
+        Some("2026-12-01T10:20:34Z INFO timed 1234"),
+    )
+    .await;
+    seeks(&s, T + 300_000, Some("2026-12-01T10:05:00Z INFO timed 300")).await;
+    seeks(&s, T - 1, Some("2026-12-01T10:00:00Z INFO timed 0")).await;
+    seeks(&s, T + 2_000_000, None).await;
+    // From a found record the read runs on across the files into the followed one.
+    let page = s
+        .ok_json(&format!(
+            "/api/streams/app.log/lines?at={}&limit=6",
+            T + 998_000
+        ))
+        .await;
+    let got = texts(&page);
+    assert_eq!(
+        got[..4],
+        [
+            "2026-12-01T10:16:38Z INFO timed 998",
+            "2026-12-01T10:16:39Z INFO timed 999",
+            "2026-12-01T10:16:40Z INFO timed 1000",
+            "2026-12-01T10:16:41Z INFO timed 1001",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_seek_inside_the_followed_file_does_not_search_its_rotated_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log.1"), timed_from(0, 20_000)).unwrap();
+    std::fs::write(dir.path().join("app.log"), timed_from(20_000, 20_100)).unwrap();
+    let s = Server::start_in(
+        dir,
+        &["--timezone", "UTC", "--rotated-history", "{dir}/app.log"],
+    )
+    .await;
+    s.wait_last("app.log", "2026-12-01T15:34:59Z INFO timed 20099")
+        .await;
+    let page = s
+        .ok_json(&format!(
+            "/api/streams/app.log/lines?at={}&limit=1",
+            T + 20_050_000
+        ))
+        .await;
+    assert_eq!(texts(&page), ["2026-12-01T15:34:10Z INFO timed 20050"]);
+    let followed = std::fs::metadata(s.path("app.log")).unwrap().len();
+    let read = page["seek"]["bytes"].as_u64().unwrap();
+    assert!(
+        read <= followed,
+        "{read} bytes read, the followed file has {followed}"
+    );
+    // Before the followed file's first record: into the rotated one.
+    seeks(
+        &s,
+        T + 10_000_000,
+        Some("2026-12-01T12:46:40Z INFO timed 10000"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
