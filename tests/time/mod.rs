@@ -6,3 +6,4 @@ mod pages;
 mod records;
 mod restart;
 mod seek;
+mod ties;
