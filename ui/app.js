@@ -280,22 +280,16 @@ async function queryChanged(q) {
   if (!win) return;
   const ids = win.ids;
   if (q) {
-    let r;
+    let refusal;
     try {
-      r = await fetch(`api/streams/${encodeURIComponent(ids[0])}/lines?last=0&q=${encodeURIComponent(q)}`, { cache: "no-store" });
+      refusal = await refusalOf(ids[0], q);
     } catch (e) {
       toast(`query: ${e.message}`);
       return;
     }
     if (query.value() !== q) return; // typed on meanwhile
-    if (r.status === 400) {
-      let body = null;
-      try {
-        body = await r.json();
-      } catch {
-        body = { error: "the server refused the query" };
-      }
-      query.refused(body);
+    if (refusal) {
+      query.refused(refusal);
       return;
     }
   }
@@ -303,6 +297,20 @@ async function queryChanged(q) {
   state.linked = null;
   writeUrl();
   openView(ids, { at: state.at });
+}
+
+/**
+ * Why the server refuses query `q` (its 400 answer, `{error, at, len}`), asked of stream `id`
+ * with a read of nothing; null when it takes it. Throws when the server cannot be reached.
+ */
+async function refusalOf(id, q) {
+  const r = await fetch(`api/streams/${encodeURIComponent(id)}/lines?last=0&q=${encodeURIComponent(q)}`, { cache: "no-store" });
+  if (r.status !== 400) return null;
+  try {
+    return await r.json();
+  } catch {
+    return { error: "the server refused the query" };
+  }
 }
 
 /** Open the view at time `ms` (the go-to-time control, an `#at=` link). */
@@ -479,6 +487,20 @@ async function main() {
   state.at = v.at;
   state.linked = v.linked;
   if (v.badAt) toast("that link's time is not RFC 3339 with a zone");
+  if (state.q) {
+    // A query from a link is checked as a typed one is: a refusal is shown under the box
+    // (the view would only say "no matches"), and the view opens without it.
+    let refusal = null;
+    try {
+      refusal = await refusalOf(ids[0], state.q);
+    } catch {
+      // Unreachable: the view's own reads say so.
+    }
+    if (refusal) {
+      query.refused(refusal);
+      state.q = "";
+    }
+  }
   const single = ids.length === 1;
   await openView(ids, { linked: single ? state.linked : null, at: single ? state.at : null });
   writeUrl();

@@ -21,6 +21,7 @@ mod found;
 pub(crate) mod gzip;
 mod member;
 pub mod search;
+mod seek;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -32,6 +33,7 @@ use crate::tail::{Generation, Notice, NoticeKind};
 pub(crate) use found::{Found, found};
 use member::Stamp;
 pub(crate) use member::{MEMBER_SEQ, Member};
+pub(crate) use seek::seek_back;
 
 /// Most rotated files kept open (with their `.gz` checkpoints) across all streams.
 pub const MAX_CACHED: usize = 256;

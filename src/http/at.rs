@@ -62,10 +62,13 @@ impl Range {
 /// A failed read (internal).
 pub(crate) async fn seek(stream: &Arc<Stream>, target: i64) -> Result<Option<TimeSeek>, ApiError> {
     let s = stream.clone();
-    tokio::task::spawn_blocking(move || s.seek_time(target))
-        .await
-        .map_err(|e| ApiError::Internal(format!("seeking: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("seeking: {e}")))
+    tokio::task::spawn_blocking(move || match s.seek_time(target)? {
+        Some(found) => crate::history::seek_back(&s, target, found).map(Some),
+        None => Ok(None),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("seeking: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("seeking: {e}")))
 }
 
 /// Where the range starts (`Query::After` the found record) and where it ends, with what the
@@ -80,13 +83,18 @@ pub(crate) struct Resolved {
     pub(crate) probes: u32,
     /// Bytes read by the seeks.
     pub(crate) bytes: u64,
+    /// With `at`: whether a record at or after it exists (else the read starts at the end).
+    pub(crate) found: Option<bool>,
 }
 
 impl Resolved {
-    /// `,"seek":{"probes":…,"bytes":…}`.
+    /// `,"seek":{"probes":…,"bytes":…[,"found":…]}`.
     pub(crate) fn json(&self) -> String {
+        let found = self
+            .found
+            .map_or(String::new(), |f| format!(",\"found\":{f}"));
         format!(
-            ",\"seek\":{{\"probes\":{},\"bytes\":{}}}",
+            ",\"seek\":{{\"probes\":{},\"bytes\":{}{found}}}",
             self.probes, self.bytes
         )
     }
@@ -120,6 +128,7 @@ pub(crate) async fn resolve(
     if let Some(at) = range.at {
         if let Some(s) = seek(stream, at).await? {
             out.start = Some(Query::After(s.cursor));
+            out.found = Some(s.found);
             out.probes += s.probes;
             out.bytes += s.bytes;
         }

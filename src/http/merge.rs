@@ -7,8 +7,11 @@
 //! (`ID:CURSOR,…`, the multiplexed form), so a resume from it gets exactly what was not sent,
 //! whatever order things went out in (Kafka's per-partition offsets).
 //!
-//! Order: an entry's key is its `ts`; one without (an untimed line, a notice) takes its
-//! stream's previous key, else its arrival time. The head with the smallest key goes first
+//! Order: an entry's key is its `ts`; one without (an untimed line, a notice) takes the `ts`
+//! of the nearest entry before it in its stream that has one, at most [`LOOKBACK`] entries
+//! back ([`Carry`]), else its arrival time, else −∞. That is a function of the stream alone,
+//! not of where a read started, so the merged pages (`pages.rs`) find the same keys forwards,
+//! backwards and in any chunks. The head with the smallest key goes first
 //! (ties: the earlier stream in the request). A live head is held until every other stream
 //! has a head queued (so its next key is known) or `--merge-delay` has passed since it
 //! arrived (the watermark, Kafka Streams' `max.task.idle.ms`); history is never held. An
@@ -32,7 +35,7 @@ use super::filter::{self, Filter};
 use super::params::DEFAULT_LIMIT;
 use super::read::read_page;
 use super::streams::Slot;
-use crate::stream::{Cursor, Entry, Page, Query, Stream};
+use crate::stream::{Cursor, Entry, ORIGIN, Page, Query, Stream};
 
 /// Most entries in one merged event.
 const BATCH: usize = 1000;
@@ -101,8 +104,8 @@ pub(super) struct Merge<S> {
     read: Vec<Cursor>,
     /// Each stream's last sent entry (what the event id names), if any yet.
     sent: Vec<Option<Cursor>>,
-    /// Each stream's last key read, carried to entries without `ts`.
-    carry: Vec<Option<i64>>,
+    /// Each stream's key rule after its last entry read.
+    carry: Vec<Carry>,
     /// The largest key sent so far: an entry below it is `late`.
     high: Option<i64>,
     delay: Duration,
@@ -136,7 +139,7 @@ impl<S: Source> Merge<S> {
             queues: (0..n).map(|_| VecDeque::new()).collect(),
             read: start.iter().map(|s| s.0).collect(),
             sent: start.iter().map(|&(c, named)| named.then_some(c)).collect(),
-            carry: vec![None; n],
+            carry: vec![Carry::default(); n],
             high: None,
             delay,
             q,
@@ -144,7 +147,7 @@ impl<S: Source> Merge<S> {
         };
         for (i, page) in first.into_iter().enumerate() {
             if let Some(page) = page {
-                merge.queue(i, page);
+                merge.queue(i, page, None);
             }
         }
         merge
@@ -152,35 +155,44 @@ impl<S: Source> Merge<S> {
 
     /// Restores what an unbroken connection would know after sending each resumed stream's
     /// last entry (`resumed[i]`: stream `i` starts from a client's position, not `last`):
-    /// its key, carried to the entries without `ts` that follow, and the largest of those keys
-    /// as the `late` line. An unbroken connection's line is the largest key it sent at all, so
-    /// the two agree whenever each stream's keys never decrease (the usual log); a stream
-    /// whose lines go back in time can have sent a larger key before its last one, and a
-    /// resume does not see that one. Costs two small reads per stream, normally from memory.
+    /// its key rule's state ([`Carry`]) for the entries without `ts` that follow, and the
+    /// largest of those keys as the `late` line. An unbroken connection's line is the largest
+    /// key it sent at all, so the two agree whenever each stream's keys never decrease (the
+    /// usual log); a stream whose lines go back in time can have sent a larger key before its
+    /// last one, and a resume does not see that one. A stream that starts with a first page
+    /// looks back from its first entry, when that one has no `ts` (with `q`, the entries
+    /// between the page's matches are not counted). Costs a few small reads per stream,
+    /// normally from memory.
     pub(super) async fn resume(&mut self, resumed: &[bool]) {
         for i in 0..self.streams.len() {
-            let Some(c) = self.sent[i].filter(|_| resumed.get(i) == Some(&true)) else {
+            if let Some(c) = self.sent[i].filter(|_| resumed.get(i) == Some(&true)) {
+                let Some((carry, key)) = carry_through(&self.streams[i], c).await else {
+                    continue;
+                };
+                self.carry[i] = carry;
+                self.high = Some(self.high.map_or(key, |high| high.max(key)));
+                continue;
+            }
+            let first = self.queues[i].front().map(|h| &h.entry);
+            let Some(first) = first.filter(|e| e.facts.ts.is_none()) else {
                 continue;
             };
-            let Some(key) = key_of(&self.streams[i], c).await else {
-                continue;
-            };
-            self.carry[i] = Some(key);
-            self.high = Some(self.high.map_or(key, |high| high.max(key)));
+            let mut carry = carry_before(&self.streams[i], first.cursor).await;
+            for h in &mut self.queues[i] {
+                h.key = carry.key(&h.entry);
+            }
+            self.carry[i] = carry;
         }
     }
 
-    fn queue(&mut self, i: usize, page: Page) {
+    /// Queues a page of stream `i`, keyed over every entry read, then filtered by `q`.
+    fn queue(&mut self, i: usize, page: Page, q: Option<&Filter>) {
         self.read[i] = page.next;
         for entry in page.entries {
-            let key = entry
-                .facts
-                .ts
-                .or(self.carry[i])
-                .or_else(|| entry.arrival.and_then(|t| i64::try_from(t).ok()))
-                .unwrap_or(i64::MIN);
-            self.carry[i] = Some(key);
-            self.queues[i].push_back(Queued { entry, key });
+            let key = self.carry[i].key(&entry);
+            if q.is_none_or(|q| filter::keeps(q, &entry)) {
+                self.queues[i].push_back(Queued { entry, key });
+            }
         }
     }
 
@@ -270,12 +282,11 @@ impl<S: Source> Merge<S> {
                     continue;
                 }
                 let read = self.streams[i].live(self.read[i], DEFAULT_LIMIT).await;
-                let mut page = read.map_err(ApiError::end_stream).ok()?;
+                let page = read.map_err(ApiError::end_stream).ok()?;
                 examined |= !page.entries.is_empty();
-                if let Some(q) = &self.q {
-                    filter::apply(q, &mut page);
-                }
-                self.queue(i, page);
+                let q = self.q.take();
+                self.queue(i, page, q.as_ref());
+                self.q = q;
             }
             let wait = match self.pick() {
                 Some((j, Ok(()))) => return Some(self.event(j)),
@@ -311,16 +322,95 @@ impl<S: Source> Merge<S> {
     }
 }
 
-/// The merge key of the entry at cursor `c` (its `ts`, else its predecessor's, else its
-/// arrival time), or `None` when it cannot be read back (gone, or never an entry).
-pub(super) async fn key_of<S: Source>(stream: &S, c: Cursor) -> Option<i64> {
+/// Entries an entry without `ts` looks back through for one with a `ts` to take as its key.
+/// Bounded so that a backward read needs one small read back, not the whole stream; with
+/// multi-line records, untimed entries in a timed stream are rare and short (a file's first
+/// lines, notices).
+pub(super) const LOOKBACK: usize = 64;
+
+/// The merge key rule, walked along a stream in its order: the last `ts` met and how many
+/// entries came after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Carry {
+    last: Option<(i64, usize)>,
+}
+
+impl Carry {
+    /// The key of `e`, the entry after those this carry has walked; `e` is then walked too.
+    pub(super) fn key(&mut self, e: &Entry) -> i64 {
+        if let Some(ts) = e.facts.ts {
+            self.last = Some((ts, 0));
+            return ts;
+        }
+        let carried = self.last.as_mut().and_then(|(ts, since)| {
+            *since = since.saturating_add(1);
+            (*since <= LOOKBACK).then_some(*ts)
+        });
+        carried
+            .or_else(|| e.arrival.and_then(|t| i64::try_from(t).ok()))
+            .unwrap_or(i64::MIN)
+    }
+}
+
+/// The carry just before entry `c`: walked over the [`LOOKBACK`] entries before it (a failed
+/// read walks none).
+pub(super) async fn carry_before<S: Source>(stream: &S, c: Cursor) -> Carry {
+    let mut carry = Carry::default();
+    if let Ok(page) = stream.read(Query::Before(c), LOOKBACK).await {
+        for e in &page.entries {
+            carry.key(e);
+        }
+    }
+    carry
+}
+
+/// The carry just after the entry at cursor `c`, and that entry's merge key, or `None` when it
+/// cannot be read back (gone, or never an entry). Two small reads, a third to look back when
+/// the entry has no `ts`.
+pub(super) async fn carry_through<S: Source>(stream: &S, c: Cursor) -> Option<(Carry, i64)> {
     let before = stream.read(Query::Before(c), 1).await.ok()?;
-    let prev = before.entries.last();
-    let from = prev.map_or(crate::stream::ORIGIN, |e| e.cursor);
+    let from = before.entries.last().map_or(ORIGIN, |e| e.cursor);
     let at = stream.read(Query::After(from), 1).await.ok()?;
     let e = at.entries.first().filter(|e| e.cursor.point == c.point)?;
-    e.facts
-        .ts
-        .or_else(|| prev.and_then(|p| p.facts.ts))
-        .or_else(|| e.arrival.and_then(|t| i64::try_from(t).ok()))
+    let mut carry = if e.facts.ts.is_some() {
+        Carry::default()
+    } else {
+        carry_before(stream, e.cursor).await
+    };
+    let key = carry.key(e);
+    Some((carry, key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_untimed_entry_takes_the_last_ts_within_the_lookback_then_its_arrival() {
+        let entry = |ts: Option<i64>, arrival: Option<u64>| Entry {
+            gen_seq: 0,
+            point: 1,
+            cursor: ORIGIN,
+            json: Bytes::new(),
+            line: Bytes::new(),
+            notice: false,
+            facts: crate::stream::Facts { ts, level: None },
+            arrival,
+            alloc: 0,
+        };
+        let mut c = Carry::default();
+        assert_eq!(c.key(&entry(None, None)), i64::MIN);
+        assert_eq!(c.key(&entry(None, Some(7))), 7);
+        assert_eq!(c.key(&entry(Some(100), Some(7))), 100);
+        for _ in 0..LOOKBACK {
+            assert_eq!(c.key(&entry(None, Some(7))), 100);
+        }
+        assert_eq!(
+            c.key(&entry(None, Some(7))),
+            7,
+            "past the lookback: arrival"
+        );
+        assert_eq!(c.key(&entry(None, None)), i64::MIN);
+        assert_eq!(c.key(&entry(Some(5), None)), 5);
+    }
 }

@@ -5,8 +5,12 @@
 //! uses: forwards the head with the smallest key goes next, backwards the one with the
 //! largest. Only heads are ever taken, so a page is, in each stream, a contiguous run of its
 //! entries, and its `next` and `prev` name one cut per stream: paging on loses and doubles
-//! nothing, whatever the keys are. Keys are the live merge's (`merge.rs`): `ts`, else the
-//! stream's previous key in the read, else the arrival time; ties go to the stream named first.
+//! nothing, whatever the keys are. Keys are the live merge's (`merge.rs`, [`Carry`]): `ts`,
+//! else the last `ts` at most [`LOOKBACK`](super::merge::LOOKBACK) entries back in the stream
+//! (a read looks back for it), else the arrival time; so an entry has the same key in every
+//! read, whatever its chunks. Ties go to the stream named first: forwards the earlier stream's
+//! head is taken first, backwards the later stream's, so that a backward page is the forward
+//! order reversed exactly (for streams whose keys never go back).
 //!
 //! Forward pages mark `late` as the merged SSE does (`merge.rs`): an entry whose key is below
 //! the largest key of the entries the `after` position names (what the reader already has),
@@ -29,7 +33,7 @@ use tokio::time::Instant;
 use super::AppState;
 use super::error::ApiError;
 use super::filter::{self, BUDGET_BYTES, BUDGET_TIME, Filter};
-use super::merge::Source;
+use super::merge::{Carry, Source, carry_before};
 use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT, cursor};
 use super::read::{Params, json, params, stream};
 use super::sse::MAX_MULTIPLEXED;
@@ -116,6 +120,8 @@ struct Lane<'a, S> {
     last: Option<Cursor>,
     /// With `q`: the farthest cut every entry up to which was taken or dropped.
     passed: Option<Cut>,
+    /// Forwards: the key rule after the last entry read (none before the first read).
+    carry: Option<Carry>,
 }
 
 impl<S: Source> Lane<'_, S> {
@@ -130,7 +136,7 @@ impl<S: Source> Lane<'_, S> {
             let Some(query) = self.read else {
                 return Ok(false);
             };
-            let mut page = self.stream.read(query, self.chunk).await?;
+            let page = self.stream.read(query, self.chunk).await?;
             self.chunk = (self.chunk * 2).min(CHUNK_MAX);
             *scanned += page
                 .entries
@@ -143,27 +149,29 @@ impl<S: Source> Lane<'_, S> {
                 Way::Forward => Some(Query::After(page.next)),
                 Way::Backward => page.prev.map(Query::Before),
             };
-            if let Some(q) = q {
-                filter::apply(q, &mut page);
-            }
-            // Keys go in stream order: an entry without `ts` takes its predecessor's.
-            let mut carry = None;
-            let keyed = page.entries.into_iter().map(|e| {
-                let key = e
-                    .facts
-                    .ts
-                    .or(carry)
-                    .or_else(|| e.arrival.and_then(|t| i64::try_from(t).ok()))
-                    .unwrap_or(i64::MIN);
-                carry = Some(key);
-                (e, key)
-            });
-            match way {
-                Way::Forward => self.queue.extend(keyed),
-                Way::Backward => {
-                    let keyed: Vec<_> = keyed.collect();
-                    self.queue.extend(keyed.into_iter().rev());
+            // Keys over every entry read, before `q` drops any, in stream order.
+            let mut carry = match (way, self.carry, page.entries.first()) {
+                (Way::Forward, Some(carry), _) => carry,
+                (_, _, Some(e)) if e.facts.ts.is_none() => {
+                    carry_before(self.stream, e.cursor).await
                 }
+                _ => Carry::default(),
+            };
+            let keyed: Vec<_> = page
+                .entries
+                .into_iter()
+                .map(|e| {
+                    let key = carry.key(&e);
+                    (e, key)
+                })
+                .collect();
+            let keeps = |(e, _): &(Entry, i64)| q.is_none_or(|q| filter::keeps(q, e));
+            match way {
+                Way::Forward => {
+                    self.carry = Some(carry);
+                    self.queue.extend(keyed.into_iter().filter(keeps));
+                }
+                Way::Backward => self.queue.extend(keyed.into_iter().rev().filter(keeps)),
             }
             if self.queue.is_empty() && q.is_some() {
                 // All dropped: the cut moves past them, so the next page does not scan them.
@@ -258,7 +266,7 @@ async fn had_up_to<S: Source>(streams: &[S], cuts: &[Cut]) -> Option<i64> {
     let mut high = None;
     for (s, cut) in streams.iter().zip(cuts) {
         if let Cut::After(c) = cut {
-            if let Some(key) = super::merge::key_of(s, *c).await {
+            if let Some((_, key)) = super::merge::carry_through(s, *c).await {
                 high = Some(high.map_or(key, |h: i64| h.max(key)));
             }
         }
@@ -301,9 +309,14 @@ async fn merge_page<S: Source>(
             first: None,
             last: None,
             passed: None,
+            carry: None,
         };
         if let Some(e) = own.filter(|e| q.is_none_or(|q| filter::keeps(q, e))) {
-            let key = e.facts.ts.unwrap_or(i64::MIN);
+            let mut carry = match e.facts.ts {
+                Some(_) => Carry::default(),
+                None => carry_before(s, e.cursor).await,
+            };
+            let key = carry.key(&e);
             lane.queue.push_back((e, key));
         }
         lanes.push(lane);
@@ -326,7 +339,8 @@ async fn merge_page<S: Source>(
             .filter_map(|(i, l)| l.queue.front().map(|h| (i, h.1)));
         let pick = match way {
             Way::Forward => heads.min_by_key(|&(i, k)| (k, i)),
-            Way::Backward => heads.max_by_key(|&(i, k)| (k, std::cmp::Reverse(i))),
+            // The forward order reversed: of a tie, the later stream's entry is the later one.
+            Way::Backward => heads.max_by_key(|&(i, k)| (k, i)),
         };
         let Some((i, key)) = pick else { break };
         if let Some(wait) = hold.and_then(|delay| held_for(&lanes, i, delay)) {

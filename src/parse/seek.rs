@@ -59,6 +59,10 @@ pub struct Seek {
     pub offset: u64,
     /// Whether such a record was found.
     pub found: bool,
+    /// Whether any timed record start was seen (a file without one says nothing about time).
+    pub timed: bool,
+    /// Whether a timed record start before the target was seen (so older files are older).
+    pub earlier: bool,
     /// Probes made by the binary search.
     pub probes: u32,
     /// Bytes read in all.
@@ -103,6 +107,8 @@ pub fn seek(
     let mut report = Seek {
         offset: end,
         found: false,
+        timed: false,
+        earlier: false,
         probes: 0,
         bytes: 0,
     };
@@ -112,7 +118,10 @@ pub fn seek(
         let aligned = mid & !4095;
         let m = if aligned > lo { aligned } else { mid };
         report.probes += 1;
-        match probe(src, m, end, parser, reference, &mut report.bytes)? {
+        let found = probe(src, m, end, parser, reference, &mut report.bytes)?;
+        report.timed |= found.is_some();
+        report.earlier |= found.is_some_and(|(ts, _)| ts < target);
+        match found {
             Some((ts, window_end)) if ts < target => lo = window_end.min(hi),
             _ => hi = m,
         }
@@ -141,6 +150,8 @@ pub fn seek(
         }
         while let Some(n) = memchr(b'\n', &block[i..]) {
             let f = parser.facts(&block[i..i + n], reference);
+            report.timed |= f.start && f.ts.is_some();
+            report.earlier |= f.start && f.ts.is_some_and(|ts| ts < target);
             if f.start && f.ts.is_some_and(|ts| ts >= target) {
                 report.offset = pos + i as u64;
                 report.found = true;
@@ -307,10 +318,18 @@ mod tests {
     fn empty_untimed_and_unfinished_files_find_nothing() {
         let parser = Parser::new(Zone::utc());
         let got = seek(&b""[..], 0, 0, &parser, 0).expect("read");
-        assert_eq!((got.offset, got.found), (0, false));
+        assert_eq!((got.offset, got.found, got.timed), (0, false, false));
         let plain = "plain line\n".repeat(20_000);
         let got = seek(plain.as_bytes(), plain.len() as u64, 0, &parser, 0).expect("read");
-        assert!(!got.found && got.bytes < (1 << 21), "{got:?}");
+        assert!(!got.found && !got.timed && got.bytes < (1 << 21), "{got:?}");
+        // Timed, all before the target: not found, but timed.
+        let got = seek(&b"2026-12-01T00:00:00Z x\n"[..], 23, i64::MAX, &parser, 0).expect("read");
+        assert_eq!(
+            (got.offset, got.found, got.timed, got.earlier),
+            (23, false, true, true)
+        );
+        let got = seek(&b"2026-12-01T00:00:00Z x\n"[..], 23, 0, &parser, 0).expect("read");
+        assert_eq!((got.offset, got.found, got.earlier), (0, true, false));
         let long = format!(
             "{}\n2026-12-01T00:00:00Z after a long line\n",
             "y".repeat(300_000)

@@ -3,7 +3,12 @@
 //!
 //! Generations are searched newest first: the first one (going back) in which nothing is at
 //! or after the time marks the boundary, so the answer lies in the generation after it. A
-//! stream's position before its first generation, or past its end, is answered too. The
+//! generation with no timed line at all is passed over (it says nothing about time), so a
+//! newest file of plain lines does not hide the timed history before it. A stream's position
+//! before its first generation, or past its end (nothing timed at or after the time: the
+//! stream's end, `found: false`), is answered too. When no generation holds a timed record
+//! before the time, the answer may lie further back: `open_back` says so, and the rotated
+//! files found on disk are searched next (`history/seek.rs`). The
 //! file is read without the lock (the generation list is copied first); reading never goes
 //! past a generation's `end`, so an unfinished line is never a result.
 
@@ -24,6 +29,9 @@ pub struct TimeSeek {
     pub probes: u32,
     /// Bytes read, over all generations searched.
     pub bytes: u64,
+    /// Whether the search went back past the oldest generation without meeting a timed
+    /// record before the time: older history (rotated files, `history/`) may hold the answer.
+    pub open_back: bool,
 }
 
 impl Stream {
@@ -39,38 +47,55 @@ impl Stream {
             (inner.life, gens)
         };
         let reference = now_ms();
-        let mut out: Option<TimeSeek> = None;
+        // The stream's end, where a seek past every timed record lands.
+        let Some(newest) = gens.last() else {
+            return Ok(None);
+        };
+        let end = cursor_for(life, newest, newest.end());
+        let (mut probes, mut bytes, mut searched, mut open_back) = (0, 0, false, true);
+        let mut out: Option<Cursor> = None;
         for g in gens.iter().rev() {
             let Some(file) = g.file() else { continue };
+            searched = true;
             let s: Seek = seek(&*file, g.end(), target, &self.parser, reference)?;
-            let total = out.map_or((0, 0), |o| (o.probes, o.bytes));
-            let (probes, bytes) = (total.0 + s.probes, total.1 + s.bytes);
+            probes += s.probes;
+            bytes += s.bytes;
+            // A timed record before the time here: anything older is older still.
+            open_back &= !s.earlier;
+            if !s.found && !s.timed {
+                // No time here (a newest file of plain lines after timed rotated ones): it
+                // tells nothing, so the search goes on into older generations.
+                continue;
+            }
             if !s.found {
                 // Everything here is older: the answer is the newer generation's, or the end.
-                return Ok(Some(match out {
-                    Some(found) => TimeSeek {
-                        probes,
-                        bytes,
-                        ..found
-                    },
-                    None => TimeSeek {
-                        cursor: cursor_for(life, g, g.end()),
-                        found: false,
-                        probes,
-                        bytes,
-                    },
-                }));
+                break;
             }
             // `after` a cursor at point `offset` reads entries starting at or past `offset`.
             // A segment's bytes before its start are an earlier generation's.
-            out = Some(TimeSeek {
-                cursor: cursor_for(life, g, s.offset.max(g.start())),
-                found: true,
-                probes,
-                bytes,
-            });
+            out = Some(cursor_for(life, g, s.offset.max(g.start())));
         }
-        Ok(out)
+        Ok(searched.then_some(TimeSeek {
+            cursor: out.unwrap_or(end),
+            found: out.is_some(),
+            probes,
+            bytes,
+            open_back,
+        }))
+    }
+
+    /// [`parse::seek`](seek) over `src`, bytes `[0, end)`, with this stream's parser: for
+    /// files the stream reads as history beyond its generations (`history/`).
+    ///
+    /// # Errors
+    /// A read failed.
+    pub(crate) fn seek_in(
+        &self,
+        src: &(impl crate::parse::seek::ReadAt + ?Sized),
+        end: u64,
+        target: i64,
+    ) -> std::io::Result<Seek> {
+        seek(src, end, target, &self.parser, now_ms())
     }
 }
 

@@ -358,3 +358,61 @@ fn a_sparse_query_searches_back_until_it_finds_its_matches() {
         b.close().await;
     });
 }
+
+#[test]
+fn a_bad_query_from_a_link_shows_the_servers_reason_as_a_typed_one_does() {
+    run(async {
+        let lines: String = (0..50)
+            .map(|i| {
+                let level = if i % 10 == 0 { "WARN" } else { "INFO" };
+                format!("2026-12-01T10:00:{i:02}Z {level} line {i}\n")
+            })
+            .collect();
+        let srv = Server::start(
+            |d| {
+                std::fs::write(d.join("app.log"), &lines).expect("write");
+                std::fs::write(d.join("other.log"), &lines).expect("write");
+            },
+            &["app.log", "other.log"],
+        );
+        let b = Browser::start(1280, 800).await;
+        // The link carries a query the server refuses: the reason, its bad part marked, and
+        // the view without it (it used to open filtered and show "no matches").
+        b.open(&format!("{}?s=app.log&query=level%3E%3Dloud", srv.url))
+            .await;
+        b.wait_js(
+            "the refusal",
+            "const e = document.querySelector('#qerr'); return !e.hidden && /unknown level/.test(e.textContent) && e.querySelector('mark').textContent === 'loud'",
+            SECS10,
+        )
+        .await;
+        wait_view(&b, "", 50).await;
+        assert_eq!(
+            b.js("return [document.querySelector('#query').value, document.querySelector('#query').classList.contains('bad'), document.querySelector('#log').textContent.includes('no matches')]")
+                .await,
+            json!(["level>=loud", true, false])
+        );
+        // Corrected in the box, it applies and the reason goes.
+        set_query(&b, "level>=warn").await;
+        wait_view(&b, "level>=warn", 5).await;
+        assert_eq!(
+            b.js("return document.querySelector('#qerr').hidden").await,
+            json!(true)
+        );
+        // A merged view's link is checked too.
+        b.open(&format!(
+            "{}?s=app.log,other.log&query=level%3E%3Dloud",
+            srv.url
+        ))
+        .await;
+        b.wait_js(
+            "the merged view's refusal",
+            "const e = document.querySelector('#qerr'); return !e.hidden && /unknown level/.test(e.textContent)",
+            SECS10,
+        )
+        .await;
+        wait_view(&b, "", 100).await;
+        assert_clean(&b).await;
+        b.close().await;
+    });
+}

@@ -5,3 +5,5 @@ mod merge;
 mod pages;
 mod records;
 mod restart;
+mod seek;
+mod ties;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::common::{Server, append, enc};
 
 /// `2026-12-01T10:00:00.000Z` plus `ms`.
-fn stamp(ms: u64) -> String {
+pub(super) fn stamp(ms: u64) -> String {
     format!(
         "2026-12-01T{:02}:{:02}:{:02}.{:03}Z",
         10 + ms / 3_600_000,
@@ -45,7 +45,7 @@ fn three_logs(dir: &std::path::Path, n: usize) -> Vec<(String, String)> {
     all.into_iter().map(|(_, s, l)| (s, l)).collect()
 }
 
-fn pairs(page: &Value) -> Vec<(String, String)> {
+pub(super) fn pairs(page: &Value) -> Vec<(String, String)> {
     page["entries"]
         .as_array()
         .unwrap()
@@ -59,7 +59,7 @@ fn pairs(page: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-const VIEW: &str = "/api/lines?streams=a.log,b.log,c.log";
+pub(super) const VIEW: &str = "/api/lines?streams=a.log,b.log,c.log";
 
 /// Pages back from `last` to the start, then forward from the oldest page to the end; each
 /// way, every entry once and in time order.
