@@ -178,8 +178,51 @@ pub async fn run_hub(
 ) -> Result<(), engine::EngineError> {
     let config = Arc::new(config);
     let tracker = TaskTracker::new();
-    let Some(hub) = hub::Hub::open(options, settings, &tracker, shutdown.clone()).await? else {
-        return Ok(());
+    // The listeners answer from the start (`http/starting.rs`): a hub may wait long for its
+    // engine, and a client must not hang meanwhile. An engine that cannot be used (refused
+    // credentials, a stream cometail cannot read) stops them and is the hub's error.
+    let (app, metrics_app) = (http::starting::Ready::default(), Default::default());
+    let serving = shutdown.child_token();
+    let serve = serve_all(
+        listeners,
+        http::starting::until_ready(app.clone(), &config.base_path),
+        http::starting::until_ready(Arc::clone(&metrics_app), &config.base_path),
+        &config,
+        &serving,
+    );
+    let open = async {
+        let opened = open_hub(&config, settings, options, &tracker, &shutdown).await;
+        match opened {
+            Ok(Some((routes, metrics_routes))) => {
+                let _ = app.set(routes);
+                let _ = metrics_app.set(metrics_routes);
+                Ok(())
+            }
+            // Shut down while waiting: the listeners end with the same token.
+            Ok(None) => Ok(()),
+            Err(e) => {
+                serving.cancel();
+                Err(e)
+            }
+        }
+    };
+    let ((), opened) = tokio::join!(serve, open);
+    tracker.close();
+    shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await;
+    opened
+}
+
+/// Opens the hub on its engine (waiting for it as [`hub::Hub::open`] does) and builds its
+/// routers: the API and page, and the metrics listener's. `None` when shut down first.
+async fn open_hub(
+    config: &Arc<Config>,
+    settings: hub::HubSettings,
+    options: engine::EngineOptions,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Option<(axum::Router, axum::Router)>, engine::EngineError> {
+    let Some(hub) = hub::Hub::open(options, settings, tracker, shutdown.clone()).await? else {
+        return Ok(None);
     };
     // A hub follows no files: its registry is empty, and only lends the HTTP layer its state.
     let sources = Sources::start(
@@ -195,9 +238,5 @@ pub async fn run_hub(
         shutdown.clone(),
     ));
     let metrics_app = http::hub_metrics_router(state.clone(), hub.clone());
-    let app = http::hub_router(state, hub);
-    serve_all(listeners, app, metrics_app, &config, &shutdown).await;
-    tracker.close();
-    shutdown::wait_tasks(&tracker, shutdown::TASK_DEADLINE).await;
-    Ok(())
+    Ok(Some((http::hub_router(state, hub), metrics_app)))
 }

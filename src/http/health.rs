@@ -42,6 +42,11 @@ pub(super) async fn ready(
     }
 }
 
+/// `/readyz` of a hub that has not reached its engine yet (`starting.rs`).
+pub(super) fn waiting_for_engine() -> Response {
+    plain(StatusCode::SERVICE_UNAVAILABLE, "waiting for the engine\n")
+}
+
 fn plain(status: StatusCode, body: &'static str) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut().insert(

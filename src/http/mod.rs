@@ -39,6 +39,7 @@ mod search;
 mod sse;
 mod sse_answer;
 mod sse_wake;
+pub mod starting;
 mod streams;
 mod throttle;
 

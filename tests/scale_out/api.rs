@@ -205,6 +205,50 @@ async fn metrics_and_readiness_follow_the_engine() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_started_before_its_engine_answers_at_once_and_serves_once_it_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let hub = Role::hub(&format!("nats://127.0.0.1:{port}"), &[]);
+    // Every request gets an answer while the engine is not there: none hangs.
+    let answer = |path: &'static str| {
+        let url = format!("{}{path}", hub.url);
+        async move {
+            let resp = tokio::time::timeout(TRAVEL, client().get(url).send())
+                .await
+                .expect("answered at once, not held")
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    assert_eq!(answer("/healthz").await.0, 200, "alive while it waits");
+    assert_eq!(answer("/readyz").await.0, 503);
+    let (status, body) = answer("/api/streams").await;
+    assert_eq!(status, 503);
+    let reason: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        reason["error"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for its engine"),
+        "{body}"
+    );
+    // The engine comes, then an agent (which creates the stream): the hub serves it.
+    let nats = Nats::start_with(dir.path(), port, &[]);
+    let log = dir.path().join("app.log");
+    append(&log, "first\n");
+    let _agent = Role::agent(&nats.url, "web-1", &[log.to_str().unwrap()]);
+    chain(&hub.url, "web-1~app.log", 1).await;
+    assert_eq!(answer("/readyz").await.0, 200);
+    let page = get(&format!(
+        "{}/api/streams/web-1~app.log/lines?last=5",
+        hub.url
+    ))
+    .await
+    .expect("a page");
+    assert_eq!(texts(page["entries"].as_array().unwrap()), ["first"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_filters_by_the_level_and_time_its_agents_parsed() {
     let dir = tempfile::tempdir().unwrap();
     let nats = Nats::start(dir.path());
