@@ -231,8 +231,31 @@ impl Role {
         }
     }
 
-    /// `cometail hub --nats URL --port 0 ARGS…`.
+    /// `cometail hub --nats URL --port 0 ARGS…`, once ready: a hub answers from the start,
+    /// with 503s until it has its engine and stream, and tests read it as a client that
+    /// waited would. Waits 60 s at most; a hub that exits meanwhile is returned as it is.
     pub fn hub(nats: &str, args: &[&str]) -> Self {
+        let mut hub = Self::hub_starting(nats, args);
+        let ready = format!("{}/readyz", hub.url);
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            if matches!(hub.child.try_wait(), Ok(Some(_))) {
+                return hub;
+            }
+            let status = status_of(&ready);
+            if status == Some(200) {
+                return hub;
+            }
+            assert!(
+                Instant::now() < end,
+                "the hub was not ready within 60 s: {status:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `cometail hub --nats URL --port 0 ARGS…`, as soon as it serves (maybe not ready).
+    pub fn hub_starting(nats: &str, args: &[&str]) -> Self {
         let mut all = vec!["hub", "--nats", nats, "--port", "0"];
         all.extend_from_slice(args);
         Self::spawn(&all)
@@ -404,4 +427,19 @@ pub async fn wait_listed(url: &str, count: usize) {
         },
     )
     .await;
+}
+
+/// The status of a plain `GET url` (`http://HOST:PORT/PATH`), from a blocking socket with a
+/// 5 s deadline: `None` when it cannot be had.
+fn status_of(url: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_at(rest.find('/')?);
+    let mut socket = std::net::TcpStream::connect(host).ok()?;
+    socket.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    socket.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }

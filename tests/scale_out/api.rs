@@ -208,7 +208,7 @@ async fn metrics_and_readiness_follow_the_engine() {
 async fn a_hub_started_before_its_engine_answers_at_once_and_serves_once_it_comes() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let hub = Role::hub(&format!("nats://127.0.0.1:{port}"), &[]);
+    let hub = Role::hub_starting(&format!("nats://127.0.0.1:{port}"), &[]);
     // Every request gets an answer while the engine is not there: none hangs.
     let answer = |path: &'static str| {
         let url = format!("{}{path}", hub.url);

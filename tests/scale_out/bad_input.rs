@@ -107,7 +107,7 @@ fn an_agent_or_a_hub_waiting_for_the_engine_stops_at_once_on_sigterm() {
             "agent",
             Role::agent(&nowhere, "web-1", &[log.to_str().unwrap()]),
         ),
-        ("hub", Role::hub(&nowhere, &[])),
+        ("hub", Role::hub_starting(&nowhere, &[])),
     ];
     for (name, mut role) in roles {
         std::thread::sleep(Duration::from_millis(500));
