@@ -222,6 +222,11 @@ async fn a_hub_started_before_its_engine_answers_at_once_and_serves_once_it_come
     };
     assert_eq!(answer("/healthz").await.0, 200, "alive while it waits");
     assert_eq!(answer("/readyz").await.0, 503);
+    let refused = client().get(format!("{}/", hub.url)).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    for (name, value) in [("retry-after", "1"), ("x-content-type-options", "nosniff")] {
+        assert_eq!(refused.headers()[name], value, "{name}");
+    }
     let (status, body) = answer("/api/streams").await;
     assert_eq!(status, 503);
     let reason: serde_json::Value = serde_json::from_str(&body).unwrap();
