@@ -8,7 +8,7 @@
 /**
  * Group the items of `list` (rendered by the picker from `streams`) under host headings.
  * @param {HTMLElement} list the picker's `<ul>`
- * @param {{id: string, host?: string, state: string, reason?: string}[]} streams
+ * @param {{id: string, host?: string, path?: string, state: string, reason?: string}[]} streams
  */
 export function groupByHost(list, streams) {
   for (const head of list.querySelectorAll("li.host-head")) head.remove();
@@ -41,7 +41,16 @@ export function groupByHost(list, streams) {
     list.append(head);
     for (const f of files) {
       const li = items.get(f.id);
-      if (li) list.append(li);
+      if (!li) continue;
+      // Under its host's heading a file is named without the host (`web-1~app.log` is
+      // `app.log`); its full path on the host is its title.
+      const label = li.querySelector(".sid");
+      const prefix = `${host}~`;
+      if (label && f.id.startsWith(prefix)) {
+        label.textContent = f.id.slice(prefix.length);
+        if (f.path) label.title = f.path;
+      }
+      list.append(li);
     }
   }
 }

@@ -34,6 +34,11 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
             r#"["host:web-1","web-1~app.log","host:web-2","web-2~app.log"]"#
         );
         b.wait_js("files under their hosts", &grouped, SECS10).await;
+        // Under its host's heading, a file is named by its path.
+        let label = b
+            .js("return document.querySelector('#streams li[data-id=\"web-1~app.log\"] .sid').textContent")
+            .await;
+        assert_eq!(label, "app.log");
         b.js("document.querySelector('#streams li[data-id=\"web-2~app.log\"] .sname').click()")
             .await;
         b.wait_js("web-2's history", &has_row("b 3"), SECS10).await;
