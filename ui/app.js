@@ -471,8 +471,12 @@ async function main() {
     setStatus(Status.OFFLINE, "cannot reach the server");
   }
   if (els.q.value) bar.apply();
-  const want = v.ids.filter((id) => streams.byId.has(id));
+  // A link names files, or on a hub views of them too (`*~app.log`, `web-1~*`).
+  const known = (id) => streams.byId.has(id) || streams.views.includes(id);
+  const want = v.ids.filter(known);
   const ids = want.length ? want : streams.list.length ? [streams.list[0].id] : [];
+  const unknown = v.ids.filter((id) => !known(id));
+  if (unknown.length && streams.list.length) toast(`no stream ${unknown.join(", ")} here: showing ${ids.join(", ")}`);
   if (!ids.length) {
     els.top.textContent = "no streams yet: waiting for files to match";
     els.top.hidden = false;

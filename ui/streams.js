@@ -21,6 +21,7 @@ export class StreamList {
     this.hooks = hooks;
     this.list = []; // from /api/streams
     this.byId = new Map();
+    this.views = []; // a hub's views of its files (`*~app.log`), from /api/streams
     this.unread = new Map();
     this.bg = null; // the counting connection
   }
@@ -45,6 +46,7 @@ export class StreamList {
       const d = await this.hooks.api("api/streams");
       const old = this.byId;
       this.list = d.streams;
+      this.views = d.views || [];
       this.byId = new Map(d.streams.map((s) => [s.id, s]));
       const viewed = this.hooks.viewed();
       for (const s of d.streams) {

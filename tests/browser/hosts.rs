@@ -124,3 +124,51 @@ fn a_hub_page_merges_two_hosts_by_event_time_history_and_live() {
         b.close().await;
     });
 }
+
+#[test]
+fn a_link_to_a_hub_view_opens_that_view_and_an_unknown_stream_is_said() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = Nats::start(dir.path());
+        let (log1, log2) = two_logs(dir.path(), "a0\n", "b0\n");
+        let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
+        let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
+        let hub = Role::hub(&nats.url, &[]);
+        wait_listed(&hub.url, 2).await;
+        let b = Browser::start(1280, 800).await;
+        // `*~app.log` is a view of both hosts' app.log: the page opens it, not a first file.
+        b.open(&format!("{}/?s=*~app.log", hub.url)).await;
+        let texts = |want: &[&str]| {
+            format!(
+                "const t = window.__cometail.texts().slice().sort(); return JSON.stringify(t) === {:?}",
+                serde_json::to_string(want).unwrap()
+            )
+        };
+        b.wait_js(
+            "both hosts' lines in the view",
+            &texts(&["a0", "b0"]),
+            SECS10,
+        )
+        .await;
+        assert_eq!(
+            b.js("return window.__cometail.view()").await,
+            serde_json::json!(["*~app.log"])
+        );
+        append(&log2, "b1\n");
+        b.wait_js(
+            "a live line through the view",
+            &texts(&["a0", "b0", "b1"]),
+            Duration::from_secs(30),
+        )
+        .await;
+        // A stream the hub does not know is said, not silently replaced.
+        b.open(&format!("{}/?s=web-9~app.log", hub.url)).await;
+        b.wait_js(
+            "the unknown stream is said",
+            "return document.getElementById('toast').textContent.includes('no stream web-9~app.log')",
+            SECS10,
+        )
+        .await;
+        b.close().await;
+    });
+}
