@@ -18,6 +18,7 @@ mod at;
 mod auth;
 mod base;
 mod chunked;
+mod composite;
 mod compress;
 mod detach;
 mod download;

@@ -16,12 +16,11 @@
 //! the largest key of the entries the `after` position names (what the reader already has),
 //! or of an entry earlier in the page, carries `"late": true`.
 //!
-//! A composite is `ID:C` (the cut just after entry `C`) or `ID~C` (the cut just before it),
-//! one component per stream, joined by `,`. Stream ids never hold `:` or `~`. A page's `next`
-//! names each stream's last entry in it with `:`, its `prev` the first with `~`; a stream with
-//! none in the page keeps the component its read started from. Both forms are accepted by
-//! both `after=` and `before=`: reading after `~C` starts at `C`, reading before `:C` ends
-//! with `C` (each costs one more small read of that stream).
+//! A page's `next` names each stream's last entry in it with `:`, its `prev` the first with
+//! `~` (the composite positions of `composite.rs`); a stream with none in the page keeps the
+//! component its read started from. Both forms are accepted by both `after=` and `before=`:
+//! reading after `~C` starts at `C`, reading before `:C` ends with `C` (each costs one more
+//! small read of that stream).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -31,10 +30,11 @@ use futures_util::future::select_all;
 use tokio::time::Instant;
 
 use super::AppState;
+use super::composite::{Cut, composite, composite_text};
 use super::error::ApiError;
 use super::filter::{self, BUDGET_BYTES, BUDGET_TIME, Filter};
 use super::merge::{Carry, Source, carry_before};
-use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT, cursor};
+use super::params::{DEFAULT_LIMIT, MAX_LIMIT, MAX_WAIT};
 use super::read::{Params, json, params, stream};
 use super::sse::MAX_MULTIPLEXED;
 use crate::stream::{Cursor, Entry, ORIGIN, Query};
@@ -43,59 +43,6 @@ use crate::stream::{Cursor, Entry, ORIGIN, Query};
 /// [`CHUNK_MAX`].
 const CHUNK_MIN: usize = 16;
 const CHUNK_MAX: usize = 512;
-
-/// A cut in one stream: between two entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// Just after this entry (`ID:C`).
-    After(Cursor),
-    /// Just before this entry (`ID~C`).
-    Before(Cursor),
-}
-
-impl Cut {
-    fn write(self, id: &str, out: &mut String) {
-        let (sep, c) = match self {
-            Self::After(c) => (':', c),
-            Self::Before(c) => ('~', c),
-        };
-        out.push_str(id);
-        out.push(sep);
-        out.push_str(&c.to_string());
-    }
-}
-
-/// Parses a composite naming every stream of `ids` once.
-fn composite(value: &str, name: &str, ids: &[String]) -> Result<Vec<Cut>, ApiError> {
-    let mut cuts: Vec<Option<Cut>> = vec![None; ids.len()];
-    for part in value.split(',').filter(|s| !s.is_empty()) {
-        // The last separator: cursors hold neither, and a hub's ids hold `~` (HOST~FILE).
-        let at = part.rfind([':', '~']).ok_or_else(|| {
-            ApiError::BadRequest(format!("`{name}` must be ID:CURSOR or ID~CURSOR pairs"))
-        })?;
-        let (id, rest) = part.split_at(at);
-        let c = cursor(name, &rest[1..])?;
-        let Some(i) = ids.iter().position(|s| s == id) else {
-            return Err(ApiError::BadRequest(format!(
-                "`{name}` names `{id}`, which is not one of `streams`"
-            )));
-        };
-        if cuts[i].is_some() {
-            return Err(ApiError::BadRequest(format!("`{name}` names `{id}` twice")));
-        }
-        cuts[i] = Some(if rest.starts_with(':') {
-            Cut::After(c)
-        } else {
-            Cut::Before(c)
-        });
-    }
-    cuts.into_iter()
-        .zip(ids)
-        .map(|(c, id)| {
-            c.ok_or_else(|| ApiError::BadRequest(format!("`{name}` has no position for `{id}`")))
-        })
-        .collect()
-}
 
 /// Which way a page reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,17 +334,6 @@ fn held_for<S>(lanes: &[Lane<'_, S>], i: usize, delay: Duration) -> Option<Durat
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     due.checked_sub(now).filter(|left| !left.is_zero())
-}
-
-fn composite_text(ids: &[String], cuts: &[Cut]) -> String {
-    let mut out = String::new();
-    for (i, (id, cut)) in ids.iter().zip(cuts).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        cut.write(id, &mut out);
-    }
-    out
 }
 
 /// `{"entries":[{"stream":…,…}],"next":"…","prev":"…"|null}`: each entry's encoding with its
