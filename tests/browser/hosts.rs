@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::support::{Browser, run};
 use super::{SECS10, has_row, lines};
 use crate::common::append;
-use crate::common::nats::{Nats, Role, two_logs, wait_listed};
+use crate::common::nats::{Role, two_hosts, wait_listed};
 
 /// The picker's items in order: `host:NAME` for a heading, the id for a file.
 const LIST: &str = "return [...document.querySelectorAll('#streams li')].map(li => \
@@ -21,11 +21,8 @@ const PAGE_STATE: &str = "const c = window.__cometail; \
 fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let nats = Nats::start(dir.path());
-        let (log1, log2) = two_logs(dir.path(), &lines("a", 3), &lines("b", 3));
-        let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
-        let a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
-        let hub = Role::hub(&nats.url, &["--stale-after", "1s"]);
+        let hosts = two_hosts(dir.path(), &lines("a", 3), &lines("b", 3));
+        let hub = Role::hub(&hosts.nats.url, &["--stale-after", "1s"]);
         wait_listed(&hub.url, 2).await;
         let b = Browser::start(1280, 800).await;
         b.open(&format!("{}/", hub.url)).await;
@@ -34,7 +31,7 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
             r#"["host:web-1","web-1~app.log","host:web-2","web-2~app.log"]"#
         );
         b.wait_js("files under their hosts", &grouped, SECS10).await;
-        // Under its host's heading, a file is named by its path.
+        // Under its host's heading, a file is named without the host.
         let label = b
             .js("return document.querySelector('#streams li[data-id=\"web-1~app.log\"] .sid').textContent")
             .await;
@@ -45,7 +42,7 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
         b.js("document.querySelector('#streams li[data-id=\"web-1~app.log\"] .sname').click()")
             .await;
         b.wait_js("web-1's history", &has_row("a 3"), SECS10).await;
-        append(&log1, "a live\n");
+        append(&hosts.log1, "a live\n");
         // When hubs refused `order=time`, the page's first SSE was refused, asked why and
         // reopened, and the shared connection started web-1 "from now" (`last=0`) only at the
         // reopen, after the tab's catch-up read: before `onStart` in relay.js a line appended
@@ -64,7 +61,7 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        a2.kill9();
+        hosts.a2.kill9();
         let stale = format!(
             "return (() => {{ {LIST} }})().includes('host:web-2:stale') && \
              document.querySelector('#streams li[data-id=\"web-2~app.log\"]').dataset.state === 'stale'"
@@ -85,16 +82,13 @@ fn a_hub_page_groups_files_by_host_and_marks_a_silent_host_stale() {
 fn a_hub_page_merges_two_hosts_by_event_time_history_and_live() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let nats = Nats::start(dir.path());
         let at = |s: u32, what: &str| format!("2026-12-01T10:00:{s:02}Z INFO {what}\n");
-        let (log1, log2) = two_logs(
+        let hosts = two_hosts(
             dir.path(),
             &[at(0, "a0"), at(2, "a2")].concat(),
             &[at(1, "b1"), at(3, "b3")].concat(),
         );
-        let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
-        let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
-        let hub = Role::hub(&nats.url, &["--merge-delay", "3s"]);
+        let hub = Role::hub(&hosts.nats.url, &["--merge-delay", "3s"]);
         wait_listed(&hub.url, 2).await;
         let b = Browser::start(1280, 800).await;
         b.open(&format!("{}/?s=web-1~app.log,web-2~app.log", hub.url))
@@ -113,8 +107,8 @@ fn a_hub_page_merges_two_hosts_by_event_time_history_and_live() {
         )
         .await;
         // Written in the reverse of their event times: the hub's merge puts them in order.
-        append(&log2, at(5, "b5"));
-        append(&log1, at(4, "a4"));
+        append(&hosts.log2, at(5, "b5"));
+        append(&hosts.log1, at(4, "a4"));
         b.wait_js(
             "live lines in time order",
             &words(&["a0", "b1", "a2", "b3", "a4", "b5"]),
@@ -129,11 +123,8 @@ fn a_hub_page_merges_two_hosts_by_event_time_history_and_live() {
 fn a_link_to_a_hub_view_opens_that_view_and_an_unknown_stream_is_said() {
     run(async {
         let dir = tempfile::tempdir().unwrap();
-        let nats = Nats::start(dir.path());
-        let (log1, log2) = two_logs(dir.path(), "a0\n", "b0\n");
-        let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
-        let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
-        let hub = Role::hub(&nats.url, &[]);
+        let hosts = two_hosts(dir.path(), "a0\n", "b0\n");
+        let hub = Role::hub(&hosts.nats.url, &[]);
         wait_listed(&hub.url, 2).await;
         let b = Browser::start(1280, 800).await;
         // `*~app.log` is a view of both hosts' app.log: the page opens it, not a first file.
@@ -154,7 +145,7 @@ fn a_link_to_a_hub_view_opens_that_view_and_an_unknown_stream_is_said() {
             b.js("return window.__cometail.view()").await,
             serde_json::json!(["*~app.log"])
         );
-        append(&log2, "b1\n");
+        append(&hosts.log2, "b1\n");
         b.wait_js(
             "a live line through the view",
             &texts(&["a0", "b0", "b1"]),

@@ -411,6 +411,30 @@ pub fn two_logs(dir: &Path, first: &str, second: &str) -> (std::path::PathBuf, s
     (log1, log2)
 }
 
+/// Two hosts on one engine: agents `web-1` and `web-2`, each following its `app.log`
+/// ([`two_logs`], holding `first` and `second`). Fields drop in order: the agents, then the
+/// engine.
+pub struct TwoHosts {
+    pub a1: Role,
+    pub a2: Role,
+    pub log1: std::path::PathBuf,
+    pub log2: std::path::PathBuf,
+    pub nats: Nats,
+}
+
+/// [`TwoHosts`] under `dir`, on a new engine.
+pub fn two_hosts(dir: &Path, first: &str, second: &str) -> TwoHosts {
+    let nats = Nats::start(dir);
+    let (log1, log2) = two_logs(dir, first, second);
+    TwoHosts {
+        a1: Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]),
+        a2: Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]),
+        log1,
+        log2,
+        nats,
+    }
+}
+
 /// Waits (30 s at most) until the hub at `url` lists `count` files: the agents' start is
 /// not a test's to time (under a loaded run it took over 10 s once).
 pub async fn wait_listed(url: &str, count: usize) {

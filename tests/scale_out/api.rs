@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{TRAVEL, chain, client, get, numbered, texts, write_lines};
 use crate::common::append;
-use crate::common::nats::{Nats, Role, free_port, two_logs};
+use crate::common::nats::{Nats, Role, free_port, two_hosts};
 use crate::common::net::get_unix;
 use crate::common::sse::Connection;
 use crate::common::wait_until;
@@ -14,11 +14,9 @@ use crate::common::wait_until;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_connection_carries_two_hosts_and_resumes_both() {
     let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let (log1, log2) = two_logs(dir.path(), "a0\n", "b0\n");
-    let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
-    let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
-    let hub = Role::hub(&nats.url, &[]);
+    let hosts = two_hosts(dir.path(), "a0\n", "b0\n");
+    let (log1, log2) = (&hosts.log1, &hosts.log2);
+    let hub = Role::hub(&hosts.nats.url, &[]);
     chain(&hub.url, "*~app.log", 2).await;
     let url = format!(
         "{}/api/events?streams=web-1~app.log,web-2~app.log&last=0",
@@ -34,8 +32,8 @@ async fn one_connection_carries_two_hosts_and_resumes_both() {
         "{}",
         second.id
     );
-    append(&log1, "a1\n");
-    append(&log2, "b1\n");
+    append(log1, "a1\n");
+    append(log2, "b1\n");
     let mut got: Vec<(String, String)> = Vec::new();
     let mut id = String::new();
     while got.len() < 2 {
@@ -59,8 +57,8 @@ async fn one_connection_carries_two_hosts_and_resumes_both() {
     );
     drop(sse);
     // Written while disconnected: the Last-Event-ID resumes both, nothing lost or doubled.
-    append(&log1, "a2\n");
-    append(&log2, "b2\n");
+    append(log1, "a2\n");
+    append(log2, "b2\n");
     let mut sse = Connection::open(&client(), &url, Some(&id)).await;
     let mut again: Vec<String> = Vec::new();
     while again.len() < 2 {

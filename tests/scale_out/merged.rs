@@ -3,7 +3,7 @@
 
 use super::{TRAVEL, chain, client, get, texts};
 use crate::common::append;
-use crate::common::nats::{Nats, Role, two_logs};
+use crate::common::nats::{Role, two_hosts};
 use crate::common::sse::Connection;
 
 /// `10:00:SS` on 2026-12-01, UTC, then `what`.
@@ -14,14 +14,12 @@ fn at(second: u32, what: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_merges_hosts_by_event_time_and_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
-    let nats = Nats::start(dir.path());
-    let (log1, log2) = two_logs(
+    let hosts = two_hosts(
         dir.path(),
         &[at(0, "a0"), at(2, "a2"), at(4, "a4")].concat(),
         &[at(1, "b1"), at(3, "b3"), at(5, "b5")].concat(),
     );
-    let _a1 = Role::agent(&nats.url, "web-1", &[log1.to_str().unwrap()]);
-    let _a2 = Role::agent(&nats.url, "web-2", &[log2.to_str().unwrap()]);
+    let (nats, log1, log2) = (&hosts.nats, &hosts.log1, &hosts.log2);
     // Two agents' publishes of lines written 1 ms apart reach the hub further apart under a
     // loaded run than the default hold of 250 ms.
     let hub = Role::hub(&nats.url, &["--merge-delay", "3s"]);
@@ -50,20 +48,20 @@ async fn a_hub_merges_hosts_by_event_time_and_resumes_exactly() {
     let older = get(&format!("{pages}&before={prev}")).await.unwrap();
     assert_eq!(words(older["entries"].as_array().unwrap()), ["a0", "b1"]);
     // Written in the reverse of their event times, within the merge delay.
-    append(&log2, at(7, "b7"));
-    append(&log1, at(6, "a6"));
+    append(log2, at(7, "b7"));
+    append(log1, at(6, "a6"));
     let (live, id) = sse.entries(2, TRAVEL).await;
     assert_eq!(words(&live), ["a6", "b7"]);
     assert!(live.iter().all(|e| e.get("late").is_none()), "{live:?}");
     drop(sse);
     // Written while disconnected: the event id resumes both hosts, in time order again.
-    append(&log2, at(9, "b9"));
-    append(&log1, at(8, "a8"));
+    append(log2, at(9, "b9"));
+    append(log1, at(8, "a8"));
     let mut sse = Connection::open(&client(), &url, Some(&id)).await;
     let (resumed, _) = sse.entries(2, TRAVEL).await;
     assert_eq!(words(&resumed), ["a8", "b9"]);
     // Older than what was sent: at once, marked late.
-    append(&log1, at(3, "a3-late"));
+    append(log1, at(3, "a3-late"));
     let (late, _) = sse.entries(1, TRAVEL).await;
     assert_eq!(words(&late), ["a3-late"]);
     assert_eq!(late[0]["late"], true, "{late:?}");
