@@ -387,6 +387,21 @@ mod tests {
         })
     }
 
+    /// A client over a real socket pair, armed (`true`: the edge may write for it) or not,
+    /// parked at version 1 after `at(0)` on a new edge; the socket's reading end.
+    async fn parked(armed: bool) -> (Arc<Client>, Edge, tokio::net::TcpStream) {
+        let (writer, reader) = pair().await;
+        let client = Client::new(writer);
+        if armed {
+            client.arm();
+        } else {
+            client.disarm();
+        }
+        let edge = Edge::new(1);
+        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        (client, edge, reader)
+    }
+
     /// The cursor the client is given back at, if it was.
     fn back(client: &Client) -> Option<Cursor> {
         use futures_util::FutureExt;
@@ -395,11 +410,7 @@ mod tests {
 
     #[tokio::test]
     async fn parked_clients_get_each_event_and_stay_parked_at_its_end() {
-        let (writer, mut reader) = pair().await;
-        let client = Client::new(writer);
-        client.arm();
-        let edge = Edge::new(1);
-        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        let (client, edge, mut reader) = parked(true).await;
         let (one, two) = (Bytes::from_static(b"one"), Bytes::from_static(b"two"));
         edge.write(edge.begin(2), |after| {
             assert_eq!(after, at(0));
@@ -428,11 +439,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_whose_socket_is_full_goes_back_with_the_unsent_rest_to_send_first() {
-        let (writer, mut reader) = pair().await;
-        let client = Client::new(writer);
-        client.arm();
-        let edge = Edge::new(1);
-        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        let (client, edge, mut reader) = parked(true).await;
         // Far more than the small socket buffers take while nobody reads.
         let big = Bytes::from(vec![b'x'; 1 << 20]);
         edge.write(edge.begin(2), |_| event(big.clone(), at(1)));
@@ -459,11 +466,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_whose_task_holds_bytes_is_given_back_unwritten() {
-        let (writer, _reader) = pair().await;
-        let client = Client::new(writer);
-        client.disarm();
-        let edge = Edge::new(1);
-        assert!(edge.park(&client, 1, at(0), Arc::new(ClientLag::default())));
+        let (client, edge, _reader) = parked(false).await;
         edge.write(edge.begin(2), |_| event(Bytes::from_static(b"e"), at(1)));
         assert_eq!(
             back(&client),
