@@ -13,8 +13,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use tokio::net::UnixStream;
-
 use crate::common::net::get_unix;
 use crate::common::sse::Connection;
 use crate::common::{Reaped, append};
@@ -328,7 +326,10 @@ async fn a_unix_socket_named_metrics_is_exit_2() {
         &["--fdname=metrics"],
         &[log.to_str().unwrap()],
     );
-    let _conn = UnixStream::connect(&socket).await.unwrap();
+    // A blocking connect: it returns once the connection is queued. Tokio's connect also
+    // reads the socket's error once writable, and that is a reset when cometail has already
+    // refused the socket and exited.
+    let _conn = std::os::unix::net::UnixStream::connect(&socket).unwrap();
     let said = expect_line(&activator.stderr, "cometail: error");
     assert!(
         said.contains(r#"fd 3 ("metrics")"#) && said.contains("is a Unix socket"),

@@ -238,10 +238,19 @@ async fn held_long_polls_are_capped_with_503() {
     let path = format!("/api/streams/app.log/lines?after={next}&wait=30");
     let mut held = TcpStream::connect(a).await.unwrap();
     net::send_request(&mut held, a, "GET", &path, &[]).await;
-    wait_until("the second long poll is refused", 5 * SEC, || async {
-        net::get(a, &path, &[]).await.status == 503
+    // Probing before the server holds the first poll would race it for the one place: a
+    // probe that won would be held itself for 30 s.
+    wait_until("the first long poll is held", 5 * SEC, || async {
+        let metrics = net::get(a, "/metrics", &[]).await.body;
+        metrics.lines().any(|l| l == "cometail_held_long_polls 1")
     })
     .await;
+    let second = net::get(a, &path, &[]).await;
+    assert_eq!(second.status, 503, "{}", second.body);
+    assert!(second.body.contains("\"error\""), "{}", second.body);
+    let mut byte = [0u8; 1];
+    let answered = tokio::time::timeout(Duration::from_millis(200), held.read(&mut byte)).await;
+    assert!(answered.is_err(), "the first poll is still held");
 }
 
 #[tokio::test(flavor = "multi_thread")]
