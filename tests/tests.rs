@@ -30,6 +30,7 @@ mod packaging;
 mod probes;
 mod protocol;
 mod proxy;
+mod q_chain;
 mod q_history;
 mod scale_out;
 mod search;

@@ -22,6 +22,7 @@ pub(crate) mod gzip;
 mod member;
 pub mod search;
 mod seek;
+mod sift;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -8,10 +8,14 @@
 //! continues exactly where the scan stopped: nothing is scanned twice, lost or doubled.
 //! Notices always pass, as with `grep`.
 
+mod chain;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use chain::{sifted_chain, sifted_chain_back};
 
 use super::error::ApiError;
 use super::params::MAX_LIMIT;
@@ -26,6 +30,11 @@ pub(crate) const BUDGET_BYTES: u64 = 64 << 20;
 /// Text bytes one read of the stream examines for a filtered read, between checks of the
 /// time budget.
 const SIFT_BYTES: u64 = 8 << 20;
+
+/// Entries one read takes, to be tested after, where a filtered read crosses between the
+/// stream's own history and its rotated files (or reads a let-go generation's cursor): both
+/// sides are sifted, so this read only carries the cursor over.
+const HAND_OVER: usize = 64;
 
 /// A compiled `q`.
 pub(crate) type Filter = Arc<query::Query>;
@@ -122,7 +131,10 @@ pub(crate) async fn read_filtered(
                 let room = limit - out.len();
                 let (page, seen) = match sifted(stream, at, room, q).await? {
                     Some(read) => read,
-                    None => tested(stream, at, room, q).await?,
+                    None => match sifted_chain(stream, at, room, q).await? {
+                        Some(read) => read,
+                        None => tested(stream, at, room, q).await?,
+                    },
                 };
                 if std::mem::take(&mut first) {
                     prev = page.prev;
@@ -159,12 +171,13 @@ pub(crate) async fn read_filtered(
                     oldest,
                     seen,
                 } => {
-                    // The stream's own history is sifted; its rotated files are read on by
-                    // the tested path below, from the oldest position the sift examined. A
-                    // notice there (a `gap` for a let-go generation) is read again by that
-                    // path, which drops it when a rotated file holds the generation's text
-                    // (`history::extend_back`); nothing that matches lies between it and
-                    // the next entry found.
+                    // The stream's own history is sifted; the loop below reads on into its
+                    // rotated files from the oldest position the sift examined: one small
+                    // page read whole and tested carries the cursor over, then the rotated
+                    // files are sifted too. A notice there (a `gap` for a let-go
+                    // generation) is read again by that page, which drops it when a rotated
+                    // file holds the generation's text (`history::extend_back`); nothing
+                    // that matches lies between it and the next entry found.
                     scanned = seen;
                     if found.first().is_some_and(|e| e.text().is_none()) {
                         found.remove(0);
@@ -180,7 +193,29 @@ pub(crate) async fn read_filtered(
                 }
             };
             loop {
-                let page = read_page(stream, read, MAX_LIMIT).await?;
+                if let Query::Before(c) = read {
+                    // Into the rotated files: sifted there too.
+                    let room = want - out.len();
+                    if let Some((found, prev, seen)) = sifted_chain_back(stream, c, room, q).await?
+                    {
+                        let next = *next.get_or_insert(found.last().map_or(c, |e| e.cursor));
+                        scanned.entries += seen.entries;
+                        scanned.bytes += seen.bytes;
+                        out.extend(found.into_iter().rev());
+                        let Some(prev) = prev else {
+                            out.reverse();
+                            return Ok((page_of(out, next, None), scanned));
+                        };
+                        if out.len() >= want || scanned.spent(started) {
+                            scanned.budget = out.len() < want;
+                            out.reverse();
+                            return Ok((page_of(out, next, Some(prev)), scanned));
+                        }
+                        read = Query::Before(prev);
+                        continue;
+                    }
+                }
+                let page = read_page(stream, read, HAND_OVER).await?;
                 let next = *next.get_or_insert(page.next);
                 for e in page.entries.iter().rev() {
                     if out.len() >= want {
@@ -297,11 +332,6 @@ async fn sifted_page(
     room: usize,
     q: &Filter,
 ) -> Result<(Page, Option<Cursor>, Scanned), ApiError> {
-    let seen = |sieve: &Sieve<'_>| Scanned {
-        entries: sieve.entries,
-        bytes: sieve.bytes,
-        budget: false,
-    };
     let mut sieve = Sieve::new(q, SIFT_BYTES);
     if let Some((page, oldest)) = stream.read_sifted_before(at, room, &mut sieve, false) {
         return Ok((page, oldest, seen(&sieve)));
@@ -332,11 +362,6 @@ async fn sifted(
     {
         return Ok(None);
     }
-    let seen = |sieve: &Sieve<'_>| Scanned {
-        entries: sieve.entries,
-        bytes: sieve.bytes,
-        budget: false,
-    };
     let mut sieve = Sieve::new(q, SIFT_BYTES);
     if let Some(page) = stream.read_sifted(at, room, &mut sieve, false) {
         return Ok(Some((page, seen(&sieve))));
@@ -353,6 +378,15 @@ async fn sifted(
     .map_err(|e| ApiError::Internal(format!("reading history: {e}")))
 }
 
+/// What a sift examined, as a read's [`Scanned`].
+fn seen(sieve: &Sieve<'_>) -> Scanned {
+    Scanned {
+        entries: sieve.entries,
+        bytes: sieve.bytes,
+        budget: false,
+    }
+}
+
 /// Up to `room` entries after `at` that pass `q`, from a page read whole and then tested, and
 /// what was examined: `next` is after the last entry tested.
 async fn tested(
@@ -361,7 +395,7 @@ async fn tested(
     room: usize,
     q: &query::Query,
 ) -> Result<(Page, Scanned), ApiError> {
-    let page = read_page(stream, Query::After(at), MAX_LIMIT).await?;
+    let page = read_page(stream, Query::After(at), HAND_OVER).await?;
     let mut seen = Scanned::default();
     let mut kept = Vec::new();
     let mut next = page.next;

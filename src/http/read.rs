@@ -110,7 +110,7 @@ pub(super) fn cached_after(stream: &Stream, after: Cursor, limit: usize) -> Opti
 }
 
 /// The chain of `stream`'s rotated files, as fresh as a look started now (`history::found`).
-async fn chain(stream: &Arc<Stream>) -> Result<crate::history::Chain, ApiError> {
+pub(super) async fn chain(stream: &Arc<Stream>) -> Result<crate::history::Chain, ApiError> {
     let found = crate::history::found(stream)
         .await
         .map_err(|e| history_failed(&e))?;

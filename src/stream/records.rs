@@ -14,12 +14,11 @@
 //! next record starts (or the readable end), backwards they look back at most one cap
 //! ([`owner_within`]) for the record's first line.
 
-use std::fs::File;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::disk::{self, Extent, Top};
+use super::disk::{self, Extent, ReadAt, Top};
 use crate::parse::records::{Caps, Grouper, LineKind, Role, owner_within};
 use crate::parse::{Facts, Parser};
 use crate::tail::{Generation, RawLine, line_text};
@@ -160,7 +159,7 @@ const CHUNK: usize = 4096;
 ///
 /// [`resume_at`]: super::Cursor::resume_at
 pub(crate) fn records_from(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     from: u64,
     extent: Extent,
     how: Reading<'_>,
@@ -216,7 +215,7 @@ pub(crate) fn records_from(
 /// The last `limit` records that start before byte `before` (a record boundary), in file
 /// order, and what lies above the first of them.
 pub(crate) fn records_before(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     before: u64,
     extent: Extent,
     how: Reading<'_>,

@@ -11,11 +11,10 @@
 //! byte budget; it says which record it examined last, so that the caller's `next` cursor is
 //! after everything examined, matched or not.
 
-use std::fs::File;
 use std::io;
 
 use super::Entry;
-use super::disk::Extent;
+use super::disk::{Extent, ReadAt};
 use super::entry::record_text;
 use super::records::{Reading, Record, records_before, records_from};
 use super::skim::skim;
@@ -51,7 +50,7 @@ impl<'a> Sieve<'a> {
     }
 
     /// Whether the read has examined its budget's worth.
-    pub(super) fn spent(&self) -> bool {
+    pub(crate) fn spent(&self) -> bool {
         self.bytes >= self.budget
     }
 
@@ -99,7 +98,7 @@ pub(super) struct Sifted {
 /// with its end as the cut, which groups exactly as one long read does (the next record's
 /// first line closed that record, so it cannot join it on the second read either).
 pub(super) fn sift_from(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     from: u64,
     extent: Extent,
     how: Reading<'_>,
@@ -199,7 +198,7 @@ pub(super) struct SiftedBack {
 /// the grouping from `lo` too), up to the previous chunk's start; so the records examined and
 /// their grouping are exactly those of one forward read from `lo`.
 pub(super) fn sift_before(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     lo: u64,
     before: u64,
     extent: Extent,
@@ -253,7 +252,7 @@ pub(super) fn sift_before(
 /// bytes before `hi`: the start of the record holding the line at that point, or `lo` when
 /// that record starts at or before it.
 fn boundary_before(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     (lo, hi): (u64, u64),
     span: u64,
     how: Reading<'_>,

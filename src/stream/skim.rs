@@ -16,7 +16,6 @@
 //! A line or record longer than the largest block cannot be searched in memory: the skim
 //! stops at its boundary and the exact reader takes that record.
 
-use std::fs::File;
 use std::io;
 
 use memchr::{memchr, memrchr};
@@ -46,7 +45,7 @@ const MAX_BLOCK: usize = 1024;
 /// `Ok(Some(k))` when the record at boundary `k` does not fit in a block: everything before
 /// `k` was examined (`sifted.last` ends there), and the exact reader goes on from it.
 pub(super) fn skim(
-    file: &File,
+    file: &(impl ReadAt + ?Sized),
     mut k: u64,
     extent: Extent,
     how: Reading<'_>,

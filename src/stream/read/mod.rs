@@ -6,6 +6,7 @@
 //! a consistent, gapless sequence even while the follower appends and the cache is trimmed.
 
 mod before;
+mod rotated;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! The record rule over real files: live grouping (with timer closes at random points)
 //! equals what history reads back, forwards and backwards, page by page.
 
+use std::fs::File;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;

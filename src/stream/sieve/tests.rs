@@ -1,5 +1,6 @@
 //! Sifting (exact chunks and skims) against one exact read of every record, tested after.
 
+use std::fs::File;
 use std::io::Write as _;
 
 use super::*;
