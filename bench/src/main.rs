@@ -71,7 +71,7 @@ enum Scenario {
     /// `at=` seeks anywhere in a large timestamped file: time and bytes read (cometail only).
     Seek,
     /// `q=level>=error` through a large file (1 % matches), forwards and backwards, plain and
-    /// JSON, beside `grep -c` (cometail only).
+    /// JSON, and plain as a rotated `app.log.1`, beside `grep -c` (cometail only).
     Grep,
     /// Whole-history search beside `grep -c`, `grep -ci`, `grep -cE` and `zgrep -c` on the
     /// same files, and `before=` pages inside a `.gz` (cometail only).
@@ -444,8 +444,10 @@ async fn run(cli: &Cli) -> Result<Vec<Row>> {
         }
         if want(Scenario::Grep) && cli.servers.contains(&Kind::Cometail) {
             for shape in [timed::Shape::Plain, timed::Shape::Json] {
-                push(timed::grep(&ctx, cli.timed_gib, shape).await, "grep");
+                push(timed::grep(&ctx, cli.timed_gib, shape, false).await, "grep");
             }
+            let r = timed::grep(&ctx, cli.timed_gib, timed::Shape::Plain, true).await;
+            push(r, "grep");
         }
         if want(Scenario::Search) && cli.servers.contains(&Kind::Cometail) {
             let r = search::search_scenario(&ctx, cli.search_mib, cli.search_gz_mib).await;

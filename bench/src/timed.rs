@@ -1,7 +1,8 @@
 //! The time engine's figures over a real server and a large timestamped file (issue 11):
 //! `seek` (`at=` requests anywhere in the file: time and bytes read per seek) and `grep`
 //! (`q=level>=error` paged through every match of the file, forwards and backwards, beside
-//! `grep -c` on the same file in the same run; a plain timestamped file and a JSON one).
+//! `grep -c` on the same file in the same run; a plain timestamped file and a JSON one, and
+//! the plain one again as the rotated file of a followed one, read through the chain).
 //!
 //! The file is written once under the work dir and reused: lines 1 ms apart from
 //! 2026-12-01T00:00:00Z, every hundredth an `ERROR` (1 % matches), padded to `--line-bytes`;
@@ -105,6 +106,35 @@ fn timed_file(ctx: &Ctx, gib: f64, shape: Shape) -> Result<(PathBuf, u64)> {
     Ok((path, lines))
 }
 
+/// A directory beside `timed` holding `app.log.1`, a hard link to it, and `app.log`, one line
+/// stamped after it; returns the path of `app.log`.
+fn rotated_chain(timed: &std::path::Path) -> Result<PathBuf> {
+    let dir = timed.with_extension("chain");
+    std::fs::create_dir_all(&dir)?;
+    let member = dir.join("app.log.1");
+    let same = |a: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt as _;
+        let ino = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.ino()).ok();
+        ino(a).is_some() && ino(a) == ino(timed)
+    };
+    if !same(&member) {
+        // Absent, or linked to an older timed file: link the current one.
+        let _ = std::fs::remove_file(&member);
+        std::fs::hard_link(timed, &member).context("linking the timed file as app.log.1")?;
+    }
+    let live = dir.join("app.log");
+    std::fs::write(&live, "2027-01-01T00:00:00.000Z INFO the followed file\n")?;
+    Ok(live)
+}
+
+/// The entries of a page that are lines (notices, such as a rotated file's `older history`
+/// marker, pass every `q` but are not matches).
+fn texts(page: &serde_json::Value) -> u64 {
+    page["entries"]
+        .as_array()
+        .map_or(0, |e| e.iter().filter(|e| e.get("text").is_some()).count()) as u64
+}
+
 /// `GET path` on `conn`: the time it took and the body as JSON (status 200 only).
 async fn get_json(conn: &mut Conn, path: &str) -> Result<(Duration, serde_json::Value)> {
     let t = Instant::now();
@@ -172,11 +202,24 @@ pub(crate) async fn seek(ctx: &Ctx, gib: f64) -> Result<Row> {
 /// line, then back from its end (`last=`, then `before=` each page's `prev`), then `grep -c`
 /// for the error lines on the same file (all with the file in the page cache: the first `q`
 /// pass reads it first).
-pub(crate) async fn grep(ctx: &Ctx, gib: f64, shape: Shape) -> Result<Row> {
+///
+/// With `rotated`, the file is the rotated `app.log.1` (a hard link) of a followed `app.log`
+/// that holds one later line: the pages are read through the rotation chain.
+pub(crate) async fn grep(ctx: &Ctx, gib: f64, shape: Shape, rotated: bool) -> Result<Row> {
     let (path, lines) = timed_file(ctx, gib, shape)?;
     let size = std::fs::metadata(&path)?.len() as f64;
-    let server =
-        Server::start(Kind::Cometail, &ctx.launch, &path, Duration::from_secs(120)).await?;
+    let followed = if rotated {
+        rotated_chain(&path)?
+    } else {
+        path.clone()
+    };
+    let server = Server::start(
+        Kind::Cometail,
+        &ctx.launch,
+        &followed,
+        Duration::from_secs(120),
+    )
+    .await?;
     let mut conn = Conn::open(server.addr, None).await?;
     let base = format!(
         "/api/streams/{}/lines?q=level%3E%3Derror&limit={PAGE}",
@@ -189,7 +232,7 @@ pub(crate) async fn grep(ctx: &Ctx, gib: f64, shape: Shape) -> Result<Row> {
     let mut requests = 1u64;
     loop {
         let n = v["entries"].as_array().map_or(0, Vec::len) as u64;
-        matches += n;
+        matches += texts(&v);
         let cut = v["scanned"]["budget"] == true;
         if n < PAGE as u64 && !cut {
             break;
@@ -212,7 +255,7 @@ pub(crate) async fn grep(ctx: &Ctx, gib: f64, shape: Shape) -> Result<Row> {
     let mut back_matches = 0u64;
     let mut back_requests = 1u64;
     loop {
-        back_matches += v["entries"].as_array().map_or(0, Vec::len) as u64;
+        back_matches += texts(&v);
         let Some(prev) = v["prev"].as_str().map(str::to_owned) else {
             break;
         };
@@ -246,8 +289,9 @@ pub(crate) async fn grep(ctx: &Ctx, gib: f64, shape: Shape) -> Result<Row> {
         "grep",
         "cometail",
         format!(
-            "{gib} GiB {}, 1 % matches, q=level>=error vs grep -c {}",
+            "{gib} GiB {}{}, 1 % matches, q=level>=error vs grep -c {}",
             shape.name(),
+            if rotated { " as app.log.1" } else { "" },
             shape.grep_pattern()
         ),
     )
