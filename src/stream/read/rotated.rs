@@ -12,7 +12,7 @@ use std::io;
 use super::super::disk::{Extent, ReadAt};
 use super::super::entry::{now_ms, record_cursor};
 use super::super::foreign::FOREIGN_LIFE;
-use super::super::records::{Reading, Splits};
+use super::super::records::{Reading, Record, Splits};
 use super::super::sieve::{Sieve, sift_before, sift_from};
 use super::super::{Cursor, Entry, Stream};
 use crate::parse::records::Caps;
@@ -47,13 +47,8 @@ impl Stream {
         let splits = Splits::default();
         let how = self.foreign_reading(&splits);
         let sifted = sift_from(file, from, extent, how, (room, None), sieve)?;
-        let max = how.max_line_bytes;
         Ok(SiftedForeign {
-            entries: sifted
-                .records
-                .iter()
-                .map(|r| Entry::record(FOREIGN_LIFE, generation, r, max, None))
-                .collect(),
+            entries: self.foreign_entries(generation, &sifted.records),
             last: sifted
                 .last
                 .map(|(start, end)| record_cursor(FOREIGN_LIFE, generation, start, end)),
@@ -78,13 +73,16 @@ impl Stream {
         let splits = Splits::default();
         let how = self.foreign_reading(&splits);
         let back = sift_before(file, 0, before, extent, how, room, sieve)?;
-        let max = how.max_line_bytes;
-        let entries = back
-            .records
+        Ok((self.foreign_entries(generation, &back.records), back.from))
+    }
+
+    /// The entries of records read from a rotated file, as `foreign_line` builds them.
+    fn foreign_entries(&self, generation: &Generation, records: &[Record]) -> Vec<Entry> {
+        let max = self.limits.max_line_bytes;
+        records
             .iter()
             .map(|r| Entry::record(FOREIGN_LIFE, generation, r, max, None))
-            .collect();
-        Ok((entries, back.from))
+            .collect()
     }
 
     /// How a rotated file's lines are read: as the stream reads its own, one line a record.
